@@ -1,0 +1,155 @@
+import { byteSize, durationMs, mediaTypeList, secretRef } from './refs.ts';
+import { limitsSchema } from '../policies/limits/schema.ts';
+import { securityHeadersSchema } from '../policies/headers/schema.ts';
+import { corsSchema } from '../policies/cors/schema.ts';
+
+const port = (def: number) => ({ type: 'integer', minimum: 0, maximum: 65535, default: def, description: 'TCP port (0 picks a free one).' }) as const;
+const host = (def: string) => ({ type: 'string', minLength: 1, maxLength: 255, default: def, description: 'Address to bind.' }) as const;
+const NAME = '^[a-z][a-z0-9_-]{0,62}$';
+const cidr = { type: 'string', pattern: '^[0-9a-fA-F:.]+(/[0-9]{1,3})?$' } as const;
+
+const httpsListener = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['cert', 'key'],
+  description: 'The TLS listener (HTTP/1.1 and HTTP/2 by ALPN). Certificate files are reloaded when they change.',
+  properties: {
+    port: port(8443),
+    host: host('0.0.0.0'),
+    cert: { type: 'string', minLength: 1, description: 'Certificate chain (PEM): a path or `${file:path}`.' },
+    key: { ...secretRef, description: 'Private key (PEM): must be a `${file:path}` or `${env:NAME}` reference.' },
+    self_signed: {
+      type: 'boolean',
+      default: false,
+      description: 'Generate a self-signed localhost certificate at `cert`/`key` when those files do not exist (development).',
+    },
+    min_version: { enum: ['TLSv1.2', 'TLSv1.3'], default: 'TLSv1.2', description: 'Lowest TLS version accepted.' },
+    http2: { type: 'boolean', default: true, description: 'Offer HTTP/2 by ALPN.' },
+  },
+} as const;
+
+const httpListener = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'The plain HTTP listener. It only answers 308 redirects to HTTPS unless `insecure` is set.',
+  properties: {
+    port: port(8080),
+    host: host('0.0.0.0'),
+    insecure: {
+      type: 'boolean',
+      default: false,
+      description: 'Serve the API over plain HTTP (loopback development only: the host must be a loopback address).',
+    },
+  },
+} as const;
+
+const adminListener = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  description: 'The admin listener: health, readiness, admin API and metrics. Loopback by default.',
+  properties: { port: port(8081), host: host('127.0.0.1') },
+} as const;
+
+const upstreamSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['url'],
+  description: 'An upstream service Rampart forwards to.',
+  properties: {
+    url: { type: 'string', pattern: '^https?://[^/?#]+/?$', description: 'Origin of the upstream: scheme://host[:port].' },
+    connect_timeout_ms: durationMs(2000, 'Time to establish a connection; then 504.', 60000),
+    headers_timeout_ms: durationMs(15000, 'Time to receive the response headers; then 504.'),
+    body_timeout_ms: durationMs(30000, 'Longest gap between response body chunks; then the response is cut.'),
+    connections: { type: 'integer', minimum: 1, maximum: 4096, default: 128, description: 'Connections in the keep-alive pool.' },
+    keep_alive_timeout_ms: durationMs(4000, 'Idle time before a pooled connection is closed.'),
+  },
+} as const;
+
+const operationOverrides = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'Per-operation settings, by operationId. These win over the OpenAPI document and API-level settings.',
+  properties: {
+    max_body_bytes: byteSize(1048576, 'Largest request body for this operation.'),
+    content_types: { ...mediaTypeList, description: 'Request media types accepted for this operation.' },
+    cors: corsSchema,
+  },
+} as const;
+
+const apiSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'upstream'],
+  description: 'An API served by Rampart: its OpenAPI contract, its upstream and the controls applied to it.',
+  properties: {
+    name: { type: 'string', pattern: NAME, description: 'Identifier used in logs and metrics.' },
+    spec: { type: 'string', minLength: 1, description: 'Path of the OpenAPI 3.0/3.1 document (YAML or JSON).' },
+    upstream: { type: 'string', pattern: NAME, description: 'Name of an entry under `upstreams`.' },
+    base_path: {
+      type: 'string',
+      pattern: '^/([A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*)?$',
+      default: '/',
+      description: 'Path prefix this API is served under (stripped before matching the spec).',
+    },
+    passthrough: {
+      type: 'boolean',
+      default: false,
+      description: 'Forward every path and method (no spec, no positive security model). Off by default.',
+    },
+    max_body_bytes: byteSize(1048576, 'Largest request body for this API.'),
+    content_types: {
+      ...mediaTypeList,
+      description: 'Request media types accepted; default: those the spec declares, else application/json.',
+    },
+    cors: corsSchema,
+    operations: { type: 'object', propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,128}$' }, additionalProperties: operationOverrides, default: {} },
+  },
+} as const;
+
+/** The JSON Schema of `rampart.yaml`. Defaults live here and only here. */
+export const configSchema = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: 'https://rampart.dev/schemas/rampart.json',
+  title: 'Rampart configuration',
+  type: 'object',
+  additionalProperties: false,
+  required: ['listen', 'upstreams', 'apis'],
+  properties: {
+    listen: {
+      type: 'object',
+      additionalProperties: false,
+      minProperties: 1,
+      description: 'Listeners. At least one of `https` or `http` must be set.',
+      properties: { https: httpsListener, http: httpListener, admin: adminListener },
+    },
+    trusted_proxies: {
+      type: 'array',
+      items: cidr,
+      default: [],
+      maxItems: 1024,
+      description: 'CIDRs of proxies in front of Rampart; X-Forwarded-For is believed only from these.',
+    },
+    limits: limitsSchema,
+    security_headers: securityHeadersSchema,
+    upstreams: { type: 'object', minProperties: 1, propertyNames: { pattern: NAME }, additionalProperties: upstreamSchema },
+    apis: { type: 'array', minItems: 1, maxItems: 256, items: apiSchema },
+    logging: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Logging.',
+      properties: {
+        level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', description: 'Log level.' },
+        access_log: { type: 'boolean', default: true, description: 'One JSON line per request.' },
+      },
+    },
+    shutdown: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Graceful shutdown.',
+      properties: { drain_timeout_ms: durationMs(10000, 'How long in-flight requests may finish after SIGTERM.') },
+    },
+  },
+} as const;

@@ -1,0 +1,36 @@
+import type { ApiConfig, RampartConfig } from '../config/types.ts';
+import type { SpecOperation } from '../openapi/load.ts';
+import type { Services } from '../pipeline/services.ts';
+import type { RequestPolicy, ResponsePolicy } from '../pipeline/stages.ts';
+import { createRequestLimitsPolicy } from './limits/index.ts';
+
+/** What a policy factory sees when compiling one route. */
+export interface PolicyBuildInput {
+  readonly config: RampartConfig;
+  readonly api: ApiConfig;
+  /** Index of `api` in `config.apis`, for config paths in errors. */
+  readonly apiIndex: number;
+  readonly operationId: string;
+  readonly method: string;
+  /** Undefined for passthrough APIs. */
+  readonly operation: SpecOperation | undefined;
+  readonly maxBodyBytes: number;
+  readonly contentTypes: ReadonlySet<string>;
+  readonly services: Services;
+}
+
+/**
+ * A policy folder's entry point: given a route, returns the compiled policy for it, or undefined when the policy
+ * does not apply. Factories validate what the schema cannot and throw an Error naming the config path; they do
+ * all setup here so the per-request function does none.
+ */
+export interface PolicyFactory {
+  readonly name: string;
+  request?(input: PolicyBuildInput): RequestPolicy | readonly RequestPolicy[] | undefined;
+  response?(input: PolicyBuildInput): ResponsePolicy | readonly ResponsePolicy[] | undefined;
+}
+
+/** Every policy Rampart knows. Order here does not matter: stages fix the order. */
+export const POLICY_FACTORIES: readonly PolicyFactory[] = [
+  { name: 'request-limits', request: (input) => createRequestLimitsPolicy(input) },
+];

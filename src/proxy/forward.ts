@@ -1,0 +1,163 @@
+import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { Dispatcher, Pool } from 'undici';
+import { GatewayError } from '../problem.ts';
+import type { RequestContext } from '../pipeline/context.ts';
+import type { RouteTable } from '../pipeline/compile.ts';
+import type { CompiledRoute } from '../pipeline/route.ts';
+import type { ProxiedResponse } from '../pipeline/stages.ts';
+import { finishHeaders } from '../server/respond.ts';
+import { isTrusted, normaliseIp } from '../policies/normalise/index.ts';
+import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+
+/** Largest upstream response body buffered for response policies; past it the response is refused (502). */
+export const DEFAULT_RESPONSE_BUFFER_BYTES = 8 * 1024 * 1024;
+
+/** Counts request body bytes as they stream and fails the stream once the route's cap is passed. */
+class BodyCap extends Transform {
+  readonly #limit: number;
+  #seen = 0;
+  exceeded = false;
+  constructor(limit: number) {
+    super();
+    this.#limit = limit;
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#seen += chunk.length;
+    if (this.#seen > this.#limit) {
+      this.exceeded = true;
+      callback(new GatewayError('payload_too_large', `streamed body passed ${this.#limit} bytes`));
+      return;
+    }
+    callback(null, chunk);
+  }
+}
+
+export interface ForwardOptions {
+  readonly table: RouteTable;
+  readonly pool: Pool;
+  /** Path to send upstream (base path stripped, query kept). */
+  readonly upstreamPath: string;
+  readonly extraHeaders?: Record<string, string>;
+  readonly responseBufferBytes?: number;
+}
+
+/**
+ * Stage 11 + 12: sends the request upstream over the route's keep-alive pool, runs response policies, and writes
+ * the response back with hygiene and security headers. The request body streams unless a stage buffered it; the
+ * response body streams unless a response policy needs it. Throws GatewayError for 413/502/504 before anything
+ * has been written to the client.
+ */
+export async function forward(ctx: RequestContext, route: CompiledRoute, options: ForwardOptions): Promise<void> {
+  const { table, pool } = options;
+  const req = ctx.req;
+  const trusted = table.trustedProxies;
+  const viaProxy = trusted !== undefined && isTrusted(trusted, normaliseIp(req.socket?.remoteAddress));
+  const headers = upstreamRequestHeaders(
+    req.headers,
+    {
+      requestId: ctx.id,
+      clientIp: ctx.clientIp,
+      proto: ctx.secure ? 'https' : 'http',
+      host: (req.headers[':authority'] as string | undefined) ?? req.headers.host,
+      priorForwardedFor: viaProxy ? joinHeader(req.headers['x-forwarded-for']) : undefined,
+    },
+    options.extraHeaders,
+  );
+
+  let body: Buffer | Readable | undefined;
+  let cap: BodyCap | undefined;
+  const buffered = ctx.bufferedBody;
+  if (buffered) {
+    body = buffered;
+    headers['content-length'] = String(buffered.length);
+  } else if (ctx.hasBody) {
+    cap = new BodyCap(route.maxBodyBytes);
+    body = req.pipe(cap);
+  }
+
+  const abort = new AbortController();
+  const onClose = () => {
+    if (!ctx.res.writableFinished) abort.abort();
+  };
+  ctx.res.once('close', onClose);
+
+  const started = process.hrtime.bigint();
+  let upstream: Dispatcher.ResponseData;
+  try {
+    upstream = await pool.request({
+      path: options.upstreamPath,
+      method: ctx.method as Dispatcher.HttpMethod,
+      headers,
+      body: body ?? null,
+      signal: abort.signal,
+    });
+  } catch (error) {
+    if (cap?.exceeded) throw new GatewayError('payload_too_large', 'request body over cap while streaming');
+    throw upstreamError(error);
+  } finally {
+    ctx.upstreamNs = process.hrtime.bigint() - started;
+  }
+  ctx.upstreamStatus = upstream.statusCode;
+
+  const response: ProxiedResponse = {
+    status: upstream.statusCode,
+    headers: downstreamResponseHeaders(upstream.headers, table.securityHeaders.remove),
+    body: undefined,
+  };
+  if (route.buffersResponse) response.body = await readCapped(upstream.body, options.responseBufferBytes ?? DEFAULT_RESPONSE_BUFFER_BYTES);
+  for (const policy of route.responsePolicies) {
+    const pending = policy.run(ctx, response);
+    if (pending) await pending;
+  }
+
+  const out = finishHeaders(ctx, table, response.headers as OutgoingHttpHeaders, response.status);
+  if (response.body !== undefined) {
+    out['content-length'] = response.body.length;
+    ctx.res.writeHead(response.status, out);
+    if (ctx.method === 'HEAD') ctx.res.end();
+    else ctx.res.end(response.body);
+    return;
+  }
+  ctx.res.writeHead(response.status, out);
+  await new Promise<void>((resolve) => {
+    pipeline(upstream.body, ctx.res, (error) => {
+      if (error) ctx.notes['streamError'] = (error as NodeJS.ErrnoException).code ?? error.name;
+      resolve();
+    });
+  });
+  ctx.res.off('close', onClose);
+}
+
+function joinHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+async function readCapped(stream: Readable, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of stream) {
+      size += (chunk as Buffer).length;
+      if (size > limit) {
+        stream.destroy();
+        throw new GatewayError('upstream_invalid_response', `upstream body over the ${limit}-byte response buffer`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+  } catch (error) {
+    if (error instanceof GatewayError) throw error;
+    throw upstreamError(error);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+
+/** Maps an undici failure to 504 (timeouts) or 502 (everything else), keeping the cause for the log. */
+export function upstreamError(error: unknown): GatewayError {
+  if (error instanceof GatewayError) return error;
+  const code = (error as { code?: string }).code ?? '';
+  if (TIMEOUT_CODES.has(code)) return new GatewayError('upstream_timeout', `upstream timed out (${code})`, { cause: error });
+  return new GatewayError('upstream_unavailable', `upstream request failed (${code || (error as Error).name})`, { cause: error });
+}

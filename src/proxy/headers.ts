@@ -1,0 +1,91 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) plus ones HTTP/2 forbids; never forwarded in either direction. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+]);
+
+/**
+ * Request headers a client must never be able to set upstream: method overrides (they bypass the route's method
+ * checks) and the forwarding headers Rampart sets itself.
+ */
+const CLIENT_FORBIDDEN = new Set([
+  'host',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'x-real-ip',
+  'forwarded',
+  'x-request-id',
+]);
+
+/** Prefix of the identity headers Rampart sets upstream; client-supplied copies are dropped. */
+export const IDENTITY_HEADER_PREFIX = 'x-rampart-';
+
+export interface ForwardInfo {
+  readonly requestId: string;
+  readonly clientIp: string;
+  readonly proto: 'http' | 'https';
+  readonly host: string | undefined;
+  /** The X-Forwarded-For chain received, kept only when the peer is a trusted proxy. */
+  readonly priorForwardedFor: string | undefined;
+}
+
+/** Builds the upstream request headers: filtered client headers plus Rampart's forwarding headers. */
+export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, info: ForwardInfo, extra?: Record<string, string>): Record<string, string | string[]> {
+  const connectionListed = listedInConnection(incoming['connection']);
+  const out: Record<string, string | string[]> = {};
+  for (const name in incoming) {
+    const value = incoming[name];
+    if (value === undefined || name.charCodeAt(0) === 58 /* ':' pseudo-header */) continue;
+    if (HOP_BY_HOP.has(name) || CLIENT_FORBIDDEN.has(name) || name.startsWith(IDENTITY_HEADER_PREFIX)) continue;
+    if (connectionListed?.has(name)) continue;
+    out[name] = value;
+  }
+  out['x-forwarded-for'] = info.priorForwardedFor ? `${info.priorForwardedFor}, ${info.clientIp}` : info.clientIp;
+  out['x-forwarded-proto'] = info.proto;
+  if (info.host) out['x-forwarded-host'] = info.host;
+  out['x-request-id'] = info.requestId;
+  if (extra) Object.assign(out, extra);
+  return out;
+}
+
+/**
+ * Filters upstream response headers: hop-by-hop, banners and anything the policy removes. Returns a fresh object
+ * the response stage may modify.
+ */
+export function downstreamResponseHeaders(
+  incoming: Record<string, string | string[] | undefined>,
+  remove: ReadonlySet<string>,
+): Record<string, string | string[]> {
+  const connectionListed = listedInConnection(incoming['connection']);
+  const out: Record<string, string | string[]> = {};
+  for (const name in incoming) {
+    const value = incoming[name];
+    if (value === undefined) continue;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || remove.has(lower) || connectionListed?.has(lower)) continue;
+    out[lower] = value;
+  }
+  return out;
+}
+
+function listedInConnection(header: string | string[] | undefined): Set<string> | undefined {
+  if (header === undefined) return undefined;
+  const value = Array.isArray(header) ? header.join(',') : header;
+  const names = value.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== '' && h !== 'close' && h !== 'keep-alive');
+  return names.length > 0 ? new Set(names) : undefined;
+}

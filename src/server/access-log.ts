@@ -1,0 +1,36 @@
+import type { Logger } from '../log.ts';
+import type { RequestContext } from '../pipeline/context.ts';
+import type { RecordSink } from '../pipeline/stages.ts';
+
+/**
+ * One JSON line per request (stage 13). Logs the route template, never the raw path or query (they can carry
+ * tokens and personal data), and no header values.
+ */
+export function createAccessLog(logger: Logger): RecordSink {
+  const log = logger.child({ log: 'access' });
+  return {
+    record(ctx: RequestContext, status: number): void {
+      const route = ctx.route;
+      const latencyMs = Number(process.hrtime.bigint() - ctx.startedAt) / 1e6;
+      const line: Record<string, unknown> = {
+        requestId: ctx.id,
+        method: ctx.method,
+        api: route?.api.name,
+        operationId: route?.operationId,
+        route: route?.template,
+        status,
+        latencyMs: Math.round(latencyMs * 1000) / 1000,
+        upstreamMs: ctx.upstreamStatus === undefined ? undefined : Math.round(Number(ctx.upstreamNs) / 1000) / 1000,
+        clientIp: ctx.clientIp,
+        consumer: ctx.identity?.consumer ?? ctx.identity?.subject,
+        authMethod: ctx.identity?.method,
+        decision: ctx.decision,
+        code: ctx.errorCode,
+        stage: ctx.deniedBy,
+        reason: ctx.notes['reason'],
+        http: ctx.req.httpVersion,
+      };
+      log.info(line, 'request');
+    },
+  };
+}

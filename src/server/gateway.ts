@@ -1,0 +1,208 @@
+import { unwatchFile, watchFile } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
+import { loadConfigFile } from '../config/load.ts';
+import { AdminServer } from '../admin/server.ts';
+import { createLogger, errorForLog, type Logger } from '../log.ts';
+import { compileRouteTable, type RouteTable } from '../pipeline/compile.ts';
+import type { Services } from '../pipeline/services.ts';
+import { UpstreamPools } from '../proxy/pools.ts';
+import { createAccessLog } from './access-log.ts';
+import { ensureSelfSignedFiles } from './certificates.ts';
+import { GatewayHandler } from './handler.ts';
+import { createPlainListener, createTlsListener, updateLimits, type Tracked } from './listeners.ts';
+import { readTlsMaterial, watchTlsFiles } from './tls.ts';
+
+export interface GatewayOptions {
+  /** Path of rampart.yaml. */
+  readonly configFile: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Logger to use; default: JSON to stdout at the config's level. */
+  readonly logger?: Logger;
+  /** Reload when the config or spec files change (default true). */
+  readonly watch?: boolean;
+  /** Poll interval for config, spec and certificate files, in ms (default 1000). */
+  readonly watchIntervalMs?: number;
+}
+
+export interface GatewayAddresses {
+  readonly https?: number;
+  readonly http?: number;
+  readonly admin: number;
+}
+
+/**
+ * One gateway process: listeners, the compiled route table, the admin listener, and the lifecycle around them
+ * (atomic reload that never replaces a good config with a bad one; graceful drain on stop).
+ */
+export class Gateway {
+  readonly logger: Logger;
+  readonly admin: AdminServer;
+  readonly handler: GatewayHandler;
+  readonly services: Services;
+  readonly #options: GatewayOptions;
+  readonly #pools: UpstreamPools;
+  readonly #listeners: Tracked[] = [];
+  readonly #cleanups: (() => void)[] = [];
+  #watched: readonly string[] = [];
+  #reloading: Promise<boolean> | undefined;
+  #stopping: Promise<void> | undefined;
+  #addresses: GatewayAddresses | undefined;
+
+  private constructor(options: GatewayOptions, table: RouteTable, logger: Logger, services: Services, pools: UpstreamPools) {
+    this.#options = options;
+    this.logger = logger;
+    this.services = services;
+    this.#pools = pools;
+    this.handler = new GatewayHandler(table, pools, logger, []);
+    if (table.config.logging.access_log) this.handler.addSink(createAccessLog(logger));
+    this.admin = new AdminServer(logger);
+  }
+
+  /** Loads and compiles the config, then binds every listener. Throws ConfigError/SpecError on a bad config. */
+  static async start(options: GatewayOptions): Promise<Gateway> {
+    const env = options.env ?? process.env;
+    const loaded = loadConfigFile(options.configFile, env);
+    const logger = options.logger ?? createLogger({ level: loaded.config.logging.level });
+    const https = loaded.config.listen.https;
+    if (https?.self_signed && (await ensureSelfSignedFiles(https.cert, https.key))) {
+      logger.warn({ cert: https.cert }, 'generated a self-signed development certificate for localhost; do not use it in production');
+    }
+    const services: Services = { logger };
+    const table = await compileRouteTable(loaded, services);
+    const gateway = new Gateway(options, table, logger, services, new UpstreamPools());
+    await gateway.#listen(table);
+    if (options.watch !== false) gateway.#watchConfig(table.watchFiles);
+    gateway.admin.ready = true;
+    logger.info({ routes: table.routes.length, addresses: gateway.addresses }, 'rampart started');
+    return gateway;
+  }
+
+  get table(): RouteTable {
+    return this.handler.table;
+  }
+
+  get addresses(): GatewayAddresses {
+    if (!this.#addresses) throw new Error('gateway is not listening');
+    return this.#addresses;
+  }
+
+  async #listen(table: RouteTable): Promise<void> {
+    const { listen, limits } = table.config;
+    const portOf = (tracked: Tracked | undefined) => (tracked ? (tracked.server.address() as AddressInfo).port : undefined);
+    let tlsListener: Tracked | undefined;
+    if (listen.https) {
+      const cfg = listen.https;
+      tlsListener = createTlsListener(cfg, limits, readTlsMaterial(cfg), this.handler.handle);
+      const server = tlsListener.server as unknown as { setSecureContext(o: object): void };
+      this.#cleanups.push(
+        watchTlsFiles(
+          cfg,
+          (material) => {
+            server.setSecureContext(material);
+            this.logger.info({ cert: cfg.cert }, 'TLS certificate reloaded');
+          },
+          (error) => this.logger.error({ err: errorForLog(error) }, 'TLS certificate change rejected; keeping the current one'),
+          this.#options.watchIntervalMs ?? 1000,
+        ),
+      );
+      await listenOn(tlsListener.server as HttpServer, cfg.port, cfg.host);
+      this.#listeners.push(tlsListener);
+    }
+    let plain: Tracked | undefined;
+    if (listen.http) {
+      plain = createPlainListener(listen.http, limits, this.handler.handle, () => portOf(tlsListener));
+      await listenOn(plain.server as HttpServer, listen.http.port, listen.http.host);
+      this.#listeners.push(plain);
+    }
+    await listenOn(this.admin.server, listen.admin.port, listen.admin.host);
+    this.#addresses = {
+      ...(tlsListener ? { https: portOf(tlsListener) } : {}),
+      ...(plain ? { http: portOf(plain) } : {}),
+      admin: (this.admin.server.address() as AddressInfo).port,
+    };
+  }
+
+  /**
+   * Loads, validates and compiles the config again and swaps the route table atomically. A config that fails
+   * keeps the current one serving; the error is logged with its config path. Resolves true when applied.
+   */
+  reload(): Promise<boolean> {
+    this.#reloading ??= this.#reload().finally(() => (this.#reloading = undefined));
+    return this.#reloading;
+  }
+
+  async #reload(): Promise<boolean> {
+    try {
+      const loaded = loadConfigFile(this.#options.configFile, this.#options.env ?? process.env);
+      const table = await compileRouteTable(loaded, this.services);
+      const before = this.table.config.listen;
+      if (JSON.stringify(before) !== JSON.stringify(loaded.config.listen)) {
+        this.logger.warn('listener changes (ports, hosts, certificate paths) take effect on restart only');
+      }
+      for (const listener of this.#listeners) updateLimits(listener.server, loaded.config.limits);
+      this.handler.table = table;
+      this.#pools.retain(new Set(Object.keys(loaded.config.upstreams)));
+      if (this.#options.watch !== false) this.#watchConfig(table.watchFiles);
+      this.logger.info({ routes: table.routes.length }, 'configuration reloaded');
+      return true;
+    } catch (error) {
+      this.logger.error({ err: errorForLog(error) }, 'configuration reload rejected; the previous configuration keeps serving');
+      return false;
+    }
+  }
+
+  #watchConfig(files: readonly string[]): void {
+    for (const file of this.#watched) unwatchFile(file, this.#onFileChange);
+    this.#watched = files;
+    for (const file of files) watchFile(file, { interval: this.#options.watchIntervalMs ?? 1000, persistent: false }, this.#onFileChange);
+  }
+
+  readonly #onFileChange = (current: { mtimeMs: number }, previous: { mtimeMs: number }): void => {
+    if (current.mtimeMs !== previous.mtimeMs) void this.reload();
+  };
+
+  /**
+   * Graceful stop: readiness goes false, listeners stop accepting, idle connections close, in-flight requests get
+   * up to `drainMs` (default from config) to finish, then everything left is cut.
+   */
+  stop(drainMs = this.table.config.shutdown.drain_timeout_ms): Promise<void> {
+    this.#stopping ??= this.#stop(drainMs);
+    return this.#stopping;
+  }
+
+  async #stop(drainMs: number): Promise<void> {
+    this.admin.ready = false;
+    for (const file of this.#watched) unwatchFile(file, this.#onFileChange);
+    for (const cleanup of this.#cleanups) cleanup();
+    const closed = this.#listeners.map((l) => new Promise<void>((resolve) => l.server.close(() => resolve())));
+    for (const l of this.#listeners) {
+      (l.server as HttpServer).closeIdleConnections?.();
+      for (const session of l.sessions) session.close();
+    }
+    const deadline = Date.now() + drainMs;
+    while (this.handler.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    for (const l of this.#listeners) {
+      (l.server as HttpServer).closeAllConnections?.();
+      for (const session of l.sessions) session.destroy();
+    }
+    await Promise.all(closed);
+    await new Promise<void>((resolve) => {
+      this.admin.server.close(() => resolve());
+      this.admin.server.closeAllConnections();
+    });
+    await this.#pools.close();
+    this.logger.info('rampart stopped');
+    this.logger.flush?.();
+  }
+}
+
+function listenOn(server: HttpServer, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,127 @@
+import type { Logger } from '../log.ts';
+import { errorForLog } from '../log.ts';
+import { GatewayError, toGatewayError } from '../problem.ts';
+import { RequestContext, type ServerRequest, type ServerResponseLike } from '../pipeline/context.ts';
+import { stripPrefix, type RouteTable } from '../pipeline/compile.ts';
+import type { RecordSink } from '../pipeline/stages.ts';
+import { clientIpOf, parseTarget, requestIdOf } from '../policies/normalise/index.ts';
+import { forward } from '../proxy/forward.ts';
+import type { UpstreamPools } from '../proxy/pools.ts';
+import { finishHeaders, sendProblem } from './respond.ts';
+
+/**
+ * The data-plane request handler: normalise → route → the route's policies in stage order → proxy → record.
+ * Anything thrown on the way denies the request (fail closed): a GatewayError with its own status, anything else
+ * as a generic 500. The table is swapped whole on reload; a request keeps the table it started with.
+ */
+export class GatewayHandler {
+  table: RouteTable;
+  readonly #pools: UpstreamPools;
+  readonly #logger: Logger;
+  readonly #sinks: RecordSink[];
+  #inFlight = 0;
+
+  constructor(table: RouteTable, pools: UpstreamPools, logger: Logger, sinks: RecordSink[]) {
+    this.table = table;
+    this.#pools = pools;
+    this.#logger = logger;
+    this.#sinks = sinks;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Adds a record sink (audit, metrics, monitor). */
+  addSink(sink: RecordSink): void {
+    this.#sinks.push(sink);
+  }
+
+  readonly handle = (req: ServerRequest, res: ServerResponseLike, secure: boolean): void => {
+    const table = this.table;
+    const ctx = new RequestContext(req, res, requestIdOf(req.headers['x-request-id']), clientIpOf(req, table.trustedProxies), secure);
+    this.#inFlight++;
+    let recorded = false;
+    const record = () => {
+      if (recorded) return;
+      recorded = true;
+      this.#inFlight--;
+      for (const sink of this.#sinks) {
+        try {
+          sink.record(ctx, res.statusCode);
+        } catch (error) {
+          this.#logger.error({ requestId: ctx.id, err: errorForLog(error) }, 'record sink failed');
+        }
+      }
+    };
+    res.once('close', record);
+    this.#run(ctx, table).catch((error: unknown) => this.#deny(ctx, table, error));
+  };
+
+  async #run(ctx: RequestContext, table: RouteTable): Promise<void> {
+    const target = parseTarget(ctx.req.url ?? '/', table.config.limits.max_url_length);
+    ctx.path = target.path;
+    ctx.rawQuery = target.rawQuery;
+
+    if (ctx.method === 'OPTIONS' && ctx.headers['access-control-request-method'] !== undefined) {
+      this.#preflight(ctx, table);
+      return;
+    }
+    const match = table.match(ctx.method, ctx.path);
+    if (match.kind === 'not_found') throw new GatewayError('not_found', 'no route');
+    if (match.kind === 'method_not_allowed') {
+      throw new GatewayError('method_not_allowed', `method ${ctx.method} not declared`, { headers: { allow: match.allowed.join(', ') } });
+    }
+    const route = match.route;
+    ctx.route = route;
+    ctx.params = match.params;
+
+    for (const policy of route.policies) {
+      ctx.deniedBy = policy.name;
+      const pending = policy.run(ctx);
+      if (pending !== undefined) await pending;
+    }
+    ctx.deniedBy = undefined;
+
+    const inner = stripPrefix(ctx.path, route.api.base_path) ?? ctx.path;
+    await forward(ctx, route, {
+      table,
+      pool: this.#pools.get(route.upstreamName, route.upstream),
+      upstreamPath: ctx.rawQuery === '' ? inner : `${inner}?${ctx.rawQuery}`,
+    });
+  }
+
+  /** CORS preflight, answered by the gateway from the route's allowlist; never forwarded. */
+  #preflight(ctx: RequestContext, table: RouteTable): void {
+    const origin = ctx.headers['origin'];
+    const requested = String(ctx.headers['access-control-request-method']).toUpperCase();
+    const match = table.match(requested, ctx.path);
+    if (match.kind === 'not_found') throw new GatewayError('not_found', 'preflight for unknown path');
+    const headers = match.kind === 'found' && typeof origin === 'string'
+      ? match.route.cors?.preflight(origin, requested, ctx.headers['access-control-request-headers'] as string | undefined)
+      : undefined;
+    if (!headers) throw new GatewayError('cors_rejected', 'preflight origin, method or headers not allowed');
+    ctx.route = match.kind === 'found' ? match.route : undefined;
+    finishHeaders(ctx, table, headers, 204);
+    ctx.res.writeHead(204, headers);
+    ctx.res.end();
+  }
+
+  #deny(ctx: RequestContext, table: RouteTable, thrown: unknown): void {
+    const error = toGatewayError(thrown);
+    ctx.decision = error.code === 'internal' ? 'error' : 'deny';
+    ctx.errorCode = error.code;
+    ctx.notes['reason'] = error.message;
+    if (error.code === 'internal' || error.status >= 502) {
+      this.#logger.error({ requestId: ctx.id, code: error.code, stage: ctx.deniedBy, err: errorForLog(thrown) }, error.message);
+    } else {
+      this.#logger.debug({ requestId: ctx.id, code: error.code, stage: ctx.deniedBy, reason: error.message }, 'request denied');
+    }
+    try {
+      sendProblem(ctx, table, error);
+    } catch (sendError) {
+      this.#logger.error({ requestId: ctx.id, err: errorForLog(sendError) }, 'could not send problem response');
+      ctx.res.destroy();
+    }
+  }
+}

@@ -1,0 +1,136 @@
+import { randomUUID } from 'node:crypto';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
+import type { Duplex } from 'node:stream';
+import type { SecureContextOptions } from 'node:tls';
+import type { HttpListenerConfig, HttpsListenerConfig, LimitsConfig } from '../config/types.ts';
+import { ERRORS, problemBody, type ErrorCode } from '../problem.ts';
+
+export type Handler = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, secure: boolean) => void;
+export type AnyServer = HttpServer | Http2SecureServer;
+
+/** Sessions and sockets a listener holds, so shutdown can drain and then close them. */
+export interface Tracked {
+  readonly server: AnyServer;
+  readonly sessions: Set<ServerHttp2Session>;
+}
+
+/**
+ * The TLS listener: HTTP/2 and HTTP/1.1 negotiated by ALPN on one port, with the listener-wide limits (header
+ * size, slowloris timeouts, keep-alive). Protocol errors are answered with a problem body and the connection closed.
+ */
+export function createTlsListener(config: HttpsListenerConfig, limits: LimitsConfig, tls: SecureContextOptions, handler: Handler): Tracked {
+  const sessions = new Set<ServerHttp2Session>();
+  const common = { ...tls, maxHeaderSize: limits.max_header_bytes };
+  const onRequest = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => handler(req, res, true);
+  let server: AnyServer;
+  if (config.http2) {
+    const h2 = createSecureServer({
+      ...common,
+      allowHTTP1: true,
+      maxSessionMemory: 10,
+      settings: { maxHeaderListSize: limits.max_header_bytes, maxConcurrentStreams: 128, enablePush: false },
+      peerMaxConcurrentStreams: 128,
+    });
+    h2.on('request', onRequest);
+    h2.on('session', (session: ServerHttp2Session) => {
+      sessions.add(session);
+      session.once('close', () => sessions.delete(session));
+      session.setTimeout(limits.keep_alive_timeout_ms * 12, () => session.close());
+    });
+    server = h2;
+  } else {
+    server = createHttpsServer(common, onRequest);
+  }
+  applyLimits(server, limits);
+  return { server, sessions };
+}
+
+/**
+ * The plain HTTP listener: the gateway itself only when `insecure` (loopback development), else a 308 redirect
+ * to the TLS port for every request.
+ */
+export function createPlainListener(config: HttpListenerConfig, limits: LimitsConfig, handler: Handler, httpsPort: () => number | undefined): Tracked {
+  const server = createHttpServer({ maxHeaderSize: limits.max_header_bytes, requireHostHeader: true, joinDuplicateHeaders: false }, (req, res) => {
+    if (config.insecure) {
+      handler(req, res, false);
+      return;
+    }
+    redirectToHttps(req, res, httpsPort());
+  });
+  applyLimits(server, limits);
+  return { server, sessions: new Set() };
+}
+
+const HOST = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]{1,253})(:[0-9]{1,5})?$/;
+
+function redirectToHttps(req: IncomingMessage, res: ServerResponse, port: number | undefined): void {
+  const host = req.headers.host ?? '';
+  const match = HOST.exec(host);
+  const id = randomUUID();
+  if (!match || port === undefined || !(req.url ?? '').startsWith('/')) {
+    writeProblem(res, 'bad_request', id);
+    return;
+  }
+  const location = `https://${match[1]}${port === 443 ? '' : `:${port}`}${req.url}`;
+  res.writeHead(308, { location, 'content-length': 0, 'x-request-id': id, 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' });
+  res.end();
+}
+
+function writeProblem(res: ServerResponse, code: ErrorCode, requestId: string): void {
+  const body = JSON.stringify(problemBody(code, requestId));
+  res.writeHead(ERRORS[code].status, {
+    'content-type': 'application/problem+json',
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': requestId,
+    'x-content-type-options': 'nosniff',
+    'cache-control': 'no-store',
+  });
+  res.end(body);
+}
+
+function applyLimits(server: AnyServer, limits: LimitsConfig): void {
+  const s = server as HttpServer;
+  s.headersTimeout = limits.headers_timeout_ms;
+  s.requestTimeout = limits.request_timeout_ms;
+  s.keepAliveTimeout = limits.keep_alive_timeout_ms;
+  s.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => answerClientError(error, socket));
+}
+
+/** Updates limits that can change on reload (header size and ports need a restart). */
+export function updateLimits(server: AnyServer, limits: LimitsConfig): void {
+  const s = server as HttpServer;
+  s.headersTimeout = limits.headers_timeout_ms;
+  s.requestTimeout = limits.request_timeout_ms;
+  s.keepAliveTimeout = limits.keep_alive_timeout_ms;
+}
+
+/** Parser errors and slow clients (before a request object exists): answered as problem+json, then closed. */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || error.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const code: ErrorCode =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? 'headers_too_large'
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 'request_timeout'
+        : error.code === 'HPE_URI_TOO_LONG'
+          ? 'uri_too_long'
+          : 'bad_request';
+  const entry = ERRORS[code];
+  const id = randomUUID();
+  const body = JSON.stringify(problemBody(code, id));
+  socket.end(
+    `HTTP/1.1 ${entry.status} ${entry.title}\r\n` +
+      'content-type: application/problem+json\r\n' +
+      `content-length: ${Buffer.byteLength(body)}\r\n` +
+      `x-request-id: ${id}\r\n` +
+      'x-content-type-options: nosniff\r\n' +
+      'cache-control: no-store\r\n' +
+      'connection: close\r\n\r\n' +
+      body,
+  );
+}

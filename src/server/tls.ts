@@ -1,0 +1,64 @@
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { createSecureContext, type SecureContextOptions } from 'node:tls';
+import type { HttpsListenerConfig } from '../config/types.ts';
+
+/**
+ * TLS 1.2 cipher suites allowed: ECDHE key exchange with AEAD only (forward secrecy, no CBC, no RSA key
+ * exchange). TLS 1.3 suites are all strong and stay at Node's defaults.
+ */
+export const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+const TLS13_CIPHERS = 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256';
+
+/** Reads the certificate and key files and builds secure-context options. Throws if they are unreadable or do not match. */
+export function readTlsMaterial(config: HttpsListenerConfig): SecureContextOptions {
+  const options: SecureContextOptions = {
+    cert: readFileSync(config.cert),
+    key: readFileSync(config.key),
+    minVersion: config.min_version,
+    ciphers: `${TLS13_CIPHERS}:${TLS12_CIPHERS}`,
+    honorCipherOrder: true,
+  };
+  createSecureContext(options); // throws on a key/cert mismatch before anything uses it
+  return options;
+}
+
+/**
+ * Polls the certificate and key files (stat polling survives the rename-into-place that cert tools do) and calls
+ * `onChange` with fresh material when they change. Material that fails to load is reported and not applied.
+ */
+export function watchTlsFiles(
+  config: HttpsListenerConfig,
+  onChange: (options: SecureContextOptions) => void,
+  onError: (error: Error) => void,
+  intervalMs = 2000,
+): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const reload = () => {
+    clearTimeout(timer);
+    // Cert and key are usually replaced one after the other: wait until both have landed.
+    timer = setTimeout(() => {
+      try {
+        onChange(readTlsMaterial(config));
+      } catch (error) {
+        onError(error as Error);
+      }
+    }, 200);
+  };
+  const listener = (current: { mtimeMs: number }, previous: { mtimeMs: number }) => {
+    if (current.mtimeMs !== previous.mtimeMs) reload();
+  };
+  watchFile(config.cert, { interval: intervalMs, persistent: false }, listener);
+  watchFile(config.key, { interval: intervalMs, persistent: false }, listener);
+  return () => {
+    clearTimeout(timer);
+    unwatchFile(config.cert, listener);
+    unwatchFile(config.key, listener);
+  };
+}
