@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BlockList } from 'node:net';
 import { clientIpOf, parseTarget, requestIdOf } from './index.ts';
-import { GatewayError } from '../../problem.ts';
+import type { GatewayError } from '../../problem.ts';
 import type { ServerRequest } from '../../pipeline/context.ts';
 
 const codeOf = (fn: () => unknown): string | undefined => {
