@@ -17,6 +17,7 @@ export const ERRORS = {
   cors_rejected: { status: 403, title: 'Cross-origin request not allowed' },
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
+  conflict: { status: 409, title: 'Conflict' },
   request_timeout: { status: 408, title: 'Request timeout' },
   length_required: { status: 411, title: 'Length required' },
   payload_too_large: { status: 413, title: 'Payload too large' },

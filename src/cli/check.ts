@@ -3,6 +3,7 @@ import { loadConfigFile } from '../config/load.ts';
 import { createLogger } from '../log.ts';
 import { SpecError } from '../openapi/load.ts';
 import { compileRouteTable, type RouteTable } from '../pipeline/compile.ts';
+import { summariseAuthorization } from '../policies/authz/report.ts';
 
 /** `rampart check`: validates config + specs and prints the compiled route table. Exit 2 on any error. */
 export async function runCheck(configFile: string, out: NodeJS.WritableStream = process.stdout): Promise<number> {
@@ -10,6 +11,7 @@ export async function runCheck(configFile: string, out: NodeJS.WritableStream = 
     const loaded = loadConfigFile(configFile);
     const table = await compileRouteTable(loaded, { logger: createLogger({ level: 'silent' }) });
     out.write(formatRouteTable(table));
+    out.write(`\n${formatAuthorizationReport(table)}`);
     out.write(`\nconfig OK: ${table.routes.length} routes\n`);
     return 0;
   } catch (error) {
@@ -35,4 +37,23 @@ export function formatRouteTable(table: RouteTable): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** Per operation: auth methods, scopes, roles, CEL rules and ownership rule; warns about operations anyone may call. */
+export function formatAuthorizationReport(table: RouteTable): string {
+  const seen = new Set<string>();
+  const rows: string[][] = [];
+  const warnings: string[] = [];
+  for (const route of table.routes) {
+    const key = `${route.api.name}:${route.operationId}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const s = summariseAuthorization(route);
+    rows.push([route.api.name, s.operationId, s.auth, s.scopes, s.roles, s.rules, s.owner]);
+    if (s.unprotected) warnings.push(`warning: ${route.api.name} ${route.method} ${route.template} (${s.operationId}) has no authorization at all`);
+  }
+  const header = ['API', 'OPERATION', 'AUTH', 'SCOPES', 'ROLES', 'RULES', 'OWNERSHIP'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  return [line(header), ...rows.map(line), ...warnings].join('\n') + '\n';
 }

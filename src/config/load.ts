@@ -16,7 +16,8 @@ export interface LoadedConfig {
   readonly watchFiles: readonly string[];
 }
 
-const ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
+// verbose: errors carry `parentSchema`, which names the allowed keys and spots secret-reference fields.
+const ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true, verbose: true });
 const validateSchema = ajv.compile(configSchema);
 
 /** Config paths whose `${file:…}` references stay as paths (the TLS module reads and watches them itself). */
@@ -48,7 +49,7 @@ export function loadConfigText(text: string, file: string, env: NodeJS.ProcessEn
       doc.errors.map((e) => ({
         path: '(yaml)',
         message: e.message.split('\n')[0]!,
-        line: e.linePos?.[0]?.line,
+        line: e.linePos?.[0]?.line ?? lineCounter.linePos(e.pos[0]).line,
         hint: 'fix the YAML syntax',
       })) as ConfigIssue[],
     );

@@ -2,6 +2,21 @@ import { byteSize, durationMs, mediaTypeList, secretRef } from './refs.ts';
 import { limitsSchema } from '../policies/limits/schema.ts';
 import { securityHeadersSchema } from '../policies/headers/schema.ts';
 import { corsSchema } from '../policies/cors/schema.ts';
+import { countersSchema } from '../counters/schema.ts';
+import { plansSchema, rateLimitListSchema } from '../policies/ratelimit/schema.ts';
+import { concurrencySchema } from '../policies/concurrency/schema.ts';
+import { bruteForceSchema, loginSchema } from '../policies/bruteforce/schema.ts';
+import { auditSchema } from '../audit/schema.ts';
+import { monitorSchema } from '../monitor/schema.ts';
+import { ipFilterSchema } from '../policies/ip-filter/schema.ts';
+import { authSchema } from '../policies/authn/schema.ts';
+import { identitySchema } from '../proxy/identity-schema.ts';
+import { validationSchema } from '../policies/validate/schema.ts';
+import { responseSchema } from '../policies/response/schema.ts';
+import { ownerRulesSchema, rolesSchema, rulesSchema } from '../policies/authz/schema.ts';
+import { storeSchema } from '../store/schema.ts';
+import { authKeysSchema } from '../policies/authn-apikey/schema.ts';
+import { adminSchema } from '../admin/api/schema.ts';
 
 const port = (def: number) => ({ type: 'integer', minimum: 0, maximum: 65535, default: def, description: 'TCP port (0 picks a free one).' }) as const;
 const host = (def: string) => ({ type: 'string', minLength: 1, maxLength: 255, default: def, description: 'Address to bind.' }) as const;
@@ -25,6 +40,11 @@ const httpsListener = {
     },
     min_version: { enum: ['TLSv1.2', 'TLSv1.3'], default: 'TLSv1.2', description: 'Lowest TLS version accepted.' },
     http2: { type: 'boolean', default: true, description: 'Offer HTTP/2 by ALPN.' },
+    client_ca: {
+      type: 'string',
+      pattern: '^\\$\\{file:[^}]+\\}$',
+      description: 'CA bundle (PEM) for client certificates (mTLS): `${file:certs/clients-ca.pem}`. Certificates are requested but not required at the handshake; `apis[].auth.mtls` decides per route.',
+    },
   },
 } as const;
 
@@ -74,6 +94,10 @@ const operationOverrides = {
     max_body_bytes: byteSize(1048576, 'Largest request body for this operation.'),
     content_types: { ...mediaTypeList, description: 'Request media types accepted for this operation.' },
     cors: corsSchema,
+    roles: rolesSchema,
+    rate_limits: { ...rateLimitListSchema, description: 'Rate limits for this operation; a limit with the same name as an API-level one replaces it.' },
+    concurrency: concurrencySchema,
+    login: loginSchema,
   },
 } as const;
 
@@ -103,6 +127,14 @@ const apiSchema = {
       description: 'Request media types accepted; default: those the spec declares, else application/json.',
     },
     cors: corsSchema,
+    auth: authSchema,
+    rate_limits: rateLimitListSchema,
+    concurrency: concurrencySchema,
+    brute_force: bruteForceSchema,
+    validation: validationSchema,
+    response: responseSchema,
+    rules: rulesSchema,
+    owner_rules: ownerRulesSchema,
     operations: { type: 'object', propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,128}$' }, additionalProperties: operationOverrides, default: {} },
   },
 } as const;
@@ -132,6 +164,12 @@ export const configSchema = {
     },
     limits: limitsSchema,
     security_headers: securityHeadersSchema,
+    identity: identitySchema,
+    counters: countersSchema,
+    store: storeSchema,
+    auth_keys: authKeysSchema,
+    admin: adminSchema,
+    plans: plansSchema,
     upstreams: { type: 'object', minProperties: 1, propertyNames: { pattern: NAME }, additionalProperties: upstreamSchema },
     apis: { type: 'array', minItems: 1, maxItems: 256, items: apiSchema },
     logging: {
@@ -144,6 +182,9 @@ export const configSchema = {
         access_log: { type: 'boolean', default: true, description: 'One JSON line per request.' },
       },
     },
+    audit: auditSchema,
+    monitor: monitorSchema,
+    ip_filter: ipFilterSchema,
     shutdown: {
       type: 'object',
       additionalProperties: false,

@@ -1,12 +1,16 @@
 import { isIP } from 'node:net';
 import type { ConfigIssue } from './errors.ts';
 import type { CorsConfig, RampartConfig } from './types.ts';
+import { checkStoreConfig } from '../store/schema.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /** Checks the schema cannot express: cross-references, unsafe combinations. Returns every issue found. */
 export function checkConfigSemantics(config: RampartConfig): ConfigIssue[] {
-  const issues: ConfigIssue[] = [];
+  const issues: ConfigIssue[] = [...checkStoreConfig(config.store)];
+  if (config.store?.kind === 'postgres' && config.auth_keys?.pepper === undefined) {
+    issues.push({ path: 'auth_keys.pepper', message: 'is required with store.kind postgres (every instance must share it)', hint: 'set pepper: ${env:RAMPART_KEY_PEPPER}' });
+  }
   const { listen } = config;
   if (!listen.https && !listen.http) {
     issues.push({ path: 'listen', message: 'no listener configured', hint: 'add listen.https (or listen.http with insecure: true for loopback development)' });

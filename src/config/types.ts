@@ -1,3 +1,14 @@
+import type { AuditConfig } from '../audit/schema.ts';
+import type { CountersConfig } from '../counters/schema.ts';
+import type { RateLimitConfig } from '../policies/ratelimit/schema.ts';
+import type { ConcurrencyConfig } from '../policies/concurrency/schema.ts';
+import type { BruteForceConfig, LoginConfig } from '../policies/bruteforce/schema.ts';
+import type { MonitorConfig } from '../monitor/schema.ts';
+import type { IpFilterConfig } from '../policies/ip-filter/schema.ts';
+import type { StoreConfig } from '../store/schema.ts';
+import type { ApiKeyAuthConfig, AuthKeysConfig } from '../policies/authn-apikey/schema.ts';
+import type { AdminConfig } from '../admin/api/schema.ts';
+import type { MtlsAuthConfig } from '../policies/authn-mtls/schema.ts';
 /** Types of the validated, defaulted and frozen config. They mirror `schema.ts`. */
 
 export interface CorsConfig {
@@ -13,6 +24,107 @@ export interface OperationOverrides {
   readonly max_body_bytes?: number;
   readonly content_types?: readonly string[];
   readonly cors?: CorsConfig;
+  /** Roles for function-level authorization (any one suffices). */
+  readonly roles?: readonly string[];
+  readonly rate_limits?: readonly RateLimitConfig[];
+  readonly concurrency?: ConcurrencyConfig;
+  readonly login?: LoginConfig;
+}
+
+/** `apis[].validation`: strict request validation. */
+export interface ValidationConfig {
+  readonly additional_properties: 'reject' | 'allow';
+  readonly readonly_in_requests: 'reject' | 'allow';
+  readonly max_string_length: number;
+  readonly max_array_items: number;
+  readonly max_depth: number;
+  readonly max_part_bytes: number;
+  readonly max_parts: number;
+}
+
+/** `apis[].response`: response minimisation. */
+export interface ResponseContractConfig {
+  readonly mode: 'enforce' | 'monitor' | 'off';
+  readonly max_body_bytes: number;
+  readonly sensitive_fields: Readonly<Record<string, 'mask' | 'drop'>>;
+}
+
+/** One `apis[].owner_rules` entry: a CEL string or the long form. */
+export type OwnerRuleConfig =
+  | string
+  | {
+      readonly request?: string;
+      readonly response?: string;
+      readonly filter?: string;
+      readonly every?: string;
+      readonly deny_status: 403 | 404;
+    };
+
+/** One `apis[].auth.jwt.issuers[]` entry (see src/policies/authn-jwt/schema.ts). */
+export interface JwtIssuerConfig {
+  readonly issuer: string;
+  readonly audience: string | readonly string[];
+  readonly discovery_url?: string;
+  readonly jwks_url?: string;
+  /** Static public keys: JWK objects or PEM text (resolved from `${file:…}`). */
+  readonly keys?: readonly (string | Readonly<Record<string, unknown>>)[];
+  /** HMAC secret (resolved from its reference). */
+  readonly secret?: string;
+  readonly algorithms: readonly string[];
+  readonly max_token_age_seconds: number;
+  readonly clock_skew_seconds: number;
+  readonly required_typ?: string;
+  readonly jwks_cache_max_age_seconds: number;
+  readonly jwks_cooldown_seconds: number;
+  readonly fetch_timeout_ms: number;
+  readonly scope_claim: string;
+  readonly roles_claim: string;
+  readonly tenant_claim: string;
+  readonly consumer_claim: string;
+}
+
+/** `apis[].auth.jwt`. */
+export interface JwtConfig {
+  readonly issuers: readonly JwtIssuerConfig[];
+  readonly token_sources: readonly ('header' | 'query')[];
+  readonly max_token_bytes: number;
+}
+
+/** `apis[].auth.introspection` (RFC 7662). */
+export interface IntrospectionConfig {
+  readonly endpoint: string;
+  readonly client_id: string;
+  /** Resolved from its reference. */
+  readonly client_secret: string;
+  readonly audience?: string | readonly string[];
+  readonly issuer?: string;
+  readonly cache_ttl_seconds: number;
+  readonly negative_cache_seconds: number;
+  readonly cache_max_entries: number;
+  readonly timeout_ms: number;
+  readonly clock_skew_seconds: number;
+  readonly max_token_bytes: number;
+}
+
+/** `apis[].auth`. */
+export interface AuthConfig {
+  /** Passthrough APIs: every request must authenticate (default true). */
+  readonly required: boolean;
+  readonly jwt?: JwtConfig;
+  readonly introspection?: IntrospectionConfig;
+  readonly api_keys?: ApiKeyAuthConfig;
+  readonly mtls?: MtlsAuthConfig;
+}
+
+/** `identity`: the signed identity assertion sent upstream. */
+export interface IdentityConfig {
+  readonly enabled: boolean;
+  /** PKCS#8 PEM (resolved from its reference). */
+  readonly signing_key?: string;
+  readonly header: string;
+  readonly issuer: string;
+  readonly ttl_seconds: number;
+  readonly rotate_hours: number;
 }
 
 export interface ApiConfig {
@@ -24,6 +136,15 @@ export interface ApiConfig {
   readonly max_body_bytes: number;
   readonly content_types?: readonly string[];
   readonly cors?: CorsConfig;
+  readonly auth?: AuthConfig;
+  readonly rate_limits?: readonly RateLimitConfig[];
+  readonly concurrency?: ConcurrencyConfig;
+  readonly brute_force: BruteForceConfig;
+  readonly validation: ValidationConfig;
+  readonly response: ResponseContractConfig;
+  /** CEL rules by operationId. */
+  readonly rules: Readonly<Record<string, string>>;
+  readonly owner_rules: Readonly<Record<string, OwnerRuleConfig>>;
   readonly operations: Readonly<Record<string, OperationOverrides>>;
 }
 
@@ -44,6 +165,8 @@ export interface HttpsListenerConfig {
   readonly self_signed: boolean;
   readonly min_version: 'TLSv1.2' | 'TLSv1.3';
   readonly http2: boolean;
+  /** PEM text of the client CA bundle (resolved from its `${file:…}` reference). */
+  readonly client_ca?: string;
 }
 
 export interface HttpListenerConfig {
@@ -78,8 +201,17 @@ export interface RampartConfig {
   readonly trusted_proxies: readonly string[];
   readonly limits: LimitsConfig;
   readonly security_headers: SecurityHeadersConfig;
+  readonly identity: IdentityConfig;
+  readonly store: StoreConfig;
+  readonly auth_keys: AuthKeysConfig;
+  readonly admin: AdminConfig;
+  readonly counters: CountersConfig;
+  readonly plans: Readonly<Record<string, readonly RateLimitConfig[]>>;
   readonly upstreams: Readonly<Record<string, UpstreamConfig>>;
   readonly apis: readonly ApiConfig[];
   readonly logging: { readonly level: string; readonly access_log: boolean };
   readonly shutdown: { readonly drain_timeout_ms: number };
+  readonly audit: AuditConfig;
+  readonly monitor: MonitorConfig;
+  readonly ip_filter: IpFilterConfig;
 }

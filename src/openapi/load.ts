@@ -19,6 +19,8 @@ export interface SpecOperation {
   readonly responses: Readonly<Record<string, OpenAPIV3.ResponseObject>>;
   /** Effective security: the operation's own, else the document's. `[]` means public. */
   readonly security: readonly SecurityRequirement[];
+  /** The document's `components.securitySchemes` (one shared object per document). */
+  readonly securitySchemes: Readonly<Record<string, OpenAPIV3.SecuritySchemeObject>>;
   readonly deprecated: boolean;
   /** The raw operation object, for `x-rampart-*` extensions. */
   readonly raw: Readonly<Record<string, unknown>>;
@@ -58,6 +60,7 @@ export async function loadSpec(file: string): Promise<LoadedSpec> {
   }
   const serverBase = basePathOf(document);
   const operations: SpecOperation[] = [];
+  const securitySchemes = (document.components?.securitySchemes ?? {}) as Record<string, OpenAPIV3.SecuritySchemeObject>;
   const seen = new Set<string>();
   for (const [template, item] of Object.entries(document.paths ?? {})) {
     if (!item) continue;
@@ -78,6 +81,7 @@ export async function loadSpec(file: string): Promise<LoadedSpec> {
         requestBody: op.requestBody as OpenAPIV3.RequestBodyObject | undefined,
         responses: (op.responses ?? {}) as Record<string, OpenAPIV3.ResponseObject>,
         security: (op.security ?? document.security ?? []) as SecurityRequirement[],
+        securitySchemes,
         deprecated: op.deprecated === true,
         raw: op as unknown as Record<string, unknown>,
       });

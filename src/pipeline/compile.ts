@@ -157,11 +157,14 @@ function compileRoute(
 
 function checkOperationOverrides(api: ApiConfig, spec: LoadedSpec, at: string, file: string): void {
   const known = new Set(spec.operations.map((o) => o.operationId));
-  const unknown = Object.keys(api.operations).filter((id) => !known.has(id));
+  // A rule keyed by an unknown operationId would silently protect nothing: refuse it like an unknown override.
+  const unknown = (['operations', 'rules', 'owner_rules'] as const).flatMap((key) =>
+    Object.keys(api[key] ?? {}).filter((id) => !known.has(id)).map((id) => `${key}.${id}`),
+  );
   if (unknown.length > 0) {
     throw new ConfigError(
       file,
-      unknown.map((id) => ({ path: `${at}.operations.${id}`, message: `no operation "${id}" in ${spec.file}`, hint: 'use an operationId from the spec' })),
+      unknown.map((key) => ({ path: `${at}.${key}`, message: `no operation "${key.slice(key.indexOf('.') + 1)}" in ${spec.file}`, hint: 'use an operationId from the spec' })),
     );
   }
 }

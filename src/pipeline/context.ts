@@ -57,6 +57,8 @@ export class RequestContext {
   upstreamStatus: number | undefined = undefined;
   /** Time spent waiting on the upstream, in nanoseconds. */
   upstreamNs = 0n;
+  /** Headers policies add to the client response, success or error (e.g. rate-limit headers); set in finishHeaders. */
+  responseHeaders: Record<string, string> | undefined = undefined;
   /** Free-form annotations later stages and policies add for the record stage (never secrets). */
   readonly notes: Record<string, unknown> = {};
   #body: Buffer | undefined;
@@ -79,6 +81,16 @@ export class RequestContext {
 
   get query(): URLSearchParams {
     return (this.#query ??= new URLSearchParams(this.rawQuery));
+  }
+
+  /** Removes every `name` parameter from the query, both for later stages and for the request sent upstream. */
+  removeQueryParam(name: string): void {
+    // Filter the raw pairs rather than re-serialising: the other parameters reach the upstream byte for byte.
+    this.rawQuery = this.rawQuery
+      .split('&')
+      .filter((pair) => new URLSearchParams(pair).keys().next().value !== name)
+      .join('&');
+    this.#query = undefined;
   }
 
   /** The body if a stage has already buffered it. */

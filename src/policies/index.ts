@@ -3,6 +3,15 @@ import type { SpecOperation } from '../openapi/load.ts';
 import type { Services } from '../pipeline/services.ts';
 import type { RequestPolicy, ResponsePolicy } from '../pipeline/stages.ts';
 import { createRequestLimitsPolicy } from './limits/index.ts';
+import { createIpFilterPolicy } from './ip-filter/index.ts';
+import { createAuditResponsePolicy } from '../audit/service.ts';
+import { createValidatePolicy } from './validate/index.ts';
+import { createAuthzPolicy, createOwnerResponsePolicy } from './authz/index.ts';
+import { createResponseContractPolicy } from './response/index.ts';
+import { createAuthnPolicy } from './authn/index.ts';
+import { createRateLimitPolicies } from './ratelimit/index.ts';
+import { createConcurrencyPolicy } from './concurrency/index.ts';
+import { createBruteForcePolicies } from './bruteforce/index.ts';
 
 /** What a policy factory sees when compiling one route. */
 export interface PolicyBuildInput {
@@ -33,4 +42,20 @@ export interface PolicyFactory {
 /** Every policy Rampart knows. Order here does not matter: stages fix the order. */
 export const POLICY_FACTORIES: readonly PolicyFactory[] = [
   { name: 'request-limits', request: (input) => createRequestLimitsPolicy(input) },
+  { name: 'ip-filter', request: (input) => createIpFilterPolicy(input.config.ip_filter, input.services.blocks) },
+  { name: 'authenticate', request: (input) => createAuthnPolicy(input) },
+  { name: 'authorize', request: (input) => createAuthzPolicy(input) },
+  { name: 'validate', request: (input) => createValidatePolicy(input) },
+  { name: 'rate-limit', request: (input) => createRateLimitPolicies(input) },
+  { name: 'concurrency', request: (input) => createConcurrencyPolicy(input) },
+  {
+    name: 'brute-force',
+    request: (input) => createBruteForcePolicies(input)?.request,
+    response: (input) => createBruteForcePolicies(input)?.response,
+  },
+  // Response policies run in this order: ownership sees the upstream's full body, then the contract minimises it.
+  { name: 'ownership', response: (input) => createOwnerResponsePolicy(input) },
+  { name: 'response-contract', response: (input) => createResponseContractPolicy(input) },
+  // Keep last: response policies run in this order, and the audit gate must see the final status.
+  { name: 'audit', response: (input) => createAuditResponsePolicy(input.config.audit, input.services.audit) },
 ];

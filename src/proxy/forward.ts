@@ -1,4 +1,4 @@
-import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Dispatcher, Pool } from 'undici';
 import { GatewayError } from '../problem.ts';
@@ -52,7 +52,8 @@ export async function forward(ctx: RequestContext, route: CompiledRoute, options
   const { table, pool } = options;
   const req = ctx.req;
   const trusted = table.trustedProxies;
-  const viaProxy = trusted !== undefined && isTrusted(trusted, normaliseIp(req.socket?.remoteAddress));
+  const peerIp = normaliseIp(req.socket?.remoteAddress);
+  const viaProxy = trusted !== undefined && isTrusted(trusted, peerIp);
   const headers = upstreamRequestHeaders(
     req.headers,
     {
@@ -61,6 +62,7 @@ export async function forward(ctx: RequestContext, route: CompiledRoute, options
       proto: ctx.secure ? 'https' : 'http',
       host: (req.headers[':authority'] as string | undefined) ?? req.headers.host,
       priorForwardedFor: viaProxy ? joinHeader(req.headers['x-forwarded-for']) : undefined,
+      peerIp,
     },
     options.extraHeaders,
   );
@@ -120,13 +122,46 @@ export async function forward(ctx: RequestContext, route: CompiledRoute, options
     return;
   }
   ctx.res.writeHead(response.status, out);
-  await new Promise<void>((resolve) => {
-    pipeline(upstream.body, ctx.res, (error) => {
-      if (error) ctx.notes['streamError'] = (error as NodeJS.ErrnoException).code ?? error.name;
-      resolve();
-    });
-  });
+  const streamError = await streamBody(upstream.body, ctx.res);
+  if (streamError !== undefined) ctx.notes['streamError'] = streamError;
   ctx.res.off('close', onClose);
+}
+
+/**
+ * Pipes the upstream body to the client and resolves when the response has finished, or with an error code when
+ * either side failed (the other side is then destroyed). Not `stream.pipeline`: it creates and aborts an
+ * AbortController per call, and the DOMException that abort builds was 7% of the gateway's CPU in a
+ * `--cpu-prof` of the passthrough benchmark.
+ */
+function streamBody(body: Readable, res: RequestContext['res']): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const settle = (code: string | undefined) => {
+      if (settled) return;
+      settled = true;
+      body.off('error', onError);
+      res.off('finish', onFinish);
+      res.off('close', onClose);
+      res.off('error', onError);
+      resolve(code);
+    };
+    const onError = (error: NodeJS.ErrnoException) => {
+      body.destroy();
+      res.destroy();
+      settle(error.code ?? error.name);
+    };
+    const onFinish = () => settle(undefined);
+    const onClose = () => {
+      if (res.writableFinished) return settle(undefined);
+      body.destroy();
+      settle('ERR_STREAM_PREMATURE_CLOSE');
+    };
+    body.on('error', onError);
+    res.on('error', onError);
+    res.on('finish', onFinish);
+    res.on('close', onClose);
+    body.pipe(res);
+  });
 }
 
 function joinHeader(value: string | string[] | undefined): string | undefined {

@@ -42,6 +42,8 @@ export interface ForwardInfo {
   readonly host: string | undefined;
   /** The X-Forwarded-For chain received, kept only when the peer is a trusted proxy. */
   readonly priorForwardedFor: string | undefined;
+  /** The socket peer (the trusted proxy) appended to a kept chain; defaults to `clientIp`. */
+  readonly peerIp?: string;
 }
 
 /** Builds the upstream request headers: filtered client headers plus Rampart's forwarding headers. */
@@ -55,7 +57,7 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, info: Forw
     if (connectionListed?.has(name)) continue;
     out[name] = value;
   }
-  out['x-forwarded-for'] = info.priorForwardedFor ? `${info.priorForwardedFor}, ${info.clientIp}` : info.clientIp;
+  out['x-forwarded-for'] = info.priorForwardedFor ? `${info.priorForwardedFor}, ${info.peerIp ?? info.clientIp}` : info.clientIp;
   out['x-forwarded-proto'] = info.proto;
   if (info.host) out['x-forwarded-host'] = info.host;
   out['x-request-id'] = info.requestId;

@@ -6,13 +6,19 @@ import type { UpstreamConfig } from '../config/types.ts';
  * Redirects are never followed (undici does not follow them without an interceptor).
  */
 export class UpstreamPools {
-  readonly #pools = new Map<string, { key: string; pool: Pool }>();
+  readonly #pools = new Map<string, { key: string; config: UpstreamConfig; pool: Pool }>();
 
   /** The pool for an upstream, created on first use and replaced when its settings change. */
   get(name: string, config: UpstreamConfig): Pool {
-    const key = JSON.stringify(config);
     const existing = this.#pools.get(name);
-    if (existing && existing.key === key) return existing.pool;
+    // Per request the config object is the one already seen (it is frozen; a reload brings a new object), so the
+    // settings are compared by value only after a reload, not on every request.
+    if (existing && existing.config === config) return existing.pool;
+    const key = JSON.stringify(config);
+    if (existing && existing.key === key) {
+      existing.config = config;
+      return existing.pool;
+    }
     if (existing) void existing.pool.close().catch(() => undefined);
     const url = new URL(config.url);
     const pool = new Pool(url.origin, {
@@ -24,7 +30,7 @@ export class UpstreamPools {
       bodyTimeout: config.body_timeout_ms,
       connect: { timeout: config.connect_timeout_ms },
     });
-    this.#pools.set(name, { key, pool });
+    this.#pools.set(name, { key, config, pool });
     return pool;
   }
 

@@ -1,4 +1,4 @@
-import type { Logger } from '../log.ts';
+import { createFlatChild, type Logger } from '../log.ts';
 import type { RequestContext } from '../pipeline/context.ts';
 import type { RecordSink } from '../pipeline/stages.ts';
 
@@ -7,7 +7,7 @@ import type { RecordSink } from '../pipeline/stages.ts';
  * tokens and personal data), and no header values.
  */
 export function createAccessLog(logger: Logger): RecordSink {
-  const log = logger.child({ log: 'access' });
+  const log = createFlatChild(logger, { log: 'access' });
   return {
     record(ctx: RequestContext, status: number): void {
       const route = ctx.route;

@@ -7,6 +7,13 @@ import { createLogger, errorForLog, type Logger } from '../log.ts';
 import { compileRouteTable, type RouteTable } from '../pipeline/compile.ts';
 import type { Services } from '../pipeline/services.ts';
 import { UpstreamPools } from '../proxy/pools.ts';
+import { Monitor } from '../monitor/monitor.ts';
+import { registerMonitorRoutes } from '../monitor/admin.ts';
+import { IdentityAsserter, installIdentity } from '../proxy/identity.ts';
+import { createCounters } from '../counters/index.ts';
+import { registerRateLimitAdmin } from '../admin/ratelimit.ts';
+import { openControlPlane } from '../admin/api/control-plane.ts';
+import { registerAdminApi } from '../admin/api/routes.ts';
 import { createAccessLog } from './access-log.ts';
 import { ensureSelfSignedFiles } from './certificates.ts';
 import { GatewayHandler } from './handler.ts';
@@ -40,12 +47,15 @@ export class Gateway {
   readonly admin: AdminServer;
   readonly handler: GatewayHandler;
   readonly services: Services;
+  /** Audit trail, metrics, detectors, incidents and IP blocks (set in start). */
+  monitor!: Monitor;
   readonly #options: GatewayOptions;
   readonly #pools: UpstreamPools;
   readonly #listeners: Tracked[] = [];
   readonly #cleanups: (() => void)[] = [];
   #watched: readonly string[] = [];
   #reloading: Promise<boolean> | undefined;
+  #reloadAgain: Promise<boolean> | undefined;
   #stopping: Promise<void> | undefined;
   #addresses: GatewayAddresses | undefined;
 
@@ -68,9 +78,26 @@ export class Gateway {
     if (https?.self_signed && (await ensureSelfSignedFiles(https.cert, https.key))) {
       logger.warn({ cert: https.cert }, 'generated a self-signed development certificate for localhost; do not use it in production');
     }
-    const services: Services = { logger };
-    const table = await compileRouteTable(loaded, services);
+    // Before anything opens resources: an unusable identity.signing_key stops start-up cleanly.
+    const identity = await IdentityAsserter.create(loaded.config.identity);
+    const monitor = await Monitor.start({ config: loaded.config, configFile: loaded.file, logger });
+    const counters = await createCounters(loaded.config.counters, logger);
+    const controlPlane = await openControlPlane(loaded.config, loaded.file, logger, { events: monitor.events, ...(monitor.audit ? { audit: monitor.audit.log } : {}) });
+    const services: Services = { logger, events: monitor.events, audit: monitor.audit?.log, blocks: monitor.blocks, counters, store: controlPlane.store, apiKeys: controlPlane.verifier, controlPlane };
+    const table = await compileRouteTable(loaded, services).catch(async (error: unknown) => {
+      await counters.close();
+      await monitor.stop();
+      await controlPlane.close();
+      throw error;
+    });
     const gateway = new Gateway(options, table, logger, services, new UpstreamPools());
+    gateway.monitor = monitor;
+    for (const sink of monitor.sinks) gateway.handler.addSink(sink);
+    gateway.handler.setDenyGate(monitor.audit?.denyGate);
+    registerMonitorRoutes(gateway.admin, monitor);
+    registerAdminApi(gateway.admin, controlPlane.actions, loaded.config.admin, logger);
+    registerRateLimitAdmin(gateway.admin, counters);
+    installIdentity(gateway.handler, gateway.admin, identity);
     await gateway.#listen(table);
     if (options.watch !== false) gateway.#watchConfig(table.watchFiles);
     gateway.admin.ready = true;
@@ -128,7 +155,15 @@ export class Gateway {
    * keeps the current one serving; the error is logged with its config path. Resolves true when applied.
    */
   reload(): Promise<boolean> {
-    this.#reloading ??= this.#reload().finally(() => (this.#reloading = undefined));
+    if (this.#reloading) {
+      // A change seen while a reload runs may have landed after that reload read the files: run once more after it.
+      this.#reloadAgain ??= this.#reloading.then(() => {
+        this.#reloadAgain = undefined;
+        return this.reload();
+      });
+      return this.#reloadAgain;
+    }
+    this.#reloading = this.#reload().finally(() => (this.#reloading = undefined));
     return this.#reloading;
   }
 
@@ -153,9 +188,12 @@ export class Gateway {
   }
 
   #watchConfig(files: readonly string[]): void {
-    for (const file of this.#watched) unwatchFile(file, this.#onFileChange);
+    // Watchers on files still in the set are kept: re-creating one would miss a write made during the reload.
+    const next = new Set(files);
+    const previous = new Set(this.#watched);
+    for (const file of previous) if (!next.has(file)) unwatchFile(file, this.#onFileChange);
     this.#watched = files;
-    for (const file of files) watchFile(file, { interval: this.#options.watchIntervalMs ?? 1000, persistent: false }, this.#onFileChange);
+    for (const file of next) if (!previous.has(file)) watchFile(file, { interval: this.#options.watchIntervalMs ?? 1000, persistent: false }, this.#onFileChange);
   }
 
   readonly #onFileChange = (current: { mtimeMs: number }, previous: { mtimeMs: number }): void => {
@@ -192,6 +230,9 @@ export class Gateway {
       this.admin.server.closeAllConnections();
     });
     await this.#pools.close();
+    await this.services.controlPlane?.close();
+    await this.services.counters?.close();
+    await this.monitor.stop();
     this.logger.info('rampart stopped');
     this.logger.flush?.();
   }

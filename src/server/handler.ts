@@ -6,6 +6,7 @@ import { stripPrefix, type RouteTable } from '../pipeline/compile.ts';
 import type { RecordSink } from '../pipeline/stages.ts';
 import { clientIpOf, parseTarget, requestIdOf } from '../policies/normalise/index.ts';
 import { forward } from '../proxy/forward.ts';
+import type { IdentityAsserter } from '../proxy/identity.ts';
 import type { UpstreamPools } from '../proxy/pools.ts';
 import { finishHeaders, sendProblem } from './respond.ts';
 
@@ -19,6 +20,9 @@ export class GatewayHandler {
   readonly #pools: UpstreamPools;
   readonly #logger: Logger;
   readonly #sinks: RecordSink[];
+  /** Signs the identity header sent upstream for authenticated requests (set at start, see proxy/identity.ts). */
+  identity: IdentityAsserter | undefined = undefined;
+  #denyGate: ((ctx: RequestContext, status: number) => Promise<void> | undefined) | undefined;
   #inFlight = 0;
 
   constructor(table: RouteTable, pools: UpstreamPools, logger: Logger, sinks: RecordSink[]) {
@@ -35,6 +39,14 @@ export class GatewayHandler {
   /** Adds a record sink (audit, metrics, monitor). */
   addSink(sink: RecordSink): void {
     this.#sinks.push(sink);
+  }
+
+  /**
+   * Sets a gate awaited before a deny response is written (the audit trail uses it so a denied request's record is
+   * durable before the client sees the answer). The gate must settle quickly; a rejection still sends the deny.
+   */
+  setDenyGate(gate: ((ctx: RequestContext, status: number) => Promise<void> | undefined) | undefined): void {
+    this.#denyGate = gate;
   }
 
   readonly handle = (req: ServerRequest, res: ServerResponseLike, secure: boolean): void => {
@@ -59,6 +71,10 @@ export class GatewayHandler {
   };
 
   async #run(ctx: RequestContext, table: RouteTable): Promise<void> {
+    // HTTP/1.1 header size is capped by the parser (maxHeaderSize); HTTP/2 peers may ignore SETTINGS_MAX_HEADER_LIST_SIZE.
+    if ('stream' in ctx.req && headerListSize(ctx.req.rawHeaders) > table.config.limits.max_header_bytes) {
+      throw new GatewayError('headers_too_large', 'HTTP/2 header list over limits.max_header_bytes');
+    }
     const target = parseTarget(ctx.req.url ?? '/', table.config.limits.max_url_length);
     ctx.path = target.path;
     ctx.rawQuery = target.rawQuery;
@@ -88,6 +104,7 @@ export class GatewayHandler {
       table,
       pool: this.#pools.get(route.upstreamName, route.upstream),
       upstreamPath: ctx.rawQuery === '' ? inner : `${inner}?${ctx.rawQuery}`,
+      extraHeaders: ctx.identity && this.identity ? await this.identity.headersFor(ctx, route.upstreamName, table.config.identity) : undefined,
     });
   }
 
@@ -117,11 +134,23 @@ export class GatewayHandler {
     } else {
       this.#logger.debug({ requestId: ctx.id, code: error.code, stage: ctx.deniedBy, reason: error.message }, 'request denied');
     }
-    try {
-      sendProblem(ctx, table, error);
-    } catch (sendError) {
-      this.#logger.error({ requestId: ctx.id, err: errorForLog(sendError) }, 'could not send problem response');
-      ctx.res.destroy();
-    }
+    const send = () => {
+      try {
+        sendProblem(ctx, table, error);
+      } catch (sendError) {
+        this.#logger.error({ requestId: ctx.id, err: errorForLog(sendError) }, 'could not send problem response');
+        ctx.res.destroy();
+      }
+    };
+    const gate = this.#denyGate?.(ctx, error.status);
+    if (gate) void gate.then(send, send);
+    else send();
   }
+}
+
+/** Header list size as HTTP/2 counts it (RFC 9113 §6.5.2): name + value + 32 octets per field. */
+function headerListSize(rawHeaders: readonly string[]): number {
+  let size = 0;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) size += rawHeaders[i]!.length + rawHeaders[i + 1]!.length + 32;
+  return size;
 }

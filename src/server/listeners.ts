@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
+import { constants as http2constants, createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { SecureContextOptions } from 'node:tls';
 import type { HttpListenerConfig, HttpsListenerConfig, LimitsConfig } from '../config/types.ts';
@@ -22,7 +22,13 @@ export interface Tracked {
  */
 export function createTlsListener(config: HttpsListenerConfig, limits: LimitsConfig, tls: SecureContextOptions, handler: Handler): Tracked {
   const sessions = new Set<ServerHttp2Session>();
-  const common = { ...tls, maxHeaderSize: limits.max_header_bytes };
+  // maxHeaderSize and connectionsCheckingInterval also apply to the HTTP/1.1 side of the HTTP/2 server (allowHTTP1).
+  const common = {
+    ...tls,
+    maxHeaderSize: limits.max_header_bytes,
+    connectionsCheckingInterval: checkingIntervalMs(limits),
+    handshakeTimeout: limits.headers_timeout_ms,
+  };
   const onRequest = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => handler(req, res, true);
   let server: AnyServer;
   if (config.http2) {
@@ -33,7 +39,11 @@ export function createTlsListener(config: HttpsListenerConfig, limits: LimitsCon
       settings: { maxHeaderListSize: limits.max_header_bytes, maxConcurrentStreams: 128, enablePush: false },
       peerMaxConcurrentStreams: 128,
     });
-    h2.on('request', onRequest);
+    h2.on('request', (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
+      // Node applies headersTimeout/requestTimeout to HTTP/1.1 connections only; HTTP/2 streams get the same deadline here.
+      if (req.httpVersionMajor === 2) guardHttp2Request(req as Http2ServerRequest, res as Http2ServerResponse, (h2 as unknown as HttpServer).requestTimeout);
+      onRequest(req, res);
+    });
     h2.on('session', (session: ServerHttp2Session) => {
       sessions.add(session);
       session.once('close', () => sessions.delete(session));
@@ -52,7 +62,13 @@ export function createTlsListener(config: HttpsListenerConfig, limits: LimitsCon
  * to the TLS port for every request.
  */
 export function createPlainListener(config: HttpListenerConfig, limits: LimitsConfig, handler: Handler, httpsPort: () => number | undefined): Tracked {
-  const server = createHttpServer({ maxHeaderSize: limits.max_header_bytes, requireHostHeader: true, joinDuplicateHeaders: false }, (req, res) => {
+  const options = {
+    maxHeaderSize: limits.max_header_bytes,
+    requireHostHeader: true,
+    joinDuplicateHeaders: false,
+    connectionsCheckingInterval: checkingIntervalMs(limits),
+  };
+  const server = createHttpServer(options, (req, res) => {
     if (config.insecure) {
       handler(req, res, false);
       return;
@@ -78,16 +94,49 @@ function redirectToHttps(req: IncomingMessage, res: ServerResponse, port: number
   res.end();
 }
 
-function writeProblem(res: ServerResponse, code: ErrorCode, requestId: string): void {
+/**
+ * Whole-request deadline for an HTTP/2 stream (`limits.request_timeout_ms`, read from the server so reloads apply):
+ * a client that has not finished sending its body by then gets a 408 problem and the stream is closed, so a
+ * trickled HTTP/2 body cannot hold a request open (slowloris over HTTP/2).
+ */
+function guardHttp2Request(req: Http2ServerRequest, res: Http2ServerResponse, timeoutMs: number): void {
+  const stream = req.stream;
+  if (!(timeoutMs > 0) || stream.endAfterHeaders) return;
+  const timer = setTimeout(() => {
+    if (req.complete || stream.destroyed) return;
+    if (res.headersSent) {
+      stream.close(http2constants.NGHTTP2_CANCEL);
+      return;
+    }
+    writeProblem(res, 'request_timeout', randomUUID(), () => stream.close(http2constants.NGHTTP2_CANCEL));
+  }, timeoutMs);
+  timer.unref();
+  const clear = () => clearTimeout(timer);
+  stream.once('close', clear);
+  req.once('end', clear);
+}
+
+function writeProblem(res: ServerResponse | Http2ServerResponse, code: ErrorCode, requestId: string, done?: () => void): void {
   const body = JSON.stringify(problemBody(code, requestId));
-  res.writeHead(ERRORS[code].status, {
+  const out = res as ServerResponse; // both response classes share writeHead/end; the union's overloads are not callable
+  out.writeHead(ERRORS[code].status, {
     'content-type': 'application/problem+json',
     'content-length': Buffer.byteLength(body),
     'x-request-id': requestId,
     'x-content-type-options': 'nosniff',
     'cache-control': 'no-store',
   });
-  res.end(body);
+  out.end(body, done);
+}
+
+/**
+ * How often Node checks connections against `headers_timeout_ms`/`request_timeout_ms`, in ms. Node's default
+ * (30 s) would let a slowloris client hold a connection far past the configured timeout; a quarter of the shorter
+ * timeout, clamped to 25–1000 ms, cuts it off close to the deadline. Fixed at start (a reload keeps it).
+ */
+export function checkingIntervalMs(limits: LimitsConfig): number {
+  const shortest = Math.min(limits.headers_timeout_ms, limits.request_timeout_ms);
+  return Math.max(25, Math.min(1000, Math.floor(shortest / 4)));
 }
 
 function applyLimits(server: AnyServer, limits: LimitsConfig): void {
@@ -108,7 +157,10 @@ export function updateLimits(server: AnyServer, limits: LimitsConfig): void {
 
 /** Parser errors and slow clients (before a request object exists): answered as problem+json, then closed. */
 function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
-  if (!socket.writable || error.code === 'ECONNRESET') {
+  // TLS failures (handshake timeout, bad handshake) come here too on the HTTP/2 server: there is no channel to
+  // answer on, so the socket is simply closed.
+  const tlsFailure = error.code?.startsWith('ERR_TLS') === true || error.code?.startsWith('ERR_SSL') === true || 'library' in error;
+  if (!socket.writable || error.code === 'ECONNRESET' || tlsFailure) {
     socket.destroy();
     return;
   }
@@ -133,4 +185,6 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
       'connection: close\r\n\r\n' +
       body,
   );
+  // A client that never reads its answer must not keep the socket open.
+  setTimeout(() => socket.destroy(), 1000).unref();
 }

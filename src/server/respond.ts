@@ -10,6 +10,7 @@ import type { RouteTable } from '../pipeline/compile.ts';
 export function finishHeaders(ctx: RequestContext, table: RouteTable, headers: OutgoingHttpHeaders, status: number): OutgoingHttpHeaders {
   Object.assign(headers, ctx.secure ? table.securityHeaders.tls : table.securityHeaders.plain);
   headers['x-request-id'] = ctx.id;
+  if (ctx.responseHeaders !== undefined) Object.assign(headers, ctx.responseHeaders);
   if (ctx.identity !== undefined || status >= 400) headers['cache-control'] = 'no-store';
   const route = ctx.route;
   if (route) {

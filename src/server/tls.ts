@@ -24,6 +24,8 @@ export function readTlsMaterial(config: HttpsListenerConfig): SecureContextOptio
     minVersion: config.min_version,
     ciphers: `${TLS13_CIPHERS}:${TLS12_CIPHERS}`,
     honorCipherOrder: true,
+    // mTLS: ask for a client certificate but let the handshake through; the mtls authenticator checks it per route.
+    ...(config.client_ca ? { ca: config.client_ca, requestCert: true, rejectUnauthorized: false } : {}),
   };
   createSecureContext(options); // throws on a key/cert mismatch before anything uses it
   return options;

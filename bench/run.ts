@@ -1,0 +1,347 @@
+#!/usr/bin/env node
+/**
+ * The benchmark harness (`npm run bench`). Starts, on loopback, a small Node upstream, nginx as a plain reverse
+ * proxy, the Node floor, the Fastify stack and Rampart in several configurations; runs the same load against each
+ * (configurations alternate, every one measured `--rounds` times); prints req/s, latency percentiles, CPU seconds
+ * per 1000 requests and peak RSS with ratios to nginx and to the Fastify stack; optionally measures latency added
+ * at a fixed rate and RSS over a soak; writes docs/benchmarks.md. `--help` lists the options.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startIssuer, type BenchIssuer } from './lib/issuer.ts';
+import { runLoad, type LoadTool } from './lib/load.ts';
+import { describeMachine, toolVersion } from './lib/machine.ts';
+import { ensureNginx, ensureWrk, nginxArgs } from './lib/nginx.ts';
+import { freePort, sleep, startServer, treeCpuSeconds, treePeakRss, treeRss, type Server } from './lib/proc.ts';
+import { buildConfig, resolveFeatures, writeConfig, type RampartConfigName } from './lib/rampart.ts';
+import { markdownTable, mean, summarise, type ConfigSummary, type Run } from './lib/report.ts';
+
+const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+const NODE = process.execPath;
+
+const HELP = `Usage: npm run bench -- [options]
+
+  --quick                 a few seconds: node-floor, rampart-passthrough, rampart-full; 2 × 1 s; no install, no docs
+  --configs a,b,c         configurations (default: ${'nginx,node-floor,fastify,rampart-passthrough,rampart-jwt,rampart-full,rampart-full-2w'})
+                          also: fastify-jwt-cache, rampart-passthrough-2w
+  --duration S            seconds per measured run (default 10)
+  --rounds N              measured runs per configuration, alternating (default 3)
+  --connections C         concurrent connections (default 50)
+  --tool wrk|autocannon   load generator (default wrk when installed, else autocannon)
+  --fixed-rate R          req/s for the added-latency test, 0 to skip (default 2000)
+  --fixed-seconds S       seconds per fixed-rate run (default 10)
+  --soak S                run rampart-full under load for S seconds and report RSS growth (default 0: skip)
+  --cpu-prof DIR          start Rampart processes with --cpu-prof, profiles written to DIR on exit
+  --json FILE             also write the raw results as JSON
+  --no-docs               do not rewrite docs/benchmarks.md (implied by --quick)
+  --no-install            never apt-get install nginx/wrk (implied by --quick)
+  --no-access-log         Rampart without its per-request access log line (default: on, as shipped)
+`;
+
+const { values: opts } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    configs: { type: 'string' },
+    duration: { type: 'string' },
+    rounds: { type: 'string' },
+    connections: { type: 'string', default: '50' },
+    tool: { type: 'string' },
+    'fixed-rate': { type: 'string' },
+    'fixed-seconds': { type: 'string', default: '10' },
+    soak: { type: 'string', default: '0' },
+    'cpu-prof': { type: 'string' },
+    json: { type: 'string' },
+    'no-docs': { type: 'boolean', default: false },
+    'no-install': { type: 'boolean', default: false },
+    'no-access-log': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+if (opts.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+
+const quick = opts.quick;
+const duration = Number(opts.duration ?? (quick ? 1 : 10));
+const rounds = Number(opts.rounds ?? (quick ? 2 : 3));
+const connections = Number(opts.connections);
+const fixedRate = Number(opts['fixed-rate'] ?? (quick ? 0 : 2000));
+const fixedSeconds = Number(opts['fixed-seconds']);
+const soakSeconds = Number(opts.soak);
+const install = !quick && !opts['no-install'];
+const writeDocs = !quick && !opts['no-docs'];
+const DEFAULT_CONFIGS = 'nginx,node-floor,fastify,rampart-passthrough,rampart-jwt,rampart-full,rampart-full-2w';
+const configNames = (opts.configs ?? (quick ? 'node-floor,rampart-passthrough,rampart-full' : DEFAULT_CONFIGS)).split(',').map((s) => s.trim()).filter(Boolean);
+for (const [name, value] of Object.entries({ duration, rounds, connections, fixedRate, fixedSeconds, soakSeconds })) {
+  if (!Number.isFinite(value) || value < 0 || value > 86_400) throw new Error(`--${name}: expected a number of reasonable size, got ${value}`);
+}
+if (rounds < 1 || duration < 1 || connections < 1) throw new Error('--rounds, --duration and --connections must be at least 1');
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+interface Target {
+  readonly name: string;
+  readonly server: Server;
+  readonly features: string;
+}
+
+const started: Server[] = [];
+async function launch(name: string, command: string, args: string[], port: number, env?: NodeJS.ProcessEnv): Promise<Server> {
+  const server = await startServer(name, command, args, port, { env });
+  started.push(server);
+  return server;
+}
+
+async function launchConfig(name: string, upstream: Server, issuer: BenchIssuer, nginxPath: string | undefined): Promise<Target | undefined> {
+  const port = await freePort();
+  const jwtEnv = { BENCH_JWT_PUBLIC_PEM: issuer.publicPem, BENCH_JWT_ISSUER: issuer.url, BENCH_JWT_AUDIENCE: issuer.audience };
+  switch (name) {
+    case 'nginx':
+      if (!nginxPath) return undefined;
+      return { name, features: 'plain reverse proxy, upstream keep-alive, 1 worker', server: await launch(name, nginxPath, nginxArgs(port, upstream.port, 1), port) };
+    case 'node-floor':
+      return { name, features: 'node:http + undici Pool', server: await launch(name, NODE, [join(ROOT, 'bench/servers/node-floor.ts'), String(port), upstream.url], port) };
+    case 'fastify':
+    case 'fastify-jwt-cache': {
+      const env = { ...jwtEnv, BENCH_FASTIFY_JWT_CACHE: name === 'fastify' ? '0' : '10000' };
+      const server = await launch(name, NODE, [join(ROOT, 'bench/servers/fastify-stack.ts'), String(port), upstream.url], port, env);
+      return { name, features: `http-proxy + @fastify/jwt ES256${name === 'fastify' ? '' : ' (fast-jwt cache)'} + rate-limit + body schema`, server };
+    }
+    default: {
+      const match = /^(rampart-(?:passthrough|jwt|full))(?:-([0-9]+)w)?$/.exec(name);
+      if (!match) throw new Error(`unknown configuration "${name}"\n\n${HELP}`);
+      const base = match[1] as RampartConfigName;
+      const workers = Number(match[2] ?? 1);
+      const resolved = await resolveFeatures(base, issuer, upstream.port);
+      if (resolved.missing.length > 0) {
+        log(`!! ${name}: NOT IN src/ YET, measured without: ${resolved.missing.map((m) => `${m.name} (${m.why})`).join('; ')}`);
+      }
+      const admin = await freePort();
+      const file = writeConfig(buildConfig(base, resolved.active, 'bench', issuer, { http: port, admin, upstream: upstream.port }, !opts['no-access-log']));
+      const nodeArgs = opts['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${resolve(opts['cpu-prof'])}`] : [];
+      const args = [...nodeArgs, join(ROOT, 'src/cli/main.ts'), 'start', '-c', file, ...(workers > 1 ? ['--workers', String(workers)] : [])];
+      const server = await launch(name, NODE, args, port);
+      const features = [
+        resolved.active.length ? resolved.active.join(' + ') : 'no policies',
+        opts['no-access-log'] ? 'access log off' : 'access log on',
+        workers > 1 ? `${workers} workers` : '',
+      ]
+        .concat(resolved.missing.length ? [`MISSING: ${resolved.missing.map((m) => m.name).join(', ')}`] : [])
+        .filter(Boolean)
+        .join('; ');
+      return { name, features, server };
+    }
+  }
+}
+
+/** Every configuration must answer the benchmark request with 200 before it is measured. */
+async function checkAnswers(target: Target, headers: Record<string, string>): Promise<void> {
+  const res = await fetch(`${target.server.url}/items/42`, { headers, signal: AbortSignal.timeout(5000) });
+  const body = await res.text();
+  if (res.status !== 200) throw new Error(`${target.name} answered ${res.status} to the benchmark request: ${body.slice(0, 300)}`);
+}
+
+function fixedRateRun(url: string, headers: Record<string, string>): Promise<{ p50: number; p99: number; p999: number; requests: number; errors: number; non2xx: number }> {
+  return new Promise((resolveRun, reject) => {
+    execFile(NODE, [join(ROOT, 'bench/lib/fixed-rate.ts'), url, String(fixedRate), String(fixedSeconds), JSON.stringify(headers)], { timeout: (fixedSeconds + 30) * 1000 }, (error, stdout, stderr) => {
+      if (error) return reject(new Error(`fixed-rate run failed: ${error.message}\n${stderr}`));
+      resolveRun(JSON.parse(stdout.trim().split('\n').pop()!));
+    });
+  });
+}
+
+async function main(): Promise<number> {
+  const wrk = ensureWrk(install);
+  const tool: LoadTool = (opts.tool as LoadTool | undefined) ?? (wrk ? 'wrk' : 'autocannon');
+  if (tool === 'wrk' && !wrk) throw new Error('--tool wrk: wrk is not installed (apt-get install -y wrk)');
+  let nginxPath: string | undefined;
+  if (configNames.includes('nginx')) {
+    const found = ensureNginx(install);
+    if ('reason' in found) log(`!! nginx SKIPPED: ${found.reason}. Ratios to nginx cannot be computed.`);
+    else nginxPath = found.path;
+  }
+  const issuer = await startIssuer();
+  const headers = { authorization: `Bearer ${issuer.token}` };
+  const upstreamPort = await freePort();
+  const upstream = await launch('upstream', NODE, [join(ROOT, 'bench/servers/upstream.ts'), String(upstreamPort)], upstreamPort);
+  const targets: Target[] = [];
+  try {
+    for (const name of configNames) {
+      log(`starting ${name}…`);
+      const target = await launchConfig(name, upstream, issuer, nginxPath);
+      if (!target) continue;
+      await checkAnswers(target, headers);
+      targets.push(target);
+    }
+    const load = (target: Target, seconds: number) => runLoad(tool, { url: `${target.server.url}/items/42`, connections, seconds, headers });
+    if (!quick) {
+      for (const target of targets) {
+        log(`warm-up ${target.name} (${Math.min(3, duration)} s)`);
+        await load(target, Math.min(3, duration));
+      }
+    }
+    const runs = new Map<string, Run[]>(targets.map((t) => [t.name, []]));
+    for (let round = 0; round < rounds; round++) {
+      // Rotate the order each round so no configuration always runs first or right after the same neighbour.
+      const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
+      for (const target of order) {
+        const pid = target.server.child.pid!;
+        const cpuBefore = treeCpuSeconds(pid);
+        const result = await load(target, duration);
+        const cpuSeconds = treeCpuSeconds(pid) - cpuBefore;
+        const run: Run = { ...result, cpuSeconds, peakRss: treePeakRss(pid) };
+        runs.get(target.name)!.push(run);
+        log(`round ${round + 1}/${rounds} ${target.name.padEnd(22)} ${result.rps.toFixed(0).padStart(7)} req/s  p99 ${result.p99.toFixed(2)} ms  cpu ${((cpuSeconds / result.requests) * 1000).toFixed(3)} s/1k${result.errors + result.non2xx ? `  FAILED ${result.errors + result.non2xx}` : ''}`);
+        await sleep(300);
+      }
+    }
+    const summaries: ConfigSummary[] = targets.map((t) => ({ name: t.name, features: t.features, runs: runs.get(t.name)! }));
+    const rows = summarise(summaries);
+
+    // Latency added at a fixed rate: the same open-loop load straight at the upstream and through Rampart.
+    let added: { config: string; directP99: number; rampartP99: number; directP999: number; rampartP999: number; addedP99: number } | undefined;
+    const fixedTarget = targets.find((t) => t.name === 'rampart-full') ?? targets.find((t) => t.name.startsWith('rampart-'));
+    if (fixedRate > 0 && fixedTarget) {
+      const direct: number[][] = [];
+      const through: number[][] = [];
+      for (let round = 0; round < rounds; round++) {
+        for (const which of round % 2 === 0 ? ['direct', 'rampart'] : ['rampart', 'direct']) {
+          const r = await fixedRateRun(`${which === 'direct' ? upstream.url : fixedTarget.server.url}/items/42`, headers);
+          if (r.errors + r.non2xx > 0) throw new Error(`fixed-rate ${which}: ${r.errors} errors, ${r.non2xx} non-2xx`);
+          (which === 'direct' ? direct : through).push([r.p99, r.p999]);
+          log(`fixed ${fixedRate} req/s ${which.padEnd(8)} p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)} p99.9 ${r.p999.toFixed(3)} ms`);
+        }
+      }
+      const directP99 = mean(direct.map((x) => x[0]!));
+      const rampartP99 = mean(through.map((x) => x[0]!));
+      added = {
+        config: fixedTarget.name,
+        directP99,
+        rampartP99,
+        directP999: mean(direct.map((x) => x[1]!)),
+        rampartP999: mean(through.map((x) => x[1]!)),
+        addedP99: rampartP99 - directP99,
+      };
+    }
+
+    // Soak: RSS of rampart-full sampled while under load; growth measured from the first sample after a minute
+    // (or a fifth of the run when shorter), so start-up and JIT warm-up do not count as growth.
+    let soak: { seconds: number; samplesMb: number[]; growthPct: number; rps: number } | undefined;
+    const soakTarget = targets.find((t) => t.name === 'rampart-full');
+    if (soakSeconds > 0 && soakTarget) {
+      const pid = soakTarget.server.child.pid!;
+      const samples: number[] = [];
+      const timer = setInterval(() => samples.push(treeRss(pid) / 2 ** 20), 5000);
+      const result = await load(soakTarget, soakSeconds);
+      clearInterval(timer);
+      const baseIndex = Math.min(samples.length - 1, Math.max(0, Math.floor(Math.min(60, soakSeconds / 5) / 5)));
+      const base = samples[baseIndex] ?? NaN;
+      const growthPct = ((Math.max(...samples.slice(baseIndex)) - base) / base) * 100;
+      soak = { seconds: soakSeconds, samplesMb: samples.map((s) => Math.round(s * 10) / 10), growthPct, rps: result.rps };
+      log(`soak ${soakSeconds} s: ${result.rps.toFixed(0)} req/s, RSS ${base.toFixed(1)} → max ${Math.max(...samples.slice(baseIndex)).toFixed(1)} MiB (${growthPct.toFixed(1)}%)`);
+    }
+
+    const machine = describeMachine({
+      nginx: nginxPath ? toolVersion(nginxPath, ['-v']) : undefined,
+      load: tool === 'wrk' ? toolVersion('wrk', ['--version'])?.replace(/ Copyright.*/, '') : 'autocannon (npm)',
+    });
+    const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+    const table = markdownTable(rows);
+    const targetsText = evaluateTargets(rows, added, soak);
+    const setup = `${tool === 'wrk' ? 'wrk -t1' : 'autocannon'} -c${connections}, ${duration} s per run, ${rounds} alternating runs per configuration, GET /items/42 with a Bearer ES256 token, ~200 B JSON upstream`;
+    process.stdout.write(`\n${setup}\n\n${table}\n\nFeatures:\n${rows.map((r) => `  ${r.name}: ${r.features}`).join('\n')}\n\n${targetsText}\n`);
+
+    if (opts.json) {
+      mkdirSync(dirname(resolve(opts.json)), { recursive: true });
+      writeFileSync(resolve(opts.json), JSON.stringify({ machine, command, setup, rows, summaries, added, soak }, null, 2));
+    }
+    if (writeDocs) {
+      writeBenchmarksDoc({ machine, command, setup, table, rows, targetsText, date: new Date().toISOString() });
+      log('wrote docs/benchmarks.md');
+    }
+    return 0;
+  } finally {
+    await Promise.all(started.map((s) => s.stop()));
+    await issuer.close();
+  }
+}
+
+function evaluateTargets(
+  rows: ReturnType<typeof summarise>,
+  added: { config: string; directP99: number; rampartP99: number; addedP99: number } | undefined,
+  soak: { seconds: number; growthPct: number } | undefined,
+): string {
+  const by = (name: string) => rows.find((r) => r.name === name);
+  const verdict = (ok: boolean | undefined) => (ok === undefined ? 'NOT MEASURED' : ok ? 'met' : 'NOT MET');
+  const full = by('rampart-full');
+  const pass = by('rampart-passthrough');
+  const floor = by('node-floor');
+  const lines = ['Targets (mean of the runs above):'];
+  const fullRatio = full?.vsNginx;
+  lines.push(`- rampart-full ≥ 0.40× nginx: ${Number.isFinite(fullRatio) ? `${fullRatio!.toFixed(2)}×` : '–'} → ${verdict(Number.isFinite(fullRatio) ? fullRatio! >= 0.4 : undefined)}${full?.features.includes('MISSING') ? ' (with features missing, see above)' : ''}`);
+  const passRatio = pass && floor ? pass.rps / floor.rps : NaN;
+  lines.push(`- rampart-passthrough ≥ 0.95× node-floor: ${Number.isFinite(passRatio) ? `${passRatio.toFixed(2)}×` : '–'} → ${verdict(Number.isFinite(passRatio) ? passRatio >= 0.95 : undefined)}`);
+  lines.push(
+    added
+      ? `- p99 added at ${fixedRate} req/s ≤ 2 ms (${added.config}): ${added.rampartP99.toFixed(2)} − ${added.directP99.toFixed(2)} = ${added.addedP99.toFixed(2)} ms → ${verdict(added.addedP99 <= 2)}`
+      : `- p99 added at a fixed rate ≤ 2 ms → NOT MEASURED (--fixed-rate 0 or no rampart configuration)`,
+  );
+  lines.push(soak ? `- RSS growth ≤ 10% over ${soak.seconds} s: ${soak.growthPct.toFixed(1)}% → ${verdict(soak.growthPct <= 10)}` : '- RSS growth ≤ 10% over 5 minutes → NOT MEASURED (use --soak 300)');
+  const one = by('rampart-full');
+  const two = by('rampart-full-2w');
+  if (one && two) lines.push(`- scaling rampart-full 1 → 2 workers: ${(two.rps / one.rps).toFixed(2)}× (${one.rps.toFixed(0)} → ${two.rps.toFixed(0)} req/s)`);
+  return lines.join('\n');
+}
+
+const START = '<!-- bench:results:start -->';
+const END = '<!-- bench:results:end -->';
+
+/** Rewrites only the generated block of docs/benchmarks.md; everything outside the markers is kept. */
+function writeBenchmarksDoc(r: { machine: Record<string, string>; command: string; setup: string; table: string; rows: ReturnType<typeof summarise>; targetsText: string; date: string }): void {
+  const file = join(ROOT, 'docs/benchmarks.md');
+  const block = [
+    START,
+    `_Generated by the harness on ${r.date.slice(0, 10)} (${r.date}). Command: \`${r.command}\`._`,
+    '',
+    `Machine: ${Object.entries(r.machine).map(([k, v]) => `${k} ${v}`).join(' · ')}`,
+    '',
+    `Setup: ${r.setup}.`,
+    '',
+    r.table,
+    '',
+    'Features per configuration:',
+    '',
+    ...r.rows.map((row) => `- **${row.name}**: ${row.features}`),
+    '',
+    r.targetsText,
+    END,
+  ].join('\n');
+  const existing = existsSync(file) ? readFileSync(file, 'utf8') : `# Benchmarks\n\n${START}\n${END}\n`;
+  const from = existing.indexOf(START);
+  const to = existing.indexOf(END);
+  const next = from === -1 || to === -1 ? `${existing.trimEnd()}\n\n${block}\n` : `${existing.slice(0, from)}${block}${existing.slice(to + END.length)}`;
+  writeFileSync(file, next);
+}
+
+const timeout = setTimeout(() => {
+  log('bench: overall time limit reached, stopping');
+  void Promise.all(started.map((s) => s.stop())).finally(() => process.exit(1));
+}, (configNames.length * rounds * (duration + 5) + 2 * rounds * (fixedSeconds + 10) + soakSeconds + 600) * 1000);
+timeout.unref();
+
+main().then(
+  (code) => {
+    clearTimeout(timeout);
+    process.exit(code);
+  },
+  async (error: unknown) => {
+    log(`bench: ${(error as Error).message}`);
+    await Promise.all(started.map((s) => s.stop()));
+    process.exit(1);
+  },
+);

@@ -1,0 +1,177 @@
+import type { InvalidationBus } from '../../policies/authn-apikey/fanout.ts';
+import { generateApiKey, KEY_PREFIX } from '../../policies/authn-apikey/format.ts';
+import type { KeyHasher } from '../../policies/authn-apikey/hash.ts';
+import { StoreError, type ApiKeyRecord, type Consumer, type ConsumerPatch, type NewApiKey, type NewConsumer, type Store } from '../../store/types.ts';
+
+/** An API key as the admin API and CLI show it: never the secret, never the hash. */
+export interface ApiKeyView {
+  readonly id: string;
+  readonly prefix: string;
+  readonly consumer: string;
+  readonly scopes: readonly string[];
+  readonly expires_at: string | null;
+  readonly plan: string | null;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  readonly created_at: string;
+  readonly last_used_at: string | null;
+  readonly revoked_at: string | null;
+  readonly replaced_by: string | null;
+  readonly grace_until: string | null;
+  readonly status: 'active' | 'expired' | 'revoked' | 'rotating' | 'rotated';
+}
+
+export interface NewKeyInput {
+  readonly consumerId: string;
+  readonly scopes?: readonly string[];
+  /** Epoch ms; null = no expiry. */
+  readonly expiresAt?: number | null;
+  readonly plan?: string | null;
+  readonly metadata?: Readonly<Record<string, unknown>>;
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+/** Public view of a key record (drops `keyHash`). */
+export function keyView(key: ApiKeyRecord, now = Date.now()): ApiKeyView {
+  const status =
+    key.revokedAt !== null
+      ? 'revoked'
+      : key.graceUntil !== null
+        ? now >= key.graceUntil
+          ? 'rotated'
+          : 'rotating'
+        : key.expiresAt !== null && now >= key.expiresAt
+          ? 'expired'
+          : 'active';
+  return {
+    id: key.id,
+    prefix: key.prefix,
+    consumer: key.consumerId,
+    scopes: key.scopes,
+    expires_at: iso(key.expiresAt),
+    plan: key.plan,
+    metadata: key.metadata,
+    created_at: new Date(key.createdAt).toISOString(),
+    last_used_at: iso(key.lastUsedAt),
+    revoked_at: iso(key.revokedAt),
+    replaced_by: key.replacedBy,
+    grace_until: iso(key.graceUntil),
+    status,
+  };
+}
+
+/** Public view of a consumer. */
+export function consumerView(c: Consumer): Record<string, unknown> {
+  return {
+    id: c.id,
+    name: c.name,
+    tenant: c.tenant,
+    roles: c.roles,
+    groups: c.groups,
+    plan: c.plan,
+    metadata: c.metadata,
+    created_at: new Date(c.createdAt).toISOString(),
+    updated_at: new Date(c.updatedAt).toISOString(),
+  };
+}
+
+/**
+ * Control-plane actions shared by the admin API and the CLI. Each one changes the store, records an admin event
+ * (actor, action, target; never a secret) and, for keys and consumers, tells every gateway instance to drop its
+ * cached copy (Redis fan-out when configured; the store re-check otherwise).
+ */
+export class AdminActions {
+  readonly store: Store;
+  readonly #hasher: KeyHasher;
+  readonly #bus: InvalidationBus | undefined;
+  readonly #defaultGraceMs: number;
+  readonly #now: () => number;
+
+  constructor(store: Store, hasher: KeyHasher, bus: InvalidationBus | undefined, options: { defaultGraceMs?: number; now?: () => number } = {}) {
+    this.store = store;
+    this.#hasher = hasher;
+    this.#bus = bus;
+    this.#defaultGraceMs = options.defaultGraceMs ?? 86_400_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  async createConsumer(actor: string, input: NewConsumer): Promise<Consumer> {
+    const consumer = await this.store.createConsumer(input, this.#now());
+    await this.#event(actor, 'consumer.create', 'consumer', consumer.id, { name: consumer.name, tenant: consumer.tenant, roles: consumer.roles, plan: consumer.plan });
+    return consumer;
+  }
+
+  async updateConsumer(actor: string, id: string, patch: ConsumerPatch): Promise<Consumer> {
+    const consumer = await this.store.updateConsumer(id, patch, this.#now());
+    if (!consumer) throw new StoreError('not_found', `consumer ${id} does not exist`);
+    await this.#bus?.publish({ consumerId: id });
+    await this.#event(actor, 'consumer.update', 'consumer', id, { fields: Object.keys(patch) });
+    return consumer;
+  }
+
+  async deleteConsumer(actor: string, id: string): Promise<void> {
+    if (!(await this.store.deleteConsumer(id, this.#now()))) throw new StoreError('not_found', `consumer ${id} does not exist`);
+    await this.#bus?.publish({ consumerId: id });
+    await this.#event(actor, 'consumer.delete', 'consumer', id, {});
+  }
+
+  /** Creates a key; the returned `key` is the only time the secret exists outside the caller's hands. */
+  async createKey(actor: string, input: NewKeyInput): Promise<{ key: string; record: ApiKeyRecord }> {
+    const now = this.#now();
+    if (input.expiresAt !== undefined && input.expiresAt !== null && input.expiresAt <= now) throw new StoreError('invalid', 'expires_at must be in the future');
+    const { id, key } = generateApiKey();
+    const record = await this.store.insertApiKey(this.#newKey(id, key, input, now), now);
+    await this.#event(actor, 'key.create', 'api_key', id, { consumer: input.consumerId, scopes: record.scopes, expires_at: record.expiresAt });
+    return { key, record };
+  }
+
+  /**
+   * Rotates a key: a successor with the same consumer, scopes, plan and metadata (expiry likewise unless given);
+   * the old key keeps working until now + `graceMs` (default `auth_keys.rotation_grace_ms`).
+   */
+  async rotateKey(actor: string, id: string, options: { graceMs?: number; expiresAt?: number | null } = {}): Promise<{ key: string; record: ApiKeyRecord; old: ApiKeyRecord }> {
+    const now = this.#now();
+    const current = await this.store.getApiKey(id);
+    if (!current) throw new StoreError('not_found', `key ${id} does not exist`);
+    const graceMs = options.graceMs ?? this.#defaultGraceMs;
+    if (!Number.isInteger(graceMs) || graceMs < 0 || graceMs > 30 * 86_400_000) throw new StoreError('invalid', 'grace must be between 0 and 30 days');
+    const next = generateApiKey();
+    const successor = this.#newKey(next.id, next.key, {
+      consumerId: current.consumerId,
+      scopes: current.scopes,
+      expiresAt: options.expiresAt === undefined ? current.expiresAt : options.expiresAt,
+      plan: current.plan,
+      metadata: current.metadata,
+    }, now);
+    const { old, successor: record } = await this.store.rotateApiKey(id, successor, now + graceMs, now);
+    await this.#bus?.publish({ keyId: id });
+    await this.#event(actor, 'key.rotate', 'api_key', id, { successor: record.id, grace_until: old.graceUntil });
+    return { key: next.key, record, old };
+  }
+
+  async revokeKey(actor: string, id: string): Promise<ApiKeyRecord> {
+    const record = await this.store.revokeApiKey(id, this.#now());
+    if (!record) throw new StoreError('not_found', `key ${id} does not exist`);
+    await this.#bus?.publish({ keyId: id });
+    await this.#event(actor, 'key.revoke', 'api_key', id, { consumer: record.consumerId });
+    return record;
+  }
+
+  #newKey(id: string, key: string, input: NewKeyInput, now: number): NewApiKey {
+    return {
+      id,
+      prefix: KEY_PREFIX,
+      consumerId: input.consumerId,
+      keyHash: this.#hasher.hash(key),
+      scopes: input.scopes ?? [],
+      expiresAt: input.expiresAt ?? null,
+      plan: input.plan ?? null,
+      metadata: input.metadata ?? {},
+      createdAt: now,
+    };
+  }
+
+  async #event(actor: string, action: string, targetType: string, targetId: string, details: Record<string, unknown>): Promise<void> {
+    await this.store.recordAdminEvent({ actor, action, targetType, targetId, details, at: this.#now() });
+  }
+}

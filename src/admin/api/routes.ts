@@ -1,0 +1,200 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../../log.ts';
+import { GatewayError } from '../../problem.ts';
+import { StoreError } from '../../store/types.ts';
+import { sendJson, type AdminServer } from '../server.ts';
+import { consumerView, keyView, type AdminActions } from './actions.ts';
+import { AdminAuth, type AdminRole } from './auth.ts';
+import type { AdminConfig } from './schema.ts';
+
+/** Base path of the admin API on the admin listener. */
+export const ADMIN_API_BASE = '/admin/v1';
+
+type Body = Record<string, unknown>;
+type Route = (req: IncomingMessage, res: ServerResponse, params: Record<string, string>, actor: string, body: Body) => Promise<void>;
+
+/**
+ * Registers the admin API on the admin listener. Every route authenticates (`admin.tokens`), reads-only routes
+ * need `read_only`, changes need `admin`; every change is recorded as an admin event by AdminActions. Keys are
+ * never listed with their secret or hash; the secret appears once, in the create/rotate response.
+ * @throws Error naming the config path on a bad admin token.
+ */
+export function registerAdminApi(admin: AdminServer, actions: AdminActions, config: AdminConfig, logger: Logger): void {
+  const auth = new AdminAuth(config.tokens);
+  const store = actions.store;
+  const add = (method: string, path: string, role: AdminRole, handler: Route) => {
+    admin.route(method, ADMIN_API_BASE + path, async (req, res, params) => {
+      const principal = auth.require(req, role);
+      const body = method === 'POST' || method === 'PATCH' ? await readJson(req, config.max_body_bytes) : {};
+      try {
+        await handler(req, res, params, principal.name, body);
+      } catch (error) {
+        throw mapStoreError(error);
+      }
+      if (role === 'admin') logger.info({ actor: principal.name, method, path: ADMIN_API_BASE + path, target: params['id'] }, 'admin API change');
+    });
+  };
+
+  add('GET', '/consumers', 'read_only', async (req, res) => {
+    const q = query(req);
+    const consumers = await store.listConsumers({ ...limitOf(q), ...(q.get('after') ? { after: q.get('after')! } : {}), ...(q.get('tenant') ? { tenant: q.get('tenant')! } : {}) });
+    sendJson(res, 200, { items: consumers.map(consumerView), next: consumers.length > 0 ? consumers.at(-1)!.id : null });
+  });
+  add('POST', '/consumers', 'admin', async (_req, res, _p, actor, body) => {
+    const consumer = await actions.createConsumer(actor, {
+      ...(body['id'] !== undefined ? { id: str(body, 'id') } : {}),
+      name: str(body, 'name'),
+      tenant: optStr(body, 'tenant'),
+      roles: strList(body, 'roles'),
+      groups: strList(body, 'groups'),
+      plan: optStr(body, 'plan'),
+      metadata: obj(body, 'metadata'),
+    });
+    sendJson(res, 201, consumerView(consumer));
+  });
+  add('GET', '/consumers/:id', 'read_only', async (_req, res, params) => {
+    const consumer = await store.getConsumer(params['id']!);
+    if (!consumer) throw new GatewayError('not_found');
+    sendJson(res, 200, consumerView(consumer));
+  });
+  add('PATCH', '/consumers/:id', 'admin', async (_req, res, params, actor, body) => {
+    const patch = {
+      ...(body['name'] !== undefined ? { name: str(body, 'name') } : {}),
+      ...(body['tenant'] !== undefined ? { tenant: optStr(body, 'tenant') } : {}),
+      ...(body['roles'] !== undefined ? { roles: strList(body, 'roles') } : {}),
+      ...(body['groups'] !== undefined ? { groups: strList(body, 'groups') } : {}),
+      ...(body['plan'] !== undefined ? { plan: optStr(body, 'plan') } : {}),
+      ...(body['metadata'] !== undefined ? { metadata: obj(body, 'metadata') } : {}),
+    };
+    sendJson(res, 200, consumerView(await actions.updateConsumer(actor, params['id']!, patch)));
+  });
+  add('DELETE', '/consumers/:id', 'admin', async (_req, res, params, actor) => {
+    await actions.deleteConsumer(actor, params['id']!);
+    sendJson(res, 200, { deleted: params['id'] });
+  });
+
+  add('GET', '/keys', 'read_only', async (req, res) => {
+    const q = query(req);
+    const keys = await store.listApiKeys({ ...limitOf(q), ...(q.get('after') ? { after: q.get('after')! } : {}), ...(q.get('consumer') ? { consumerId: q.get('consumer')! } : {}) });
+    sendJson(res, 200, { items: keys.map((k) => keyView(k)), next: keys.length > 0 ? keys.at(-1)!.id : null });
+  });
+  add('POST', '/keys', 'admin', async (_req, res, _p, actor, body) => {
+    const { key, record } = await actions.createKey(actor, {
+      consumerId: str(body, 'consumer'),
+      scopes: strList(body, 'scopes'),
+      expiresAt: optTime(body, 'expires_at'),
+      plan: optStr(body, 'plan'),
+      metadata: obj(body, 'metadata'),
+    });
+    sendJson(res, 201, { key, ...keyView(record) });
+  });
+  add('GET', '/keys/:id', 'read_only', async (_req, res, params) => {
+    const key = await store.getApiKey(params['id']!);
+    if (!key) throw new GatewayError('not_found');
+    sendJson(res, 200, keyView(key));
+  });
+  add('POST', '/keys/:id/rotate', 'admin', async (_req, res, params, actor, body) => {
+    const graceSeconds = body['grace_seconds'];
+    if (graceSeconds !== undefined && (typeof graceSeconds !== 'number' || !Number.isInteger(graceSeconds))) throw invalid('grace_seconds', 'must be an integer');
+    const { key, record, old } = await actions.rotateKey(actor, params['id']!, {
+      ...(graceSeconds !== undefined ? { graceMs: (graceSeconds as number) * 1000 } : {}),
+      ...(body['expires_at'] !== undefined ? { expiresAt: optTime(body, 'expires_at') } : {}),
+    });
+    sendJson(res, 201, { key, ...keyView(record), previous: keyView(old) });
+  });
+  add('POST', '/keys/:id/revoke', 'admin', async (_req, res, params, actor) => {
+    sendJson(res, 200, keyView(await actions.revokeKey(actor, params['id']!)));
+  });
+  add('DELETE', '/keys/:id', 'admin', async (_req, res, params, actor) => {
+    sendJson(res, 200, keyView(await actions.revokeKey(actor, params['id']!)));
+  });
+
+  add('GET', '/events', 'read_only', async (req, res) => {
+    const q = query(req);
+    const before = q.get('before');
+    const events = await store.listAdminEvents({ ...limitOf(q), ...(before && /^[0-9]{1,15}$/.test(before) ? { beforeSeq: Number(before) } : {}) });
+    sendJson(res, 200, { items: events.map((e) => ({ seq: e.seq, id: e.id, at: new Date(e.at).toISOString(), actor: e.actor, action: e.action, target_type: e.targetType, target_id: e.targetId, details: e.details })) });
+  });
+}
+
+function query(req: IncomingMessage): URLSearchParams {
+  const url = req.url ?? '/';
+  const index = url.indexOf('?');
+  return new URLSearchParams(index === -1 ? '' : url.slice(index + 1));
+}
+
+function limitOf(q: URLSearchParams): { limit?: number } {
+  const raw = q.get('limit');
+  if (raw === null) return {};
+  if (!/^[0-9]{1,4}$/.test(raw)) throw invalid('limit', 'must be an integer from 1 to 1000');
+  return { limit: Number(raw) };
+}
+
+function invalid(pointer: string, message: string): GatewayError {
+  return new GatewayError('validation_failed', `admin API: ${pointer} ${message}`, { errors: [{ pointer: `body/${pointer}`, message }] });
+}
+
+function str(body: Body, field: string): string {
+  const value = body[field];
+  if (typeof value !== 'string') throw invalid(field, 'must be a string');
+  return value;
+}
+
+function optStr(body: Body, field: string): string | null {
+  const value = body[field];
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string') throw invalid(field, 'must be a string or null');
+  return value;
+}
+
+function strList(body: Body, field: string): string[] {
+  const value = body[field];
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw invalid(field, 'must be a list of strings');
+  return value as string[];
+}
+
+function obj(body: Body, field: string): Record<string, unknown> {
+  const value = body[field];
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid(field, 'must be an object');
+  return value as Record<string, unknown>;
+}
+
+function optTime(body: Body, field: string): number | null {
+  const value = body[field];
+  if (value === undefined || value === null) return null;
+  const ms = typeof value === 'string' ? Date.parse(value) : NaN;
+  if (Number.isNaN(ms)) throw invalid(field, 'must be an RFC 3339 date-time or null');
+  return ms;
+}
+
+function mapStoreError(error: unknown): unknown {
+  if (!(error instanceof StoreError)) return error;
+  if (error.code === 'not_found') return new GatewayError('not_found', error.message, { cause: error });
+  if (error.code === 'conflict') return new GatewayError('conflict', error.message, { cause: error });
+  return new GatewayError('validation_failed', error.message, { cause: error, errors: [{ pointer: 'body', message: error.message.replace(/ must match .*/, ' has an invalid format') }] });
+}
+
+/** Reads a JSON object body up to `limit` bytes (413 past it, 415 unless JSON, 400 when malformed). */
+async function readJson(req: IncomingMessage, limit: number): Promise<Body> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new GatewayError('payload_too_large', 'admin API body too large');
+    chunks.push(chunk);
+  }
+  if (size === 0) return {};
+  if (type !== 'application/json') throw new GatewayError('unsupported_media_type', 'admin API expects application/json');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (error) {
+    throw new GatewayError('bad_request', 'admin API: malformed JSON', { cause: error });
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new GatewayError('bad_request', 'admin API: body must be a JSON object');
+  for (const key of Object.keys(parsed)) if (key === '__proto__' || key === 'constructor' || key === 'prototype') throw new GatewayError('bad_request', 'admin API: forbidden key');
+  return parsed as Body;
+}

@@ -1,0 +1,132 @@
+import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
+import type { Counters } from '../counters/index.ts';
+import { storageKey } from '../counters/algorithms.ts';
+import { inFlight } from '../policies/concurrency/index.ts';
+import { GatewayError } from '../problem.ts';
+import { sendJson, type AdminHandler } from './server.ts';
+
+const MAX_LIST = 1000;
+const MAX_RESET = 100_000;
+
+/** Wraps an admin handler (the admin API's authentication and audit are applied this way). */
+export type AdminWrap = (handler: AdminHandler) => AdminHandler;
+
+export interface AdminRouteDef {
+  readonly method: 'GET' | 'DELETE';
+  readonly path: string;
+  readonly handler: AdminHandler;
+}
+
+function queryOf(req: IncomingMessage): URLSearchParams {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
+}
+
+function param(query: URLSearchParams, name: string, pattern: RegExp): string | undefined {
+  const value = query.get(name) ?? undefined;
+  if (value !== undefined && !pattern.test(value)) throw new GatewayError('bad_request', `invalid ${name}`);
+  return value;
+}
+
+const PREFIX = /^[A-Za-z0-9_:.|@-]{1,256}$/;
+
+/** Failure-counter entries of one login route: `kind` (ip, acct, ipacct), ip and hashed account where present. */
+async function lockoutEntries(counters: Counters, route: string, group: string): Promise<Record<string, unknown>[]> {
+  const prefix = storageKey(group, '');
+  const listed = await counters.shared.list(prefix, MAX_LIST);
+  const keys = listed.map((e) => e.key.slice(e.key.indexOf(prefix) + prefix.length)).filter((k) => /^(ip|acct|ipacct):/.test(k));
+  if (keys.length === 0) return [];
+  const states = await counters.shared.peek(group, keys);
+  return keys.flatMap((k, i) => {
+    const state = states[i]!;
+    if (state.count === 0) return [];
+    const [kind, ...rest] = k.split(':');
+    const account = kind === 'acct' ? rest.join(':') : kind === 'ipacct' ? rest.at(-1) : undefined;
+    const ip = kind === 'ip' ? rest.join(':') : kind === 'ipacct' ? rest.slice(0, -1).join(':') : undefined;
+    return [{ route, kind, ip, account, failures: state.count, ttlMs: state.ttlMs }];
+  });
+}
+
+/**
+ * The rate-limit admin routes: list and reset counters, list and lift brute-force lockouts, show in-flight
+ * counts. Accounts are only ever shown hashed; to lift an account's lockout pass its identifier and it is hashed
+ * with the route's key.
+ *
+ * - `GET /ratelimit/counters?prefix=rl:orders` — stored counters (at most 1000) with their remaining TTL.
+ * - `DELETE /ratelimit/counters?prefix=rl:orders:per-ip` — deletes counters under a prefix (a prefix is required).
+ * - `GET /ratelimit/lockouts` — failure counters of every login route.
+ * - `DELETE /ratelimit/lockouts?ip=…&account=…` — clears failures for an IP, an account, or the pair.
+ * - `GET /ratelimit/concurrency` — requests in flight per concurrency key in this process.
+ */
+export function rateLimitAdminRoutes(counters: Counters): AdminRouteDef[] {
+  return [
+    {
+      method: 'GET',
+      path: '/ratelimit/counters',
+      handler: async (req, res) => {
+        const prefix = param(queryOf(req), 'prefix', PREFIX) ?? '';
+        const entries = await counters.shared.list(prefix === '' ? '' : `{${prefix}`, MAX_LIST);
+        sendJson(res, 200, { backend: counters.shared.kind, entries });
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/ratelimit/counters',
+      handler: async (req, res) => {
+        const prefix = param(queryOf(req), 'prefix', PREFIX);
+        if (prefix === undefined) throw new GatewayError('bad_request', 'prefix is required');
+        const removed = await counters.shared.reset(`{${prefix}`, MAX_RESET);
+        const local = counters.local === counters.shared ? 0 : await counters.local.reset(`{${prefix}`, MAX_RESET);
+        sendJson(res, 200, { removed: removed + local });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/ratelimit/lockouts',
+      handler: async (_req, res) => {
+        const entries: Record<string, unknown>[] = [];
+        for (const [route, login] of counters.logins) entries.push(...(await lockoutEntries(counters, route, login.group)));
+        sendJson(res, 200, { entries });
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/ratelimit/lockouts',
+      handler: async (req, res) => {
+        const query = queryOf(req);
+        const ip = query.get('ip') ?? undefined;
+        const account = query.get('account') ?? undefined;
+        if (ip !== undefined && isIP(ip) === 0) throw new GatewayError('bad_request', 'invalid ip');
+        if (ip === undefined && account === undefined) throw new GatewayError('bad_request', 'ip or account is required');
+        if (account !== undefined && (account.length === 0 || account.length > 256)) throw new GatewayError('bad_request', 'invalid account');
+        let cleared = 0;
+        for (const [route, login] of counters.logins) {
+          const hashed = account === undefined ? undefined : login.hashAccount(account.normalize('NFKC').trim().toLowerCase());
+          const entries = await lockoutEntries(counters, route, login.group);
+          const keys = entries
+            .filter((e) => (ip === undefined || e['ip'] === ip) && (hashed === undefined || e['account'] === hashed))
+            .filter((e) => !(ip !== undefined && hashed !== undefined) || e['kind'] === 'ipacct')
+            .map((e) => [e['kind'], e['ip'], e['account']].filter((p) => p !== undefined).join(':'));
+          if (keys.length === 0) continue;
+          await counters.shared.clear(login.group, keys);
+          if (counters.local !== counters.shared) await counters.local.clear(login.group, keys);
+          cleared += keys.length;
+        }
+        sendJson(res, 200, { cleared });
+      },
+    },
+    { method: 'GET', path: '/ratelimit/concurrency', handler: (_req, res) => sendJson(res, 200, { inFlight: inFlight.snapshot() }) },
+  ];
+}
+
+/** Registers the rate-limit admin routes on the admin listener, each through `wrap` (default: as is). */
+export function registerRateLimitAdmin(
+  admin: { route(method: string, path: string, handler: AdminHandler): void },
+  counters: Counters,
+  wrap: AdminWrap = (h) => h,
+): void {
+  for (const r of rateLimitAdminRoutes(counters)) admin.route(r.method, r.path, wrap(r.handler));
+}
+

@@ -1,0 +1,192 @@
+/**
+ * The audit store contract, run against SQLite and PostgreSQL: append + verify, and every tamper (edit, delete,
+ * insert, reorder, truncate, forged checkpoint) detected at the right record.
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes, generateKeyPairSync } from 'node:crypto';
+import pg from 'pg';
+import { openDb, type Db } from './db.ts';
+import { AuditStore } from './store.ts';
+import { AuditLog } from './log.ts';
+import { verifyChain } from './verify.ts';
+import { canonicalJson, recordHash } from './chain.ts';
+import { signingKeyFromPem } from './signing.ts';
+import { AuditPrivacy } from './privacy.ts';
+
+const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
+const key = signingKeyFromPem(generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+
+interface Backend {
+  readonly name: string;
+  open(): Promise<Db>;
+  cleanup(): Promise<void>;
+}
+
+function sqliteBackend(): Backend {
+  const dir = mkdtempSync(join(tmpdir(), 'rampart-audit-'));
+  let n = 0;
+  return { name: 'sqlite', open: () => openDb({ kind: 'sqlite', path: join(dir, `audit-${n++}.db`) }), cleanup: async () => undefined };
+}
+
+function pgBackend(): Backend {
+  const schemas: string[] = [];
+  return {
+    name: 'postgres',
+    open: () => {
+      const schema = `rampart_test_${randomBytes(6).toString('hex')}`;
+      schemas.push(schema);
+      return openDb({ kind: 'postgres', url: PG_URL, schema });
+    },
+    async cleanup() {
+      const client = new pg.Client({ connectionString: PG_URL });
+      await client.connect();
+      for (const s of schemas) await client.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
+      await client.end();
+    },
+  };
+}
+
+test('canonical JSON sorts keys at every depth and drops undefined', () => {
+  assert.equal(canonicalJson({ b: 1, a: { d: [1, 'x', null], c: true }, u: undefined }), '{"a":{"c":true,"d":[1,"x",null]},"b":1}');
+  assert.throws(() => canonicalJson({ n: Number.NaN }));
+});
+
+test('privacy: IPs become stable keyed pseudonyms, redacted fields are masked', () => {
+  const p = new AuditPrivacy({ ipKey: 'k', redactFields: ['email'] });
+  const out = p.apply({ ip: '203.0.113.9', nested: { email: 'a@b.c', ok: 1 } });
+  assert.match(String(out['ip']), /^ip_[0-9a-f]{32}$/);
+  assert.equal(out['ip'], p.ip('203.0.113.9'));
+  assert.notEqual(p.ip('203.0.113.9'), p.ip('203.0.113.10'));
+  assert.deepEqual(out['nested'], { email: '[redacted]', ok: 1 });
+});
+
+for (const make of [sqliteBackend, pgBackend]) {
+  const backend = make();
+  describe(`audit store contract (${backend.name})`, () => {
+    const dbs: Db[] = [];
+    after(async () => {
+      for (const db of dbs) await db.close();
+      await backend.cleanup();
+    });
+
+    /** A fresh store with `n` records written through the group-commit log, checkpoint every 10. */
+    async function filled(n: number): Promise<{ store: AuditStore; db: Db }> {
+      const db = await backend.open();
+      dbs.push(db);
+      const store = new AuditStore(db, key, 10);
+      await store.init();
+      let t = Date.parse('2025-01-01T00:00:00Z');
+      const log = new AuditLog(store, { now: () => (t += 1000) });
+      for (let i = 1; i <= n; i++) log.append({ type: i % 2 ? 'request.denied' : 'auth.success', fields: { requestId: `r${i}`, status: 403, n: i } });
+      await log.flush();
+      await log.close();
+      return { store, db };
+    }
+
+    test('an untouched chain verifies, with signed checkpoints', async () => {
+      const { store } = await filled(35);
+      const result = await verifyChain(store, key);
+      assert.deepEqual(result, { ok: true, records: 35, checkpoints: 3, lastSeq: 35 });
+    });
+
+    test('durable() resolves only once records are committed', async () => {
+      const db = await backend.open();
+      dbs.push(db);
+      const store = new AuditStore(db, key, 1000);
+      await store.init();
+      const log = new AuditLog(store, { flushIntervalMs: 5 });
+      log.append({ type: 'x', fields: { a: 1 } });
+      log.append({ type: 'x', fields: { a: 2 } });
+      await log.durable();
+      assert.equal((await store.tail(10)).length, 2);
+      await log.close();
+    });
+
+    test('edit: a changed field fails at that record', async () => {
+      const { store, db } = await filled(25);
+      await db.run('UPDATE audit_records SET fields = $1 WHERE seq = 12', [canonicalJson({ requestId: 'r12', status: 200, n: 12 })]);
+      const result = await verifyChain(store, key);
+      assert.equal(result.ok, false);
+      assert.equal(result.firstBad?.seq, 12);
+      assert.match(result.firstBad!.reason, /hash does not match/);
+    });
+
+    test('edit with a recomputed hash still fails (the next record no longer links)', async () => {
+      const { store, db } = await filled(25);
+      const [r] = await store.page(11, 1);
+      const forged = { ...r!, fields: { ...r!.fields, status: 200 } };
+      await db.run('UPDATE audit_records SET fields = $1, hash = $2 WHERE seq = 12', [canonicalJson(forged.fields), recordHash(forged)]);
+      const result = await verifyChain(store, key);
+      assert.equal(result.ok, false);
+      assert.equal(result.firstBad?.seq, 13);
+    });
+
+    test('delete: a removed record is named', async () => {
+      const { store, db } = await filled(25);
+      await db.run('DELETE FROM audit_records WHERE seq = 7');
+      const result = await verifyChain(store, key);
+      assert.equal(result.ok, false);
+      assert.equal(result.firstBad?.seq, 7);
+      assert.match(result.firstBad!.reason, /missing/);
+    });
+
+    test('insert: a record slipped in (later ones renumbered, hash forged) is named', async () => {
+      const { store, db } = await filled(25);
+      const [prev] = await store.page(6, 1);
+      await db.run('UPDATE audit_records SET seq = seq + 1000 WHERE seq >= 8');
+      await db.run('UPDATE audit_records SET seq = seq - 999 WHERE seq >= 1008');
+      const fake = { seq: 8, time: prev!.time, type: 'auth.success', fields: { requestId: 'evil' }, prev_hash: prev!.hash };
+      await db.run('INSERT INTO audit_records (seq, time, type, fields, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6)', [8, fake.time, fake.type, canonicalJson(fake.fields), fake.prev_hash, recordHash(fake)]);
+      const result = await verifyChain(store, key);
+      assert.equal(result.ok, false);
+      assert.equal(result.firstBad?.seq, 8);
+      assert.match(result.firstBad!.reason, /inserted/);
+    });
+
+    test('reorder: two records swapped fail at the first of them', async () => {
+      const { store, db } = await filled(25);
+      await db.run('UPDATE audit_records SET seq = -1 WHERE seq = 15');
+      await db.run('UPDATE audit_records SET seq = 15 WHERE seq = 16');
+      await db.run('UPDATE audit_records SET seq = 16 WHERE seq = -1');
+      const result = await verifyChain(store, key);
+      assert.equal(result.ok, false);
+      assert.equal(result.firstBad?.seq, 15);
+    });
+
+    test('truncation past a checkpoint is detected', async () => {
+      const { store, db } = await filled(25);
+      await db.run('DELETE FROM audit_records WHERE seq >= 18');
+      const result = await verifyChain(store, key);
+      assert.equal(result.ok, false);
+      assert.equal(result.firstBad?.seq, 18);
+    });
+
+    test('a forged checkpoint signature is detected', async () => {
+      const { store, db } = await filled(25);
+      await db.run("UPDATE audit_checkpoints SET signature = 'AAAA' WHERE seq = 10");
+      const result = await verifyChain(store, key);
+      assert.equal(result.ok, false);
+      assert.equal(result.firstBad?.seq, 10);
+      assert.match(result.firstBad!.reason, /signature/);
+    });
+
+    test('retention prunes up to a checkpoint and the rest still verifies', async () => {
+      const { store } = await filled(25);
+      const deleted = await store.prune('2025-01-01T00:00:21Z');
+      assert.equal(deleted, 20);
+      const result = await verifyChain(store, key);
+      assert.equal(result.ok, true);
+      assert.equal(result.records, 5);
+    });
+
+    test('search finds records by type and text', async () => {
+      const { store } = await filled(10);
+      const found = await store.search({ type: 'request.denied', text: '"r3"' });
+      assert.deepEqual(found.map((r) => r.seq), [3]);
+    });
+  });
+}

@@ -1,0 +1,143 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import pg from 'pg';
+
+/** A row as returned by either backend. */
+export type Row = Record<string, unknown>;
+
+/**
+ * The small SQL surface the audit trail and the incident store need, over SQLite (`node:sqlite`) or PostgreSQL
+ * (`pg`). SQL is written once with `$1…$n` placeholders (SQLite receives them as `?1…?n`). `tx` runs a function
+ * in one transaction; inside it, use the `Db` passed to the function.
+ */
+export interface Db {
+  readonly kind: 'sqlite' | 'postgres';
+  exec(sql: string): Promise<void>;
+  all(sql: string, params?: readonly unknown[]): Promise<Row[]>;
+  run(sql: string, params?: readonly unknown[]): Promise<number>;
+  /** Runs `fn` in a transaction. `lockKey` (PostgreSQL) takes a transaction-scoped advisory lock first. */
+  tx<T>(fn: (db: Db) => Promise<T>, lockKey?: number): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface DbOptions {
+  readonly kind: 'sqlite' | 'postgres';
+  /** SQLite file (its directory is created, 0700). */
+  readonly path?: string;
+  /** PostgreSQL connection string. */
+  readonly url?: string;
+  /** PostgreSQL schema to use (created when absent); default `public`. */
+  readonly schema?: string;
+}
+
+/** Opens a database: SQLite in WAL mode with `synchronous=FULL` (every commit fsynced), or a small pg pool. */
+export async function openDb(options: DbOptions): Promise<Db> {
+  if (options.kind === 'sqlite') {
+    if (!options.path) throw new Error('sqlite path is required');
+    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
+    const db = new DatabaseSync(options.path);
+    db.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;');
+    return new SqliteDb(db);
+  }
+  if (!options.url) throw new Error('postgres url is required');
+  const schema = options.schema ?? 'public';
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error('invalid postgres schema name');
+  const pool = new pg.Pool({ connectionString: options.url, max: 4, connectionTimeoutMillis: 5000, idleTimeoutMillis: 10_000 });
+  pool.on('connect', (client) => void client.query(`SET search_path TO "${schema}"`).catch(() => undefined));
+  pool.on('error', () => undefined);
+  if (schema !== 'public') await pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+  return new PgDb(pool, schema);
+}
+
+const toSqlite = (sql: string) => sql.replace(/\$(\d+)/g, '?$1');
+
+class SqliteDb implements Db {
+  readonly kind = 'sqlite' as const;
+  readonly #db: DatabaseSync;
+  #chain: Promise<unknown> = Promise.resolve();
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+  async exec(sql: string): Promise<void> {
+    this.#db.exec(sql);
+  }
+  async all(sql: string, params: readonly unknown[] = []): Promise<Row[]> {
+    return this.#db.prepare(toSqlite(sql)).all(...(params as never[])) as Row[];
+  }
+  async run(sql: string, params: readonly unknown[] = []): Promise<number> {
+    return Number(this.#db.prepare(toSqlite(sql)).run(...(params as never[])).changes);
+  }
+  tx<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+    // Serialise transactions on this connection: the queue keeps one BEGIN…COMMIT at a time.
+    const next = this.#chain.then(async () => {
+      this.#db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await fn(this);
+        this.#db.exec('COMMIT');
+        return result;
+      } catch (error) {
+        this.#db.exec('ROLLBACK');
+        throw error;
+      }
+    });
+    this.#chain = next.catch(() => undefined);
+    return next;
+  }
+  async close(): Promise<void> {
+    await this.#chain;
+    if (this.#db.isOpen) this.#db.close();
+  }
+}
+
+class PgDb implements Db {
+  readonly kind = 'postgres' as const;
+  readonly #pool: pg.Pool;
+  readonly #schema: string;
+  constructor(pool: pg.Pool, schema: string) {
+    this.#pool = pool;
+    this.#schema = schema;
+  }
+  async exec(sql: string): Promise<void> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query(`SET search_path TO "${this.#schema}"`);
+      await client.query(sql);
+    } finally {
+      client.release();
+    }
+  }
+  async all(sql: string, params: readonly unknown[] = []): Promise<Row[]> {
+    return (await this.#pool.query(sql, params as unknown[])).rows as Row[];
+  }
+  async run(sql: string, params: readonly unknown[] = []): Promise<number> {
+    return (await this.#pool.query(sql, params as unknown[])).rowCount ?? 0;
+  }
+  async tx<T>(fn: (db: Db) => Promise<T>, lockKey?: number): Promise<T> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query(`SET search_path TO "${this.#schema}"`);
+      await client.query('BEGIN');
+      if (lockKey !== undefined) await client.query('SELECT pg_advisory_xact_lock($1)', [lockKey]);
+      const scoped: Db = {
+        kind: 'postgres',
+        exec: async (sql) => void (await client.query(sql)),
+        all: async (sql, params = []) => (await client.query(sql, params as unknown[])).rows as Row[],
+        run: async (sql, params = []) => (await client.query(sql, params as unknown[])).rowCount ?? 0,
+        tx: (inner) => inner(scoped),
+        close: async () => undefined,
+      };
+      const result = await fn(scoped);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+}

@@ -1,0 +1,164 @@
+import type { Logger } from '../log.ts';
+import { errorForLog } from '../log.ts';
+import type { AuditRecord } from './chain.ts';
+import type { AuditPrivacy } from './privacy.ts';
+import type { AuditStore, PendingEntry } from './store.ts';
+
+/** What callers append: a record type (e.g. `request.denied`, `key.revoked`, `incident.opened`) and its fields. */
+export interface AuditEvent {
+  readonly type: string;
+  readonly fields: Readonly<Record<string, unknown>>;
+}
+
+export interface AuditLogOptions {
+  /** Group-commit delay: a batch is written this many ms after its first record (default 2). */
+  readonly flushIntervalMs?: number;
+  /** A batch is written at once when it reaches this many records (default 500). */
+  readonly maxBatch?: number;
+  /** Records waiting beyond this are refused: `append` returns false and `durable()` rejects (default 20000). */
+  readonly maxQueue?: number;
+  readonly now?: () => number;
+  readonly privacy?: AuditPrivacy;
+  readonly logger?: Logger;
+}
+
+interface Batch {
+  readonly entries: PendingEntry[];
+  readonly done: Promise<void>;
+  resolve(): void;
+  reject(error: unknown): void;
+  failed: boolean;
+}
+
+function newBatch(): Batch {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  done.catch(() => undefined);
+  return { entries: [], done, resolve, reject, failed: false };
+}
+
+/**
+ * The audit trail writer: group commit off the hot path. `append` only queues (no I/O); a batch is written in one
+ * transaction a few ms later. Callers that must not acknowledge before the record is on disk await `durable()`,
+ * which resolves when every record appended so far is committed (and rejects if that write failed).
+ */
+export class AuditLog {
+  readonly store: AuditStore;
+  readonly #flushIntervalMs: number;
+  readonly #maxBatch: number;
+  readonly #maxQueue: number;
+  readonly #now: () => number;
+  readonly #privacy: AuditPrivacy | undefined;
+  readonly #logger: Logger | undefined;
+  readonly #listeners = new Set<(records: readonly AuditRecord[]) => void>();
+  #current = newBatch();
+  #queued = 0;
+  #writing: Promise<void> = Promise.resolve();
+  #lastWrite: Batch | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(store: AuditStore, options: AuditLogOptions = {}) {
+    this.store = store;
+    this.#flushIntervalMs = options.flushIntervalMs ?? 2;
+    this.#maxBatch = options.maxBatch ?? 500;
+    this.#maxQueue = options.maxQueue ?? 20_000;
+    this.#now = options.now ?? Date.now;
+    this.#privacy = options.privacy;
+    this.#logger = options.logger;
+  }
+
+  /** The privacy filter in use (pseudonymised IP for correlation in searches). */
+  get privacy(): AuditPrivacy | undefined {
+    return this.#privacy;
+  }
+
+  /**
+   * Queues a record. Never throws and never blocks; returns false when the record was refused (log closed or the
+   * queue is full), in which case `durable()` rejects until the queue drains.
+   */
+  append(event: AuditEvent): boolean {
+    if (this.#closed || this.#queued >= this.#maxQueue) {
+      this.#current.failed = true;
+      this.#logger?.error({ type: event.type }, 'audit record refused: log closed or queue full');
+      return false;
+    }
+    let fields: Readonly<Record<string, unknown>>;
+    try {
+      fields = this.#privacy ? this.#privacy.apply(event.fields) : event.fields;
+    } catch (error) {
+      this.#logger?.error({ type: event.type, err: errorForLog(error) }, 'audit record fields rejected');
+      this.#current.failed = true;
+      return false;
+    }
+    this.#current.entries.push({ time: new Date(this.#now()).toISOString(), type: event.type, fields });
+    this.#queued++;
+    if (this.#current.entries.length >= this.#maxBatch) this.#flushNow();
+    else this.#timer ??= setTimeout(() => this.#flushNow(), this.#flushIntervalMs);
+    return true;
+  }
+
+  /** Resolves when every record appended so far is durable; rejects if any of them could not be written. */
+  durable(): Promise<void> {
+    const current = this.#current;
+    if (current.failed) return Promise.reject(new Error('audit record refused'));
+    if (current.entries.length > 0) return current.done;
+    return this.#lastWrite?.done ?? Promise.resolve();
+  }
+
+  /** Writes everything queued now and resolves when it is durable. */
+  flush(): Promise<void> {
+    this.#flushNow();
+    return this.#lastWrite?.done ?? Promise.resolve();
+  }
+
+  /** Subscribes to committed records (monitor, live tail). Listeners must not throw or block. */
+  onCommitted(listener: (records: readonly AuditRecord[]) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Flushes and refuses further records. Does not close the database (its owner does). */
+  async close(): Promise<void> {
+    await this.flush().catch(() => undefined);
+    this.#closed = true;
+    await this.#writing;
+  }
+
+  #flushNow(): void {
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    const batch = this.#current;
+    if (batch.entries.length === 0) {
+      if (batch.failed) this.#current = newBatch();
+      return;
+    }
+    this.#current = newBatch();
+    this.#lastWrite = batch;
+    this.#writing = this.#writing.then(async () => {
+      try {
+        const records = await this.store.append(batch.entries);
+        this.#queued -= batch.entries.length;
+        if (batch.failed) batch.reject(new Error('audit record refused'));
+        else batch.resolve();
+        for (const listener of this.#listeners) {
+          try {
+            listener(records);
+          } catch {
+            // listeners are best-effort observers
+          }
+        }
+      } catch (error) {
+        this.#queued -= batch.entries.length;
+        this.#logger?.error({ records: batch.entries.length, err: errorForLog(error) }, 'audit write failed');
+        batch.reject(error);
+      }
+    });
+  }
+}

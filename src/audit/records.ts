@@ -1,0 +1,72 @@
+import type { RequestContext } from '../pipeline/context.ts';
+import type { CompiledRoute } from '../pipeline/route.ts';
+import type { SecurityEvent } from '../monitor/events.ts';
+import type { AuditConfig } from './schema.ts';
+import type { AuditEvent } from './log.ts';
+
+/** Marker in `ctx.notes` once a request's audit record has been appended (so it is appended once). */
+export const AUDITED_NOTE = 'audited';
+
+/** Whether a route is a sensitive operation: listed in `audit.sensitive_operations` or `x-rampart-sensitive: true`. */
+export function isSensitive(route: CompiledRoute | undefined, config: AuditConfig): boolean {
+  if (!route) return false;
+  return config.sensitive_operations.includes(route.operationId) || route.operation?.raw['x-rampart-sensitive'] === true;
+}
+
+/**
+ * The audit record for a finished (or about to be answered) request, or undefined when the request is not
+ * audited: every deny and error is; allowed requests per `audit.record_allowed` (authenticated ones = auth success,
+ * or only sensitive operations). Fields carry the route template (never the raw path), ids, reason code and rule.
+ */
+export function requestAuditEvent(ctx: RequestContext, status: number, config: AuditConfig): AuditEvent | undefined {
+  const sensitive = isSensitive(ctx.route, config);
+  let type: string;
+  if (ctx.decision === 'deny') type = 'request.denied';
+  else if (ctx.decision === 'error') type = 'request.error';
+  else if (sensitive && config.record_allowed !== 'none') type = 'request.sensitive';
+  else if (ctx.identity && config.record_allowed === 'authenticated') type = 'auth.success';
+  else return undefined;
+  const id = ctx.identity;
+  const route = ctx.route;
+  return {
+    type,
+    fields: {
+      requestId: ctx.id,
+      method: ctx.method,
+      api: route?.api.name,
+      operationId: route?.operationId,
+      route: route?.template,
+      status,
+      decision: ctx.decision,
+      stage: ctx.deniedBy,
+      code: ctx.errorCode,
+      reason: typeof ctx.notes['reason'] === 'string' ? ctx.notes['reason'] : undefined,
+      rule: typeof ctx.notes['rule'] === 'string' ? ctx.notes['rule'] : undefined,
+      ip: ctx.clientIp,
+      subject: id?.subject,
+      consumer: id?.consumer,
+      tenant: id?.tenant,
+      authMethod: id?.method,
+      keyId: id?.keyId,
+      sensitive: sensitive || undefined,
+    },
+  };
+}
+
+/** The audit record for a security event from the bus (auth failure, lockout, key lifecycle, …). */
+export function securityAuditEvent(event: SecurityEvent): AuditEvent {
+  return {
+    type: event.type,
+    fields: {
+      requestId: event.requestId,
+      ip: event.ip,
+      subject: event.subject,
+      consumer: event.consumer,
+      keyId: event.keyId,
+      method: event.method,
+      reason: event.reason,
+      actor: event.actor,
+      ...(event.fields ? { details: event.fields } : {}),
+    },
+  };
+}

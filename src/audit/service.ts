@@ -1,0 +1,134 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import type { Logger } from '../log.ts';
+import { GatewayError } from '../problem.ts';
+import type { RequestContext } from '../pipeline/context.ts';
+import type { RecordSink, ResponsePolicy } from '../pipeline/stages.ts';
+import { openDb, type Db } from './db.ts';
+import { AuditLog } from './log.ts';
+import { AuditPrivacy } from './privacy.ts';
+import { AUDITED_NOTE, requestAuditEvent } from './records.ts';
+import type { AuditConfig } from './schema.ts';
+import { loadOrCreateSigningKey, signingKeyFromPem, type SigningKey } from './signing.ts';
+import { AuditStore } from './store.ts';
+
+/** Resolves `audit.data_dir` against the config file's directory. */
+export function auditDataDir(config: AuditConfig, configFile: string): string {
+  return isAbsolute(config.data_dir) ? config.data_dir : resolve(dirname(configFile), config.data_dir);
+}
+
+/** Opens the audit database named by the config (SQLite by default at `<data_dir>/audit.db`). */
+export function openAuditDb(config: AuditConfig, configFile: string): Promise<Db> {
+  const store = config.store;
+  if (store.kind === 'postgres') {
+    if (!store.url) throw new Error('audit.store.url: required when audit.store.kind is postgres');
+    return openDb({ kind: 'postgres', url: store.url, schema: store.schema });
+  }
+  const path = store.path ? (isAbsolute(store.path) ? store.path : resolve(dirname(configFile), store.path)) : join(auditDataDir(config, configFile), 'audit.db');
+  return openDb({ kind: 'sqlite', path });
+}
+
+/** The checkpoint key: `audit.signing_key` (PEM, resolved from its reference), else generated in the data dir. */
+export function auditSigningKey(config: AuditConfig, configFile: string, logger?: Logger): SigningKey {
+  if (config.signing_key) return signingKeyFromPem(config.signing_key);
+  const path = join(auditDataDir(config, configFile), 'audit-signing.key');
+  const { key, generated } = loadOrCreateSigningKey(path);
+  if (generated) logger?.warn({ path }, 'generated an audit signing key; set audit.signing_key to a managed key in production');
+  return key;
+}
+
+function ipKey(config: AuditConfig, configFile: string): string {
+  if (config.ip_key) return config.ip_key;
+  const path = join(auditDataDir(config, configFile), 'audit-ip.key');
+  if (!existsSync(path)) {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    writeFileSync(path, randomBytes(32).toString('base64url'), { mode: 0o600, flag: 'wx' });
+  }
+  return readFileSync(path, 'utf8').trim();
+}
+
+/** The running audit trail of one gateway: log, store, and the hooks the request path uses. */
+export interface AuditService {
+  readonly log: AuditLog;
+  readonly store: AuditStore;
+  readonly key: SigningKey;
+  readonly sink: RecordSink;
+  /** Deny gate for GatewayHandler.setDenyGate (sync durability only). */
+  readonly denyGate: (ctx: RequestContext, status: number) => Promise<void> | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the audit trail from config: database, tables, signing key, privacy filter, group-commit log, retention
+ * timer (hourly). Throws (stopping start-up) when the store or key cannot be opened.
+ */
+export async function openAuditService(config: AuditConfig, configFile: string, logger: Logger, now: () => number = Date.now): Promise<AuditService> {
+  const db = await openAuditDb(config, configFile);
+  const key = auditSigningKey(config, configFile, logger);
+  const store = new AuditStore(db, key, config.checkpoint_every);
+  await store.init();
+  const privacy = new AuditPrivacy({ ipKey: config.pseudonymise_ips ? ipKey(config, configFile) : undefined, redactFields: config.redact_fields });
+  const log = new AuditLog(store, { flushIntervalMs: config.flush_interval_ms, now, privacy, logger: logger.child({ log: 'audit' }) });
+  const sync = config.durability === 'sync';
+  const prune = () => {
+    const cutoff = new Date(now() - config.retention_days * 86_400_000).toISOString();
+    void store.prune(cutoff).catch(() => undefined);
+  };
+  prune();
+  const timer = setInterval(prune, 3_600_000);
+  timer.unref();
+
+  const appendFor = (ctx: RequestContext, status: number): boolean => {
+    if (ctx.notes[AUDITED_NOTE] === true) return false;
+    const event = requestAuditEvent(ctx, status, config);
+    if (!event) return false;
+    ctx.notes[AUDITED_NOTE] = true;
+    log.append(event);
+    return true;
+  };
+  return {
+    log,
+    store,
+    key,
+    sink: { record: (ctx, status) => void appendFor(ctx, status) },
+    denyGate: (ctx, status) => {
+      if (!sync) return undefined;
+      try {
+        return appendFor(ctx, status) ? log.durable() : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    async close() {
+      clearInterval(timer);
+      await log.close();
+      await db.close();
+    },
+  };
+}
+
+/**
+ * The audit response policy (stage 12, last): for audited allowed requests (auth success, sensitive operations),
+ * appends the record and holds the response until it is durable. If the audit write fails the client gets 503 —
+ * nothing is acknowledged that the audit trail did not keep (fail closed).
+ */
+export function createAuditResponsePolicy(config: AuditConfig, log: AuditLog | undefined): ResponsePolicy | undefined {
+  if (!log || !config.enabled || config.durability !== 'sync') return undefined;
+  return {
+    name: 'audit',
+    needsBody: false,
+    async run(ctx, response) {
+      if (ctx.notes[AUDITED_NOTE] === true) return;
+      const event = requestAuditEvent(ctx, response.status, config);
+      if (!event) return;
+      ctx.notes[AUDITED_NOTE] = true;
+      log.append(event);
+      try {
+        await log.durable();
+      } catch (error) {
+        throw new GatewayError('service_unavailable', 'audit record could not be committed', { cause: error });
+      }
+    },
+  };
+}

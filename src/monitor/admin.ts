@@ -1,0 +1,70 @@
+import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
+import { sendJson, type AdminServer } from '../admin/server.ts';
+import { GatewayError } from '../problem.ts';
+import type { Monitor } from './monitor.ts';
+
+const MAX_BODY = 16 * 1024;
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new GatewayError('payload_too_large');
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return {};
+  try {
+    const value: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object');
+    return value as Record<string, unknown>;
+  } catch {
+    throw new GatewayError('bad_request', 'admin body is not a JSON object');
+  }
+}
+
+/** Who performed an admin action: `actor` from the body (bounded, safe characters), else `admin-api`. */
+function actorOf(body: Record<string, unknown>): string {
+  const actor = body['actor'];
+  return typeof actor === 'string' && /^[A-Za-z0-9@._:-]{1,64}$/.test(actor) ? `admin-api:${actor}` : 'admin-api';
+}
+
+/**
+ * Admin routes for the monitor on the admin listener: `GET /metrics` (Prometheus text), incidents (list, show,
+ * resolve — resolving reverts its containment) and IP blocks (list, lift). Every change is audited.
+ */
+export function registerMonitorRoutes(admin: AdminServer, monitor: Monitor): void {
+  admin.route('GET', '/metrics', async (_req, res) => {
+    const text = await monitor.metrics.registry.metrics();
+    res.writeHead(200, { 'content-type': monitor.metrics.registry.contentType, 'cache-control': 'no-store' });
+    res.end(text);
+  });
+  admin.route('GET', '/admin/incidents', async (req, res) => {
+    const status = new URL(req.url ?? '/', 'http://admin').searchParams.get('status');
+    if (status !== null && status !== 'open' && status !== 'resolved') throw new GatewayError('bad_request', 'status must be open or resolved');
+    const list = monitor.incidents ? await monitor.incidents.list({ ...(status ? { status } : {}), limit: 500 }) : monitor.openIncidents();
+    sendJson(res, 200, { incidents: list });
+  });
+  admin.route('GET', '/admin/incidents/:id', async (_req, res, params) => {
+    const incident = (await monitor.incidents?.get(params['id']!)) ?? monitor.openIncidents().find((i) => i.id === params['id']);
+    if (!incident) throw new GatewayError('not_found');
+    sendJson(res, 200, incident);
+  });
+  admin.route('POST', '/admin/incidents/:id/resolve', async (req, res, params) => {
+    const body = await readJson(req);
+    const note = typeof body['note'] === 'string' ? body['note'] : undefined;
+    const incident = await monitor.resolve(params['id']!, actorOf(body), note);
+    if (!incident) throw new GatewayError('not_found');
+    sendJson(res, 200, incident);
+  });
+  admin.route('GET', '/admin/blocks', (_req, res) => sendJson(res, 200, { blocks: monitor.blocks.list() }));
+  admin.route('DELETE', '/admin/blocks/:ip', async (req, res, params) => {
+    const ip = params['ip']!;
+    if (isIP(ip) === 0) throw new GatewayError('bad_request', 'not an IP address');
+    const body = await readJson(req);
+    const existed = await monitor.unblock(ip, actorOf(body));
+    if (!existed) throw new GatewayError('not_found');
+    sendJson(res, 200, { ip, lifted: true });
+  });
+}

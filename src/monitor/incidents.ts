@@ -1,0 +1,140 @@
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../audit/db.ts';
+import type { BlockEntry } from './blocks.ts';
+import type { Severity } from './schema.ts';
+
+export type ActionType = 'block_ip' | 'suspend_key' | 'revoke_tokens' | 'tighten_rate_limit';
+
+/** One containment action taken on an incident. */
+export interface IncidentAction {
+  readonly id: string;
+  readonly type: ActionType;
+  /** IP, key id, subject or consumer the action applies to. */
+  readonly target: string;
+  readonly at: string;
+  /** Epoch ms when the action lapses by itself (blocks, tightened limits). */
+  readonly until?: number;
+  status: 'applied' | 'failed' | 'reverted' | 'unavailable';
+  detail?: string;
+}
+
+export interface TimelineEntry {
+  readonly at: string;
+  readonly event: string;
+  readonly detail?: Readonly<Record<string, unknown>>;
+}
+
+/** What a detection says about the subject it fired on. */
+export interface IncidentSubject {
+  readonly ip?: string;
+  readonly consumer?: string;
+  readonly subject?: string;
+  readonly keyId?: string;
+}
+
+export interface Incident {
+  readonly id: string;
+  /** Detector that opened it: auth_failures, rate_spike, enumeration, scraping, error_spike, key_many_ips. */
+  readonly kind: string;
+  /** Dedup key: kind + subject; an open incident with the same key is updated, not duplicated. */
+  readonly key: string;
+  severity: Severity;
+  status: 'open' | 'resolved';
+  readonly subject: IncidentSubject;
+  summary: string;
+  /** Events counted (cumulative over updates). */
+  count: number;
+  readonly firstSeen: string;
+  lastSeen: string;
+  evidence: { requestIds: string[]; counts: Record<string, number>; samples: Record<string, unknown>[] };
+  actions: IncidentAction[];
+  timeline: TimelineEntry[];
+  resolvedAt?: string;
+  resolvedBy?: string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS rampart_incidents (
+  id TEXT PRIMARY KEY,
+  incident_key TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  severity TEXT NOT NULL,
+  status TEXT NOT NULL,
+  opened_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rampart_incidents_status ON rampart_incidents (status, incident_key);
+CREATE TABLE IF NOT EXISTS rampart_blocks (
+  ip TEXT PRIMARY KEY,
+  until_ms BIGINT NOT NULL,
+  incident_id TEXT,
+  reason TEXT NOT NULL
+);`;
+
+/** Incidents and IP blocks on the audit database (SQLite or PostgreSQL, same SQL). */
+export class IncidentStore {
+  readonly #db: Db;
+  constructor(db: Db) {
+    this.#db = db;
+  }
+
+  async init(): Promise<void> {
+    await this.#db.exec(SCHEMA);
+  }
+
+  /** A fresh incident id. */
+  static newId(): string {
+    return 'inc_' + randomUUID().replace(/-/g, '').slice(0, 20);
+  }
+
+  async save(incident: Incident): Promise<void> {
+    const data = JSON.stringify(incident);
+    const updated = await this.#db.run('UPDATE rampart_incidents SET severity = $2, status = $3, updated_at = $4, data = $5 WHERE id = $1', [
+      incident.id,
+      incident.severity,
+      incident.status,
+      incident.lastSeen,
+      data,
+    ]);
+    if (updated === 0) {
+      await this.#db.run(
+        'INSERT INTO rampart_incidents (id, incident_key, kind, severity, status, opened_at, updated_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+        [incident.id, incident.key, incident.kind, incident.severity, incident.status, incident.firstSeen, incident.lastSeen, data],
+      );
+    }
+  }
+
+  async get(id: string): Promise<Incident | undefined> {
+    const rows = await this.#db.all('SELECT data FROM rampart_incidents WHERE id = $1', [id]);
+    return rows[0] ? (JSON.parse(String(rows[0]['data'])) as Incident) : undefined;
+  }
+
+  /** Incidents, newest first (default limit 100). */
+  async list(filter: { status?: 'open' | 'resolved'; limit?: number } = {}): Promise<Incident[]> {
+    const params: unknown[] = [];
+    const where = filter.status ? `WHERE status = $${params.push(filter.status)}` : '';
+    const rows = await this.#db.all(`SELECT data FROM rampart_incidents ${where} ORDER BY opened_at DESC LIMIT $${params.push(filter.limit ?? 100)}`, params);
+    return rows.map((r) => JSON.parse(String(r['data'])) as Incident);
+  }
+
+  async putBlock(entry: BlockEntry): Promise<void> {
+    await this.#db.run('DELETE FROM rampart_blocks WHERE ip = $1', [entry.ip]);
+    await this.#db.run('INSERT INTO rampart_blocks (ip, until_ms, incident_id, reason) VALUES ($1, $2, $3, $4)', [entry.ip, entry.until, entry.incidentId ?? null, entry.reason]);
+  }
+
+  async deleteBlock(ip: string): Promise<boolean> {
+    return (await this.#db.run('DELETE FROM rampart_blocks WHERE ip = $1', [ip])) > 0;
+  }
+
+  /** Blocks still in force at `now` (epoch ms). */
+  async activeBlocks(now: number): Promise<BlockEntry[]> {
+    const rows = await this.#db.all('SELECT ip, until_ms, incident_id, reason FROM rampart_blocks WHERE until_ms > $1', [now]);
+    return rows.map((r) => ({
+      ip: String(r['ip']),
+      until: Number(r['until_ms']),
+      reason: String(r['reason']),
+      ...(r['incident_id'] ? { incidentId: String(r['incident_id']) } : {}),
+    }));
+  }
+}

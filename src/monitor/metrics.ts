@@ -1,0 +1,124 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RequestContext } from '../pipeline/context.ts';
+import type { RecordSink } from '../pipeline/stages.ts';
+import type { SecurityEvent } from './events.ts';
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const SAFE_LABEL = /^[A-Za-z0-9_.:-]{1,64}$/;
+/** Labels only ever hold bounded, non-secret values: names from config/spec, status codes, reason codes. */
+const label = (value: unknown, fallback = 'none'): string => (typeof value === 'string' && SAFE_LABEL.test(value) ? value : fallback);
+
+const AUTH_CODES = new Set(['unauthorized', 'invalid_token']);
+const RATE_CODES = new Set(['rate_limited', 'too_many_concurrent', 'account_locked']);
+const UPSTREAM_CODES = new Set(['upstream_unavailable', 'upstream_timeout', 'upstream_invalid_response']);
+
+/** Gauges whose value is read at scrape time. */
+export interface MetricSources {
+  activeIncidents?(): Record<string, number>;
+  blockedIps?(): number;
+}
+
+/**
+ * Rampart's Prometheus metrics on their own Registry (never the global one). The record sink updates counters and
+ * histograms per finished request; no raw path, user id, IP or secret is ever a label.
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly #requests: Counter<'api' | 'operation' | 'status' | 'decision'>;
+  readonly #overhead: Histogram<'api'>;
+  readonly #upstream: Histogram<'upstream'>;
+  readonly #upstreamErrors: Counter<'upstream' | 'code'>;
+  readonly #upstreamUp: Gauge<'upstream'>;
+  readonly #denies: Counter<'api' | 'stage' | 'code'>;
+  readonly #authFailures: Counter<'method' | 'reason'>;
+  readonly #rateLimited: Counter<'api' | 'stage'>;
+  readonly #validation: Counter<'api' | 'operation'>;
+  readonly #events: Counter<'type' | 'reason'>;
+  readonly auditRecords: Counter;
+  /** Requests whose auth failure was already counted from the event bus (bounded). */
+  readonly #authEventRequests = new Set<string>();
+  readonly incidentsOpened: Counter<'kind' | 'severity'>;
+  readonly containment: Counter<'action'>;
+  readonly alertDeliveries: Counter<'result'>;
+
+  /** @param defaultMetrics also collect Node process metrics (default true). */
+  constructor(sources: MetricSources = {}, defaultMetrics = true) {
+    const registers = [this.registry];
+    if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'rampart_' });
+    this.#requests = new Counter({ name: 'rampart_requests_total', help: 'Requests by API, operation, status and decision.', labelNames: ['api', 'operation', 'status', 'decision'], registers });
+    this.#overhead = new Histogram({ name: 'rampart_gateway_overhead_seconds', help: 'Time spent in Rampart itself (total minus upstream).', labelNames: ['api'], buckets: LATENCY_BUCKETS, registers });
+    this.#upstream = new Histogram({ name: 'rampart_upstream_duration_seconds', help: 'Time waiting on the upstream.', labelNames: ['upstream'], buckets: LATENCY_BUCKETS, registers });
+    this.#upstreamErrors = new Counter({ name: 'rampart_upstream_errors_total', help: 'Upstream failures (502/504) by upstream and code.', labelNames: ['upstream', 'code'], registers });
+    this.#upstreamUp = new Gauge({ name: 'rampart_upstream_up', help: '1 when the last exchange with the upstream succeeded, 0 after a failure.', labelNames: ['upstream'], registers });
+    this.#denies = new Counter({ name: 'rampart_denies_total', help: 'Denied requests by API, stage and error code.', labelNames: ['api', 'stage', 'code'], registers });
+    this.#authFailures = new Counter({ name: 'rampart_auth_failures_total', help: 'Authentication failures by method and reason code.', labelNames: ['method', 'reason'], registers });
+    this.#rateLimited = new Counter({ name: 'rampart_rate_limited_total', help: 'Rate-limit, concurrency and lockout rejections.', labelNames: ['api', 'stage'], registers });
+    this.#validation = new Counter({ name: 'rampart_validation_failures_total', help: 'Request validation failures.', labelNames: ['api', 'operation'], registers });
+    this.#events = new Counter({ name: 'rampart_security_events_total', help: 'Security events from the event bus.', labelNames: ['type', 'reason'], registers });
+    this.auditRecords = new Counter({ name: 'rampart_audit_records_total', help: 'Audit records committed.', registers });
+    this.incidentsOpened = new Counter({ name: 'rampart_incidents_opened_total', help: 'Incidents opened by detector and severity.', labelNames: ['kind', 'severity'], registers });
+    this.containment = new Counter({ name: 'rampart_containment_actions_total', help: 'Automated containment actions.', labelNames: ['action'], registers });
+    this.alertDeliveries = new Counter({ name: 'rampart_alert_deliveries_total', help: 'Alert webhook deliveries by result.', labelNames: ['result'], registers });
+    new Gauge({
+      name: 'rampart_incidents_active',
+      help: 'Open incidents by severity.',
+      labelNames: ['severity'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [sev, n] of Object.entries(sources.activeIncidents?.() ?? {})) this.set({ severity: label(sev) }, n);
+      },
+    });
+    new Gauge({
+      name: 'rampart_blocked_ips',
+      help: 'Client IPs currently blocked by incident response.',
+      registers,
+      collect() {
+        this.set(sources.blockedIps?.() ?? 0);
+      },
+    });
+  }
+
+  /** The record sink (stage 13). */
+  readonly sink: RecordSink = {
+    record: (ctx: RequestContext, status: number) => this.#record(ctx, status),
+  };
+
+  /** Counts a security event from the bus. */
+  onEvent(event: SecurityEvent): void {
+    this.#events.inc({ type: event.type, reason: label(event.reason) });
+    if (event.type === 'auth.failure') {
+      this.#authFailures.inc({ method: label(event.method, 'unknown'), reason: label(event.reason, 'unknown') });
+      if (event.requestId) {
+        this.#authEventRequests.add(event.requestId);
+        if (this.#authEventRequests.size > 10_000) this.#authEventRequests.delete(this.#authEventRequests.values().next().value!);
+      }
+    }
+  }
+
+  #record(ctx: RequestContext, status: number): void {
+    const route = ctx.route;
+    const api = label(route?.api.name);
+    const operation = label(route?.operationId, 'unmatched');
+    this.#requests.inc({ api, operation, status: String(status), decision: ctx.decision });
+    const totalNs = process.hrtime.bigint() - ctx.startedAt;
+    this.#overhead.observe({ api }, Math.max(0, Number(totalNs - ctx.upstreamNs)) / 1e9);
+    if (route && ctx.upstreamNs > 0n) this.#upstream.observe({ upstream: label(route.upstreamName) }, Number(ctx.upstreamNs) / 1e9);
+    const code = ctx.errorCode;
+    if (route) {
+      if (code && UPSTREAM_CODES.has(code)) {
+        this.#upstreamErrors.inc({ upstream: label(route.upstreamName), code });
+        this.#upstreamUp.set({ upstream: label(route.upstreamName) }, 0);
+      } else if (ctx.upstreamStatus !== undefined) {
+        this.#upstreamUp.set({ upstream: label(route.upstreamName) }, ctx.upstreamStatus >= 500 ? 0 : 1);
+      }
+    }
+    if (ctx.decision === 'allow' || !code) return;
+    this.#denies.inc({ api, stage: label(ctx.deniedBy), code });
+    if (AUTH_CODES.has(code) && !this.#authEventRequests.delete(ctx.id)) {
+      this.#authFailures.inc({ method: label(ctx.notes['authMethod'], 'unknown'), reason: code });
+    }
+    if (RATE_CODES.has(code)) this.#rateLimited.inc({ api, stage: label(ctx.deniedBy) });
+    if (code === 'validation_failed') this.#validation.inc({ api, operation });
+  }
+}

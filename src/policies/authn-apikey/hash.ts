@@ -1,0 +1,33 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+/** Shortest pepper accepted, in bytes (UTF-8). */
+export const MIN_PEPPER_BYTES = 32;
+
+/**
+ * Keyed hashing of API keys: HMAC-SHA-256 under a server-side pepper that never goes into the store, so a stolen
+ * database holds nothing that authenticates (the hash cannot be presented, and cannot be brute-forced offline
+ * without the pepper). Throws when the pepper is shorter than 32 bytes.
+ */
+export class KeyHasher {
+  readonly #pepper: Buffer;
+
+  constructor(pepper: string | Buffer) {
+    this.#pepper = Buffer.from(pepper);
+    if (this.#pepper.length < MIN_PEPPER_BYTES) throw new Error(`the API key pepper must be at least ${MIN_PEPPER_BYTES} bytes`);
+  }
+
+  /** Hex HMAC-SHA-256 of the full key. */
+  hash(key: string): string {
+    return this.digest(key).toString('hex');
+  }
+
+  digest(key: string): Buffer {
+    return createHmac('sha256', this.#pepper).update(key).digest();
+  }
+
+  /** Constant-time comparison of the key's HMAC with a stored digest (32 bytes). */
+  matches(key: string, stored: Buffer): boolean {
+    const actual = this.digest(key);
+    return stored.length === actual.length && timingSafeEqual(actual, stored);
+  }
+}

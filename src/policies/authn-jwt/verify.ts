@@ -1,0 +1,207 @@
+import { createPublicKey } from 'node:crypto';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { JwtConfig, JwtIssuerConfig } from '../../config/types.ts';
+import type { Identity } from '../../pipeline/context.ts';
+import { GatewayError } from '../../problem.ts';
+import { invalidToken, looksLikeJwt } from '../authn/bearer.ts';
+import { isAllowedIdpUrl, type FetchLike } from '../authn/http.ts';
+import { claimPath, readClaim, stringClaim, stringList, type ClaimPath } from './claims.ts';
+import { KeySourceUnavailable, RemoteJwks } from './jwks.ts';
+import type { TokenRevocations } from './revocations.ts';
+import { HMAC_ALGORITHMS } from './schema.ts';
+
+/** Header parameters that point at or carry keys, or change processing: never followed, always rejected. */
+const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk', 'x5c', 'crit', 'b64'] as const;
+const REQUIRED_CLAIMS = ['iss', 'aud', 'exp', 'iat', 'sub'];
+const HMAC_MIN_BYTES: Record<string, number> = { HS256: 32, HS384: 48, HS512: 64 };
+
+export interface JwtVerifierOptions {
+  /** Config path of the `jwt` block, for error messages (e.g. `apis[0].auth.jwt`). */
+  readonly at: string;
+  /** Clock in ms since the epoch (default Date.now). */
+  readonly now?: () => number;
+  readonly fetch?: FetchLike;
+  readonly revocations?: TokenRevocations;
+  /** Returns the shared RemoteJwks for a cache key, creating it with `create` on first use. */
+  readonly jwksCache?: (key: string, create: () => RemoteJwks) => RemoteJwks;
+  readonly onStale?: (message: string) => void;
+}
+
+interface CompiledIssuer {
+  readonly config: JwtIssuerConfig;
+  readonly key: JWTVerifyGetKey | Uint8Array;
+  readonly audience: string[];
+  readonly scope: ClaimPath;
+  readonly roles: ClaimPath;
+  readonly tenant: ClaimPath;
+  readonly consumer: ClaimPath;
+}
+
+/**
+ * Verifies bearer JWTs against the configured issuers, hardened per RFC 8725: algorithm allowlist bound to the
+ * key type, required `iss`/`aud`/`exp`/`iat`/`sub`, `nbf`/`iat`/`exp` with bounded skew, a maximum lifetime,
+ * optional `typ`, `crit`/`jku`/`x5u`/`jwk`/`x5c` rejected. Construction validates the config and throws an Error
+ * naming the config path; `verify` does no setup.
+ */
+export class JwtVerifier {
+  readonly #issuers = new Map<string, CompiledIssuer>();
+  readonly #single: CompiledIssuer | undefined;
+  readonly #now: () => number;
+  readonly #revocations: TokenRevocations | undefined;
+
+  constructor(config: JwtConfig, options: JwtVerifierOptions) {
+    this.#now = options.now ?? Date.now;
+    this.#revocations = options.revocations;
+    config.issuers.forEach((issuer, i) => {
+      const at = `${options.at}.issuers[${i}]`;
+      if (this.#issuers.has(issuer.issuer)) throw new Error(`${at}.issuer: issuer "${issuer.issuer}" is listed twice`);
+      this.#issuers.set(issuer.issuer, compileIssuer(issuer, at, options));
+    });
+    this.#single = this.#issuers.size === 1 ? [...this.#issuers.values()][0] : undefined;
+  }
+
+  /**
+   * Verifies a compact JWT and returns the caller's Identity. Throws a 401 GatewayError (`invalid_token`) for any
+   * invalid, revoked or unacceptable token, and a 503 (`service_unavailable`) when the issuer's keys cannot be
+   * obtained. Never returns for a token it could not check.
+   */
+  async verify(token: string): Promise<Identity> {
+    if (!looksLikeJwt(token)) throw invalidToken('bearer token is not a compact JWS');
+    let issuer = this.#single;
+    try {
+      const header = decodeProtectedHeader(token);
+      for (const name of FORBIDDEN_HEADERS) if (name in header) throw invalidToken(`JWT header "${name}" is not accepted`);
+      if (typeof header.alg !== 'string' || header.alg === 'none') throw invalidToken('JWT alg missing or none');
+      if (!issuer) {
+        const iss = decodeJwt(token).iss;
+        issuer = typeof iss === 'string' ? this.#issuers.get(iss) : undefined;
+        if (!issuer) throw invalidToken('JWT from an unknown issuer');
+      }
+    } catch (error) {
+      if (error instanceof GatewayError) throw error;
+      throw invalidToken('JWT cannot be decoded', error);
+    }
+    const cfg = issuer.config;
+    let payload: JWTPayload;
+    try {
+      const verifyOptions = {
+        algorithms: [...cfg.algorithms],
+        issuer: cfg.issuer,
+        audience: issuer.audience,
+        clockTolerance: cfg.clock_skew_seconds,
+        maxTokenAge: cfg.max_token_age_seconds,
+        requiredClaims: REQUIRED_CLAIMS,
+        currentDate: new Date(this.#now()),
+        ...(cfg.required_typ ? { typ: cfg.required_typ } : {}),
+      };
+      const result = issuer.key instanceof Uint8Array
+        ? await jwtVerify(token, issuer.key, verifyOptions)
+        : await jwtVerify(token, issuer.key, verifyOptions);
+      payload = result.payload;
+    } catch (error) {
+      if (error instanceof KeySourceUnavailable) throw new GatewayError('service_unavailable', `JWT keys unavailable: ${error.message}`, { cause: error });
+      if (error instanceof errors.JOSEError) throw invalidToken(`JWT rejected: ${error.code}`, error);
+      throw error;
+    }
+    const iat = payload.iat!;
+    const exp = payload.exp!;
+    if (exp - iat > cfg.max_token_age_seconds) throw invalidToken(`JWT lifetime ${exp - iat}s over the maximum ${cfg.max_token_age_seconds}s`);
+    const subject = stringClaim(payload.sub);
+    if (!subject) throw invalidToken('JWT sub is not a string');
+    const tokenId = stringClaim(payload.jti);
+    if (this.#revocations?.isRevoked({ issuer: cfg.issuer, subject, issuedAt: iat, ...(tokenId ? { tokenId } : {}) })) {
+      throw invalidToken('JWT revoked');
+    }
+    const scopes = stringList(readClaim(payload, issuer.scope));
+    const consumer = stringClaim(readClaim(payload, issuer.consumer)) ?? stringClaim(payload['azp']);
+    const tenant = stringClaim(readClaim(payload, issuer.tenant));
+    return Object.freeze({
+      subject,
+      ...(consumer ? { consumer } : {}),
+      ...(tenant ? { tenant } : {}),
+      roles: Object.freeze(stringList(readClaim(payload, issuer.roles))),
+      scopes: Object.freeze(scopes.length > 0 ? scopes : stringList(payload['scp'])),
+      claims: Object.freeze(payload),
+      method: 'jwt',
+    });
+  }
+}
+
+function compileIssuer(cfg: JwtIssuerConfig, at: string, options: JwtVerifierOptions): CompiledIssuer {
+  const sources = (['discovery_url', 'jwks_url', 'keys', 'secret'] as const).filter((k) => cfg[k] !== undefined);
+  if (sources.length !== 1) {
+    throw new Error(`${at}: set exactly one of discovery_url, jwks_url, keys or secret (found ${sources.length === 0 ? 'none' : sources.join(', ')})`);
+  }
+  const hmac = cfg.algorithms.filter((a) => (HMAC_ALGORITHMS as readonly string[]).includes(a));
+  let key: JWTVerifyGetKey | Uint8Array;
+  if (cfg.secret !== undefined) {
+    if (hmac.length !== cfg.algorithms.length) throw new Error(`${at}.algorithms: with a secret only HS256/HS384/HS512 are allowed (never asymmetric algorithms alongside)`);
+    const bytes = new TextEncoder().encode(cfg.secret);
+    for (const alg of hmac) {
+      if (bytes.length < HMAC_MIN_BYTES[alg]!) throw new Error(`${at}.secret: ${alg} needs a secret of at least ${HMAC_MIN_BYTES[alg]} bytes`);
+    }
+    key = bytes;
+  } else {
+    if (hmac.length > 0) throw new Error(`${at}.algorithms: ${hmac.join(', ')} need a secret; HMAC algorithms are never accepted with public keys (key confusion)`);
+    if (cfg.keys) key = staticKeys(cfg.keys, at);
+    else {
+      const url = cfg.discovery_url ?? cfg.jwks_url!;
+      const field = cfg.discovery_url ? 'discovery_url' : 'jwks_url';
+      if (!isAllowedIdpUrl(url)) throw new Error(`${at}.${field}: must be an https:// URL (plain http only to a loopback host), without credentials`);
+      const create = () =>
+        new RemoteJwks({
+          issuer: cfg.issuer,
+          ...(cfg.discovery_url ? { discoveryUrl: cfg.discovery_url } : { jwksUrl: cfg.jwks_url! }),
+          maxAgeMs: cfg.jwks_cache_max_age_seconds * 1000,
+          cooldownMs: cfg.jwks_cooldown_seconds * 1000,
+          timeoutMs: cfg.fetch_timeout_ms,
+          ...(options.now ? { now: options.now } : {}),
+          ...(options.fetch ? { fetch: options.fetch } : {}),
+          ...(options.onStale ? { onStale: options.onStale } : {}),
+        });
+      const cacheKey = JSON.stringify([cfg.issuer, url, cfg.jwks_cache_max_age_seconds, cfg.jwks_cooldown_seconds, cfg.fetch_timeout_ms]);
+      key = (options.jwksCache ? options.jwksCache(cacheKey, create) : create()).getKey;
+    }
+  }
+  return {
+    config: cfg,
+    key,
+    audience: typeof cfg.audience === 'string' ? [cfg.audience] : [...cfg.audience],
+    scope: claimPath(cfg.scope_claim),
+    roles: claimPath(cfg.roles_claim),
+    tenant: claimPath(cfg.tenant_claim),
+    consumer: claimPath(cfg.consumer_claim),
+  };
+}
+
+/** Static keys (JWK objects or SPKI PEM) as a local key set. Keys without `kid` match tokens with any `kid`. */
+function staticKeys(keys: NonNullable<JwtIssuerConfig['keys']>, at: string): JWTVerifyGetKey {
+  const jwks = keys.map((entry, i) => {
+    if (typeof entry === 'string') {
+      if (/PRIVATE KEY/.test(entry)) throw new Error(`${at}.keys[${i}]: is a private key; configure the public key only`);
+      try {
+        return createPublicKey(entry).export({ format: 'jwk' }) as Record<string, unknown>;
+      } catch (error) {
+        throw new Error(`${at}.keys[${i}]: not a PEM public key (${(error as Error).message})`, { cause: error });
+      }
+    }
+    if ('d' in entry || entry['kty'] === 'oct') throw new Error(`${at}.keys[${i}]: must be a public asymmetric JWK (no private or symmetric keys)`);
+    return { ...entry };
+  });
+  let local: JWTVerifyGetKey;
+  try {
+    local = createLocalJWKSet({ keys: jwks as never });
+  } catch (error) {
+    throw new Error(`${at}.keys: not a valid key set (${(error as Error).message})`, { cause: error });
+  }
+  const kidless = jwks.some((k) => k['kid'] === undefined);
+  if (!kidless) return local;
+  return async (header, token) => {
+    try {
+      return await local(header, token);
+    } catch (error) {
+      if (!(error instanceof errors.JWKSNoMatchingKey) || header.kid === undefined) throw error;
+      return local({ alg: header.alg }, undefined as never);
+    }
+  };
+}

@@ -1,0 +1,181 @@
+import type { OpenAPIV3 } from 'openapi-types';
+import type { Identity, RequestContext } from '../../pipeline/context.ts';
+import type { RequestPolicy } from '../../pipeline/stages.ts';
+import { GatewayError } from '../../problem.ts';
+import type { PolicyBuildInput } from '../index.ts';
+import { jwtAuthenticatorFactory } from '../authn-jwt/index.ts';
+import { introspectionAuthenticatorFactory } from '../authn-introspection/index.ts';
+import { apiKeyAuthenticatorFactory } from '../authn-apikey/index.ts';
+import { mtlsAuthenticatorFactory } from '../authn-mtls/index.ts';
+import { BEARER_CHALLENGE } from './bearer.ts';
+import type { Authenticator, AuthenticatorBuildInput, AuthenticatorFactory, SchemeKind } from './types.ts';
+
+export type { Authenticator, AuthenticatorBuildInput, AuthenticatorFactory, SchemeKind } from './types.ts';
+
+/**
+ * Every authentication method, in the order they are tried within a scheme kind. API keys and mTLS register
+ * here too (one line each).
+ */
+const AUTHENTICATOR_FACTORIES: AuthenticatorFactory[] = [jwtAuthenticatorFactory, introspectionAuthenticatorFactory, apiKeyAuthenticatorFactory, mtlsAuthenticatorFactory];
+
+/** Adds an authentication method (e.g. from another policy folder). Call before the gateway compiles routes. */
+export function registerAuthenticatorFactory(factory: AuthenticatorFactory): void {
+  if (!AUTHENTICATOR_FACTORIES.some((f) => f.name === factory.name)) AUTHENTICATOR_FACTORIES.push(factory);
+}
+
+/** Challenges sent with a 401 when no credential was presented, by scheme kind. */
+const CHALLENGES: Record<SchemeKind, string | undefined> = {
+  bearer: BEARER_CHALLENGE,
+  apiKey: 'ApiKey realm="rampart"',
+  mutualTLS: undefined,
+};
+
+const KIND_LABEL: Record<SchemeKind, string> = {
+  bearer: 'bearer (auth.jwt or auth.introspection)',
+  apiKey: 'apiKey (auth.api_keys)',
+  mutualTLS: 'mutualTLS (auth.mtls)',
+};
+
+/** Maps an OpenAPI security scheme to the kind of credential that satisfies it; undefined when unsupported. */
+export function schemeKind(scheme: OpenAPIV3.SecuritySchemeObject | { type: 'mutualTLS' }): SchemeKind | undefined {
+  switch (scheme.type) {
+    case 'http':
+      return scheme.scheme.toLowerCase() === 'bearer' ? 'bearer' : undefined;
+    case 'oauth2':
+    case 'openIdConnect':
+      return 'bearer';
+    case 'apiKey':
+      return 'apiKey';
+    case 'mutualTLS':
+      return 'mutualTLS';
+    default:
+      return undefined;
+  }
+}
+
+interface KindSlot {
+  readonly kind: SchemeKind;
+  readonly authenticators: readonly Authenticator[];
+}
+
+/**
+ * The authenticate stage (DESIGN.md §3 stage 6) for one route. Its alternatives come from the operation's
+ * effective OpenAPI `security` (each requirement object is one alternative whose schemes must all be satisfied);
+ * `security: []` or an empty requirement makes the route public. Per request every credential the route knows is
+ * checked: a present-but-invalid credential is a 401 even on a public route; the first satisfied alternative sets
+ * `ctx.identity`; none on a protected route is a 401 with `WWW-Authenticate`. Any unexpected error denies.
+ * Passthrough APIs with `auth` require authentication unless `auth.required: false`.
+ * @throws Error naming the config path and operationId when the spec demands a scheme the config lacks.
+ */
+export function createAuthnPolicy(input: PolicyBuildInput): RequestPolicy | undefined {
+  const { api, apiIndex, operation, operationId } = input;
+  const auth = api.auth;
+  const at = `apis[${apiIndex}].auth`;
+  const security = operation?.security ?? [];
+  if (!auth) {
+    if (security.length === 0 || security.some((req) => Object.keys(req).length === 0)) return undefined;
+    const names = Object.keys(security[0]!).join(', ');
+    throw new Error(`${at}: operation "${operationId}" requires security (${names}) but the API has no auth configured; add ${at} or mark the operation public with security: []`);
+  }
+  const buildInput: AuthenticatorBuildInput = {
+    config: input.config,
+    api,
+    apiIndex,
+    auth,
+    services: input.services,
+    operationId,
+    operation,
+    allowQueryToken: operation?.raw['x-rampart-token-query'] === true,
+  };
+  const byKind = new Map<SchemeKind, Authenticator[]>();
+  for (const factory of AUTHENTICATOR_FACTORIES) {
+    const authenticator = factory.create(buildInput);
+    if (!authenticator) continue;
+    const list = byKind.get(factory.kind) ?? [];
+    list.push(authenticator);
+    byKind.set(factory.kind, list);
+  }
+
+  let alternatives: (readonly number[])[];
+  let isPublic: boolean;
+  let slots: KindSlot[];
+  if (!operation) {
+    slots = [...byKind].map(([kind, authenticators]) => ({ kind, authenticators }));
+    alternatives = slots.map((_, i) => [i]);
+    isPublic = !auth.required;
+    if (slots.length === 0) throw new Error(`${at}: no authentication method is configured for passthrough API "${api.name}"`);
+  } else {
+    slots = [];
+    const slotOf = (kind: SchemeKind): number => {
+      let index = slots.findIndex((s) => s.kind === kind);
+      if (index === -1) {
+        const authenticators = byKind.get(kind);
+        if (!authenticators) return -1;
+        index = slots.push({ kind, authenticators }) - 1;
+      }
+      return index;
+    };
+    alternatives = [];
+    isPublic = security.length === 0;
+    for (const requirement of security) {
+      const names = Object.keys(requirement);
+      if (names.length === 0) {
+        isPublic = true;
+        continue;
+      }
+      const alternative: number[] = [];
+      for (const name of names) {
+        const scheme = operation.securitySchemes[name];
+        if (!scheme) throw new Error(`${at}: operation "${operationId}" names security scheme "${name}", which components.securitySchemes does not define`);
+        const kind = schemeKind(scheme as OpenAPIV3.SecuritySchemeObject);
+        if (!kind) throw new Error(`${at}: operation "${operationId}" uses security scheme "${name}" of a type Rampart does not support (${scheme.type})`);
+        const slot = slotOf(kind);
+        if (slot === -1) {
+          throw new Error(`${at}: operation "${operationId}" requires security scheme "${name}" (${KIND_LABEL[kind]}), which is not configured`);
+        }
+        if (!alternative.includes(slot)) alternative.push(slot);
+      }
+      alternatives.push(alternative);
+    }
+    // On public routes every configured method still checks credentials presented (a bad token is rejected).
+    if (isPublic) for (const kind of byKind.keys()) slotOf(kind);
+  }
+  if (slots.length === 0) return undefined;
+  const challenge = [...new Set(slots.map((s) => CHALLENGES[s.kind]).filter((c): c is string => c !== undefined))].join(', ');
+  const unauthorizedHeaders = challenge ? { 'www-authenticate': challenge } : undefined;
+  const frozenSlots = Object.freeze(slots);
+  const frozenAlternatives = Object.freeze(alternatives);
+
+  return {
+    name: 'authenticate',
+    stage: 'authenticate',
+    async run(ctx: RequestContext): Promise<void> {
+      const found: (Identity | undefined)[] = [];
+      try {
+        for (const slot of frozenSlots) found.push(await firstIdentity(slot.authenticators, ctx));
+      } catch (error) {
+        if (error instanceof GatewayError) throw error;
+        throw new GatewayError('internal', 'authenticator failed', { cause: error });
+      }
+      for (const alternative of frozenAlternatives) {
+        if (alternative.every((slot) => found[slot] !== undefined)) {
+          ctx.identity = found[alternative[0]!];
+          return;
+        }
+      }
+      if (isPublic) {
+        ctx.identity = found.find((identity) => identity !== undefined);
+        return;
+      }
+      throw new GatewayError('unauthorized', 'no acceptable credential presented', unauthorizedHeaders ? { headers: unauthorizedHeaders } : undefined);
+    },
+  };
+}
+
+async function firstIdentity(authenticators: readonly Authenticator[], ctx: RequestContext): Promise<Identity | undefined> {
+  for (const authenticator of authenticators) {
+    const identity = await authenticator.authenticate(ctx);
+    if (identity !== undefined) return identity;
+  }
+  return undefined;
+}

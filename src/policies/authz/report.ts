@@ -1,0 +1,37 @@
+import type { CompiledRoute } from '../../pipeline/route.ts';
+
+/** One operation's authorization as `rampart check` prints it. */
+export interface AuthzSummary {
+  readonly operationId: string;
+  /** Alternatives of scheme names, e.g. `oauth | apiKey`; `public` when anonymous access is allowed. */
+  readonly auth: string;
+  readonly scopes: string;
+  readonly roles: string;
+  readonly rules: string;
+  readonly owner: string;
+  /** True when nothing restricts who may call the operation. */
+  readonly unprotected: boolean;
+}
+
+/** Summarises the authorization of a compiled route from its spec operation and API config (no evaluation). */
+export function summariseAuthorization(route: CompiledRoute): AuthzSummary {
+  const op = route.operation;
+  const api = route.api;
+  const security = op?.security ?? [];
+  const isPublic = security.length === 0 || security.some((r) => Object.keys(r).length === 0);
+  const auth = op ? (isPublic ? 'public' : security.map((r) => Object.keys(r).join('+')).join(' | ')) : 'passthrough';
+  const scopes = [...new Set(security.flatMap((r) => Object.values(r).flat()))].join(' ') || '-';
+  const roles = (api.operations[route.operationId]?.roles ?? (op?.raw['x-rampart-roles'] as string[] | undefined) ?? []).join(',') || '-';
+  const rules = [op?.raw['x-rampart-rule'], api.rules[route.operationId]].filter((r): r is string => typeof r === 'string');
+  const owner = api.owner_rules[route.operationId];
+  const ownerText = owner === undefined ? '-' : typeof owner === 'string' ? owner : Object.entries(owner).filter(([k]) => k !== 'deny_status').map(([k, v]) => `${k}: ${String(v)}`).join('; ');
+  return {
+    operationId: route.operationId,
+    auth,
+    scopes,
+    roles,
+    rules: rules.join(' && ') || '-',
+    owner: ownerText,
+    unprotected: auth === 'public' || (auth === 'passthrough' && api.auth === undefined),
+  };
+}

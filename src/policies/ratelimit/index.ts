@@ -1,0 +1,170 @@
+import type { Counters } from '../../counters/index.ts';
+import { CounterUnavailableError, type Decision, type LimitSpec } from '../../counters/types.ts';
+import type { Identity, RequestContext } from '../../pipeline/context.ts';
+import type { RequestPolicy } from '../../pipeline/stages.ts';
+import { GatewayError } from '../../problem.ts';
+import type { SecurityEvents } from '../../monitor/events.ts';
+import { loginOf } from '../bruteforce/login.ts';
+import type { PolicyBuildInput } from '../index.ts';
+import { compileKey, type KeyExtractor } from './keys.ts';
+import type { RateLimitConfig } from './schema.ts';
+import { limitSpecOf, policyItem } from './spec.ts';
+
+/** One limit compiled for one route. */
+interface CompiledLimit {
+  readonly name: string;
+  readonly spec: LimitSpec;
+  readonly keyOf: KeyExtractor;
+  /** Counter key prefix: which limit (and API or plan) this is. */
+  readonly scope: string;
+  readonly stage: 'pre_auth' | 'post_auth';
+  readonly action: 'reject' | 'delay';
+  readonly maxDelayMs: number;
+  readonly failure: 'open' | 'closed';
+  /** This limit's item of the `RateLimit-Policy` header. */
+  readonly item: string;
+}
+
+const POST_AUTH_KEYS = /^(consumer|api_key|cel:)/;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Decides one request against the shared backend under a failure policy: when the backend cannot answer, `open`
+ * decides in local memory instead and `closed` denies with 503. Other errors propagate (the stage fails closed).
+ */
+export async function decideWithFailurePolicy(counters: Counters, key: string, spec: LimitSpec, failure: 'open' | 'closed'): Promise<Decision> {
+  try {
+    return await counters.shared.decide(key, spec);
+  } catch (error) {
+    if (!(error instanceof CounterUnavailableError)) throw error;
+    if (failure === 'open') return counters.local.decideSync(key, spec);
+    throw new GatewayError('service_unavailable', 'rate-limit backend unavailable; limit fails closed', { cause: error, headers: { 'retry-after': '1' } });
+  }
+}
+
+/** The plan of a consumer: a `plan` field on the identity (set by API-key authentication) or the `plan` claim. */
+export function planOf(identity: Identity | undefined): string | undefined {
+  if (!identity) return undefined;
+  const own = (identity as { readonly plan?: unknown }).plan;
+  if (typeof own === 'string') return own;
+  const claim = identity.claims['plan'];
+  return typeof claim === 'string' ? claim : undefined;
+}
+
+/**
+ * Compiles the rate limits of one route into at most two request policies: `pre_auth_rate_limit` (IP, route,
+ * header limits by default) and `post_auth_rate_limit` (consumer, API key, CEL and plan limits). Throws an Error
+ * naming the config path when a limit is malformed. Returns [] when the route has no limits.
+ */
+export function createRateLimitPolicies(input: PolicyBuildInput): RequestPolicy[] {
+  const { api, apiIndex, operationId, config } = input;
+  const isLogin = loginOf(input) !== undefined;
+  const route = { api: api.name, operationId, method: input.method, template: input.operation?.path ?? '*' };
+  const applies = (l: RateLimitConfig) => !l.operations || l.operations.includes(operationId);
+  const compileAll = (list: readonly RateLimitConfig[], at: string, scope: string) =>
+    list.flatMap((limit, i) => (applies(limit) ? [compileLimit(limit, `${at}[${i}]`, `${scope}:${limit.name}`, route, isLogin)] : []));
+
+  const opLevel = api.operations[operationId]?.rate_limits ?? [];
+  const replaced = new Set(opLevel.map((l) => l.name));
+  const limits = [
+    ...compileAll(api.rate_limits ?? [], `apis[${apiIndex}].rate_limits`, `rl:${api.name}`).filter((l) => !replaced.has(l.name)),
+    ...compileAll(opLevel, `apis[${apiIndex}].operations.${operationId}.rate_limits`, `rl:${api.name}:${operationId}`),
+  ];
+  const plans = new Map<string, CompiledLimit[]>();
+  for (const [plan, list] of Object.entries(config.plans ?? {})) plans.set(plan, compileAll(list, `plans.${plan}`, `rl:plan:${plan}`));
+  const hasPlans = [...plans.values()].some((l) => l.length > 0);
+  if (limits.length === 0 && !hasPlans) return [];
+  const counters = input.services.counters;
+  if (!counters) throw new Error('rate limits need the counters service');
+  const events = input.services.events;
+  const pre = limits.filter((l) => l.stage === 'pre_auth');
+  const post = limits.filter((l) => l.stage === 'post_auth');
+  const policies: RequestPolicy[] = [];
+  if (pre.length > 0) policies.push(stagePolicy('pre_auth_rate_limit', pre, undefined, counters, events));
+  if (post.length > 0 || hasPlans) policies.push(stagePolicy('post_auth_rate_limit', post, hasPlans ? plans : undefined, counters, events));
+  return policies;
+}
+
+function compileLimit(
+  limit: RateLimitConfig,
+  at: string,
+  scope: string,
+  route: { api: string; operationId: string; method: string; template: string },
+  isLogin: boolean,
+): CompiledLimit {
+  try {
+    const spec = limitSpecOf(limit);
+    return {
+      name: limit.name,
+      spec,
+      keyOf: compileKey(limit.key, route),
+      scope,
+      stage: limit.stage ?? (POST_AUTH_KEYS.test(limit.key) ? 'post_auth' : 'pre_auth'),
+      action: limit.action,
+      maxDelayMs: limit.max_delay_ms,
+      failure: limit.failure ?? (isLogin ? 'closed' : 'open'),
+      item: policyItem(limit.name, spec),
+    };
+  } catch (error) {
+    throw new Error(`${at}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function stagePolicy(
+  stage: 'pre_auth_rate_limit' | 'post_auth_rate_limit',
+  limits: readonly CompiledLimit[],
+  plans: ReadonlyMap<string, readonly CompiledLimit[]> | undefined,
+  counters: Counters,
+  events: SecurityEvents | undefined,
+): RequestPolicy {
+  const staticPolicy = limits.map((l) => l.item).join(', ');
+  const decide = async (limit: CompiledLimit, ctx: RequestContext): Promise<Decision> => {
+    const key = `${limit.scope}|${limit.keyOf(ctx)}`;
+    let decision = await decideWithFailurePolicy(counters, key, limit.spec, limit.failure);
+    if (!decision.allowed && limit.action === 'delay' && decision.retryAfterMs <= limit.maxDelayMs) {
+      await sleep(decision.retryAfterMs);
+      decision = await decideWithFailurePolicy(counters, key, limit.spec, limit.failure);
+    }
+    return decision;
+  };
+  return {
+    name: stage === 'pre_auth_rate_limit' ? 'rate-limit-pre-auth' : 'rate-limit-post-auth',
+    stage,
+    async run(ctx: RequestContext): Promise<void> {
+      let active = limits;
+      let policyHeader = staticPolicy;
+      if (plans) {
+        const plan = planOf(ctx.identity);
+        const planLimits = plans.get(plan !== undefined && plans.has(plan) ? plan : 'default');
+        if (planLimits && planLimits.length > 0) {
+          active = [...limits, ...planLimits];
+          policyHeader = active.map((l) => l.item).join(', ');
+        }
+      }
+      if (active.length === 0) return;
+      const decisions = await Promise.all(active.map((l) => decide(l, ctx)));
+      const state = decisions.map((d, i) => `"${active[i]!.name}";r=${d.remaining};t=${Math.ceil(d.resetMs / 1000)}`).join(', ');
+      const headers = (ctx.responseHeaders ??= {});
+      headers['ratelimit-policy'] = headers['ratelimit-policy'] ? `${headers['ratelimit-policy']}, ${policyHeader}` : policyHeader;
+      headers['ratelimit'] = headers['ratelimit'] ? `${headers['ratelimit']}, ${state}` : state;
+      let worst = -1;
+      decisions.forEach((d, i) => {
+        if (!d.allowed && (worst < 0 || d.retryAfterMs > decisions[worst]!.retryAfterMs)) worst = i;
+      });
+      if (worst < 0) return;
+      const limit = active[worst]!;
+      ctx.notes['rateLimit'] = limit.name;
+      events?.emit({
+        type: 'rate_limited',
+        requestId: ctx.id,
+        ip: ctx.clientIp,
+        consumer: ctx.identity?.consumer ?? ctx.identity?.subject,
+        reason: limit.name,
+        fields: { api: ctx.route?.api.name, operation: ctx.route?.operationId },
+      });
+      throw new GatewayError('rate_limited', `rate limit ${limit.name} exceeded`, {
+        headers: { 'retry-after': String(Math.max(1, Math.ceil(decisions[worst]!.retryAfterMs / 1000))) },
+      });
+    },
+  };
+}

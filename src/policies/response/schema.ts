@@ -1,0 +1,31 @@
+/** Response minimisation settings (config path `apis[].response`). */
+export const responseSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  description:
+    'Response checks against the declared response schemas: undeclared and writeOnly properties removed, sensitive fields masked or dropped, undeclared status codes and media types replaced by a 502.',
+  properties: {
+    mode: {
+      enum: ['enforce', 'monitor', 'off'],
+      default: 'enforce',
+      description:
+        '`enforce` minimises and replaces non-conforming responses with a generic 502; `monitor` minimises but only logs non-conforming responses; `off` disables the response contract.',
+    },
+    max_body_bytes: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 8388608,
+      default: 4194304,
+      description: 'Largest response body buffered for checking (bytes, at most 8 MiB); larger bodies are blocked (502).',
+    },
+    sensitive_fields: {
+      type: 'object',
+      propertyNames: { pattern: '^[A-Za-z0-9_.$-]{1,128}$' },
+      additionalProperties: { enum: ['mask', 'drop'] },
+      default: {},
+      description:
+        'Property names masked (`mask`: value replaced by "****") or removed (`drop`) wherever they appear in a response schema, in addition to `x-rampart-sensitive` in the spec.',
+    },
+  },
+} as const;

@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
+import type { IdentityConfig } from '../config/types.ts';
+import type { AdminServer } from '../admin/server.ts';
+import { sendJson } from '../admin/server.ts';
+import type { RequestContext } from '../pipeline/context.ts';
+import { SigningKeyRing } from './signing-key.ts';
+
+/** `typ` header of identity assertions, so they cannot be confused with other JWTs. */
+export const IDENTITY_TYP = 'rampart-identity+jwt';
+/** Where the admin listener publishes the verification keys. */
+export const IDENTITY_JWKS_PATH = '/.well-known/jwks.json';
+
+/**
+ * Signs the short-lived identity assertion Rampart sends upstream after authentication (zero trust: the upstream
+ * verifies who called against the JWKS on the admin listener). Claims: `iss`, `sub`, `aud` (upstream name), `iat`,
+ * `exp`, `jti`, `consumer`, `tenant`, `scope`, `roles`, `auth_method`, `key_id`, `request_id`.
+ */
+export class IdentityAsserter {
+  readonly #ring: SigningKeyRing;
+  readonly #now: () => number;
+
+  constructor(ring: SigningKeyRing, now: () => number = Date.now) {
+    this.#ring = ring;
+    this.#now = now;
+  }
+
+  /**
+   * Builds an asserter from the `identity` config: the configured key, or generated keys rotated every
+   * `rotate_hours`.
+   * @throws Error naming `identity.signing_key` when the key is unusable.
+   */
+  static async create(config: IdentityConfig, now: () => number = Date.now): Promise<IdentityAsserter> {
+    return new IdentityAsserter(await SigningKeyRing.create(config.signing_key, config.rotate_hours * 3_600_000, now), now);
+  }
+
+  /**
+   * The header to add upstream for an authenticated request, or undefined for an anonymous one (no signing) or
+   * when disabled. `config` is the current table's `identity` block (header name and lifetime follow reloads).
+   */
+  async headersFor(ctx: RequestContext, upstreamName: string, config: IdentityConfig): Promise<Record<string, string> | undefined> {
+    const identity = ctx.identity;
+    if (identity === undefined || !config.enabled) return undefined;
+    const key = await this.#ring.current();
+    const iat = Math.floor(this.#now() / 1000);
+    const claims: Record<string, unknown> = {
+      scope: identity.scopes.join(' '),
+      roles: identity.roles,
+      auth_method: identity.method,
+      request_id: ctx.id,
+    };
+    if (identity.consumer !== undefined) claims['consumer'] = identity.consumer;
+    if (identity.tenant !== undefined) claims['tenant'] = identity.tenant;
+    if (identity.keyId !== undefined) claims['key_id'] = identity.keyId;
+    const token = await new SignJWT(claims)
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: IDENTITY_TYP })
+      .setIssuer(config.issuer)
+      .setSubject(identity.subject)
+      .setAudience(upstreamName)
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + config.ttl_seconds)
+      .setJti(randomUUID())
+      .sign(key.privateKey);
+    return { [config.header]: token };
+  }
+
+  /** The public keys upstreams verify assertions with. */
+  jwks(): { keys: Record<string, unknown>[] } {
+    return this.#ring.jwks() as { keys: Record<string, unknown>[] };
+  }
+}
+
+/**
+ * Publishes the asserter's JWKS on the admin listener at `/.well-known/jwks.json` and hands the asserter to the
+ * request handler. Called once at start; the keys survive reloads.
+ */
+export function installIdentity(target: { identity: IdentityAsserter | undefined }, admin: AdminServer, asserter: IdentityAsserter): void {
+  admin.route('GET', IDENTITY_JWKS_PATH, (_req, res) => sendJson(res, 200, asserter.jwks()));
+  target.identity = asserter;
+}

@@ -1,0 +1,315 @@
+import pg from 'pg';
+import { checkConsumerInput, checkLabels, checkMetadata, newConsumerId, newEventId, notifySinks, pageLimit } from '../common.ts';
+import {
+  StoreError,
+  type AdminEvent,
+  type ApiKeyRecord,
+  type AuditSink,
+  type Consumer,
+  type ConsumerPatch,
+  type ListOptions,
+  type NewAdminEvent,
+  type NewApiKey,
+  type NewConsumer,
+  type Store,
+  type StoreChanges,
+} from '../types.ts';
+import { POSTGRES_MIGRATIONS } from './migrations.ts';
+
+type Row = Record<string, unknown>;
+type Queryable = Pick<pg.PoolClient, 'query'>;
+
+export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+/** Lock id for migrations, so instances starting together migrate one at a time. */
+const MIGRATION_LOCK = 0x72616d70;
+
+export interface PostgresStoreOptions {
+  /** `postgres://user@host:port/db` (a password comes from a reference or PGPASSWORD, never a literal in config). */
+  readonly url: string;
+  /** Schema holding Rampart's tables (created if missing). Default `rampart`. */
+  readonly schema?: string;
+  /** Pool size; default 10. */
+  readonly maxConnections?: number;
+  /** Per-statement timeout in ms; default 5000. */
+  readonly statementTimeoutMs?: number;
+  readonly onSinkError?: (error: unknown) => void;
+}
+
+/**
+ * The scale-out store on PostgreSQL (`pg` pool). Every connection's `search_path` is the configured schema;
+ * statements have a timeout; migrations run at open under an advisory lock, each recorded in `schema_migrations`.
+ * Use `PostgresStore.open` (async), not the constructor.
+ */
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+  readonly schema: string;
+  readonly #pool: pg.Pool;
+  readonly #sinks: AuditSink[] = [];
+  readonly #onSinkError: (error: unknown) => void;
+
+  private constructor(pool: pg.Pool, schema: string, onSinkError: (error: unknown) => void) {
+    this.#pool = pool;
+    this.schema = schema;
+    this.#onSinkError = onSinkError;
+  }
+
+  /** Connects, creates the schema if needed and applies pending migrations. Throws on connection or migration failure. */
+  static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
+    const schema = options.schema ?? 'rampart';
+    if (!SCHEMA_NAME.test(schema)) throw new StoreError('invalid', `schema must match ${SCHEMA_NAME.source}`);
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.maxConnections ?? 10,
+      connectionTimeoutMillis: 5000,
+      idleTimeoutMillis: 30_000,
+      statement_timeout: options.statementTimeoutMs ?? 5000,
+      options: `-c search_path=${schema}`,
+    });
+    pool.on('error', () => undefined); // idle client errors: the next query reconnects
+    const store = new PostgresStore(pool, schema, options.onSinkError ?? (() => undefined));
+    try {
+      await store.#migrate();
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw error;
+    }
+    return store;
+  }
+
+  async #migrate(): Promise<void> {
+    await this.#transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
+      await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+      const applied = new Set((await client.query('SELECT version FROM schema_migrations')).rows.map((r: Row) => Number(r['version'])));
+      for (const migration of POSTGRES_MIGRATIONS) {
+        if (applied.has(migration.version)) continue;
+        await client.query(migration.sql);
+        await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [migration.version, migration.name, Date.now()]);
+      }
+    });
+  }
+
+  /** Applied migration versions, ascending. */
+  async migrationVersions(): Promise<number[]> {
+    return (await this.#pool.query('SELECT version FROM schema_migrations ORDER BY version')).rows.map((r: Row) => Number(r['version']));
+  }
+
+  async #transaction<T>(fn: (client: Queryable) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async createConsumer(input: NewConsumer, now = Date.now()): Promise<Consumer> {
+    checkConsumerInput(input, true);
+    const id = input.id ?? newConsumerId();
+    try {
+      const { rows } = await this.#pool.query(
+        'INSERT INTO consumers (id, name, tenant, roles, groups, plan, metadata, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING *',
+        [id, input.name, input.tenant ?? null, JSON.stringify(input.roles ?? []), JSON.stringify(input.groups ?? []), input.plan ?? null, JSON.stringify(input.metadata ?? {}), now],
+      );
+      return consumerFromRow(rows[0] as Row);
+    } catch (error) {
+      if ((error as { code?: string }).code === '23505') throw new StoreError('conflict', `consumer ${id} already exists`, { cause: error });
+      throw error;
+    }
+  }
+
+  async getConsumer(id: string): Promise<Consumer | undefined> {
+    const { rows } = await this.#pool.query('SELECT * FROM consumers WHERE id = $1', [id]);
+    return rows[0] ? consumerFromRow(rows[0] as Row) : undefined;
+  }
+
+  async listConsumers(options: ListOptions & { readonly tenant?: string } = {}): Promise<Consumer[]> {
+    const { rows } = await this.#pool.query('SELECT * FROM consumers WHERE id COLLATE "C" > $1 AND ($2::text IS NULL OR tenant = $2) ORDER BY id COLLATE "C" LIMIT $3', [
+      options.after ?? '',
+      options.tenant ?? null,
+      pageLimit(options.limit),
+    ]);
+    return rows.map((r: Row) => consumerFromRow(r));
+  }
+
+  async updateConsumer(id: string, patch: ConsumerPatch, now = Date.now()): Promise<Consumer | undefined> {
+    checkConsumerInput(patch, false);
+    const current = await this.getConsumer(id);
+    if (!current) return undefined;
+    const next = { ...current, ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) } as Consumer;
+    const { rows } = await this.#pool.query(
+      'UPDATE consumers SET name = $2, tenant = $3, roles = $4, groups = $5, plan = $6, metadata = $7, updated_at = GREATEST(updated_at, $8) WHERE id = $1 RETURNING *',
+      [id, next.name, next.tenant ?? null, JSON.stringify(next.roles), JSON.stringify(next.groups), next.plan ?? null, JSON.stringify(next.metadata), now],
+    );
+    return rows[0] ? consumerFromRow(rows[0] as Row) : undefined;
+  }
+
+  async deleteConsumer(id: string, now = Date.now()): Promise<boolean> {
+    return this.#transaction(async (client) => {
+      await client.query('UPDATE api_keys SET revoked_at = $1, updated_at = $1 WHERE consumer_id = $2 AND revoked_at IS NULL', [now, id]);
+      const result = await client.query('DELETE FROM consumers WHERE id = $1', [id]);
+      return (result.rowCount ?? 0) > 0;
+    });
+  }
+
+  async insertApiKey(key: NewApiKey, now = Date.now()): Promise<ApiKeyRecord> {
+    return this.#transaction((client) => insertKey(client, key, now));
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRecord | undefined> {
+    const { rows } = await this.#pool.query('SELECT * FROM api_keys WHERE id = $1', [id]);
+    return rows[0] ? keyFromRow(rows[0] as Row) : undefined;
+  }
+
+  async listApiKeys(options: ListOptions & { readonly consumerId?: string } = {}): Promise<ApiKeyRecord[]> {
+    const { rows } = await this.#pool.query('SELECT * FROM api_keys WHERE id COLLATE "C" > $1 AND ($2::text IS NULL OR consumer_id = $2) ORDER BY id COLLATE "C" LIMIT $3', [
+      options.after ?? '',
+      options.consumerId ?? null,
+      pageLimit(options.limit),
+    ]);
+    return rows.map((r: Row) => keyFromRow(r));
+  }
+
+  async revokeApiKey(id: string, now = Date.now()): Promise<ApiKeyRecord | undefined> {
+    await this.#pool.query('UPDATE api_keys SET revoked_at = $1, updated_at = $1 WHERE id = $2 AND revoked_at IS NULL', [now, id]);
+    return this.getApiKey(id);
+  }
+
+  async rotateApiKey(oldId: string, successor: NewApiKey, graceUntil: number, now = Date.now()): Promise<{ old: ApiKeyRecord; successor: ApiKeyRecord }> {
+    return this.#transaction(async (client) => {
+      const { rows } = await client.query('SELECT revoked_at, replaced_by FROM api_keys WHERE id = $1 FOR UPDATE', [oldId]);
+      const row = rows[0] as Row | undefined;
+      if (!row) throw new StoreError('not_found', `key ${oldId} does not exist`);
+      if (row['revoked_at'] !== null || row['replaced_by'] !== null) throw new StoreError('conflict', `key ${oldId} is revoked or already rotated`);
+      const inserted = await insertKey(client, successor, now);
+      const updated = await client.query('UPDATE api_keys SET replaced_by = $2, grace_until = $3, updated_at = $4 WHERE id = $1 RETURNING *', [oldId, successor.id, graceUntil, now]);
+      return { old: keyFromRow(updated.rows[0] as Row), successor: inserted };
+    });
+  }
+
+  async touchApiKeys(entries: ReadonlyMap<string, number>): Promise<void> {
+    if (entries.size === 0) return;
+    const ids = [...entries.keys()];
+    const times = ids.map((id) => entries.get(id)!);
+    await this.#pool.query(
+      'UPDATE api_keys AS k SET last_used_at = GREATEST(COALESCE(k.last_used_at, 0), t.at) FROM unnest($1::text[], $2::bigint[]) AS t(id, at) WHERE k.id = t.id',
+      [ids, times],
+    );
+  }
+
+  async changesSince(since: number): Promise<StoreChanges> {
+    const keys = await this.#pool.query('SELECT id FROM api_keys WHERE updated_at >= $1 LIMIT 10000', [since]);
+    const consumers = await this.#pool.query('SELECT id FROM consumers WHERE updated_at >= $1 LIMIT 10000', [since]);
+    return { keyIds: keys.rows.map((r: Row) => String(r['id'])), consumerIds: consumers.rows.map((r: Row) => String(r['id'])) };
+  }
+
+  async recordAdminEvent(input: NewAdminEvent): Promise<AdminEvent> {
+    const { rows } = await this.#pool.query(
+      'INSERT INTO admin_events (id, at, actor, action, target_type, target_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *',
+      [newEventId(), input.at ?? Date.now(), input.actor, input.action, input.targetType, input.targetId, JSON.stringify(input.details)],
+    );
+    const event = eventFromRow(rows[0] as Row);
+    await notifySinks(this.#sinks, event, this.#onSinkError);
+    return event;
+  }
+
+  async listAdminEvents(options: { readonly limit?: number; readonly beforeSeq?: number } = {}): Promise<AdminEvent[]> {
+    const { rows } = await this.#pool.query('SELECT * FROM admin_events WHERE seq < $1 ORDER BY seq DESC LIMIT $2', [
+      options.beforeSeq ?? Number.MAX_SAFE_INTEGER,
+      pageLimit(options.limit),
+    ]);
+    return rows.map((r: Row) => eventFromRow(r));
+  }
+
+  addAuditSink(sink: AuditSink): void {
+    this.#sinks.push(sink);
+  }
+
+  /** Every row of every table in the schema (tests: prove no key material is stored). */
+  async dumpTables(): Promise<Record<string, Row[]>> {
+    const { rows } = await this.#pool.query('SELECT table_name FROM information_schema.tables WHERE table_schema = $1', [this.schema]);
+    const out: Record<string, Row[]> = {};
+    for (const r of rows as Row[]) {
+      const table = String(r['table_name']);
+      out[table] = (await this.#pool.query(`SELECT * FROM "${this.schema}"."${table.replace(/"/g, '')}"`)).rows as Row[];
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end().catch(() => undefined);
+  }
+}
+
+async function insertKey(client: Queryable, key: NewApiKey, now: number): Promise<ApiKeyRecord> {
+  checkLabels(key.scopes, 'scopes');
+  checkMetadata(key.metadata);
+  const exists = await client.query('SELECT 1 FROM consumers WHERE id = $1', [key.consumerId]);
+  if (exists.rowCount === 0) throw new StoreError('not_found', `consumer ${key.consumerId} does not exist`);
+  try {
+    const { rows } = await client.query(
+      'INSERT INTO api_keys (id, prefix, consumer_id, key_hash, scopes, expires_at, plan, metadata, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *',
+      [key.id, key.prefix, key.consumerId, key.keyHash, JSON.stringify(key.scopes), key.expiresAt, key.plan, JSON.stringify(key.metadata), key.createdAt, now],
+    );
+    return keyFromRow(rows[0] as Row);
+  } catch (error) {
+    if ((error as { code?: string }).code === '23505') throw new StoreError('conflict', `key ${key.id} already exists`, { cause: error });
+    throw error;
+  }
+}
+
+const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+
+function consumerFromRow(row: Row): Consumer {
+  return {
+    id: String(row['id']),
+    name: String(row['name']),
+    tenant: str(row['tenant']),
+    roles: row['roles'] as string[],
+    groups: row['groups'] as string[],
+    plan: str(row['plan']),
+    metadata: row['metadata'] as Record<string, unknown>,
+    createdAt: Number(row['created_at']),
+    updatedAt: Number(row['updated_at']),
+  };
+}
+
+function keyFromRow(row: Row): ApiKeyRecord {
+  return {
+    id: String(row['id']),
+    prefix: String(row['prefix']),
+    consumerId: String(row['consumer_id']),
+    keyHash: String(row['key_hash']),
+    scopes: row['scopes'] as string[],
+    expiresAt: num(row['expires_at']),
+    plan: str(row['plan']),
+    metadata: row['metadata'] as Record<string, unknown>,
+    createdAt: Number(row['created_at']),
+    updatedAt: Number(row['updated_at']),
+    lastUsedAt: num(row['last_used_at']),
+    revokedAt: num(row['revoked_at']),
+    replacedBy: str(row['replaced_by']),
+    graceUntil: num(row['grace_until']),
+  };
+}
+
+function eventFromRow(row: Row): AdminEvent {
+  return {
+    seq: Number(row['seq']),
+    id: String(row['id']),
+    at: Number(row['at']),
+    actor: String(row['actor']),
+    action: String(row['action']),
+    targetType: String(row['target_type']),
+    targetId: str(row['target_id']),
+    details: row['details'] as Record<string, unknown>,
+  };
+}

@@ -1,0 +1,50 @@
+/** Versioned PostgreSQL migrations (run inside the configured schema). Append only. */
+export const POSTGRES_MIGRATIONS: readonly { readonly version: number; readonly name: string; readonly sql: string }[] = [
+  {
+    version: 1,
+    name: 'consumers, api keys, admin events',
+    sql: `
+      CREATE TABLE consumers (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        tenant TEXT,
+        roles JSONB NOT NULL DEFAULT '[]',
+        groups JSONB NOT NULL DEFAULT '[]',
+        plan TEXT,
+        metadata JSONB NOT NULL DEFAULT '{}',
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE INDEX consumers_tenant ON consumers (tenant);
+      CREATE INDEX consumers_updated ON consumers (updated_at);
+      CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        prefix TEXT NOT NULL,
+        consumer_id TEXT NOT NULL,
+        key_hash TEXT NOT NULL,
+        scopes JSONB NOT NULL DEFAULT '[]',
+        expires_at BIGINT,
+        plan TEXT,
+        metadata JSONB NOT NULL DEFAULT '{}',
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        last_used_at BIGINT,
+        revoked_at BIGINT,
+        replaced_by TEXT,
+        grace_until BIGINT
+      );
+      CREATE INDEX api_keys_consumer ON api_keys (consumer_id);
+      CREATE INDEX api_keys_updated ON api_keys (updated_at);
+      CREATE TABLE admin_events (
+        seq BIGSERIAL PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        at BIGINT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target_type TEXT NOT NULL,
+        target_id TEXT,
+        details JSONB NOT NULL DEFAULT '{}'
+      );
+    `,
+  },
+];

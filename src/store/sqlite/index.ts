@@ -1,0 +1,271 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import { checkConsumerInput, checkLabels, checkMetadata, newConsumerId, newEventId, notifySinks, pageLimit } from '../common.ts';
+import {
+  StoreError,
+  type AdminEvent,
+  type ApiKeyRecord,
+  type AuditSink,
+  type Consumer,
+  type ConsumerPatch,
+  type ListOptions,
+  type NewAdminEvent,
+  type NewApiKey,
+  type NewConsumer,
+  type Store,
+  type StoreChanges,
+} from '../types.ts';
+import { SQLITE_MIGRATIONS } from './migrations.ts';
+
+type Row = Record<string, SQLInputValue>;
+
+export interface SqliteStoreOptions {
+  /** Database file (created with its directory), or `:memory:`. */
+  readonly path: string;
+  /** Called when an audit sink throws. */
+  readonly onSinkError?: (error: unknown) => void;
+}
+
+/**
+ * The embedded store on `node:sqlite`: WAL journal (readers never block the writer), foreign keys on, a 5 s busy
+ * timeout so the CLI and a running gateway can share the file. Migrations run at open, each in a transaction,
+ * recorded in `schema_migrations` (idempotent: reopening applies nothing twice).
+ */
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  readonly #db: DatabaseSync;
+  readonly #sinks: AuditSink[] = [];
+  readonly #onSinkError: (error: unknown) => void;
+
+  constructor(options: SqliteStoreOptions) {
+    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    this.#db = new DatabaseSync(options.path);
+    this.#onSinkError = options.onSinkError ?? (() => undefined);
+    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+    this.#migrate();
+  }
+
+  #migrate(): void {
+    this.#db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    this.#transaction(() => {
+      const applied = new Set(this.#db.prepare('SELECT version FROM schema_migrations').all().map((r) => Number(r['version'])));
+      for (const migration of SQLITE_MIGRATIONS) {
+        if (applied.has(migration.version)) continue;
+        this.#db.exec(migration.sql);
+        this.#db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, Date.now());
+      }
+    });
+  }
+
+  /** Applied migration versions, ascending. */
+  migrationVersions(): number[] {
+    return this.#db.prepare('SELECT version FROM schema_migrations ORDER BY version').all().map((r) => Number(r['version']));
+  }
+
+  #transaction<T>(fn: () => T): T {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = fn();
+      this.#db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      this.#db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  async createConsumer(input: NewConsumer, now = Date.now()): Promise<Consumer> {
+    checkConsumerInput(input, true);
+    const id = input.id ?? newConsumerId();
+    try {
+      this.#db
+        .prepare('INSERT INTO consumers (id, name, tenant, roles, groups, plan, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(id, input.name, input.tenant ?? null, JSON.stringify(input.roles ?? []), JSON.stringify(input.groups ?? []), input.plan ?? null, JSON.stringify(input.metadata ?? {}), now, now);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new StoreError('conflict', `consumer ${id} already exists`, { cause: error });
+      throw error;
+    }
+    return (await this.getConsumer(id))!;
+  }
+
+  async getConsumer(id: string): Promise<Consumer | undefined> {
+    const row = this.#db.prepare('SELECT * FROM consumers WHERE id = ?').get(id);
+    return row ? consumerFromRow(row) : undefined;
+  }
+
+  async listConsumers(options: ListOptions & { readonly tenant?: string } = {}): Promise<Consumer[]> {
+    const rows = this.#db
+      .prepare('SELECT * FROM consumers WHERE id > ? AND (? IS NULL OR tenant = ?) ORDER BY id LIMIT ?')
+      .all(options.after ?? '', options.tenant ?? null, options.tenant ?? null, pageLimit(options.limit));
+    return rows.map(consumerFromRow);
+  }
+
+  async updateConsumer(id: string, patch: ConsumerPatch, now = Date.now()): Promise<Consumer | undefined> {
+    checkConsumerInput(patch, false);
+    const current = await this.getConsumer(id);
+    if (!current) return undefined;
+    const next = { ...current, ...definedOnly(patch) };
+    this.#db
+      .prepare('UPDATE consumers SET name = ?, tenant = ?, roles = ?, groups = ?, plan = ?, metadata = ?, updated_at = ? WHERE id = ?')
+      .run(next.name, next.tenant ?? null, JSON.stringify(next.roles), JSON.stringify(next.groups), next.plan ?? null, JSON.stringify(next.metadata), Math.max(now, current.updatedAt), id);
+    return this.getConsumer(id);
+  }
+
+  async deleteConsumer(id: string, now = Date.now()): Promise<boolean> {
+    return this.#transaction(() => {
+      this.#db.prepare('UPDATE api_keys SET revoked_at = ?, updated_at = ? WHERE consumer_id = ? AND revoked_at IS NULL').run(now, now, id);
+      return Number(this.#db.prepare('DELETE FROM consumers WHERE id = ?').run(id).changes) > 0;
+    });
+  }
+
+  async insertApiKey(key: NewApiKey, now = Date.now()): Promise<ApiKeyRecord> {
+    this.#transaction(() => this.#insertKey(key, now));
+    return (await this.getApiKey(key.id))!;
+  }
+
+  #insertKey(key: NewApiKey, now: number): void {
+    checkLabels(key.scopes, 'scopes');
+    checkMetadata(key.metadata);
+    if (!this.#db.prepare('SELECT 1 FROM consumers WHERE id = ?').get(key.consumerId)) throw new StoreError('not_found', `consumer ${key.consumerId} does not exist`);
+    try {
+      this.#db
+        .prepare('INSERT INTO api_keys (id, prefix, consumer_id, key_hash, scopes, expires_at, plan, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(key.id, key.prefix, key.consumerId, key.keyHash, JSON.stringify(key.scopes), key.expiresAt, key.plan, JSON.stringify(key.metadata), key.createdAt, now);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new StoreError('conflict', `key ${key.id} already exists`, { cause: error });
+      throw error;
+    }
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRecord | undefined> {
+    const row = this.#db.prepare('SELECT * FROM api_keys WHERE id = ?').get(id);
+    return row ? keyFromRow(row) : undefined;
+  }
+
+  async listApiKeys(options: ListOptions & { readonly consumerId?: string } = {}): Promise<ApiKeyRecord[]> {
+    const rows = this.#db
+      .prepare('SELECT * FROM api_keys WHERE id > ? AND (? IS NULL OR consumer_id = ?) ORDER BY id LIMIT ?')
+      .all(options.after ?? '', options.consumerId ?? null, options.consumerId ?? null, pageLimit(options.limit));
+    return rows.map(keyFromRow);
+  }
+
+  async revokeApiKey(id: string, now = Date.now()): Promise<ApiKeyRecord | undefined> {
+    this.#db.prepare('UPDATE api_keys SET revoked_at = ?, updated_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, now, id);
+    return this.getApiKey(id);
+  }
+
+  async rotateApiKey(oldId: string, successor: NewApiKey, graceUntil: number, now = Date.now()): Promise<{ old: ApiKeyRecord; successor: ApiKeyRecord }> {
+    this.#transaction(() => {
+      const row = this.#db.prepare('SELECT revoked_at, replaced_by FROM api_keys WHERE id = ?').get(oldId);
+      if (!row) throw new StoreError('not_found', `key ${oldId} does not exist`);
+      if (row['revoked_at'] !== null || row['replaced_by'] !== null) throw new StoreError('conflict', `key ${oldId} is revoked or already rotated`);
+      this.#insertKey(successor, now);
+      this.#db.prepare('UPDATE api_keys SET replaced_by = ?, grace_until = ?, updated_at = ? WHERE id = ?').run(successor.id, graceUntil, now, oldId);
+    });
+    return { old: (await this.getApiKey(oldId))!, successor: (await this.getApiKey(successor.id))! };
+  }
+
+  async touchApiKeys(entries: ReadonlyMap<string, number>): Promise<void> {
+    if (entries.size === 0) return;
+    const statement = this.#db.prepare('UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?');
+    this.#transaction(() => {
+      for (const [id, at] of entries) statement.run(at, id);
+    });
+  }
+
+  async changesSince(since: number): Promise<StoreChanges> {
+    const keyIds = this.#db.prepare('SELECT id FROM api_keys WHERE updated_at >= ? LIMIT 10000').all(since).map((r) => String(r['id']));
+    const consumerIds = this.#db.prepare('SELECT id FROM consumers WHERE updated_at >= ? LIMIT 10000').all(since).map((r) => String(r['id']));
+    return { keyIds, consumerIds };
+  }
+
+  async recordAdminEvent(input: NewAdminEvent): Promise<AdminEvent> {
+    const id = newEventId();
+    const at = input.at ?? Date.now();
+    const result = this.#db
+      .prepare('INSERT INTO admin_events (id, at, actor, action, target_type, target_id, details) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(id, at, input.actor, input.action, input.targetType, input.targetId, JSON.stringify(input.details));
+    const event: AdminEvent = { seq: Number(result.lastInsertRowid), id, at, actor: input.actor, action: input.action, targetType: input.targetType, targetId: input.targetId, details: input.details };
+    await notifySinks(this.#sinks, event, this.#onSinkError);
+    return event;
+  }
+
+  async listAdminEvents(options: { readonly limit?: number; readonly beforeSeq?: number } = {}): Promise<AdminEvent[]> {
+    const rows = this.#db
+      .prepare('SELECT * FROM admin_events WHERE seq < ? ORDER BY seq DESC LIMIT ?')
+      .all(options.beforeSeq ?? Number.MAX_SAFE_INTEGER, pageLimit(options.limit));
+    return rows.map(eventFromRow);
+  }
+
+  addAuditSink(sink: AuditSink): void {
+    this.#sinks.push(sink);
+  }
+
+  /** Every row of every table (tests: prove no key material is stored). */
+  dumpTables(): Record<string, Row[]> {
+    const tables = this.#db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((r) => String(r['name']));
+    return Object.fromEntries(tables.map((t) => [t, this.#db.prepare(`SELECT * FROM "${t.replace(/"/g, '')}"`).all() as Row[]]));
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.isOpen) this.#db.close();
+  }
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return /UNIQUE constraint failed|PRIMARY KEY/.test((error as Error)?.message ?? '');
+}
+
+function definedOnly<T extends object>(patch: T): Partial<T> {
+  return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+const num = (v: SQLInputValue | undefined): number | null => (v === null || v === undefined ? null : Number(v));
+const str = (v: SQLInputValue | undefined): string | null => (v === null || v === undefined ? null : String(v));
+
+function consumerFromRow(row: Row): Consumer {
+  return {
+    id: String(row['id']),
+    name: String(row['name']),
+    tenant: str(row['tenant']),
+    roles: JSON.parse(String(row['roles'])) as string[],
+    groups: JSON.parse(String(row['groups'])) as string[],
+    plan: str(row['plan']),
+    metadata: JSON.parse(String(row['metadata'])) as Record<string, unknown>,
+    createdAt: Number(row['created_at']),
+    updatedAt: Number(row['updated_at']),
+  };
+}
+
+function keyFromRow(row: Row): ApiKeyRecord {
+  return {
+    id: String(row['id']),
+    prefix: String(row['prefix']),
+    consumerId: String(row['consumer_id']),
+    keyHash: String(row['key_hash']),
+    scopes: JSON.parse(String(row['scopes'])) as string[],
+    expiresAt: num(row['expires_at']),
+    plan: str(row['plan']),
+    metadata: JSON.parse(String(row['metadata'])) as Record<string, unknown>,
+    createdAt: Number(row['created_at']),
+    updatedAt: Number(row['updated_at']),
+    lastUsedAt: num(row['last_used_at']),
+    revokedAt: num(row['revoked_at']),
+    replacedBy: str(row['replaced_by']),
+    graceUntil: num(row['grace_until']),
+  };
+}
+
+function eventFromRow(row: Row): AdminEvent {
+  return {
+    seq: Number(row['seq']),
+    id: String(row['id']),
+    at: Number(row['at']),
+    actor: String(row['actor']),
+    action: String(row['action']),
+    targetType: String(row['target_type']),
+    targetId: str(row['target_id']),
+    details: JSON.parse(String(row['details'])) as Record<string, unknown>,
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * mTLS: client certificates from a CA generated here (@peculiar/x509) are verified on the TLS listener and mapped
+ * to consumers. Valid → 200; unknown CA, expired, unmapped → 401 without reaching the upstream; no certificate →
+ * public routes still work.
+ */
+import assert from 'node:assert/strict';
+import { webcrypto } from 'node:crypto';
+import { request } from 'node:https';
+import { after, before, describe, it } from 'node:test';
+import { privateKeyPem } from '../src/server/certificates.ts'; // loads reflect-metadata and the crypto provider first
+import * as x509 from '@peculiar/x509';
+import { startGateway, type TestGateway } from './helpers/gateway.ts';
+import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
+
+const EC = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+const DAY = 86_400_000;
+
+interface Ca {
+  readonly cert: x509.X509Certificate;
+  readonly keys: webcrypto.CryptoKeyPair;
+}
+
+async function createCa(name: string): Promise<Ca> {
+  const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: '01',
+    name: `CN=${name}`,
+    notBefore: new Date(Date.now() - DAY),
+    notAfter: new Date(Date.now() + 30 * DAY),
+    keys,
+    signingAlgorithm: EC,
+    extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
+  });
+  return { cert, keys };
+}
+
+async function issueClient(ca: Ca, cn: string, notBefore: Date, notAfter: Date): Promise<{ cert: string; key: string }> {
+  const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: webcrypto.getRandomValues(Buffer.alloc(8)).toString('hex').replace(/^[89a-f]/, '1'),
+    subject: `CN=${cn}`,
+    issuer: ca.cert.subject,
+    notBefore,
+    notAfter,
+    signingKey: ca.keys.privateKey,
+    publicKey: keys.publicKey,
+    signingAlgorithm: EC,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+    ],
+  });
+  return { cert: cert.toString('pem'), key: await privateKeyPem(keys.privateKey) };
+}
+
+const SPEC = `openapi: 3.1.0
+info: { title: mtls, version: 1.0.0 }
+components:
+  securitySchemes:
+    clientCert: { type: mutualTLS }
+security: [ { clientCert: [] } ]
+paths:
+  /items:
+    get:
+      operationId: listItems
+      responses: { '200': { description: ok } }
+  /public:
+    get:
+      operationId: publicInfo
+      security: []
+      responses: { '200': { description: ok } }
+`;
+
+function get(base: string, path: string, client?: { cert: string; key: string }): Promise<{ status: number; body: string }> {
+  const url = new URL(path, base);
+  return new Promise((resolve, reject) => {
+    const req = request(url, { rejectUnauthorized: false, agent: false, ...(client ?? {}) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('mTLS client certificates', () => {
+  let up: TestUpstream;
+  let gw: TestGateway;
+  let ca: Ca;
+  let other: Ca;
+
+  before(async () => {
+    ca = await createCa('Rampart Test Client CA');
+    other = await createCa('Some Other CA');
+    up = await startUpstream();
+    gw = await startGateway(
+      {
+        listen: { https: { port: 0, host: '127.0.0.1', cert: '${file:tls.crt}', key: '${file:tls.key}', client_ca: '${file:ca.pem}', http2: false } },
+        upstreams: { main: { url: up.url } },
+        apis: [{ name: 'svc', spec: './mtls.yaml', upstream: 'main', auth: { mtls: { consumers: { 'CN=svc-a': 'svc-a' } } }, response: { mode: 'off' } }],
+      },
+      { tls: true, files: { 'mtls.yaml': SPEC, 'ca.pem': ca.cert.toString('pem') } },
+    );
+  });
+  after(async () => {
+    await gw?.close();
+    await up?.close();
+  });
+
+  it('accepts a valid client certificate and maps its CN to the consumer', async () => {
+    const client = await issueClient(ca, 'svc-a', new Date(Date.now() - DAY), new Date(Date.now() + DAY));
+    const res = await get(gw.url, '/items', client);
+    assert.equal(res.status, 200);
+  });
+
+  for (const [name, make] of [
+    ['a certificate from an unknown CA', () => issueClient(other, 'svc-a', new Date(Date.now() - DAY), new Date(Date.now() + DAY))],
+    ['an expired certificate', () => issueClient(ca, 'svc-a', new Date(Date.now() - 10 * DAY), new Date(Date.now() - DAY))],
+    ['a valid certificate mapped to no consumer', () => issueClient(ca, 'svc-unknown', new Date(Date.now() - DAY), new Date(Date.now() + DAY))],
+  ] as const) {
+    it(`rejects ${name} with 401 and never reaches the upstream`, async () => {
+      const seen = up.seen.length;
+      const res = await get(gw.url, '/items', await make());
+      assert.equal(res.status, 401);
+      const body = JSON.parse(res.body) as Record<string, unknown>;
+      assert.equal(body['type'], 'https://rampart.dev/problems/invalid_token');
+      assert.equal(up.seen.length, seen);
+    });
+  }
+
+  it('without a certificate: protected routes 401, public routes still served', async () => {
+    const seen = up.seen.length;
+    assert.equal((await get(gw.url, '/items')).status, 401);
+    assert.equal(up.seen.length, seen);
+    assert.equal((await get(gw.url, '/public')).status, 200);
+  });
+});

@@ -1,0 +1,135 @@
+/**
+ * The config loader: schema errors name the YAML path (and line) and how to fix it; references; unsafe
+ * combinations refused at load.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from '../src/config/errors.ts';
+import { loadConfigText } from '../src/config/load.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'rampart-config-'));
+const FILE = join(dir, 'rampart.yaml');
+writeFileSync(join(dir, 'tls.crt'), 'cert');
+writeFileSync(join(dir, 'tls.key'), 'key');
+
+const BASE = `listen:
+  https: { port: 0, host: 127.0.0.1, cert: '\${file:tls.crt}', key: '\${file:tls.key}' }
+upstreams:
+  main: { url: 'http://127.0.0.1:3000' }
+apis:
+  - name: items
+    spec: ./items.yaml
+    upstream: main
+`;
+
+function issuesOf(text: string, env: NodeJS.ProcessEnv = {}): ConfigError {
+  try {
+    loadConfigText(text, FILE, env);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    return error;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('config loader', () => {
+  test('a minimal config loads with defaults filled in and is frozen', () => {
+    const { config } = loadConfigText(BASE, FILE, {});
+    assert.equal(config.listen.https?.min_version, 'TLSv1.2');
+    assert.equal(config.listen.https?.cert, join(dir, 'tls.crt'));
+    assert.equal(config.limits.max_body_bytes, 1048576);
+    assert.equal(config.limits.headers_timeout_ms, 10000);
+    assert.equal(config.apis[0]!.spec, join(dir, 'items.yaml'));
+    assert.equal(config.security_headers.referrer_policy, 'no-referrer');
+    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.limits) && Object.isFrozen(config.apis[0]));
+  });
+
+  test('an unknown key names its path, line and the allowed keys', () => {
+    const error = issuesOf(BASE.replace("url: 'http://127.0.0.1:3000'", "url: 'http://127.0.0.1:3000', timeout: 5"));
+    const issue = error.issues.find((i) => i.path === 'upstreams.main.timeout');
+    assert.ok(issue, error.message);
+    assert.equal(issue.message, 'unknown setting');
+    assert.equal(issue.line, 4);
+    assert.match(issue.hint ?? '', /connect_timeout_ms, headers_timeout_ms, body_timeout_ms/);
+    assert.match(error.message, /upstreams\.main\.timeout \(line 4\): unknown setting\. Fix: remove it or use one of: url,/);
+  });
+
+  test('a top-level typo is named too', () => {
+    const error = issuesOf(`${BASE}limit:\n  max_body_bytes: 10\n`);
+    assert.ok(error.issues.some((i) => i.path === 'limit' && /limits/.test(i.hint ?? '')), error.message);
+  });
+
+  test('a literal where a secret reference is required is an error', () => {
+    const error = issuesOf(BASE.replace("key: '${file:tls.key}'", 'key: "-----BEGIN PRIVATE KEY-----abc"'));
+    const issue = error.issues.find((i) => i.path === 'listen.https.key');
+    assert.ok(issue, error.message);
+    assert.equal(issue.message, 'a literal secret is not allowed here');
+    assert.match(issue.hint ?? '', /\$\{env:NAME\}/);
+    assert.ok(!error.message.includes('BEGIN PRIVATE KEY'), 'the literal is not echoed');
+  });
+
+  test('a missing environment variable names the config path, not a value', () => {
+    const error = issuesOf(BASE.replace('spec: ./items.yaml', 'spec: ${env:RAMPART_TEST_UNSET_SPEC}'), {});
+    const issue = error.issues.find((i) => i.path === 'apis[0].spec');
+    assert.ok(issue, error.message);
+    assert.match(issue.message, /RAMPART_TEST_UNSET_SPEC is not set/);
+    assert.equal(issue.line, 7);
+  });
+
+  test('a set environment variable and a readable file are resolved', () => {
+    const { config } = loadConfigText(BASE.replace('spec: ./items.yaml', 'spec: ${env:RAMPART_TEST_SPEC}'), FILE, { RAMPART_TEST_SPEC: '/srv/spec.yaml' });
+    assert.equal(config.apis[0]!.spec, '/srv/spec.yaml');
+  });
+
+  test('a missing referenced file names the config path', () => {
+    const error = issuesOf(BASE.replace('spec: ./items.yaml', 'spec: ${file:does-not-exist.txt}'));
+    assert.ok(error.issues.some((i) => i.path === 'apis[0].spec' && /cannot read file .*does-not-exist\.txt \(ENOENT\)/.test(i.message)), error.message);
+  });
+
+  test('TLS key given as an env reference is refused (TLS material is read from files)', () => {
+    const error = issuesOf(BASE.replace("key: '${file:tls.key}'", "key: '${env:TLS_KEY}'"), { TLS_KEY: 'x' });
+    assert.ok(error.issues.some((i) => i.path === 'listen.https.key' && /\$\{file:/.test(i.message)), error.message);
+  });
+
+  test('insecure: true on a non-loopback host is refused', () => {
+    const text = BASE.replace(/listen:\n.*\n/, 'listen:\n  http: { port: 8080, host: 0.0.0.0, insecure: true }\n');
+    const error = issuesOf(text);
+    const issue = error.issues.find((i) => i.path === 'listen.http.insecure');
+    assert.ok(issue, error.message);
+    assert.match(issue.hint ?? '', /127\.0\.0\.1/);
+    assert.doesNotThrow(() => loadConfigText(text.replace('0.0.0.0', '127.0.0.1'), FILE, {}));
+  });
+
+  test('a plain listener that redirects needs an HTTPS listener', () => {
+    const error = issuesOf(BASE.replace(/listen:\n.*\n/, 'listen:\n  http: { port: 8080, host: 127.0.0.1 }\n'));
+    assert.ok(error.issues.some((i) => i.path === 'listen.http'), error.message);
+  });
+
+  test('CORS `*` with credentials is refused at load', () => {
+    const error = issuesOf(`${BASE}    cors: { allow_origins: ['*'], allow_credentials: true }\n`);
+    const issue = error.issues.find((i) => i.path === 'apis[0].cors.allow_origins');
+    assert.ok(issue, error.message);
+    assert.match(issue.message, /cannot be combined with allow_credentials/);
+    assert.doesNotThrow(() => loadConfigText(`${BASE}    cors: { allow_origins: ['*'] }\n`, FILE, {}));
+  });
+
+  test('an unknown upstream and a bad value type are each reported', () => {
+    const error = issuesOf(BASE.replace('upstream: main', 'upstream: nope'));
+    assert.ok(error.issues.some((i) => i.path === 'apis[0].upstream' && /main/.test(i.hint ?? '')), error.message);
+    const typed = issuesOf(`${BASE}limits: { max_body_bytes: lots }\n`);
+    assert.ok(typed.issues.some((i) => i.path === 'limits.max_body_bytes' && i.message === 'must be integer'), typed.message);
+  });
+
+  test('invalid YAML names the line', () => {
+    const error = issuesOf('listen:\n  https: [unclosed\n');
+    assert.ok(error.issues.some((i) => i.path === '(yaml)' && typeof i.line === 'number'), error.message);
+  });
+
+  test('duplicate keys are refused', () => {
+    const error = issuesOf(`${BASE}limits: {}\nlimits: {}\n`);
+    assert.ok(error.issues.some((i) => i.path === '(yaml)'), error.message);
+  });
+});

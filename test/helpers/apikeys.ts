@@ -1,0 +1,43 @@
+/** Shared fixtures for the API key, admin API and mTLS integration tests. */
+
+export const KEYS_SPEC = `openapi: 3.1.0
+info: { title: keys, version: 1.0.0 }
+components:
+  securitySchemes:
+    apiKey: { type: apiKey, in: header, name: X-API-Key }
+security: [ { apiKey: [] } ]
+paths:
+  /items:
+    get:
+      operationId: listItems
+      responses: { '200': { description: ok } }
+  /public:
+    get:
+      operationId: publicInfo
+      security: []
+      responses: { '200': { description: ok } }
+`;
+
+export const ADMIN_TOKEN = 'admin-token-'.padEnd(40, 'a');
+export const READ_TOKEN = 'read-token-'.padEnd(40, 'r');
+
+export function keysConfig(upstreamUrl: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    upstreams: { main: { url: upstreamUrl } },
+    apis: [{ name: 'keys', spec: './keys.yaml', upstream: 'main', auth: { api_keys: true }, response: { mode: 'off' } }],
+    admin: { tokens: [{ name: 'ops', token: '${env:T_ADMIN}', role: 'admin' }, { name: 'auditor', token: '${env:T_READ}', role: 'read_only' }] },
+    ...extra,
+  };
+}
+
+export const TEST_ENV = { ...process.env, T_ADMIN: ADMIN_TOKEN, T_READ: READ_TOKEN };
+
+/** Calls the admin API. */
+export async function adminCall(base: string, method: string, path: string, token: string | undefined, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(`${base}/admin/v1${path}`, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
