@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import pg from 'pg';
+import { inTransaction } from '../store/postgres/transaction.ts';
 
 /** A row as returned by either backend. */
 export type Row = Record<string, unknown>;
@@ -113,11 +114,9 @@ class PgDb implements Db {
   async run(sql: string, params: readonly unknown[] = []): Promise<number> {
     return (await this.#pool.query(sql, params as unknown[])).rowCount ?? 0;
   }
-  async tx<T>(fn: (db: Db) => Promise<T>, lockKey?: number): Promise<T> {
-    const client = await this.#pool.connect();
-    try {
+  tx<T>(fn: (db: Db) => Promise<T>, lockKey?: number): Promise<T> {
+    return inTransaction(this.#pool, async (client) => {
       await client.query(`SET search_path TO "${this.#schema}"`);
-      await client.query('BEGIN');
       if (lockKey !== undefined) await client.query('SELECT pg_advisory_xact_lock($1)', [lockKey]);
       const scoped: Db = {
         kind: 'postgres',
@@ -127,16 +126,10 @@ class PgDb implements Db {
         tx: (inner) => inner(scoped),
         close: async () => undefined,
       };
-      const result = await fn(scoped);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+      return fn(scoped);
+    });
   }
+
   async close(): Promise<void> {
     await this.#pool.end();
   }

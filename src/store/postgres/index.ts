@@ -15,8 +15,9 @@ import {
   type StoreChanges,
 } from '../types.ts';
 import { POSTGRES_MIGRATIONS } from './migrations.ts';
+import { inTransaction } from './transaction.ts';
+import { consumerFromRow, eventFromRow, keyFromRow, parsedJson, type Row } from '../rows.ts';
 
-type Row = Record<string, unknown>;
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
 export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -95,20 +96,10 @@ export class PostgresStore implements Store {
     return (await this.#pool.query('SELECT version FROM schema_migrations ORDER BY version')).rows.map((r: Row) => Number(r['version']));
   }
 
-  async #transaction<T>(fn: (client: Queryable) => Promise<T>): Promise<T> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+  #transaction<T>(fn: (client: Queryable) => Promise<T>): Promise<T> {
+    return inTransaction(this.#pool, fn);
   }
+
 
   async createConsumer(input: NewConsumer, now = Date.now()): Promise<Consumer> {
     checkConsumerInput(input, true);
@@ -118,7 +109,7 @@ export class PostgresStore implements Store {
         'INSERT INTO consumers (id, name, tenant, roles, groups, plan, metadata, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING *',
         [id, input.name, input.tenant ?? null, JSON.stringify(input.roles ?? []), JSON.stringify(input.groups ?? []), input.plan ?? null, JSON.stringify(input.metadata ?? {}), now],
       );
-      return consumerFromRow(rows[0] as Row);
+      return consumerFromRow(rows[0] as Row, parsedJson);
     } catch (error) {
       if ((error as { code?: string }).code === '23505') throw new StoreError('conflict', `consumer ${id} already exists`, { cause: error });
       throw error;
@@ -127,7 +118,7 @@ export class PostgresStore implements Store {
 
   async getConsumer(id: string): Promise<Consumer | undefined> {
     const { rows } = await this.#pool.query('SELECT * FROM consumers WHERE id = $1', [id]);
-    return rows[0] ? consumerFromRow(rows[0] as Row) : undefined;
+    return rows[0] ? consumerFromRow(rows[0] as Row, parsedJson) : undefined;
   }
 
   async listConsumers(options: ListOptions & { readonly tenant?: string } = {}): Promise<Consumer[]> {
@@ -136,7 +127,7 @@ export class PostgresStore implements Store {
       options.tenant ?? null,
       pageLimit(options.limit),
     ]);
-    return rows.map((r: Row) => consumerFromRow(r));
+    return rows.map((r: Row) => consumerFromRow(r, parsedJson));
   }
 
   async updateConsumer(id: string, patch: ConsumerPatch, now = Date.now()): Promise<Consumer | undefined> {
@@ -148,7 +139,7 @@ export class PostgresStore implements Store {
       'UPDATE consumers SET name = $2, tenant = $3, roles = $4, groups = $5, plan = $6, metadata = $7, updated_at = GREATEST(updated_at, $8) WHERE id = $1 RETURNING *',
       [id, next.name, next.tenant ?? null, JSON.stringify(next.roles), JSON.stringify(next.groups), next.plan ?? null, JSON.stringify(next.metadata), now],
     );
-    return rows[0] ? consumerFromRow(rows[0] as Row) : undefined;
+    return rows[0] ? consumerFromRow(rows[0] as Row, parsedJson) : undefined;
   }
 
   async deleteConsumer(id: string, now = Date.now()): Promise<boolean> {
@@ -165,7 +156,7 @@ export class PostgresStore implements Store {
 
   async getApiKey(id: string): Promise<ApiKeyRecord | undefined> {
     const { rows } = await this.#pool.query('SELECT * FROM api_keys WHERE id = $1', [id]);
-    return rows[0] ? keyFromRow(rows[0] as Row) : undefined;
+    return rows[0] ? keyFromRow(rows[0] as Row, parsedJson) : undefined;
   }
 
   async listApiKeys(options: ListOptions & { readonly consumerId?: string } = {}): Promise<ApiKeyRecord[]> {
@@ -174,7 +165,7 @@ export class PostgresStore implements Store {
       options.consumerId ?? null,
       pageLimit(options.limit),
     ]);
-    return rows.map((r: Row) => keyFromRow(r));
+    return rows.map((r: Row) => keyFromRow(r, parsedJson));
   }
 
   async revokeApiKey(id: string, now = Date.now()): Promise<ApiKeyRecord | undefined> {
@@ -190,7 +181,7 @@ export class PostgresStore implements Store {
       if (row['revoked_at'] !== null || row['replaced_by'] !== null) throw new StoreError('conflict', `key ${oldId} is revoked or already rotated`);
       const inserted = await insertKey(client, successor, now);
       const updated = await client.query('UPDATE api_keys SET replaced_by = $2, grace_until = $3, updated_at = $4 WHERE id = $1 RETURNING *', [oldId, successor.id, graceUntil, now]);
-      return { old: keyFromRow(updated.rows[0] as Row), successor: inserted };
+      return { old: keyFromRow(updated.rows[0] as Row, parsedJson), successor: inserted };
     });
   }
 
@@ -215,7 +206,7 @@ export class PostgresStore implements Store {
       'INSERT INTO admin_events (id, at, actor, action, target_type, target_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *',
       [newEventId(), input.at ?? Date.now(), input.actor, input.action, input.targetType, input.targetId, JSON.stringify(input.details)],
     );
-    const event = eventFromRow(rows[0] as Row);
+    const event = eventFromRow(rows[0] as Row, parsedJson);
     await notifySinks(this.#sinks, event, this.#onSinkError);
     return event;
   }
@@ -225,7 +216,7 @@ export class PostgresStore implements Store {
       options.beforeSeq ?? Number.MAX_SAFE_INTEGER,
       pageLimit(options.limit),
     ]);
-    return rows.map((r: Row) => eventFromRow(r));
+    return rows.map((r: Row) => eventFromRow(r, parsedJson));
   }
 
   addAuditSink(sink: AuditSink): void {
@@ -258,58 +249,9 @@ async function insertKey(client: Queryable, key: NewApiKey, now: number): Promis
       'INSERT INTO api_keys (id, prefix, consumer_id, key_hash, scopes, expires_at, plan, metadata, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *',
       [key.id, key.prefix, key.consumerId, key.keyHash, JSON.stringify(key.scopes), key.expiresAt, key.plan, JSON.stringify(key.metadata), key.createdAt, now],
     );
-    return keyFromRow(rows[0] as Row);
+    return keyFromRow(rows[0] as Row, parsedJson);
   } catch (error) {
     if ((error as { code?: string }).code === '23505') throw new StoreError('conflict', `key ${key.id} already exists`, { cause: error });
     throw error;
   }
-}
-
-const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
-
-function consumerFromRow(row: Row): Consumer {
-  return {
-    id: String(row['id']),
-    name: String(row['name']),
-    tenant: str(row['tenant']),
-    roles: row['roles'] as string[],
-    groups: row['groups'] as string[],
-    plan: str(row['plan']),
-    metadata: row['metadata'] as Record<string, unknown>,
-    createdAt: Number(row['created_at']),
-    updatedAt: Number(row['updated_at']),
-  };
-}
-
-function keyFromRow(row: Row): ApiKeyRecord {
-  return {
-    id: String(row['id']),
-    prefix: String(row['prefix']),
-    consumerId: String(row['consumer_id']),
-    keyHash: String(row['key_hash']),
-    scopes: row['scopes'] as string[],
-    expiresAt: num(row['expires_at']),
-    plan: str(row['plan']),
-    metadata: row['metadata'] as Record<string, unknown>,
-    createdAt: Number(row['created_at']),
-    updatedAt: Number(row['updated_at']),
-    lastUsedAt: num(row['last_used_at']),
-    revokedAt: num(row['revoked_at']),
-    replacedBy: str(row['replaced_by']),
-    graceUntil: num(row['grace_until']),
-  };
-}
-
-function eventFromRow(row: Row): AdminEvent {
-  return {
-    seq: Number(row['seq']),
-    id: String(row['id']),
-    at: Number(row['at']),
-    actor: String(row['actor']),
-    action: String(row['action']),
-    targetType: String(row['target_type']),
-    targetId: str(row['target_id']),
-    details: row['details'] as Record<string, unknown>,
-  };
 }

@@ -17,6 +17,7 @@ import {
   type StoreChanges,
 } from '../types.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
+import { consumerFromRow, eventFromRow, jsonText, keyFromRow } from '../rows.ts';
 
 type Row = Record<string, SQLInputValue>;
 
@@ -91,14 +92,14 @@ export class SqliteStore implements Store {
 
   async getConsumer(id: string): Promise<Consumer | undefined> {
     const row = this.#db.prepare('SELECT * FROM consumers WHERE id = ?').get(id);
-    return row ? consumerFromRow(row) : undefined;
+    return row ? consumerFromRow(row, jsonText) : undefined;
   }
 
   async listConsumers(options: ListOptions & { readonly tenant?: string } = {}): Promise<Consumer[]> {
     const rows = this.#db
       .prepare('SELECT * FROM consumers WHERE id > ? AND (? IS NULL OR tenant = ?) ORDER BY id LIMIT ?')
       .all(options.after ?? '', options.tenant ?? null, options.tenant ?? null, pageLimit(options.limit));
-    return rows.map(consumerFromRow);
+    return rows.map((r) => consumerFromRow(r, jsonText));
   }
 
   async updateConsumer(id: string, patch: ConsumerPatch, now = Date.now()): Promise<Consumer | undefined> {
@@ -140,14 +141,14 @@ export class SqliteStore implements Store {
 
   async getApiKey(id: string): Promise<ApiKeyRecord | undefined> {
     const row = this.#db.prepare('SELECT * FROM api_keys WHERE id = ?').get(id);
-    return row ? keyFromRow(row) : undefined;
+    return row ? keyFromRow(row, jsonText) : undefined;
   }
 
   async listApiKeys(options: ListOptions & { readonly consumerId?: string } = {}): Promise<ApiKeyRecord[]> {
     const rows = this.#db
       .prepare('SELECT * FROM api_keys WHERE id > ? AND (? IS NULL OR consumer_id = ?) ORDER BY id LIMIT ?')
       .all(options.after ?? '', options.consumerId ?? null, options.consumerId ?? null, pageLimit(options.limit));
-    return rows.map(keyFromRow);
+    return rows.map((r) => keyFromRow(r, jsonText));
   }
 
   async revokeApiKey(id: string, now = Date.now()): Promise<ApiKeyRecord | undefined> {
@@ -195,7 +196,7 @@ export class SqliteStore implements Store {
     const rows = this.#db
       .prepare('SELECT * FROM admin_events WHERE seq < ? ORDER BY seq DESC LIMIT ?')
       .all(options.beforeSeq ?? Number.MAX_SAFE_INTEGER, pageLimit(options.limit));
-    return rows.map(eventFromRow);
+    return rows.map((r) => eventFromRow(r, jsonText));
   }
 
   addAuditSink(sink: AuditSink): void {
@@ -219,53 +220,4 @@ function isUniqueViolation(error: unknown): boolean {
 
 function definedOnly<T extends object>(patch: T): Partial<T> {
   return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-const num = (v: SQLInputValue | undefined): number | null => (v === null || v === undefined ? null : Number(v));
-const str = (v: SQLInputValue | undefined): string | null => (v === null || v === undefined ? null : String(v));
-
-function consumerFromRow(row: Row): Consumer {
-  return {
-    id: String(row['id']),
-    name: String(row['name']),
-    tenant: str(row['tenant']),
-    roles: JSON.parse(String(row['roles'])) as string[],
-    groups: JSON.parse(String(row['groups'])) as string[],
-    plan: str(row['plan']),
-    metadata: JSON.parse(String(row['metadata'])) as Record<string, unknown>,
-    createdAt: Number(row['created_at']),
-    updatedAt: Number(row['updated_at']),
-  };
-}
-
-function keyFromRow(row: Row): ApiKeyRecord {
-  return {
-    id: String(row['id']),
-    prefix: String(row['prefix']),
-    consumerId: String(row['consumer_id']),
-    keyHash: String(row['key_hash']),
-    scopes: JSON.parse(String(row['scopes'])) as string[],
-    expiresAt: num(row['expires_at']),
-    plan: str(row['plan']),
-    metadata: JSON.parse(String(row['metadata'])) as Record<string, unknown>,
-    createdAt: Number(row['created_at']),
-    updatedAt: Number(row['updated_at']),
-    lastUsedAt: num(row['last_used_at']),
-    revokedAt: num(row['revoked_at']),
-    replacedBy: str(row['replaced_by']),
-    graceUntil: num(row['grace_until']),
-  };
-}
-
-function eventFromRow(row: Row): AdminEvent {
-  return {
-    seq: Number(row['seq']),
-    id: String(row['id']),
-    at: Number(row['at']),
-    actor: String(row['actor']),
-    action: String(row['action']),
-    targetType: String(row['target_type']),
-    targetId: str(row['target_id']),
-    details: JSON.parse(String(row['details'])) as Record<string, unknown>,
-  };
 }
