@@ -1,14 +1,20 @@
 /**
  * mTLS: client certificates from a CA generated here (@peculiar/x509) are verified on the TLS listener and mapped
  * to consumers. Valid → 200; unknown CA, expired, unmapped → 401 without reaching the upstream; no certificate →
- * public routes still work.
+ * public routes still work; the client CA bundle is reloaded when its file changes.
  */
 import assert from 'node:assert/strict';
 import { webcrypto } from 'node:crypto';
+import { renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { stringify } from 'yaml';
 import { request } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { privateKeyPem } from '../src/server/certificates.ts'; // loads reflect-metadata and the crypto provider first
 import * as x509 from '@peculiar/x509';
+import { ConfigError } from '../src/config/errors.ts';
+import { loadConfigText } from '../src/config/load.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
 
@@ -136,4 +142,51 @@ describe('mTLS client certificates', () => {
     assert.equal(up.seen.length, seen);
     assert.equal((await get(gw.url, '/public')).status, 200);
   });
+
+  it('reloads the client CA bundle on change: a newly added CA is accepted, a removed one refused, without restart', async () => {
+    const added = await createCa('Newly Added Client CA');
+    const fromAdded = await issueClient(added, 'svc-a', new Date(Date.now() - DAY), new Date(Date.now() + DAY));
+    const fromOld = await issueClient(ca, 'svc-a', new Date(Date.now() - DAY), new Date(Date.now() + DAY));
+    assert.equal((await get(gw.url, '/items', fromAdded)).status, 401);
+    // Waits for the listener to log the reload rather than polling with requests: repeated 401s from one address
+    // would (rightly) get it blocked by the monitor.
+    const reloads = () => gw.logs.filter((l) => l['msg'] === 'TLS certificate reloaded').length;
+    const replace = async (pem: string) => {
+      const seen = reloads();
+      writeFileSync(join(gw.dir, 'ca.pem.tmp'), pem);
+      renameSync(join(gw.dir, 'ca.pem.tmp'), join(gw.dir, 'ca.pem'));
+      const deadline = Date.now() + 10_000;
+      while (reloads() === seen && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(reloads() > seen, 'the listener reloaded its TLS material');
+    };
+    await replace(ca.cert.toString('pem') + added.cert.toString('pem'));
+    assert.equal((await get(gw.url, '/items', fromAdded)).status, 200);
+    assert.equal((await get(gw.url, '/items', fromOld)).status, 200);
+    await replace(added.cert.toString('pem'));
+    assert.equal((await get(gw.url, '/items', fromOld)).status, 401);
+    assert.equal((await get(gw.url, '/items', fromAdded)).status, 200);
+  });
+
+  it('a replacement CA file that holds no certificate is rejected and the current bundle keeps working', async () => {
+    const current = await issueClient(ca, 'svc-a', new Date(Date.now() - DAY), new Date(Date.now() + DAY));
+    const before = (await get(gw.url, '/items', current)).status;
+    writeFileSync(join(gw.dir, 'ca.pem'), 'not a certificate\n');
+    const rejected = () => gw.logs.some((l) => l['msg'] === 'TLS certificate change rejected; keeping the current one');
+    const deadline = Date.now() + 10_000;
+    while (!rejected() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(rejected());
+    assert.equal((await get(gw.url, '/items', current)).status, before);
+  });
+});
+
+it('a client_ca file that does not exist stops start-up naming listen.https.client_ca', () => {
+  const text = stringify({
+    listen: { https: { port: 0, cert: '${file:tls.crt}', key: '${file:tls.key}', client_ca: '${file:no-such-ca.pem}' } },
+    upstreams: { main: { url: 'http://127.0.0.1:1' } },
+    apis: [{ name: 'a', upstream: 'main', passthrough: true }],
+  });
+  assert.throws(
+    () => loadConfigText(text, join(tmpdir(), 'rampart.yaml'), {}),
+    (error: unknown) => error instanceof ConfigError && error.issues.some((i) => i.path === 'listen.https.client_ca' && /cannot read file/.test(i.message)),
+  );
 });

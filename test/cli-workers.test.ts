@@ -64,7 +64,7 @@ test('rampart start --workers 2: two workers share the listener, SIGHUP reloads 
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
   try {
     const url = `http://127.0.0.1:${port}/things/1`;
-    for (let i = 0; i < 100 && !/2 workers ready/.test(stderr); i++) await sleep(100);
+    for (let i = 0; i < 400 && !/2 workers ready/.test(stderr); i++) await sleep(100);
     assert.match(stderr, /2 workers ready/);
     const workers = childrenOf(child.pid!);
     assert.equal(workers.length, 2, 'the primary forked two workers');

@@ -143,7 +143,8 @@ describe('demo API called directly (naive on purpose)', () => {
     for (let i = 0; i < 5; i++) {
       const bad = await call('/auth/login', undefined, { method: 'POST', body: JSON.stringify({ username: 'alice', password: 'nope' }) });
       assert.equal(bad.status, 401);
-      assert.deepEqual(await bad.json(), { error: 'invalid credentials' });
+      assert.equal(bad.headers.get('content-type'), 'application/problem+json');
+      assert.deepEqual(await bad.json(), { type: 'about:blank', title: 'Unauthorized', status: 401, error: 'invalid credentials' });
     }
     const ok = await call('/auth/login', undefined, {
       method: 'POST',

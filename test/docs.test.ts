@@ -1,10 +1,16 @@
 /**
  * The docs stay true to the code: docs/configuration.md is exactly what scripts/gen-config-docs.ts generates from
- * the config schema (so no setting can be undocumented), and docs/errors.md documents every error code.
+ * the config schema (so no setting can be undocumented), docs/errors.md documents every error code, and the
+ * copy-paste configs marked in the docs validate.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { parse as parseYaml } from 'yaml';
+import { configSchema } from '../src/config/schema.ts';
+import { checkConfigSemantics } from '../src/config/semantics.ts';
+import type { RampartConfig } from '../src/config/types.ts';
 import { CONFIG_DOCS_PATH, REGENERATE_COMMAND, collectRows, renderConfigDocs, undocumented } from '../scripts/gen-config-docs.ts';
 import { ERRORS, PROBLEM_TYPE_BASE } from '../src/problem.ts';
 
@@ -52,4 +58,43 @@ test('docs/errors.md documents every error code with its type URI, status and ti
     assert.ok((cells[4] ?? '').length > 20, `${code}: say when it happens`);
   }
   for (const code of rows.keys()) assert.ok(code in ERRORS, `docs/errors.md documents "${code}", which src/problem.ts no longer has`);
+});
+
+/**
+ * Copy-paste configs in the docs stay valid: every ```yaml block preceded by `<!-- rampart-config -->` is a whole
+ * rampart.yaml and must pass the config schema and the semantic checks (references are not resolved: the files
+ * and variables they name exist only on the reader's machine).
+ */
+const DOCS_DIR = new URL('../docs/', import.meta.url);
+const MARKER = '<!-- rampart-config -->';
+const PAGES_WITH_FULL_CONFIG = ['authn-jwt.md', 'authn-apikey.md', 'authn-introspection.md', 'authn-mtls.md', 'identity-upstream.md'];
+
+function fullConfigBlocks(text: string): { line: number; yaml: string }[] {
+  const blocks: { line: number; yaml: string }[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length - 1; i++) {
+    if (lines[i]!.trim() !== MARKER || lines[i + 1]!.trim() !== '```yaml') continue;
+    const end = lines.findIndex((l, j) => j > i + 1 && l.trim() === '```');
+    assert.ok(end > 0, `unterminated yaml block after line ${i + 1}`);
+    blocks.push({ line: i + 2, yaml: lines.slice(i + 2, end).join('\n') });
+  }
+  return blocks;
+}
+
+test('docs: configs marked as full rampart.yaml pass schema validation and semantic checks', () => {
+  const ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
+  const validate = ajv.compile(configSchema);
+  const pages = readdirSync(DOCS_DIR).filter((f) => f.endsWith('.md'));
+  for (const page of PAGES_WITH_FULL_CONFIG) assert.ok(pages.includes(page), `${page} missing`);
+  for (const page of pages) {
+    const blocks = fullConfigBlocks(readFileSync(new URL(page, DOCS_DIR), 'utf8'));
+    if (PAGES_WITH_FULL_CONFIG.includes(page)) assert.ok(blocks.length > 0, `docs/${page} has no block marked ${MARKER}`);
+    for (const block of blocks) {
+      const where = `docs/${page} line ${block.line}`;
+      const data: unknown = parseYaml(block.yaml);
+      assert.ok(validate(data), `${where}: ${ajv.errorsText(validate.errors)}`);
+      const issues = checkConfigSemantics(data as RampartConfig);
+      assert.deepEqual(issues, [], `${where}: ${JSON.stringify(issues)}`);
+    }
+  }
 });

@@ -2,13 +2,16 @@
  * The config loader: schema errors name the YAML path (and line) and how to fix it; references; unsafe
  * combinations refused at load.
  */
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../src/config/errors.ts';
 import { loadConfigText } from '../src/config/load.ts';
+import { startGateway } from './helpers/gateway.ts';
+import { itemsConfig, SPEC_FILES } from './helpers/gateway-fixtures.ts';
+import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'rampart-config-'));
 const FILE = join(dir, 'rampart.yaml');
@@ -131,5 +134,76 @@ describe('config loader', () => {
   test('duplicate keys are refused', () => {
     const error = issuesOf(`${BASE}limits: {}\nlimits: {}\n`);
     assert.ok(error.issues.some((i) => i.path === '(yaml)'), error.message);
+  });
+});
+
+describe('operationIds named in the config must exist in the spec (fail closed at start-up)', () => {
+  let upstream: TestUpstream;
+  before(async () => {
+    upstream = await startUpstream();
+  });
+  after(() => upstream?.close());
+
+  /** Starts a real gateway with `extra` settings and returns the ConfigError that stops it. */
+  async function startFails(extra: Parameters<typeof itemsConfig>[1]): Promise<ConfigError> {
+    try {
+      const gw = await startGateway(itemsConfig(upstream.url, extra), { files: SPEC_FILES });
+      await gw.close();
+    } catch (error) {
+      assert.ok(error instanceof ConfigError, String(error));
+      return error;
+    }
+    assert.fail('the gateway started with a config naming an unknown operation');
+  }
+  const limit = (operations: string[]) => ({ name: 'per-ip', key: 'ip', limit: '1/min', operations });
+
+  test('a rate limit listing an unknown operationId names the exact entry', async () => {
+    const error = await startFails({ api: { rate_limits: [limit(['getItem', 'getItems'])] } });
+    assert.deepEqual(
+      error.issues.map((i) => i.path),
+      ['apis[0].rate_limits[0].operations[1]'],
+    );
+    assert.match(error.message, /apis\[0\]\.rate_limits\[0\]\.operations\[1\]: no operation "getItems" in .*items\.yaml\. Fix: use an operationId from the spec/);
+  });
+
+  test('unknown operationIds in operations, rules and owner_rules are each reported', async () => {
+    const error = await startFails({
+      api: {
+        operations: { getitem: { max_body_bytes: 1024 } },
+        rules: { deleteItems: 'true' },
+        owner_rules: { readItem: 'response.body.owner == identity.subject' },
+      },
+    });
+    assert.deepEqual(error.issues.map((i) => i.path).sort(), ['apis[0].operations.getitem', 'apis[0].owner_rules.readItem', 'apis[0].rules.deleteItems']);
+  });
+
+  test('an operation-level limit that excludes its own operation is refused', async () => {
+    const error = await startFails({ api: { operations: { getItem: { rate_limits: [limit(['listItems'])] } } } });
+    const issue = error.issues.find((i) => i.path === 'apis[0].operations.getItem.rate_limits[0].operations');
+    assert.ok(issue, error.message);
+    assert.match(issue.message, /never applies/);
+  });
+
+  test('a plan limit must name an operation of some API', async () => {
+    const error = await startFails({ plans: { gold: [limit(['nope'])] } });
+    assert.deepEqual(error.issues.map((i) => i.path), ['plans.gold[0].operations[0]']);
+  });
+
+  test('a passthrough API (no spec) cannot name operations', async () => {
+    const error = await startFails({ api: { spec: undefined, passthrough: true, rate_limits: [limit(['getItem'])], rules: { getItem: 'true' } } });
+    assert.deepEqual(error.issues.map((i) => i.path).sort(), ['apis[0].rate_limits[0].operations[0]', 'apis[0].rules.getItem']);
+  });
+
+  test('legitimate case: a limit naming a known operation applies to it and to nothing else', async () => {
+    const gw = await startGateway(itemsConfig(upstream.url, { api: { rate_limits: [limit(['getItem'])] } }), { files: SPEC_FILES });
+    try {
+      const get = (path: string) => fetch(gw.url + path, { signal: AbortSignal.timeout(5000) }).then(async (r) => (await r.arrayBuffer(), r.status));
+      assert.equal(await get('/items/1'), 200);
+      assert.equal(await get('/items/1'), 429);
+      assert.equal(await get('/items'), 200);
+      assert.equal(await get('/items'), 200);
+    } finally {
+      await gw.close();
+    }
   });
 });

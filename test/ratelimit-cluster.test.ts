@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
+import { READ_TOKEN, TEST_ENV } from './helpers/apikeys.ts';
 import { itemsConfig, send, SPEC_FILES } from './helpers/gateway-fixtures.ts';
 import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
 
@@ -32,14 +33,16 @@ async function freePort(): Promise<number> {
  * Starts `rampart start -c <config>` as a child process on free ports picked here (the gateway buffers its stdout,
  * so readiness is polled on the admin listener's /readyz). Resolves with the data-plane URL.
  */
-async function startProcess(dir: string, config: Record<string, unknown>, name: string): Promise<{ child: ChildProcess; url: string }> {
+async function startProcess(dir: string, config: Record<string, unknown>, name: string, children: ChildProcess[]): Promise<{ child: ChildProcess; url: string }> {
   const [http, admin] = [await freePort(), await freePort()];
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, stringify({ ...config, listen: { http: { port: http, host: '127.0.0.1', insecure: true }, admin: { port: admin, host: '127.0.0.1' } } }));
   const child = spawn(process.execPath, [MAIN, 'start', '-c', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Registered at once, so `after` stops it even when its sibling fails to start.
+  children.push(child);
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)));
-  for (let i = 0; i < 200 && child.exitCode === null; i++) {
+  for (let i = 0; i < 600 && child.exitCode === null; i++) {
     const ready = await fetch(`http://127.0.0.1:${admin}/readyz`).then((r) => r.status === 200, () => false);
     if (ready) return { child, url: `http://127.0.0.1:${http}` };
     await new Promise((r) => setTimeout(r, 100));
@@ -100,8 +103,7 @@ describe('two gateway processes sharing Redis', () => {
         },
       }),
     };
-    const started = await Promise.all([startProcess(dir, config, 'a'), startProcess(dir, config, 'b')]);
-    for (const s of started) children.push(s.child);
+    const started = await Promise.all([startProcess(dir, config, 'a', children), startProcess(dir, config, 'b', children)]);
     urls = started.map((s) => s.url);
   });
   after(async () => {
@@ -169,8 +171,9 @@ describe('Redis killed mid-run and restarted', () => {
             { name: 'closed', key: 'ip', algorithm: 'fixed_window', limit: '1000/hour', failure: 'closed', operations: ['getItem'] },
           ],
         },
+        admin: { tokens: [{ name: 'auditor', token: '${env:T_READ}', role: 'read_only' }] },
       }),
-      { files: SPEC_FILES },
+      { files: SPEC_FILES, env: TEST_ENV },
     );
   });
   after(async () => {
@@ -204,7 +207,7 @@ describe('Redis killed mid-run and restarted', () => {
     assert.equal(status, 200, 'fail-closed limit admits again once Redis is back');
     // Shared counting again: the fixed-window counter of the open limit lives in the (new, empty) Redis.
     assert.equal((await send(gw.url, '/items')).status, 200);
-    const listed = (await (await fetch(`${gw.adminUrl}/ratelimit/counters?prefix=rl:items:open`)).json()) as { backend: string; entries: unknown[] };
+    const listed = (await (await fetch(`${gw.adminUrl}/ratelimit/counters?prefix=rl:items:open`, { headers: { authorization: `Bearer ${READ_TOKEN}` } })).json()) as { backend: string; entries: unknown[] };
     assert.equal(listed.backend, 'redis');
     assert.equal(listed.entries.length, 1);
   });

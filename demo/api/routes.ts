@@ -2,7 +2,7 @@
  * The demo API's routes, written the naive way on purpose: no ownership checks, no role checks, internal fields in
  * every response, mass assignment, operator injection in search, verbose errors. Rampart is what makes it safe.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpError, readText, sendEmpty, sendJson } from '../http.ts';
 import { hashPassword, verifyPassword } from '../password.ts';
@@ -56,6 +56,16 @@ function notFound(kind: string, id: string | undefined): never {
   throw new HttpError(404, { error: `${kind} not found`, id, hint: `no ${kind} with id ${String(id)} in table ${kind}s` });
 }
 
+/**
+ * Errors are RFC 9457 problem documents, as demo/openapi.yaml says, but naive ones: every internal detail (messages,
+ * ids, stack traces, the route list) rides along as extension members for Rampart's response contract to strip.
+ */
+function sendProblem(res: ServerResponse, status: number, details: Record<string, unknown>): void {
+  const payload = Buffer.from(JSON.stringify({ type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', status, ...details }), 'utf8');
+  res.writeHead(status, { 'Content-Type': 'application/problem+json', 'Content-Length': String(payload.length) });
+  res.end(payload);
+}
+
 function intParam(query: URLSearchParams, name: string, fallback: number, max: number): number {
   const n = Math.floor(Number(query.get(name) ?? fallback));
   return Number.isFinite(n) ? Math.min(Math.max(n, 0), max) : fallback;
@@ -72,7 +82,7 @@ const ROUTE_TABLE: Array<[string, string, Route['handler']]> = [
       const password = body['password'];
       const user = repo.getUserByUsername(body['username'] as string);
       const ok = user !== undefined && typeof password === 'string' && (await verifyPassword(password, user.passwordHash));
-      if (!ok) return sendJson(res, 401, { error: 'invalid credentials' });
+      if (!ok) return sendProblem(res, 401, { error: 'invalid credentials' });
       sendJson(res, 200, { user });
     },
   ],
@@ -232,7 +242,7 @@ export function createDemoHandler(repo: DemoRepo, signal: AbortSignal): (req: In
       const method = req.method ?? 'GET';
       const found = match(method, url.pathname);
       if (!found) {
-        sendJson(res, 404, {
+        sendProblem(res, 404, {
           error: 'Not Found',
           message: `Cannot ${method} ${url.pathname}`,
           method,
@@ -247,10 +257,10 @@ export function createDemoHandler(repo: DemoRepo, signal: AbortSignal): (req: In
       if (res.headersSent) {
         res.destroy();
       } else if (err instanceof HttpError) {
-        sendJson(res, err.status, err.body);
+        sendProblem(res, err.status, err.body);
       } else {
         const e = err instanceof Error ? err : new Error(String(err));
-        sendJson(res, 500, { error: e.message, name: e.name, stack: e.stack });
+        sendProblem(res, 500, { error: e.message, name: e.name, stack: e.stack });
       }
     }
   };

@@ -9,8 +9,8 @@ import { sendJson, type AdminHandler } from './server.ts';
 const MAX_LIST = 1000;
 const MAX_RESET = 100_000;
 
-/** Wraps an admin handler (the admin API's authentication and audit are applied this way). */
-export type AdminWrap = (handler: AdminHandler) => AdminHandler;
+/** Wraps an admin handler (the gateway audits changes this way; authentication is the AdminServer's). */
+export type AdminWrap = (handler: AdminHandler, route: { readonly method: string; readonly path: string }) => AdminHandler;
 
 export interface AdminRouteDef {
   readonly method: 'GET' | 'DELETE';
@@ -121,12 +121,15 @@ export function rateLimitAdminRoutes(counters: Counters): AdminRouteDef[] {
   ];
 }
 
-/** Registers the rate-limit admin routes on the admin listener, each through `wrap` (default: as is). */
+/**
+ * Registers the rate-limit admin routes on the admin listener (authenticated there: GET needs `read_only`, DELETE
+ * `admin`), each through `wrap` (default: as is).
+ */
 export function registerRateLimitAdmin(
   admin: { route(method: string, path: string, handler: AdminHandler): void },
   counters: Counters,
   wrap: AdminWrap = (h) => h,
 ): void {
-  for (const r of rateLimitAdminRoutes(counters)) admin.route(r.method, r.path, wrap(r.handler));
+  for (const r of rateLimitAdminRoutes(counters)) admin.route(r.method, r.path, wrap(r.handler, r));
 }
 

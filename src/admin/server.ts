@@ -3,58 +3,85 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.ts';
 import { errorForLog } from '../log.ts';
 import { GatewayError, problemBody, toGatewayError } from '../problem.ts';
+import type { AdminAuth, AdminPrincipal, AdminRole } from './api/auth.ts';
 
-export type AdminHandler = (req: IncomingMessage, res: ServerResponse, params: Record<string, string>) => void | Promise<void>;
+/** `principal` is the authenticated caller; undefined only on public routes. */
+export type AdminHandler = (req: IncomingMessage, res: ServerResponse, params: Record<string, string>, principal: AdminPrincipal | undefined) => void | Promise<void>;
+
+export interface AdminRouteOptions {
+  /** Served without a token (health, readiness, the identity JWKS). Default false. */
+  readonly public?: boolean;
+}
 
 interface AdminRoute {
   readonly method: string;
   readonly pattern: RegExp;
   readonly names: readonly string[];
   readonly handler: AdminHandler;
+  readonly public: boolean;
+}
+
+/** Role a method needs: reads (GET, HEAD) need `read_only`, everything else `admin`. */
+export function roleFor(method: string): AdminRole {
+  return method === 'GET' || method === 'HEAD' ? 'read_only' : 'admin';
 }
 
 /**
- * The admin listener (control plane): health and readiness here; the admin API, metrics and the dashboard
- * register their routes. Loopback by default. Errors answer problem+json like the data plane.
+ * The admin listener (control plane): health and readiness here; the admin API, metrics, monitor and rate-limit
+ * routes register theirs. Loopback by default. Authentication is enforced here, once, for every route not
+ * registered as public: a bearer token from `admin.tokens` (401 with `WWW-Authenticate` without one), `read_only`
+ * for GET/HEAD and `admin` for changes (403 otherwise). An unknown path also needs a token before it is told
+ * apart from a known one (no route discovery). Errors answer problem+json like the data plane.
  */
 export class AdminServer {
   readonly server: Server;
   readonly #routes: AdminRoute[] = [];
   readonly #logger: Logger;
+  readonly #auth: AdminAuth;
   ready = false;
 
-  constructor(logger: Logger) {
+  constructor(logger: Logger, auth: AdminAuth) {
     this.#logger = logger;
+    this.#auth = auth;
     this.server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => void this.#handle(req, res));
-    this.route('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }));
-    this.route('GET', '/readyz', (_req, res) => sendJson(res, this.ready ? 200 : 503, { status: this.ready ? 'ready' : 'not ready' }));
+    this.route('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }), { public: true });
+    this.route('GET', '/readyz', (_req, res) => sendJson(res, this.ready ? 200 : 503, { status: this.ready ? 'ready' : 'not ready' }), { public: true });
   }
 
-  /** Registers a route; `path` may hold `:name` segments. */
-  route(method: string, path: string, handler: AdminHandler): void {
+  /** Registers a route; `path` may hold `:name` segments. Authenticated unless `options.public`. */
+  route(method: string, path: string, handler: AdminHandler, options: AdminRouteOptions = {}): void {
     const names: string[] = [];
     const source = path.replace(/:([a-zA-Z]+)/g, (_m, name: string) => {
       names.push(name);
       return '([^/]+)';
     });
-    this.#routes.push({ method, pattern: new RegExp(`^${source}$`), names, handler });
+    this.#routes.push({ method, pattern: new RegExp(`^${source}$`), names, handler, public: options.public === true });
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const id = randomUUID();
     try {
       const path = (req.url ?? '/').split('?')[0]!;
+      const method = req.method ?? 'GET';
       let pathMatched = false;
+      let found: { route: AdminRoute; match: RegExpExecArray } | undefined;
       for (const route of this.#routes) {
         const match = route.pattern.exec(path);
         if (!match) continue;
         pathMatched = true;
-        if (route.method !== req.method) continue;
-        const params = Object.fromEntries(route.names.map((n, i) => [n, decodeURIComponent(match[i + 1]!)]));
-        await route.handler(req, res, params);
+        if (route.method === method) {
+          found = { route, match };
+          break;
+        }
+      }
+      if (found?.route.public) {
+        await found.route.handler(req, res, paramsOf(found.route, found.match), undefined);
         return;
       }
-      throw new GatewayError(pathMatched ? 'method_not_allowed' : 'not_found');
+      const principal = this.#auth.authenticate(req);
+      if (!found) throw new GatewayError(pathMatched ? 'method_not_allowed' : 'not_found');
+      this.#auth.authorize(principal, roleFor(method));
+      await found.route.handler(req, res, paramsOf(found.route, found.match), principal);
     } catch (thrown) {
       const error = toGatewayError(thrown);
       if (error.code === 'internal') this.#logger.error({ requestId: id, err: errorForLog(thrown) }, 'admin request failed');
@@ -67,6 +94,10 @@ export class AdminServer {
       res.end(body);
     }
   }
+}
+
+function paramsOf(route: AdminRoute, match: RegExpExecArray): Record<string, string> {
+  return Object.fromEntries(route.names.map((n, i) => [n, decodeURIComponent(match[i + 1]!)]));
 }
 
 /** Writes a JSON response with no-store caching. */

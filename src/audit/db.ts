@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import pg from 'pg';
 import { inTransaction } from '../store/postgres/transaction.ts';
 
@@ -37,8 +37,9 @@ export async function openDb(options: DbOptions): Promise<Db> {
   if (options.kind === 'sqlite') {
     if (!options.path) throw new Error('sqlite path is required');
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
-    const db = new DatabaseSync(options.path);
-    db.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;');
+    // The busy timeout is set at open: switching to WAL needs a lock another process may hold while it starts too.
+    const db = new DatabaseSync(options.path, { timeout: 5000 });
+    db.exec('PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;');
     return new SqliteDb(db);
   }
   if (!options.url) throw new Error('postgres url is required');
@@ -57,17 +58,28 @@ class SqliteDb implements Db {
   readonly kind = 'sqlite' as const;
   readonly #db: DatabaseSync;
   #chain: Promise<unknown> = Promise.resolve();
+  /** Prepared statements by SQL text (bounded): preparing per call was a visible cost of every audit batch. */
+  readonly #statements = new Map<string, StatementSync>();
   constructor(db: DatabaseSync) {
     this.#db = db;
+  }
+  #prepare(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(toSqlite(sql));
+      if (this.#statements.size >= 512) this.#statements.delete(this.#statements.keys().next().value!);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
   }
   async exec(sql: string): Promise<void> {
     this.#db.exec(sql);
   }
   async all(sql: string, params: readonly unknown[] = []): Promise<Row[]> {
-    return this.#db.prepare(toSqlite(sql)).all(...(params as never[])) as Row[];
+    return this.#prepare(sql).all(...(params as never[])) as Row[];
   }
   async run(sql: string, params: readonly unknown[] = []): Promise<number> {
-    return Number(this.#db.prepare(toSqlite(sql)).run(...(params as never[])).changes);
+    return Number(this.#prepare(sql).run(...(params as never[])).changes);
   }
   tx<T>(fn: (db: Db) => Promise<T>): Promise<T> {
     // Serialise transactions on this connection: the queue keeps one BEGIN…COMMIT at a time.

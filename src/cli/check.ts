@@ -1,5 +1,7 @@
 import { ConfigError } from '../config/errors.ts';
-import { loadConfigFile } from '../config/load.ts';
+import { loadConfigFile, type LoadedConfig } from '../config/load.ts';
+import { openControlPlane } from '../admin/api/control-plane.ts';
+import { createCounters } from '../counters/index.ts';
 import { createLogger } from '../log.ts';
 import { SpecError } from '../openapi/load.ts';
 import { compileRouteTable, type RouteTable } from '../pipeline/compile.ts';
@@ -9,7 +11,7 @@ import { summariseAuthorization } from '../policies/authz/report.ts';
 export async function runCheck(configFile: string, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   try {
     const loaded = loadConfigFile(configFile);
-    const table = await compileRouteTable(loaded, { logger: createLogger({ level: 'silent' }) });
+    const table = await compileDry(loaded);
     out.write(formatRouteTable(table));
     out.write(`\n${formatAuthorizationReport(table)}`);
     out.write(`\nconfig OK: ${table.routes.length} routes\n`);
@@ -20,6 +22,24 @@ export async function runCheck(configFile: string, out: NodeJS.WritableStream = 
       return 2;
     }
     throw error;
+  }
+}
+
+/**
+ * Compiles the route table with the services policies need at start: counters in memory (a check needs no Redis)
+ * and, when an API accepts API keys, the store (as `start` opens it), so the check fails where `start` would.
+ */
+async function compileDry(loaded: LoadedConfig): Promise<RouteTable> {
+  const logger = createLogger({ level: 'silent' });
+  const config = { ...loaded.config, counters: { ...loaded.config.counters, kind: 'memory' as const } };
+  const counters = await createCounters(config.counters, logger);
+  const needsStore = config.apis.some((api) => api.auth?.api_keys !== undefined && api.auth.api_keys !== false);
+  const controlPlane = needsStore ? await openControlPlane(config, loaded.file, logger, { withoutVerifier: true }) : undefined;
+  try {
+    return await compileRouteTable(loaded, { logger, counters, ...(controlPlane ? { store: controlPlane.store, apiKeys: controlPlane.verifier, controlPlane } : {}) });
+  } finally {
+    await controlPlane?.close();
+    await counters.close();
   }
 }
 

@@ -5,10 +5,11 @@ const USAGE = `Usage: rampart incidents <list|show ID|resolve ID|unblock IP> [-c
 
   list [--status open|resolved]    incidents, newest first
   show ID                          one incident: evidence, actions, timeline
-  resolve ID [--note TEXT] [--actor NAME]   resolve it and revert its containment (audited)
-  unblock IP [--actor NAME]        lift a block (audited)
+  resolve ID [--note TEXT]         resolve it and revert its containment (audited)
+  unblock IP                       lift a block (audited)
 
-Talks to the running gateway's admin listener (default: listen.admin from the config).
+Talks to the running gateway's admin listener (default: listen.admin from the config) with the admin token in
+RAMPART_ADMIN_TOKEN (read_only for list/show, admin for resolve/unblock; the actor recorded is the token's name).
 `;
 
 /** `rampart incidents …` over the admin API. Returns the exit code. */
@@ -20,7 +21,6 @@ export async function runIncidents(configFile: string, args: readonly string[], 
       admin: { type: 'string' },
       status: { type: 'string' },
       note: { type: 'string' },
-      actor: { type: 'string' },
     },
     allowPositionals: true,
   });
@@ -39,7 +39,10 @@ export async function runIncidents(configFile: string, args: readonly string[], 
     const res = await fetch(new URL(path, base), {
       method,
       signal: AbortSignal.timeout(10_000),
-      headers: body ? { 'content-type': 'application/json' } : {},
+      headers: {
+        ...(body ? { 'content-type': 'application/json' } : {}),
+        ...(process.env['RAMPART_ADMIN_TOKEN'] ? { authorization: `Bearer ${process.env['RAMPART_ADMIN_TOKEN']}` } : {}),
+      },
       ...(body ? { body: JSON.stringify(body) } : {}),
     });
     const text = await res.text();
@@ -53,8 +56,8 @@ export async function runIncidents(configFile: string, args: readonly string[], 
     case 'show':
       return call('GET', `/admin/incidents/${id}`);
     case 'resolve':
-      return call('POST', `/admin/incidents/${id}/resolve`, { note: values.note, actor: values.actor ?? 'cli' });
+      return call('POST', `/admin/incidents/${id}/resolve`, { note: values.note });
     default:
-      return call('DELETE', `/admin/blocks/${id}`, { actor: values.actor ?? 'cli' });
+      return call('DELETE', `/admin/blocks/${id}`);
   }
 }

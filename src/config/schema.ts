@@ -71,6 +71,40 @@ const adminListener = {
   properties: { port: port(8081), host: host('127.0.0.1') },
 } as const;
 
+const FILE_REF = '^\\$\\{file:[^}]+\\}$';
+
+const upstreamTlsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  dependentRequired: { cert: ['key'], key: ['cert'] },
+  description:
+    'TLS to an `https://` upstream. The upstream certificate is always verified (there is no setting to turn that off); `cert`/`key` add a client certificate (mTLS). Files are reloaded when they change.',
+  properties: {
+    ca: {
+      type: 'string',
+      pattern: FILE_REF,
+      description: 'CA bundle (PEM) the upstream certificate must chain to, as `${file:certs/upstream-ca.pem}`. Default: the public CAs bundled with Node.',
+    },
+    cert: {
+      type: 'string',
+      pattern: FILE_REF,
+      description: "Rampart's client certificate chain (PEM, leaf first) presented to the upstream, as `${file:certs/rampart-client.crt}`. Needs `key`.",
+    },
+    key: {
+      type: 'string',
+      pattern: FILE_REF,
+      description: 'Private key (PEM) of `cert`: must be a `${file:path}` reference (read from the file so it can be reloaded).',
+    },
+    servername: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$',
+      maxLength: 253,
+      description: 'Name sent as TLS SNI and checked against the upstream certificate. Default: the host of `url`.',
+    },
+  },
+} as const;
+
 const upstreamSchema = {
   type: 'object',
   additionalProperties: false,
@@ -83,6 +117,7 @@ const upstreamSchema = {
     body_timeout_ms: durationMs(30000, 'Longest gap between response body chunks; then the response is cut.'),
     connections: { type: 'integer', minimum: 1, maximum: 4096, default: 128, description: 'Connections in the keep-alive pool.' },
     keep_alive_timeout_ms: durationMs(4000, 'Idle time before a pooled connection is closed.'),
+    tls: upstreamTlsSchema,
   },
 } as const;
 

@@ -9,6 +9,7 @@ import type { StoreConfig } from '../store/schema.ts';
 import type { ApiKeyAuthConfig, AuthKeysConfig } from '../policies/authn-apikey/schema.ts';
 import type { AdminConfig } from '../admin/api/schema.ts';
 import type { MtlsAuthConfig } from '../policies/authn-mtls/schema.ts';
+import type { UpstreamTlsConfig } from '../proxy/upstream-tls.ts';
 /** Types of the validated, defaulted and frozen config. They mirror `schema.ts`. */
 
 export interface CorsConfig {
@@ -155,6 +156,7 @@ export interface UpstreamConfig {
   readonly body_timeout_ms: number;
   readonly connections: number;
   readonly keep_alive_timeout_ms: number;
+  readonly tls?: UpstreamTlsConfig;
 }
 
 export interface HttpsListenerConfig {
@@ -165,7 +167,7 @@ export interface HttpsListenerConfig {
   readonly self_signed: boolean;
   readonly min_version: 'TLSv1.2' | 'TLSv1.3';
   readonly http2: boolean;
-  /** PEM text of the client CA bundle (resolved from its `${file:…}` reference). */
+  /** Absolute path of the client CA bundle (its `${file:…}` reference is kept as a path so it can be reloaded). */
   readonly client_ca?: string;
 }
 

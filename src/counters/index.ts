@@ -17,6 +17,40 @@ export interface LoginRegistration {
   hashAccount(account: string): string;
 }
 
+/** Upper bound on tightened consumers remembered by one process. */
+const MAX_TIGHTENED = 100_000;
+
+/**
+ * Consumers whose post-authentication rate limits incident response tightened: a factor (0 < f ≤ 1) applied to
+ * their limits until a time (epoch ms). Reversible: `relax` restores the configured limits at once.
+ */
+export class RateTightenings {
+  readonly #entries = new Map<string, { readonly factor: number; readonly until: number }>();
+
+  tighten(consumer: string, factor: number, until: number): void {
+    if (!(factor > 0 && factor <= 1)) throw new RangeError('tightening factor must be in (0, 1]');
+    this.#entries.delete(consumer);
+    this.#entries.set(consumer, { factor, until });
+    if (this.#entries.size > MAX_TIGHTENED) this.#entries.delete(this.#entries.keys().next().value!);
+  }
+
+  relax(consumer: string): void {
+    this.#entries.delete(consumer);
+  }
+
+  /** The factor in force for `consumer` at `now`, or undefined. */
+  factorFor(consumer: string, now: number): number | undefined {
+    if (this.#entries.size === 0) return undefined;
+    const entry = this.#entries.get(consumer);
+    if (!entry) return undefined;
+    if (entry.until <= now) {
+      this.#entries.delete(consumer);
+      return undefined;
+    }
+    return entry.factor;
+  }
+}
+
 /**
  * The counter backends of one gateway process: `shared` (memory, or Redis shared by every instance) and `local`
  * (always in-process: the fallback of fail-open limits while Redis is unreachable). Built once at start.
@@ -27,6 +61,8 @@ export class Counters {
   readonly clock: Clock;
   /** Login routes by `api:operationId`, for the admin API. Replaced on reload. */
   readonly logins = new Map<string, LoginRegistration>();
+  /** Consumers under a tightened limit (incident response), fed from the invalidation bus. */
+  readonly tightened = new RateTightenings();
 
   constructor(shared: CounterBackend, local: MemoryCounter, clock: Clock) {
     this.shared = shared;

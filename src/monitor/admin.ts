@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { sendJson, type AdminServer } from '../admin/server.ts';
 import { GatewayError } from '../problem.ts';
 import type { Monitor } from './monitor.ts';
+import type { AdminPrincipal } from '../admin/api/auth.ts';
 
 const MAX_BODY = 16 * 1024;
 
@@ -24,15 +25,16 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   }
 }
 
-/** Who performed an admin action: `actor` from the body (bounded, safe characters), else `admin-api`. */
-function actorOf(body: Record<string, unknown>): string {
-  const actor = body['actor'];
-  return typeof actor === 'string' && /^[A-Za-z0-9@._:-]{1,64}$/.test(actor) ? `admin-api:${actor}` : 'admin-api';
+/** Who performed an admin action: the authenticated admin token's name (never a body field). */
+function actorOf(principal: AdminPrincipal | undefined): string {
+  if (!principal) throw new GatewayError('unauthorized', 'monitor admin route reached without a principal');
+  return principal.name;
 }
 
 /**
  * Admin routes for the monitor on the admin listener: `GET /metrics` (Prometheus text), incidents (list, show,
- * resolve — resolving reverts its containment) and IP blocks (list, lift). Every change is audited.
+ * resolve — resolving reverts its containment) and IP blocks (list, lift). The AdminServer authenticates every
+ * one (GET `read_only`, changes `admin`); every change is audited with the token's name as the actor.
  */
 export function registerMonitorRoutes(admin: AdminServer, monitor: Monitor): void {
   admin.route('GET', '/metrics', async (_req, res) => {
@@ -51,19 +53,21 @@ export function registerMonitorRoutes(admin: AdminServer, monitor: Monitor): voi
     if (!incident) throw new GatewayError('not_found');
     sendJson(res, 200, incident);
   });
-  admin.route('POST', '/admin/incidents/:id/resolve', async (req, res, params) => {
+  admin.route('POST', '/admin/incidents/:id/resolve', async (req, res, params, principal) => {
+    const actor = actorOf(principal);
     const body = await readJson(req);
     const note = typeof body['note'] === 'string' ? body['note'] : undefined;
-    const incident = await monitor.resolve(params['id']!, actorOf(body), note);
+    const incident = await monitor.resolve(params['id']!, actor, note);
     if (!incident) throw new GatewayError('not_found');
     sendJson(res, 200, incident);
   });
   admin.route('GET', '/admin/blocks', (_req, res) => sendJson(res, 200, { blocks: monitor.blocks.list() }));
-  admin.route('DELETE', '/admin/blocks/:ip', async (req, res, params) => {
+  admin.route('DELETE', '/admin/blocks/:ip', async (req, res, params, principal) => {
+    const actor = actorOf(principal);
     const ip = params['ip']!;
     if (isIP(ip) === 0) throw new GatewayError('bad_request', 'not an IP address');
-    const body = await readJson(req);
-    const existed = await monitor.unblock(ip, actorOf(body));
+    await readJson(req); // a body is accepted (bounded) and ignored: the actor is the token's name
+    const existed = await monitor.unblock(ip, actor);
     if (!existed) throw new GatewayError('not_found');
     sendJson(res, 200, { ip, lifted: true });
   });

@@ -107,6 +107,41 @@ test('leaked key incident suspends the key, revokes tokens, tightens the limit; 
   await monitor.stop();
 });
 
+test('after a restart, the containment of open incidents is applied again; resolve passes the actor to the revert', async () => {
+  const { file, config } = configFor({
+    interval_ms: 10_000,
+    detectors: { key_many_ips: { distinct_ips: 2 } },
+    respond: { revoke_tokens: true, tighten_rate_limit: { enabled: true, factor: 0.5, minutes: 5 } },
+  });
+  const calls: string[] = [];
+  const wire = (m: Monitor) => {
+    m.responders.keys = { suspendKey: async (k) => void calls.push(`suspend ${k}`), reinstateKey: async (k, actor) => void calls.push(`reinstate ${k} by ${actor}`) };
+    m.responders.tokens = { revokeTokensBefore: async (s, before) => void calls.push(`revoke ${s} ${before}`), unrevoke: async (s, actor) => void calls.push(`unrevoke ${s} by ${actor}`) };
+    m.responders.rates = { tighten: async (c, f) => void calls.push(`tighten ${c} ${f}`), relax: async (c, actor) => void calls.push(`relax ${c} by ${actor}`) };
+  };
+  const first = await Monitor.start({ config, configFile: file, logger: quiet });
+  wire(first);
+  const sink = first.sinks.at(-1)!;
+  for (let i = 0; i < 2; i++) {
+    const ctx = { id: `s${i}`, clientIp: `198.51.100.${i + 1}`, method: 'GET', decision: 'allow', params: {}, path: '/', identity: { subject: 'svc', consumer: 'acme', keyId: 'key_7', method: 'api_key', roles: [], scopes: [], claims: {} } };
+    sink.record(ctx as unknown as RequestContext, 200);
+  }
+  await first.drain();
+  const incident = first.openIncidents()[0]!;
+  const revokedAt = Date.parse(incident.actions.find((a) => a.type === 'revoke_tokens')!.at);
+  await first.stop();
+  calls.length = 0;
+
+  const second = await Monitor.start({ config, configFile: file, logger: quiet });
+  wire(second);
+  await second.restoreContainment();
+  assert.deepEqual(calls, ['suspend key_7', `revoke svc ${revokedAt}`, 'tighten acme 0.5']);
+  calls.length = 0;
+  await second.resolve(incident.id, 'ops');
+  assert.deepEqual(calls, ['reinstate key_7 by ops', 'unrevoke svc by ops', 'relax acme by ops']);
+  await second.stop();
+});
+
 test('a missing responder is recorded as unavailable, never as applied', async () => {
   const { file, config } = configFor({ interval_ms: 10_000, detectors: { key_many_ips: { distinct_ips: 2 } } });
   const monitor = await Monitor.start({ config, configFile: file, logger: quiet });

@@ -16,6 +16,11 @@ import type { Responders } from './responders.ts';
 import type { Severity } from './schema.ts';
 import { AlertSender, type Alert } from './webhooks.ts';
 
+function required<T>(responder: T | undefined): T {
+  if (!responder) throw new Error('the responder of this action is not available in this process');
+  return responder;
+}
+
 const SEVERITY_RANK: Record<Severity, number> = { low: 0, medium: 1, high: 2, critical: 3 };
 const MAX_QUEUE = 100_000;
 const MAX_EVIDENCE_IDS = 50;
@@ -293,9 +298,9 @@ export class Monitor {
       if (action.status !== 'applied') continue;
       try {
         if (action.type === 'block_ip') await this.unblock(action.target, actor);
-        else if (action.type === 'suspend_key') await this.responders.keys?.reinstateKey(action.target);
-        else if (action.type === 'revoke_tokens') await this.responders.tokens?.unrevoke(action.target);
-        else if (action.type === 'tighten_rate_limit') await this.responders.rates?.relax(action.target);
+        else if (action.type === 'suspend_key') await required(this.responders.keys).reinstateKey(action.target, actor);
+        else if (action.type === 'revoke_tokens') await required(this.responders.tokens).unrevoke(action.target, actor);
+        else if (action.type === 'tighten_rate_limit') await required(this.responders.rates).relax(action.target, actor);
         action.status = 'reverted';
         this.#timeline(incident, `reverted.${action.type}`, { target: action.target, actor });
       } catch (error) {
@@ -312,6 +317,28 @@ export class Monitor {
     await this.audit?.log.flush();
     this.#alert('incident.resolved', incident);
     return incident;
+  }
+
+  /**
+   * Applies again the containment of open incidents loaded at start (suspensions, revocations and tightenings live
+   * in memory and on the bus; blocks are reloaded from the store). Call once the responders are set.
+   */
+  async restoreContainment(): Promise<void> {
+    for (const incident of this.#open.values()) {
+      const reason = `${incident.kind} (${incident.id}), restored at start`;
+      for (const action of incident.actions) {
+        if (action.status !== 'applied') continue;
+        try {
+          if (action.type === 'suspend_key') await this.responders.keys?.suspendKey(action.target, reason);
+          else if (action.type === 'revoke_tokens') await this.responders.tokens?.revokeTokensBefore(action.target, Date.parse(action.at), reason);
+          else if (action.type === 'tighten_rate_limit' && action.until !== undefined && action.until > this.#now()) {
+            await this.responders.rates?.tighten(action.target, this.#config.monitor.respond.tighten_rate_limit.factor, action.until, reason);
+          }
+        } catch (error) {
+          this.#logger.error({ incident: incident.id, action: action.type, err: errorForLog(error) }, 'containment could not be restored');
+        }
+      }
+    }
   }
 
   /** Open incidents, newest first. */

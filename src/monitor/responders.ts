@@ -7,20 +7,21 @@
 export interface KeySuspender {
   /** Suspends an API key by id (requests with it are refused until reinstated). */
   suspendKey(keyId: string, reason: string): Promise<void>;
-  reinstateKey(keyId: string): Promise<void>;
+  /** `actor`: who resolved the incident (audited). */
+  reinstateKey(keyId: string, actor?: string): Promise<void>;
 }
 
 export interface TokenRevoker {
   /** Revokes every token of `subject` issued before `before` (epoch ms). */
   revokeTokensBefore(subject: string, before: number, reason: string): Promise<void>;
   /** Lifts that revocation (tokens issued before it are accepted again). */
-  unrevoke(subject: string): Promise<void>;
+  unrevoke(subject: string, actor?: string): Promise<void>;
 }
 
 export interface RateTightener {
   /** Multiplies the consumer's rate limits by `factor` (0 < factor ≤ 1) until `until` (epoch ms). */
   tighten(consumer: string, factor: number, until: number, reason: string): Promise<void>;
-  relax(consumer: string): Promise<void>;
+  relax(consumer: string, actor?: string): Promise<void>;
 }
 
 /** The responders available in this process. */

@@ -1,9 +1,10 @@
 import { BlockList, isIP } from 'node:net';
 import type { LoadedConfig } from '../config/load.ts';
-import { ConfigError } from '../config/errors.ts';
+import { ConfigError, type ConfigIssue } from '../config/errors.ts';
 import type { ApiConfig, RampartConfig } from '../config/types.ts';
 import { loadSpec, SpecError, type LoadedSpec, type SpecOperation } from '../openapi/load.ts';
 import { createCorsPolicy } from '../policies/cors/index.ts';
+import type { RateLimitConfig } from '../policies/ratelimit/schema.ts';
 import { createSecurityHeaders, type SecurityHeaders } from '../policies/headers/index.ts';
 import { POLICY_FACTORIES, type PolicyBuildInput } from '../policies/index.ts';
 import type { CompiledRoute } from './route.ts';
@@ -97,6 +98,7 @@ export async function compileRouteTable(loaded: LoadedConfig, services: Services
         }
       }
       if (api.passthrough && !api.spec) {
+        checkPassthroughHasNoOperations(api, at, loaded.file);
         for (const method of PASSTHROUGH_METHODS) {
           const route = compileRoute(config, api, apiIndex, `${api.name}:passthrough`, method, '*', undefined, services);
           router.add(method, '*', route);
@@ -109,6 +111,7 @@ export async function compileRouteTable(loaded: LoadedConfig, services: Services
     }
     apis.push({ api, prefix: api.base_path, router });
   }
+  checkPlanOperations(config, specs, loaded.file);
   return new RouteTable(loaded, apis, routes, specs);
 }
 
@@ -155,18 +158,61 @@ function compileRoute(
   });
 }
 
+const USE_KNOWN_ID = 'use an operationId from the spec';
+
+/**
+ * Every operationId the config names for this API must exist in its spec: a rule, override or rate limit keyed by
+ * an unknown id would silently protect nothing. Throws one ConfigError listing each offending config path.
+ */
 function checkOperationOverrides(api: ApiConfig, spec: LoadedSpec, at: string, file: string): void {
   const known = new Set(spec.operations.map((o) => o.operationId));
-  // A rule keyed by an unknown operationId would silently protect nothing: refuse it like an unknown override.
-  const unknown = (['operations', 'rules', 'owner_rules'] as const).flatMap((key) =>
-    Object.keys(api[key] ?? {}).filter((id) => !known.has(id)).map((id) => `${key}.${id}`),
-  );
-  if (unknown.length > 0) {
-    throw new ConfigError(
-      file,
-      unknown.map((key) => ({ path: `${at}.${key}`, message: `no operation "${key.slice(key.indexOf('.') + 1)}" in ${spec.file}`, hint: 'use an operationId from the spec' })),
-    );
+  const issues: ConfigIssue[] = [];
+  for (const key of ['operations', 'rules', 'owner_rules'] as const) {
+    for (const id of Object.keys(api[key] ?? {})) {
+      if (!known.has(id)) issues.push({ path: `${at}.${key}.${id}`, message: `no operation "${id}" in ${spec.file}`, hint: USE_KNOWN_ID });
+    }
   }
+  const where = `in ${spec.file}`;
+  issues.push(...unknownLimitOperations(api.rate_limits, `${at}.rate_limits`, known, where));
+  for (const [id, op] of Object.entries(api.operations)) {
+    const path = `${at}.operations.${id}.rate_limits`;
+    issues.push(...unknownLimitOperations(op.rate_limits, path, known, where));
+    op.rate_limits?.forEach((limit, i) => {
+      if (limit.operations && !limit.operations.includes(id)) {
+        issues.push({ path: `${path}[${i}].operations`, message: `does not include "${id}", so this limit never applies`, hint: `remove operations (it defaults to "${id}") or move the limit to ${at}.rate_limits` });
+      }
+    });
+  }
+  if (issues.length > 0) throw new ConfigError(file, issues);
+}
+
+/** A passthrough API has no operations: naming any in its rules, overrides or limits is a mistake. */
+function checkPassthroughHasNoOperations(api: ApiConfig, at: string, file: string): void {
+  const issues: ConfigIssue[] = [];
+  const hint = 'a passthrough API has no operationIds: remove it, or give the API a spec';
+  for (const key of ['operations', 'rules', 'owner_rules'] as const) {
+    for (const id of Object.keys(api[key] ?? {})) issues.push({ path: `${at}.${key}.${id}`, message: `no operation "${id}" (the API has no spec)`, hint });
+  }
+  issues.push(...unknownLimitOperations(api.rate_limits, `${at}.rate_limits`, new Set(), '(the API has no spec)'));
+  if (issues.length > 0) throw new ConfigError(file, issues);
+}
+
+/** Issues for each `operations: [...]` entry of a list of rate limits that is not in `known`. */
+function unknownLimitOperations(limits: readonly RateLimitConfig[] | undefined, at: string, known: ReadonlySet<string>, where: string): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  limits?.forEach((limit, i) =>
+    limit.operations?.forEach((id, j) => {
+      if (!known.has(id)) issues.push({ path: `${at}[${i}].operations[${j}]`, message: `no operation "${id}" ${where}`, hint: USE_KNOWN_ID });
+    }),
+  );
+  return issues;
+}
+
+/** Plans apply to every API: an operationId in a plan's limit must exist in at least one spec. */
+function checkPlanOperations(config: RampartConfig, specs: ReadonlyMap<string, LoadedSpec>, file: string): void {
+  const known = new Set([...specs.values()].flatMap((s) => s.operations.map((o) => o.operationId)));
+  const issues = Object.entries(config.plans ?? {}).flatMap(([plan, limits]) => unknownLimitOperations(limits, `plans.${plan}`, known, 'in any API spec'));
+  if (issues.length > 0) throw new ConfigError(file, issues);
 }
 
 function buildBlockList(cidrs: readonly string[]): BlockList | undefined {

@@ -71,10 +71,10 @@ export class IdentityAsserter {
 }
 
 /**
- * Publishes the asserter's JWKS on the admin listener at `/.well-known/jwks.json` and hands the asserter to the
- * request handler. Called once at start; the keys survive reloads.
+ * Publishes the asserter's JWKS on the admin listener at `/.well-known/jwks.json` (a public route: no admin
+ * token) and hands the asserter to the request handler. Called once at start; the keys survive reloads.
  */
 export function installIdentity(target: { identity: IdentityAsserter | undefined }, admin: AdminServer, asserter: IdentityAsserter): void {
-  admin.route('GET', IDENTITY_JWKS_PATH, (_req, res) => sendJson(res, 200, asserter.jwks()));
+  admin.route('GET', IDENTITY_JWKS_PATH, (_req, res) => sendJson(res, 200, asserter.jwks()), { public: true });
   target.identity = asserter;
 }

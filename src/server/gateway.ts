@@ -14,6 +14,9 @@ import { createCounters } from '../counters/index.ts';
 import { registerRateLimitAdmin } from '../admin/ratelimit.ts';
 import { openControlPlane } from '../admin/api/control-plane.ts';
 import { registerAdminApi } from '../admin/api/routes.ts';
+import { AdminAuth } from '../admin/api/auth.ts';
+import { createResponders } from '../monitor/containment.ts';
+import { BusTokenRevocations, useTokenRevocations } from '../policies/authn-jwt/revocations.ts';
 import { createAccessLog } from './access-log.ts';
 import { ensureSelfSignedFiles } from './certificates.ts';
 import { GatewayHandler } from './handler.ts';
@@ -59,14 +62,14 @@ export class Gateway {
   #stopping: Promise<void> | undefined;
   #addresses: GatewayAddresses | undefined;
 
-  private constructor(options: GatewayOptions, table: RouteTable, logger: Logger, services: Services, pools: UpstreamPools) {
+  private constructor(options: GatewayOptions, table: RouteTable, logger: Logger, services: Services, pools: UpstreamPools, auth: AdminAuth) {
     this.#options = options;
     this.logger = logger;
     this.services = services;
     this.#pools = pools;
     this.handler = new GatewayHandler(table, pools, logger, []);
     if (table.config.logging.access_log) this.handler.addSink(createAccessLog(logger));
-    this.admin = new AdminServer(logger);
+    this.admin = new AdminServer(logger, auth);
   }
 
   /** Loads and compiles the config, then binds every listener. Throws ConfigError/SpecError on a bad config. */
@@ -78,25 +81,38 @@ export class Gateway {
     if (https?.self_signed && (await ensureSelfSignedFiles(https.cert, https.key))) {
       logger.warn({ cert: https.cert }, 'generated a self-signed development certificate for localhost; do not use it in production');
     }
-    // Before anything opens resources: an unusable identity.signing_key stops start-up cleanly.
+    // Before anything opens resources: an unusable identity.signing_key or admin token stops start-up cleanly.
     const identity = await IdentityAsserter.create(loaded.config.identity);
+    const adminAuth = new AdminAuth(loaded.config.admin.tokens);
     const monitor = await Monitor.start({ config: loaded.config, configFile: loaded.file, logger });
     const counters = await createCounters(loaded.config.counters, logger);
     const controlPlane = await openControlPlane(loaded.config, loaded.file, logger, { events: monitor.events, ...(monitor.audit ? { audit: monitor.audit.log } : {}) });
     const services: Services = { logger, events: monitor.events, audit: monitor.audit?.log, blocks: monitor.blocks, counters, store: controlPlane.store, apiKeys: controlPlane.verifier, controlPlane };
+    const revocations = useTokenRevocations(services, new BusTokenRevocations(controlPlane.bus));
+    Object.assign(monitor.responders, createResponders({ actions: controlPlane.actions, bus: controlPlane.bus, revocations, counters }));
     const table = await compileRouteTable(loaded, services).catch(async (error: unknown) => {
       await counters.close();
       await monitor.stop();
       await controlPlane.close();
       throw error;
     });
-    const gateway = new Gateway(options, table, logger, services, new UpstreamPools());
+    const gateway = new Gateway(options, table, logger, services, new UpstreamPools({ logger, watchIntervalMs: options.watchIntervalMs ?? 1000 }), adminAuth);
     gateway.monitor = monitor;
     for (const sink of monitor.sinks) gateway.handler.addSink(sink);
     gateway.handler.setDenyGate(monitor.audit?.denyGate);
+    await monitor.restoreContainment();
     registerMonitorRoutes(gateway.admin, monitor);
-    registerAdminApi(gateway.admin, controlPlane.actions, loaded.config.admin, logger);
-    registerRateLimitAdmin(gateway.admin, counters);
+    registerAdminApi(gateway.admin, adminAuth, controlPlane.actions, loaded.config.admin, logger);
+    registerRateLimitAdmin(gateway.admin, counters, (handler, route) =>
+      route.method === 'GET'
+        ? handler
+        : async (req, res, params, principal) => {
+            await handler(req, res, params, principal);
+            const query = (req.url ?? '').split('?')[1] ?? '';
+            monitor.audit?.log.append({ type: 'ratelimit.reset', fields: { actor: principal?.name, path: route.path, query: query.slice(0, 300) } });
+            logger.info({ actor: principal?.name, method: route.method, path: route.path }, 'rate-limit admin change');
+          },
+    );
     installIdentity(gateway.handler, gateway.admin, identity);
     await gateway.#listen(table);
     if (options.watch !== false) gateway.#watchConfig(table.watchFiles);

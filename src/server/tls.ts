@@ -1,6 +1,7 @@
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { HttpsListenerConfig } from '../config/types.ts';
+import { splitCertificateBundle } from '../proxy/upstream-tls.ts';
 
 /**
  * TLS 1.2 cipher suites allowed: ECDHE key exchange with AEAD only (forward secrecy, no CBC, no RSA key
@@ -16,8 +17,19 @@ export const TLS12_CIPHERS = [
 ].join(':');
 const TLS13_CIPHERS = 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256';
 
-/** Reads the certificate and key files and builds secure-context options. Throws if they are unreadable or do not match. */
+/**
+ * Reads the certificate, key and client CA files and builds secure-context options. Throws if they are unreadable,
+ * the key does not match, or the client CA bundle holds no parsable certificate.
+ */
 export function readTlsMaterial(config: HttpsListenerConfig): SecureContextOptions {
+  let ca: string[] | undefined;
+  if (config.client_ca) {
+    try {
+      ca = splitCertificateBundle(readFileSync(config.client_ca));
+    } catch (error) {
+      throw new Error(`listen.https.client_ca: ${config.client_ca} ${(error as Error).message}`, { cause: error });
+    }
+  }
   const options: SecureContextOptions = {
     cert: readFileSync(config.cert),
     key: readFileSync(config.key),
@@ -25,19 +37,35 @@ export function readTlsMaterial(config: HttpsListenerConfig): SecureContextOptio
     ciphers: `${TLS13_CIPHERS}:${TLS12_CIPHERS}`,
     honorCipherOrder: true,
     // mTLS: ask for a client certificate but let the handshake through; the mtls authenticator checks it per route.
-    ...(config.client_ca ? { ca: config.client_ca, requestCert: true, rejectUnauthorized: false } : {}),
+    ...(ca ? { ca, requestCert: true, rejectUnauthorized: false } : {}),
   };
   createSecureContext(options); // throws on a key/cert mismatch before anything uses it
   return options;
 }
 
 /**
- * Polls the certificate and key files (stat polling survives the rename-into-place that cert tools do) and calls
- * `onChange` with fresh material when they change. Material that fails to load is reported and not applied.
+ * Polls the listener's certificate, key and client CA files (stat polling survives the rename-into-place that
+ * cert tools do) and calls `onChange` with fresh material when they change. Material that fails to load is
+ * reported and not applied.
  */
 export function watchTlsFiles(
   config: HttpsListenerConfig,
   onChange: (options: SecureContextOptions) => void,
+  onError: (error: Error) => void,
+  intervalMs = 2000,
+): () => void {
+  const files = [config.cert, config.key, ...(config.client_ca ? [config.client_ca] : [])];
+  return watchMaterial(files, () => readTlsMaterial(config), onChange, onError, intervalMs);
+}
+
+/**
+ * Polls `files` and, 200 ms after the last change seen, calls `read` and hands its result to `onChange` (or its
+ * error to `onError`). Shared by the listener and the upstream pools. Returns a function that stops watching.
+ */
+export function watchMaterial<T>(
+  files: readonly string[],
+  read: () => T,
+  onChange: (material: T) => void,
   onError: (error: Error) => void,
   intervalMs = 2000,
 ): () => void {
@@ -46,21 +74,23 @@ export function watchTlsFiles(
     clearTimeout(timer);
     // Cert and key are usually replaced one after the other: wait until both have landed.
     timer = setTimeout(() => {
+      let material: T;
       try {
-        onChange(readTlsMaterial(config));
+        material = read();
       } catch (error) {
         onError(error as Error);
+        return;
       }
+      onChange(material);
     }, 200);
   };
   const listener = (current: { mtimeMs: number }, previous: { mtimeMs: number }) => {
     if (current.mtimeMs !== previous.mtimeMs) reload();
   };
-  watchFile(config.cert, { interval: intervalMs, persistent: false }, listener);
-  watchFile(config.key, { interval: intervalMs, persistent: false }, listener);
+  const unique = [...new Set(files)];
+  for (const file of unique) watchFile(file, { interval: intervalMs, persistent: false }, listener);
   return () => {
     clearTimeout(timer);
-    unwatchFile(config.cert, listener);
-    unwatchFile(config.key, listener);
+    for (const file of unique) unwatchFile(file, listener);
   };
 }

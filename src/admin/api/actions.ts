@@ -157,6 +157,23 @@ export class AdminActions {
     return record;
   }
 
+  /**
+   * Suspends a key (incident containment): every instance refuses it (`suspended`) until reinstated. The key record
+   * is unchanged, so reinstating restores it exactly; suspension reaches other instances over the bus.
+   */
+  async suspendKey(actor: string, id: string, reason: string): Promise<void> {
+    const record = await this.store.getApiKey(id);
+    if (!record) throw new StoreError('not_found', `key ${id} does not exist`);
+    await this.#bus?.publish({ keyId: id, suspended: true });
+    await this.#event(actor, 'key.suspend', 'api_key', id, { consumer: record.consumerId, reason: reason.slice(0, 200) });
+  }
+
+  /** Lifts a suspension everywhere. */
+  async reinstateKey(actor: string, id: string): Promise<void> {
+    await this.#bus?.publish({ keyId: id, suspended: false });
+    await this.#event(actor, 'key.reinstate', 'api_key', id, {});
+  }
+
   #newKey(id: string, key: string, input: NewKeyInput, now: number): NewApiKey {
     return {
       id,
@@ -169,6 +186,11 @@ export class AdminActions {
       metadata: input.metadata ?? {},
       createdAt: now,
     };
+  }
+
+  /** Records an admin event for a change made elsewhere (incident containment of tokens and rate limits). */
+  async record(actor: string, action: string, targetType: string, targetId: string, details: Record<string, unknown>): Promise<void> {
+    await this.#event(actor, action, targetType, targetId, details);
   }
 
   async #event(actor: string, action: string, targetType: string, targetId: string, details: Record<string, unknown>): Promise<void> {

@@ -50,7 +50,11 @@ export class AdminAuth {
 
   /** As authenticate, and a 403 unless the caller holds `role` (admin satisfies read_only). */
   require(req: IncomingMessage, role: AdminRole): AdminPrincipal {
-    const principal = this.authenticate(req);
+    return this.authorize(this.authenticate(req), role);
+  }
+
+  /** `principal` when it holds `role` (admin satisfies read_only), else a 403 `forbidden` GatewayError. */
+  authorize(principal: AdminPrincipal, role: AdminRole): AdminPrincipal {
     if (role === 'admin' && principal.role !== 'admin') throw new GatewayError('forbidden', `admin API: ${principal.name} is read-only`);
     return principal;
   }

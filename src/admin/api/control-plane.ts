@@ -82,7 +82,13 @@ export async function openControlPlane(config: RampartConfig, configFile: string
   const { audit, events } = options;
   if (audit) store.addAuditSink((e) => void audit.append({ type: `admin.${e.action}`, fields: { actor: e.actor, target_type: e.targetType, target_id: e.targetId, ...e.details } }));
   if (events) {
-    const keyTypes: Record<string, 'key.created' | 'key.rotated' | 'key.revoked'> = { 'key.create': 'key.created', 'key.rotate': 'key.rotated', 'key.revoke': 'key.revoked' };
+    const keyTypes: Record<string, 'key.created' | 'key.rotated' | 'key.revoked' | 'key.suspended' | 'key.reinstated'> = {
+      'key.create': 'key.created',
+      'key.rotate': 'key.rotated',
+      'key.revoke': 'key.revoked',
+      'key.suspend': 'key.suspended',
+      'key.reinstate': 'key.reinstated',
+    };
     store.addAuditSink((e) => {
       events.emit({ type: 'admin.action', at: e.at, actor: e.actor, fields: { action: e.action, target_type: e.targetType, target_id: e.targetId } });
       const keyType = keyTypes[e.action];

@@ -4,7 +4,7 @@ import { GatewayError } from '../../problem.ts';
 import { StoreError } from '../../store/types.ts';
 import { sendJson, type AdminServer } from '../server.ts';
 import { consumerView, keyView, type AdminActions } from './actions.ts';
-import { AdminAuth, type AdminRole } from './auth.ts';
+import type { AdminAuth, AdminRole } from './auth.ts';
 import type { AdminConfig } from './schema.ts';
 
 /** Base path of the admin API on the admin listener. */
@@ -14,17 +14,16 @@ type Body = Record<string, unknown>;
 type Route = (req: IncomingMessage, res: ServerResponse, params: Record<string, string>, actor: string, body: Body) => Promise<void>;
 
 /**
- * Registers the admin API on the admin listener. Every route authenticates (`admin.tokens`), reads-only routes
- * need `read_only`, changes need `admin`; every change is recorded as an admin event by AdminActions. Keys are
- * never listed with their secret or hash; the secret appears once, in the create/rotate response.
- * @throws Error naming the config path on a bad admin token.
+ * Registers the admin API on the admin listener. The AdminServer authenticates every route (`admin.tokens`);
+ * each route here also states its role (read-only routes `read_only`, changes `admin`) and checks it against the
+ * caller with `auth`. Every change is recorded as an admin event by AdminActions. Keys are never listed with their
+ * secret or hash; the secret appears once, in the create/rotate response.
  */
-export function registerAdminApi(admin: AdminServer, actions: AdminActions, config: AdminConfig, logger: Logger): void {
-  const auth = new AdminAuth(config.tokens);
+export function registerAdminApi(admin: AdminServer, auth: AdminAuth, actions: AdminActions, config: AdminConfig, logger: Logger): void {
   const store = actions.store;
   const add = (method: string, path: string, role: AdminRole, handler: Route) => {
-    admin.route(method, ADMIN_API_BASE + path, async (req, res, params) => {
-      const principal = auth.require(req, role);
+    admin.route(method, ADMIN_API_BASE + path, async (req, res, params, caller) => {
+      const principal = caller ? auth.authorize(caller, role) : auth.require(req, role);
       const body = method === 'POST' || method === 'PATCH' ? await readJson(req, config.max_body_bytes) : {};
       try {
         await handler(req, res, params, principal.name, body);

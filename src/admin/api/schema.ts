@@ -5,13 +5,14 @@ export const adminSchema = {
   type: 'object',
   additionalProperties: false,
   default: {},
-  description: 'The admin API on the admin listener. With no tokens configured, every admin API call answers 401.',
+  description:
+    'Authentication of the admin listener: every route but /healthz, /readyz and the identity JWKS needs a token (GET read_only, changes admin). With no tokens configured, those routes answer 401.',
   properties: {
     tokens: {
       type: 'array',
       default: [],
       maxItems: 64,
-      description: 'Bearer tokens accepted by the admin API, each from a secret reference.',
+      description: 'Bearer tokens accepted by the admin listener (admin API, metrics, incidents, blocks, rate-limit routes), each from a secret reference.',
       items: {
         type: 'object',
         additionalProperties: false,

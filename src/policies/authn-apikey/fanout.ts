@@ -1,8 +1,17 @@
 import { Redis } from 'ioredis';
 import type { Logger } from '../../log.ts';
 
-/** What to drop from every instance's key cache. */
-export type Invalidation = { readonly keyId: string } | { readonly consumerId: string };
+/**
+ * What every instance must learn: a key or consumer to drop from its cache; with `suspended`, a key suspended
+ * (true) or reinstated (false) by incident response; a JWT subject whose tokens issued before `before`
+ * (seconds; null lifts it) are revoked; or a consumer whose rate limits are tightened by `factor` until `until`
+ * (epoch ms; factor null relaxes them).
+ */
+export type Invalidation =
+  | { readonly keyId: string; readonly suspended?: boolean }
+  | { readonly consumerId: string }
+  | { readonly revokeSubject: string; readonly before: number | null; readonly issuer?: string }
+  | { readonly tightenConsumer: string; readonly factor: number | null; readonly until: number };
 
 /**
  * Cross-instance cache invalidation. `publish` tells every instance (including this one, through `subscribe`)
@@ -65,21 +74,20 @@ export class RedisBus implements InvalidationBus {
   }
 
   #onMessage(text: string): void {
-    let parsed: { o?: unknown; k?: unknown; c?: unknown };
+    let parsed: Parameters<typeof decode>[0];
     try {
       parsed = JSON.parse(text) as typeof parsed;
     } catch {
       return;
     }
     if (parsed.o === this.#origin) return;
-    const message: Invalidation | undefined =
-      typeof parsed.k === 'string' ? { keyId: parsed.k } : typeof parsed.c === 'string' ? { consumerId: parsed.c } : undefined;
+    const message = decode(parsed);
     if (message) for (const handler of this.#handlers) handler(message);
   }
 
   async publish(message: Invalidation): Promise<void> {
     for (const handler of this.#handlers) handler(message);
-    const payload = JSON.stringify('keyId' in message ? { o: this.#origin, k: message.keyId } : { o: this.#origin, c: message.consumerId });
+    const payload = JSON.stringify({ o: this.#origin, ...encode(message) });
     try {
       await this.#pub.publish(this.#channel, payload);
     } catch (error) {
@@ -95,4 +103,21 @@ export class RedisBus implements InvalidationBus {
     this.#sub.disconnect();
     this.#pub.disconnect();
   }
+}
+
+function encode(message: Invalidation): Record<string, unknown> {
+  if ('keyId' in message) return { k: message.keyId, ...(message.suspended !== undefined ? { s: message.suspended } : {}) };
+  if ('consumerId' in message) return { c: message.consumerId };
+  if ('tightenConsumer' in message) return { t: message.tightenConsumer, f: message.factor, u: message.until };
+  return { r: message.revokeSubject, b: message.before, ...(message.issuer !== undefined ? { i: message.issuer } : {}) };
+}
+
+const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+function decode(p: { o?: unknown; k?: unknown; s?: unknown; c?: unknown; r?: unknown; b?: unknown; i?: unknown; t?: unknown; f?: unknown; u?: unknown }): Invalidation | undefined {
+  if (typeof p.k === 'string') return { keyId: p.k, ...(typeof p.s === 'boolean' ? { suspended: p.s } : {}) };
+  if (typeof p.c === 'string') return { consumerId: p.c };
+  if (typeof p.r === 'string' && (p.b === null || finite(p.b))) return { revokeSubject: p.r, before: p.b, ...(typeof p.i === 'string' ? { issuer: p.i } : {}) };
+  if (typeof p.t === 'string' && (p.f === null || (finite(p.f) && p.f > 0 && p.f <= 1)) && finite(p.u)) return { tightenConsumer: p.t, factor: p.f, until: p.u };
+  return undefined;
 }

@@ -23,7 +23,10 @@ export interface VerifierOptions {
   readonly background?: boolean;
 }
 
-export type RejectReason = 'malformed' | 'unknown' | 'mismatch' | 'revoked' | 'expired' | 'rotated' | 'no_consumer';
+export type RejectReason = 'malformed' | 'unknown' | 'mismatch' | 'revoked' | 'suspended' | 'expired' | 'rotated' | 'no_consumer';
+
+/** Upper bound on suspended key ids remembered by one process. */
+const MAX_SUSPENDED = 100_000;
 
 export type VerifyResult =
   | { readonly ok: true; readonly key: ApiKeyRecord; readonly consumer: Consumer }
@@ -54,6 +57,8 @@ export class ApiKeyVerifier {
   readonly #cache = new Map<string, Entry>();
   readonly #inflight = new Map<string, Promise<Entry>>();
   readonly #lastUsed = new Map<string, number>();
+  /** Keys suspended by incident response (fanned out on the invalidation bus), refused until reinstated. */
+  readonly #suspended = new Set<string>();
   readonly #timers: NodeJS.Timeout[] = [];
   /** Bumped by every invalidation: a lookup that started before one is used but not cached. */
   #epoch = 0;
@@ -92,6 +97,7 @@ export class ApiKeyVerifier {
     const now = this.#now();
     const key = entry.key;
     if (key.revokedAt !== null) return { ok: false, reason: 'revoked', keyId };
+    if (this.#suspended.has(key.id)) return { ok: false, reason: 'suspended', keyId };
     if (key.expiresAt !== null && now >= key.expiresAt) return { ok: false, reason: 'expired', keyId };
     if (key.graceUntil !== null && now >= key.graceUntil) return { ok: false, reason: 'rotated', keyId };
     if (!entry.consumer) return { ok: false, reason: 'no_consumer', keyId };
@@ -130,11 +136,21 @@ export class ApiKeyVerifier {
     return entry;
   }
 
-  /** Drops a key, or every key of a consumer, from the cache (effective for the next request). */
+  /** Whether incident response suspended this key (on this instance's view of the bus). */
+  isSuspended(keyId: string): boolean {
+    return this.#suspended.has(keyId);
+  }
+
+  /** Drops a key, or every key of a consumer, from the cache (effective for the next request); applies suspensions. */
   invalidate(message: Invalidation): void {
+    if ('revokeSubject' in message || 'tightenConsumer' in message) return;
     this.#epoch++;
     if ('keyId' in message) {
       this.#cache.delete(message.keyId);
+      if (message.suspended === true) {
+        this.#suspended.add(message.keyId);
+        if (this.#suspended.size > MAX_SUSPENDED) this.#suspended.delete(this.#suspended.values().next().value!);
+      } else if (message.suspended === false) this.#suspended.delete(message.keyId);
       return;
     }
     for (const [id, entry] of this.#cache) if (entry.key?.consumerId === message.consumerId) this.#cache.delete(id);

@@ -3,7 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { startDemoApi, type DemoApi } from '../../../demo/api/server.ts';
 import type { SecurityEvent } from '../../monitor/events.ts';
 import { startGateway, type TestGateway } from '../../../test/helpers/gateway.ts';
-import { send } from '../../../test/helpers/gateway-fixtures.ts';
+import { eventually, send } from '../../../test/helpers/gateway-fixtures.ts';
+import { ADMIN_TOKEN, READ_TOKEN, TEST_ENV } from '../../../test/helpers/apikeys.ts';
 
 const LOGIN_SPEC = `openapi: 3.1.0
 info: { title: login, version: 1.0.0 }
@@ -60,8 +61,9 @@ describe('brute-force protection against the demo login', () => {
             },
           },
         ],
+        admin: { tokens: [{ name: 'ops', token: '${env:T_ADMIN}', role: 'admin' }, { name: 'auditor', token: '${env:T_READ}', role: 'read_only' }] },
       },
-      { files: { 'login.yaml': LOGIN_SPEC } },
+      { files: { 'login.yaml': LOGIN_SPEC }, env: TEST_ENV },
     );
     gw.gateway.services.events?.on((e) => events.push(e));
   });
@@ -81,8 +83,9 @@ describe('brute-force protection against the demo login', () => {
     assert.equal(locked.json()['type'], 'https://rampart.dev/problems/account_locked');
     assert.ok(Number(locked.headers['retry-after']) > 60, 'Retry-After covers the lockout');
     assert.equal(JSON.stringify(locked.json()).includes('alice'), false);
-    const record = gw.logs.filter((l) => l['log'] === 'access' && l['code'] === 'account_locked').at(-1);
-    assert.ok(record, 'access log line for the lockout');
+    const lockoutLine = () => gw.logs.filter((l) => l['log'] === 'access' && l['code'] === 'account_locked').at(-1);
+    assert.ok(await eventually(() => lockoutLine() !== undefined), 'access log line for the lockout');
+    const record = lockoutLine()!;
     assert.equal(record['upstreamMs'], undefined, 'the upstream was not reached');
 
     const legit = await login(gw, USER_IP, 'alice', 'alice-pass');
@@ -97,11 +100,11 @@ describe('brute-force protection against the demo login', () => {
   });
 
   it('lists lockouts (accounts hashed) and lifts them through the admin API', async () => {
-    const listed = (await (await fetch(`${gw.adminUrl}/ratelimit/lockouts`)).json()) as { entries: Record<string, unknown>[] };
+    const listed = (await (await fetch(`${gw.adminUrl}/ratelimit/lockouts`, { headers: { authorization: `Bearer ${READ_TOKEN}` } })).json()) as { entries: Record<string, unknown>[] };
     const pair = listed.entries.find((e) => e['kind'] === 'ipacct' && e['ip'] === ATTACKER && e['failures'] === 4);
     assert.ok(pair, 'the locked IP×account pair is listed');
     assert.notEqual(pair['account'], 'alice');
-    const lifted = await fetch(`${gw.adminUrl}/ratelimit/lockouts?ip=${ATTACKER}&account=alice`, { method: 'DELETE' });
+    const lifted = await fetch(`${gw.adminUrl}/ratelimit/lockouts?ip=${ATTACKER}&account=alice`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     assert.deepEqual(await lifted.json(), { cleared: 1 });
     assert.equal((await login(gw, ATTACKER, 'alice', 'alice-pass')).status, 200);
   });

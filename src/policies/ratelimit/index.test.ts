@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { startGateway, type TestGateway } from '../../../test/helpers/gateway.ts';
 import { itemsConfig, send, SPEC_FILES } from '../../../test/helpers/gateway-fixtures.ts';
 import { startUpstream, type TestUpstream } from '../../../test/helpers/upstream.ts';
+import { ADMIN_TOKEN, READ_TOKEN, TEST_ENV } from '../../../test/helpers/apikeys.ts';
 import { planOf } from './index.ts';
 import { limitSpecOf, parseRate, policyItem } from './spec.ts';
 
@@ -22,8 +23,9 @@ describe('rate limits through the gateway (memory counters)', () => {
           ],
           operations: { deleteItem: { rate_limits: [{ name: 'deletes', algorithm: 'sliding_log', limit: '1/hour', key: 'route' }] } },
         },
+        admin: { tokens: [{ name: 'ops', token: '${env:T_ADMIN}', role: 'admin' }, { name: 'auditor', token: '${env:T_READ}', role: 'read_only' }] },
       }),
-      { files: SPEC_FILES },
+      { files: SPEC_FILES, env: TEST_ENV },
     );
   });
   after(async () => {
@@ -65,13 +67,19 @@ describe('rate limits through the gateway (memory counters)', () => {
     assert.ok(Number(denied.headers['retry-after']) > 3500, 'retry after the hour slides');
   });
 
-  it('counters are listed and reset through the admin API', async () => {
-    const listed = (await (await fetch(`${gw.adminUrl}/ratelimit/counters?prefix=rl:items`)).json()) as { entries: { key: string }[] };
+  it('counters are listed and reset through the admin API (read_only lists, admin resets)', async () => {
+    const read = { authorization: `Bearer ${READ_TOKEN}` };
+    const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    assert.equal((await fetch(`${gw.adminUrl}/ratelimit/counters?prefix=rl:items`)).status, 401, 'no token');
+    const listed = (await (await fetch(`${gw.adminUrl}/ratelimit/counters?prefix=rl:items`, { headers: read })).json()) as { entries: { key: string }[] };
     assert.ok(listed.entries.some((e) => e.key.startsWith('{rl:items:per-ip|ip:')));
-    const reset = await fetch(`${gw.adminUrl}/ratelimit/counters?prefix=rl:items:per-ip`, { method: 'DELETE' });
+    assert.equal((await fetch(`${gw.adminUrl}/ratelimit/counters?prefix=rl:items:per-ip`, { method: 'DELETE', headers: read })).status, 403, 'read_only cannot reset');
+    const reset = await fetch(`${gw.adminUrl}/ratelimit/counters?prefix=rl:items:per-ip`, { method: 'DELETE', headers: admin });
     assert.equal(((await reset.json()) as { removed: number }).removed, 1);
     assert.equal((await send(gw.url, '/items')).status, 200);
-    assert.equal((await fetch(`${gw.adminUrl}/ratelimit/counters`, { method: 'DELETE' })).status, 400, 'a prefix is required');
+    assert.equal((await fetch(`${gw.adminUrl}/ratelimit/counters`, { method: 'DELETE', headers: admin })).status, 400, 'a prefix is required');
+    const resets = await gw.gateway.monitor.audit!.store.search({ type: 'ratelimit.reset' });
+    assert.ok(resets.some((r) => r.fields['actor'] === 'ops'), 'the reset is audited with the token name');
   });
 });
 

@@ -110,6 +110,12 @@ function compileLimit(
   }
 }
 
+/** A limit scaled by `factor` (0 < factor ≤ 1), never below one request. */
+function scaleSpec(spec: LimitSpec, factor: number): LimitSpec {
+  if (spec.algorithm === 'token_bucket') return { ...spec, burst: Math.max(1, Math.floor(spec.burst * factor)), intervalMs: spec.intervalMs / factor };
+  return { ...spec, limit: Math.max(1, Math.floor(spec.limit * factor)) };
+}
+
 function stagePolicy(
   stage: 'pre_auth_rate_limit' | 'post_auth_rate_limit',
   limits: readonly CompiledLimit[],
@@ -119,11 +125,15 @@ function stagePolicy(
 ): RequestPolicy {
   const staticPolicy = limits.map((l) => l.item).join(', ');
   const decide = async (limit: CompiledLimit, ctx: RequestContext): Promise<Decision> => {
-    const key = `${limit.scope}|${limit.keyOf(ctx)}`;
-    let decision = await decideWithFailurePolicy(counters, key, limit.spec, limit.failure);
+    // A consumer under incident-response tightening is counted on its own key against the scaled limit.
+    const consumer = stage === 'post_auth_rate_limit' ? (ctx.identity?.consumer ?? ctx.identity?.subject) : undefined;
+    const factor = consumer === undefined ? undefined : counters.tightened.factorFor(consumer, counters.clock());
+    const spec = factor === undefined ? limit.spec : scaleSpec(limit.spec, factor);
+    const key = `${limit.scope}|${limit.keyOf(ctx)}${factor === undefined ? '' : '|tightened'}`;
+    let decision = await decideWithFailurePolicy(counters, key, spec, limit.failure);
     if (!decision.allowed && limit.action === 'delay' && decision.retryAfterMs <= limit.maxDelayMs) {
       await sleep(decision.retryAfterMs);
-      decision = await decideWithFailurePolicy(counters, key, limit.spec, limit.failure);
+      decision = await decideWithFailurePolicy(counters, key, spec, limit.failure);
     }
     return decision;
   };

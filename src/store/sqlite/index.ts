@@ -41,9 +41,10 @@ export class SqliteStore implements Store {
 
   constructor(options: SqliteStoreOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-    this.#db = new DatabaseSync(options.path);
+    // The busy timeout is set at open: switching to WAL needs a lock another process may hold while it starts too.
+    this.#db = new DatabaseSync(options.path, { timeout: 5000 });
     this.#onSinkError = options.onSinkError ?? (() => undefined);
-    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+    this.#db.exec('PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
     this.#migrate();
   }
 

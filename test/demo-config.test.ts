@@ -1,0 +1,199 @@
+/**
+ * The shipped demo/rampart.yaml, end to end: the real file (only its ports, upstream URL and IdP URL moved to
+ * ephemeral ones) in front of the real demo API and demo IdP, with the secrets demo/start.ts generates. A few claims
+ * of the README tour are replayed so the shipped config cannot rot.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { Agent, fetch } from 'undici';
+import { parse, stringify } from 'yaml';
+import { startDemoApi, type DemoApi } from '../demo/api/server.ts';
+import { startIdp, type Idp } from '../demo/idp/server.ts';
+import { DEMO_SECRET_FILES, ensureDemoSecrets } from '../demo/secrets.ts';
+import { runCheck } from '../src/cli/check.ts';
+import { createLogger } from '../src/log.ts';
+import { Gateway } from '../src/server/gateway.ts';
+
+const DEMO_CONFIG = new URL('../demo/rampart.yaml', import.meta.url);
+const SECRET_REF = /^\$\{(file|env):[^}]+\}$/;
+
+interface DemoConfig {
+  listen: { https: { port: number; cert: string }; http: { port: number }; admin: { port: number } };
+  upstreams: { demo: { url: string } };
+  admin: { tokens: { token: string }[] };
+  apis: { auth: { jwt: { issuers: { issuer: string; jwks_url: string }[] } } }[];
+}
+
+let api: DemoApi;
+let idp: Idp;
+let gateway: Gateway;
+let dir: string;
+let base: string;
+let adminBase: string;
+let adminToken: string;
+let dispatcher: Agent;
+
+before(async () => {
+  api = await startDemoApi();
+  idp = await startIdp();
+  dir = mkdtempSync(join(tmpdir(), 'rampart-demo-config-'));
+  ensureDemoSecrets(join(dir, 'data'));
+  copyFileSync(new URL('../demo/openapi.yaml', import.meta.url), join(dir, 'openapi.yaml'));
+  const config = parse(readFileSync(DEMO_CONFIG, 'utf8')) as DemoConfig;
+  config.listen.https.port = 0;
+  config.listen.http.port = 0;
+  config.listen.admin.port = 0;
+  config.upstreams.demo.url = api.url;
+  const issuer = config.apis[0]!.auth.jwt.issuers[0]!;
+  issuer.issuer = idp.issuer;
+  issuer.jwks_url = `${idp.url}/jwks`;
+  writeFileSync(join(dir, 'rampart.yaml'), stringify(config));
+  gateway = await Gateway.start({ configFile: join(dir, 'rampart.yaml'), logger: createLogger({ level: 'silent' }), watch: false });
+  base = `https://localhost:${gateway.addresses.https}`;
+  adminBase = `http://127.0.0.1:${gateway.addresses.admin}`;
+  adminToken = readFileSync(join(dir, 'data', DEMO_SECRET_FILES.adminToken), 'utf8');
+  // Trust exactly the certificate the gateway generated for itself (self_signed: true).
+  dispatcher = new Agent({ connect: { ca: readFileSync(join(dir, 'data', 'tls.crt'), 'utf8') } });
+});
+
+after(async () => {
+  await gateway?.stop(2000);
+  await dispatcher?.close();
+  await api?.close();
+  await idp?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+interface Sent {
+  status: number;
+  headers: Headers;
+  body: Record<string, unknown> & unknown[];
+}
+
+async function call(url: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Sent> {
+  const headers = { ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}), ...init.headers };
+  const res = await fetch(url, { ...init, headers, dispatcher: url.startsWith('https:') ? dispatcher : undefined, signal: AbortSignal.timeout(10_000) });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers as unknown as Headers, body: (text ? JSON.parse(text) : {}) as Sent['body'] };
+}
+
+async function tokenOf(user: 'alice' | 'carol' | 'admin'): Promise<string> {
+  const res = await fetch(`${idp.url}/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: user, password: `${user}-pass` }) });
+  assert.equal(res.status, 200);
+  return ((await res.json()) as { access_token: string }).access_token;
+}
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+const problemType = (res: Sent) => res.body['type'];
+
+describe('the shipped demo/rampart.yaml', () => {
+  test('keeps its secrets out of the file and the ports the README documents', () => {
+    const config = parse(readFileSync(DEMO_CONFIG, 'utf8')) as DemoConfig;
+    assert.ok(config.admin.tokens.length > 0);
+    for (const t of config.admin.tokens) assert.match(t.token, SECRET_REF);
+    assert.deepEqual([config.listen.https.port, config.listen.http.port, config.listen.admin.port], [8443, 8080, 8081]);
+  });
+
+  test('`rampart check` accepts it and reports the ownership rules and roles', async () => {
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c));
+    assert.equal(await runCheck(join(dir, 'rampart.yaml'), out), 0);
+    const text = Buffer.concat(chunks).toString('utf8');
+    assert.match(text, /getOrder\s.*response\.body\.ownerId == identity\.subject/);
+    assert.match(text, /adminListUsers\s.*admin\s+admin/);
+    assert.match(text, /config OK: 15 routes/);
+  });
+
+  test('a token from the demo IdP works through Rampart; no token is 401', async () => {
+    const alice = await tokenOf('alice');
+    const own = await call(`${base}/orders/ord-1`, { headers: bearer(alice) });
+    assert.equal(own.status, 200);
+    assert.equal(own.body['ownerId'], 'u-alice');
+    assert.match(own.headers.get('ratelimit-policy') ?? '', /"burst"/);
+    const anonymous = await call(`${base}/orders/ord-1`);
+    assert.equal(anonymous.status, 401);
+    assert.equal(problemType(anonymous), 'https://rampart.dev/problems/unauthorized');
+  });
+
+  test('BOLA: another user\'s order is 200 directly, 404 through Rampart', async () => {
+    const alice = await tokenOf('alice');
+    assert.equal((await call(`${api.url}/orders/ord-5`, { headers: bearer(alice) })).status, 200);
+    const stopped = await call(`${base}/orders/ord-5`, { headers: bearer(alice) });
+    assert.equal(stopped.status, 404);
+    assert.equal(problemType(stopped), 'https://rampart.dev/problems/not_found');
+    const accounts = await call(`${base}/accounts`, { headers: bearer(alice) });
+    assert.equal(accounts.status, 200);
+    assert.ok(accounts.body.length > 0 && accounts.body.every((a) => (a as { tenantId: string }).tenantId === 'acme'));
+  });
+
+  test('BFLA: the admin operation is 403 for a user, 200 for an admin', async () => {
+    const [alice, admin] = await Promise.all([tokenOf('alice'), tokenOf('admin')]);
+    assert.equal((await call(`${api.url}/admin/users`, { headers: bearer(alice) })).status, 200);
+    const stopped = await call(`${base}/admin/users`, { headers: bearer(alice) });
+    assert.equal(stopped.status, 403);
+    const users = await call(`${base}/admin/users`, { headers: bearer(admin) });
+    assert.equal(users.status, 200);
+    assert.doesNotMatch(JSON.stringify(users.body), /passwordHash|internalNotes/);
+  });
+
+  test('mass assignment is 400 through Rampart; a legitimate profile update passes', async () => {
+    const carol = await tokenOf('carol');
+    const refused = await call(`${base}/users/me`, { method: 'PATCH', headers: bearer(carol), body: '{"role":"admin","isAdmin":true}' });
+    assert.equal(refused.status, 400);
+    assert.equal(problemType(refused), 'https://rampart.dev/problems/validation_failed');
+    const ok = await call(`${base}/users/me`, { method: 'PATCH', headers: bearer(carol), body: '{"displayName":"Carol C."}' });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body['isAdmin'], false);
+    assert.equal(ok.body['passwordHash'], undefined);
+  });
+
+  test('an undeclared query parameter is 400', async () => {
+    const alice = await tokenOf('alice');
+    const res = await call(`${base}/orders?debug=true`, { headers: bearer(alice) });
+    assert.equal(res.status, 400);
+    assert.deepEqual(res.body['errors'], [{ pointer: 'query/debug', message: 'is not a declared property' }]);
+  });
+
+  test('login: wrong passwords pass through as 401, then the account is locked (429)', async () => {
+    const guess = (i: number) => call(`${base}/auth/login`, { method: 'POST', body: JSON.stringify({ username: 'bob', password: `guess-${i}` }) });
+    const statuses: number[] = [];
+    for (let i = 0; i < 8 && statuses.at(-1) !== 429; i++) statuses.push((await guess(i)).status);
+    assert.deepEqual(statuses, [401, 401, 401, 401, 401, 429]);
+    const right = await call(`${base}/auth/login`, { method: 'POST', body: '{"username":"bob","password":"bob-pass"}' });
+    assert.equal(right.status, 429);
+    assert.equal(problemType(right), 'https://rampart.dev/problems/account_locked');
+  });
+
+  test('the per-consumer token bucket answers 429 with Retry-After past its burst', async () => {
+    const admin = await tokenOf('admin');
+    let limited: Sent | undefined;
+    for (let i = 0; i < 40 && !limited; i++) {
+      const res = await call(`${base}/orders`, { headers: bearer(admin) });
+      if (res.status === 429) limited = res;
+      else assert.equal(res.status, 200);
+    }
+    assert.ok(limited, 'no 429 within 40 requests');
+    assert.equal(problemType(limited), 'https://rampart.dev/problems/rate_limited');
+    assert.match(limited.headers.get('retry-after') ?? '', /^[1-9][0-9]*$/);
+  });
+
+  test('the admin API needs the generated token; an API key it issues carries the identity upstream', async () => {
+    assert.equal((await call(`${adminBase}/admin/v1/consumers`)).status, 401);
+    const admin = { authorization: `Bearer ${adminToken}` };
+    const consumer = await call(`${adminBase}/admin/v1/consumers`, { method: 'POST', headers: admin, body: '{"id":"u-alice","name":"Alice (key)","tenant":"acme","roles":["user"]}' });
+    assert.equal(consumer.status, 201);
+    const key = await call(`${adminBase}/admin/v1/keys`, { method: 'POST', headers: admin, body: '{"consumer":"u-alice","scopes":["profile","orders:read"]}' });
+    assert.equal(key.status, 201);
+    // The naive API learns who calls only from Rampart's signed identity assertion (no bearer token here).
+    const me = await call(`${base}/users/me`, { headers: { 'x-api-key': key.body['key'] as string } });
+    assert.equal(me.status, 200);
+    assert.equal(me.body['id'], 'u-alice');
+    const other = await call(`${base}/orders/ord-5`, { headers: { 'x-api-key': key.body['key'] as string } });
+    assert.equal(other.status, 404);
+  });
+});
