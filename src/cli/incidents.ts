@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { ConfigError } from '../config/errors.ts';
 import { loadConfigFile } from '../config/load.ts';
 
 const USAGE = `Usage: rampart incidents <list|show ID|resolve ID|unblock IP> [-c rampart.yaml] [--admin URL] [options]
@@ -14,40 +15,69 @@ RAMPART_ADMIN_TOKEN (read_only for list/show, admin for resolve/unblock; the act
 
 /** `rampart incidents …` over the admin API. Returns the exit code. */
 export async function runIncidents(configFile: string, args: readonly string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: [...args],
-    options: {
-      config: { type: 'string', short: 'c' },
-      admin: { type: 'string' },
-      status: { type: 'string' },
-      note: { type: 'string' },
-    },
-    allowPositionals: true,
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      options: {
+        config: { type: 'string', short: 'c' },
+        admin: { type: 'string' },
+        status: { type: 'string' },
+        note: { type: 'string' },
+      },
+      allowPositionals: true,
+    });
+  } catch (error) {
+    process.stderr.write(`rampart: ${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
   const [sub, target] = positionals;
   const needsTarget = sub === 'show' || sub === 'resolve' || sub === 'unblock';
   if (!sub || !['list', 'show', 'resolve', 'unblock'].includes(sub) || (needsTarget && !target)) {
     process.stderr.write(USAGE);
     return 2;
   }
+  const token = process.env['RAMPART_ADMIN_TOKEN'];
+  if (!token) {
+    process.stderr.write('rampart: RAMPART_ADMIN_TOKEN is not set: the admin API needs an admin token (read_only for list/show, admin for resolve/unblock)\n');
+    return 2;
+  }
   let base = values.admin;
   if (!base) {
-    const admin = loadConfigFile(values.config ?? configFile).config.listen.admin;
-    base = `http://${admin.host.includes(':') ? `[${admin.host}]` : admin.host}:${admin.port}`;
+    let admin: { host: string; port: number };
+    try {
+      admin = loadConfigFile(values.config ?? configFile).config.listen.admin;
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      process.stderr.write(`rampart: ${error.message}\n`);
+      return 2;
+    }
+    const host = admin.host === '0.0.0.0' ? '127.0.0.1' : admin.host === '::' ? '::1' : admin.host;
+    base = `http://${host.includes(':') ? `[${host}]` : host}:${admin.port}`;
   }
   const call = async (method: string, path: string, body?: object) => {
-    const res = await fetch(new URL(path, base), {
-      method,
-      signal: AbortSignal.timeout(10_000),
-      headers: {
-        ...(body ? { 'content-type': 'application/json' } : {}),
-        ...(process.env['RAMPART_ADMIN_TOKEN'] ? { authorization: `Bearer ${process.env['RAMPART_ADMIN_TOKEN']}` } : {}),
-      },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-    });
+    const url = new URL(path, base);
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        signal: AbortSignal.timeout(10_000),
+        headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+    } catch (error) {
+      process.stderr.write(`rampart: cannot reach the admin listener at ${url.origin}: ${(error as Error).message}\n`);
+      return 1;
+    }
     const text = await res.text();
+    if (!res.ok) {
+      const hint = res.status === 401 ? ' (RAMPART_ADMIN_TOKEN was refused)' : res.status === 403 ? ' (the token\'s role does not allow this; resolve/unblock need an admin token)' : '';
+      process.stderr.write(`rampart: ${method} ${url.pathname} answered ${res.status}${hint}\n${text.endsWith('\n') ? text : text + '\n'}`);
+      return 1;
+    }
     out.write(text.endsWith('\n') ? text : text + '\n');
-    return res.ok ? 0 : 1;
+    return 0;
   };
   const id = encodeURIComponent(target ?? '');
   switch (sub) {

@@ -1,28 +1,76 @@
 import { parseArgs } from 'node:util';
+import { ConfigError } from '../config/errors.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { createLogger } from '../log.ts';
 import { openControlPlane, type ControlPlane } from '../admin/api/control-plane.ts';
+import { openAuditService } from '../audit/service.ts';
 import { consumerView, keyView } from '../admin/api/actions.ts';
 import { StoreError } from '../store/types.ts';
 
 const actor = () => `cli:${process.env['USER'] ?? 'unknown'}`;
 const list = (v: unknown): string[] => (typeof v === 'string' && v !== '' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
 
-/** Opens the store named by the config (no background timers; revocations reach gateways by Redis or re-check). */
-async function withControlPlane(configFile: string, fn: (cp: ControlPlane) => Promise<void>): Promise<number> {
-  const { config, file } = loadConfigFile(configFile);
-  const cp = await openControlPlane(config, file, createLogger({ level: 'warn', destination: process.stderr }), { withoutVerifier: true });
+/**
+ * Opens the store named by the config (no background timers; revocations reach gateways by Redis or re-check) and,
+ * for changes, the audit trail.
+ * Exit codes: 0 done, 1 refused by the store (unknown id, duplicate, bad value), 2 usage or config error.
+ */
+async function withControlPlane(configFile: string, writes: boolean, fn: (cp: ControlPlane) => Promise<void>): Promise<number> {
+  let loaded: ReturnType<typeof loadConfigFile>;
   try {
-    await fn(cp);
-    return 0;
+    loaded = loadConfigFile(configFile);
   } catch (error) {
-    if (error instanceof StoreError) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`rampart: ${error.message}\n`);
+    return 2;
+  }
+  const { config, file } = loaded;
+  const logger = createLogger({ level: 'warn', destination: process.stderr });
+  // Changes made here go into the same hash-chained audit trail as the admin API's (appends lock the chain tail,
+  // so a running gateway and the CLI extend it in turn).
+  const audit = writes && config.audit.enabled ? await openAuditService(config.audit, file, logger) : undefined;
+  let code: number;
+  try {
+    const cp = await openControlPlane(config, file, logger, { withoutVerifier: true, ...(audit ? { audit: audit.log } : {}) });
+    try {
+      await fn(cp);
+      code = 0;
+    } catch (error) {
+      if (!(error instanceof StoreError)) throw error;
       process.stderr.write(`rampart: ${error.message}\n`);
-      return 1;
+      code = 1;
+    } finally {
+      await cp.close();
     }
-    throw error;
+    if (audit) {
+      await audit.log.durable().catch((error: unknown) => {
+        process.stderr.write(`rampart: the change was made but its audit record could not be written: ${(error as Error).message}\n`);
+        code = 1;
+      });
+    }
   } finally {
-    await cp.close();
+    await audit?.close();
+  }
+  return code;
+}
+
+const KEYS_USAGE = 'usage: rampart keys create --consumer ID [--scopes a,b] [--expires-in 30d] [--plan P] | list [--consumer ID] | rotate KEY_ID [--grace 24h] | revoke KEY_ID  [-c rampart.yaml]';
+const CONSUMERS_USAGE = 'usage: rampart consumers create --name N [--id ID] [--tenant T] [--roles a,b] [--groups a,b] [--plan P] | list [--tenant T] | delete ID  [-c rampart.yaml]';
+
+function usage(text: string, problem?: string): number {
+  process.stderr.write(`${problem ? `rampart: ${problem}\n` : ''}${text}\n`);
+  return 2;
+}
+
+type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+
+/** Strict option parsing; an unknown or malformed option prints the usage (exit 2) instead of a stack trace. */
+function parse<O extends Options>(args: string[], options: O, text: string) {
+  try {
+    return parseArgs({ args, options: { ...options, config: { type: 'string', short: 'c' } } as O & { config: { type: 'string'; short: 'c' } }, allowPositionals: true });
+  } catch (error) {
+    usage(text, (error as Error).message);
+    return undefined;
   }
 }
 
@@ -36,12 +84,11 @@ function duration(text: string): number {
 /** `rampart keys create|list|rotate|revoke`: the secret is printed once, on create and rotate. */
 export async function runKeys(args: string[], configFile: string): Promise<number> {
   const [sub, ...rest] = args;
-  const { values, positionals } = parseArgs({
-    args: rest,
-    options: { config: { type: 'string', short: 'c' }, consumer: { type: 'string' }, scopes: { type: 'string' }, 'expires-in': { type: 'string' }, plan: { type: 'string' }, grace: { type: 'string' }, json: { type: 'boolean' } },
-    allowPositionals: true,
-  });
-  return withControlPlane(values.config ?? configFile, async ({ actions, store }) => {
+  if (!sub || !['create', 'list', 'rotate', 'revoke'].includes(sub)) return usage(KEYS_USAGE);
+  const parsed = parse(rest, { consumer: { type: 'string' }, scopes: { type: 'string' }, 'expires-in': { type: 'string' }, plan: { type: 'string' }, grace: { type: 'string' } }, KEYS_USAGE);
+  if (!parsed) return 2;
+  const { values, positionals } = parsed;
+  return withControlPlane(values.config ?? configFile, sub !== 'list', async ({ actions, store }) => {
     switch (sub) {
       case 'create': {
         if (!values.consumer) throw new StoreError('invalid', 'keys create needs --consumer <id>');
@@ -75,7 +122,7 @@ export async function runKeys(args: string[], configFile: string): Promise<numbe
         return;
       }
       default:
-        throw new StoreError('invalid', 'usage: rampart keys create --consumer ID [--scopes a,b] [--expires-in 30d] | list [--consumer ID] | rotate KEY_ID [--grace 24h] | revoke KEY_ID');
+        throw new StoreError('invalid', KEYS_USAGE);
     }
   });
 }
@@ -83,12 +130,11 @@ export async function runKeys(args: string[], configFile: string): Promise<numbe
 /** `rampart consumers create|list|delete`. */
 export async function runConsumers(args: string[], configFile: string): Promise<number> {
   const [sub, ...rest] = args;
-  const { values, positionals } = parseArgs({
-    args: rest,
-    options: { config: { type: 'string', short: 'c' }, id: { type: 'string' }, name: { type: 'string' }, tenant: { type: 'string' }, roles: { type: 'string' }, groups: { type: 'string' }, plan: { type: 'string' } },
-    allowPositionals: true,
-  });
-  return withControlPlane(values.config ?? configFile, async ({ actions, store }) => {
+  if (!sub || !['create', 'list', 'delete'].includes(sub)) return usage(CONSUMERS_USAGE);
+  const parsed = parse(rest, { id: { type: 'string' }, name: { type: 'string' }, tenant: { type: 'string' }, roles: { type: 'string' }, groups: { type: 'string' }, plan: { type: 'string' } }, CONSUMERS_USAGE);
+  if (!parsed) return 2;
+  const { values, positionals } = parsed;
+  return withControlPlane(values.config ?? configFile, sub !== 'list', async ({ actions, store }) => {
     switch (sub) {
       case 'create': {
         const name = values.name ?? values.id;
@@ -117,7 +163,7 @@ export async function runConsumers(args: string[], configFile: string): Promise<
         return;
       }
       default:
-        throw new StoreError('invalid', 'usage: rampart consumers create --name N [--id ID] [--tenant T] [--roles a,b] [--plan P] | list [--tenant T] | delete ID');
+        throw new StoreError('invalid', CONSUMERS_USAGE);
     }
   });
 }
