@@ -26,6 +26,7 @@ export const ERRORS = {
   rate_limited: { status: 429, title: 'Too many requests' },
   too_many_concurrent: { status: 429, title: 'Too many concurrent requests' },
   account_locked: { status: 429, title: 'Too many failed attempts' },
+  auth_backoff: { status: 429, title: 'Too many failed attempts' },
   headers_too_large: { status: 431, title: 'Request header fields too large' },
   internal: { status: 500, title: 'Internal error' },
   upstream_unavailable: { status: 502, title: 'Bad gateway' },

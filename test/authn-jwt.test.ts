@@ -40,10 +40,11 @@ paths:
 function config(upstreamUrl: string, issuers: Record<string, unknown>[], jwt: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     limits: { max_header_bytes: 65536 },
-    // The attack suite sends many bad tokens from one IP: keep the brute-force auto-block out of these tests.
+    // The attack suite sends many bad tokens from one IP: keep the monitor's auto-block and the authentication
+    // backoff (test/authn-backoff.test.ts) out of these tests, which are about each token's verdict.
     monitor: { enabled: false },
     upstreams: { main: { url: upstreamUrl } },
-    apis: [{ name: 'items', spec: './items.yaml', upstream: 'main', auth: { jwt: { issuers, ...jwt } } }],
+    apis: [{ name: 'items', spec: './items.yaml', upstream: 'main', auth: { jwt: { issuers, ...jwt }, failure_backoff: { free_failures_ip: 1_000_000 } } }],
   };
 }
 

@@ -3,6 +3,7 @@ import type { CountersConfig } from '../counters/schema.ts';
 import type { RateLimitConfig } from '../policies/ratelimit/schema.ts';
 import type { ConcurrencyConfig } from '../policies/concurrency/schema.ts';
 import type { BruteForceConfig, LoginConfig } from '../policies/bruteforce/schema.ts';
+import type { FailureBackoffConfig } from '../policies/authn/failure-backoff.ts';
 import type { MonitorConfig } from '../monitor/schema.ts';
 import type { IpFilterConfig } from '../policies/ip-filter/schema.ts';
 import type { StoreConfig } from '../store/schema.ts';
@@ -115,6 +116,8 @@ export interface AuthConfig {
   readonly introspection?: IntrospectionConfig;
   readonly api_keys?: ApiKeyAuthConfig;
   readonly mtls?: MtlsAuthConfig;
+  /** Filled by the schema default; absent only in configs built by hand. */
+  readonly failure_backoff?: FailureBackoffConfig;
 }
 
 /** `identity`: the signed identity assertion sent upstream. */

@@ -8,6 +8,7 @@ import { introspectionAuthenticatorFactory } from '../authn-introspection/index.
 import { apiKeyAuthenticatorFactory } from '../authn-apikey/index.ts';
 import { mtlsAuthenticatorFactory } from '../authn-mtls/index.ts';
 import { BEARER_CHALLENGE } from './bearer.ts';
+import { FailureBackoff } from './failure-backoff.ts';
 import type { Authenticator, AuthenticatorBuildInput, AuthenticatorFactory, SchemeKind } from './types.ts';
 
 export type { Authenticator, AuthenticatorBuildInput, AuthenticatorFactory, SchemeKind } from './types.ts';
@@ -146,35 +147,73 @@ export function createAuthnPolicy(input: PolicyBuildInput): RequestPolicy | unde
   const frozenSlots = Object.freeze(slots);
   const frozenAlternatives = Object.freeze(alternatives);
 
+  const backoff = createBackoff(input);
+
+  const authenticate = async (ctx: RequestContext): Promise<void> => {
+    const found: (Identity | undefined)[] = [];
+    try {
+      for (const slot of frozenSlots) found.push(await firstIdentity(slot.authenticators, ctx));
+    } catch (error) {
+      if (error instanceof GatewayError) throw error;
+      throw new GatewayError('internal', 'authenticator failed', { cause: error });
+    }
+    for (const alternative of frozenAlternatives) {
+      if (alternative.every((slot) => found[slot] !== undefined)) {
+        ctx.identity = found[alternative[0]!];
+        return;
+      }
+    }
+    if (isPublic) {
+      ctx.identity = found.find((identity) => identity !== undefined);
+      return;
+    }
+    throw new GatewayError('unauthorized', 'no acceptable credential presented', unauthorizedHeaders ? { headers: unauthorizedHeaders } : undefined);
+  };
+
   return {
     name: 'authenticate',
     stage: 'authenticate',
     async run(ctx: RequestContext): Promise<void> {
-      const found: (Identity | undefined)[] = [];
+      if (!backoff) return authenticate(ctx);
+      await backoff.checkIp(ctx.clientIp);
+      let failure: unknown;
       try {
-        for (const slot of frozenSlots) found.push(await firstIdentity(slot.authenticators, ctx));
+        await authenticate(ctx);
       } catch (error) {
-        if (error instanceof GatewayError) throw error;
-        throw new GatewayError('internal', 'authenticator failed', { cause: error });
+        failure = error;
       }
-      for (const alternative of frozenAlternatives) {
-        if (alternative.every((slot) => found[slot] !== undefined)) {
-          ctx.identity = found[alternative[0]!];
-          return;
-        }
-      }
-      if (isPublic) {
-        ctx.identity = found.find((identity) => identity !== undefined);
-        return;
-      }
-      throw new GatewayError('unauthorized', 'no acceptable credential presented', unauthorizedHeaders ? { headers: unauthorizedHeaders } : undefined);
+      const keyId = ctx.identity?.keyId ?? failedKeyId(ctx.notes['authFailure']);
+      // A locked key id answers 429 whether its secret was right or wrong, so the lockout is no guessing oracle.
+      if (keyId !== undefined) await backoff.checkKey(keyId);
+      if (failure instanceof GatewayError && failure.code === 'invalid_token') await backoff.recordFailure(ctx.clientIp, keyId);
+      if (failure !== undefined) throw failure;
     },
   };
 }
 
+function createBackoff(input: PolicyBuildInput): FailureBackoff | undefined {
+  const config = input.api.auth?.failure_backoff;
+  if (!config?.enabled) return undefined;
+  const counters = input.services.counters;
+  if (!counters) throw new Error(`apis[${input.apiIndex}].auth.failure_backoff: needs the counters service`);
+  return new FailureBackoff(config, counters, `authfail:${input.api.name}`);
+}
+
+function failedKeyId(note: unknown): string | undefined {
+  const keyId = note !== null && typeof note === 'object' ? (note as { keyId?: unknown }).keyId : undefined;
+  return typeof keyId === 'string' ? keyId : undefined;
+}
+
 async function firstIdentity(authenticators: readonly Authenticator[], ctx: RequestContext): Promise<Identity | undefined> {
   for (const authenticator of authenticators) {
-    const identity = await authenticator.authenticate(ctx);
+    let identity: Identity | undefined;
+    try {
+      identity = await authenticator.authenticate(ctx);
+    } catch (error) {
+      // The method whose credential failed: a bounded label for the auth-failure metrics.
+      ctx.notes['authMethod'] = authenticator.method;
+      throw error;
+    }
     if (identity !== undefined) return identity;
   }
   return undefined;

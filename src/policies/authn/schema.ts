@@ -2,6 +2,7 @@ import { jwtSchema } from '../authn-jwt/schema.ts';
 import { introspectionSchema } from '../authn-introspection/schema.ts';
 import { apiKeyAuthSchema } from '../authn-apikey/schema.ts';
 import { mtlsAuthSchema } from '../authn-mtls/schema.ts';
+import { failureBackoffSchema } from './failure-backoff.ts';
 
 /**
  * `apis[].auth`: the authentication methods an API accepts. Which one an operation requires comes from its
@@ -21,5 +22,6 @@ export const authSchema = {
     introspection: introspectionSchema,
     api_keys: apiKeyAuthSchema,
     mtls: mtlsAuthSchema,
+    failure_backoff: failureBackoffSchema,
   },
 } as const;
