@@ -14,7 +14,7 @@ import { AuditStore } from './store.ts';
 import { AuditLog } from './log.ts';
 import { verifyChain } from './verify.ts';
 import { canonicalJson, recordHash } from './chain.ts';
-import { signingKeyFromPem } from './signing.ts';
+import { signCheckpoint, signingKeyFromPem } from './signing.ts';
 import { AuditPrivacy } from './privacy.ts';
 
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
@@ -174,12 +174,44 @@ for (const make of [sqliteBackend, pgBackend]) {
       assert.match(result.firstBad!.reason, /signature/);
     });
 
+    test('a rewritten chain (hashes recomputed) with a checkpoint re-signed by another key is detected', async () => {
+      const { store, db } = await filled(25);
+      const attacker = signingKeyFromPem(generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+      let prevHash = '';
+      for (const record of await store.page(11, 100)) {
+        const forged = { ...record, fields: record.seq === 12 ? { ...record.fields, status: 200 } : record.fields, prev_hash: prevHash || record.prev_hash };
+        const hash = recordHash(forged);
+        await db.run('UPDATE audit_records SET fields = $1, prev_hash = $2, hash = $3 WHERE seq = $4', [canonicalJson(forged.fields), forged.prev_hash, hash, record.seq]);
+        if (record.seq === 20) {
+          await db.run('UPDATE audit_checkpoints SET hash = $1, signature = $2 WHERE seq = 20', [hash, signCheckpoint(attacker, 20, hash, record.time)]);
+        }
+        prevHash = hash;
+      }
+      const result = await verifyChain(store, key);
+      assert.equal(result.ok, false);
+      assert.equal(result.firstBad?.seq, 20);
+      assert.match(result.firstBad!.reason, /signature/);
+    });
+
     test('retention prunes up to a checkpoint and the rest still verifies', async () => {
       const { store } = await filled(25);
       const deleted = await store.prune('2025-01-01T00:00:21Z');
       assert.equal(deleted, 20);
       const result = await verifyChain(store, key);
       assert.equal(result.ok, true);
+      assert.equal(result.records, 5);
+    });
+
+    test('retention with a record stamped out of order (another instance’s clock) leaves no hole', async () => {
+      const db = await backend.open();
+      dbs.push(db);
+      const store = new AuditStore(db, key, 10);
+      await store.init();
+      const at = (minute: number) => new Date(Date.UTC(2025, 0, 1, 0, minute)).toISOString();
+      await store.append(Array.from({ length: 15 }, (_, i) => ({ time: at(i === 4 ? 12 : i), type: 'x', fields: { i } })));
+      assert.equal(await store.prune(at(11)), 10, 'the whole prefix up to the checkpoint goes');
+      const result = await verifyChain(store, key);
+      assert.equal(result.ok, true, JSON.stringify(result.firstBad));
       assert.equal(result.records, 5);
     });
 

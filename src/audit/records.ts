@@ -42,6 +42,7 @@ export function requestAuditEvent(ctx: RequestContext, status: number, config: A
       code: ctx.errorCode,
       reason: typeof ctx.notes['reason'] === 'string' ? ctx.notes['reason'] : undefined,
       rule: typeof ctx.notes['rule'] === 'string' ? ctx.notes['rule'] : undefined,
+      authFailure: authFailureReason(ctx),
       ip: ctx.clientIp,
       subject: id?.subject,
       consumer: id?.consumer,
@@ -51,6 +52,12 @@ export function requestAuditEvent(ctx: RequestContext, status: number, config: A
       sensitive: sensitive || undefined,
     },
   };
+}
+
+/** The bounded reason an authenticator gave for refusing a credential (`unknown_key`, `expired`, …), if any. */
+function authFailureReason(ctx: RequestContext): string | undefined {
+  const failure = ctx.notes['authFailure'] as { reason?: unknown } | undefined;
+  return typeof failure?.reason === 'string' ? failure.reason.slice(0, 64) : undefined;
 }
 
 /** The audit record for a security event from the bus (auth failure, lockout, key lifecycle, …). */

@@ -140,15 +140,17 @@ export class AuditStore {
   }
 
   /**
-   * Retention: deletes records older than `cutoff` (ISO time) up to and including the newest checkpoint older than
-   * it, so the remaining chain starts right after a signed checkpoint. Returns the number of records deleted.
+   * Retention: deletes every record up to and including the newest checkpoint older than `cutoff` (ISO time), so
+   * the remaining chain starts right after a signed checkpoint (which is kept, and anchors verification). Returns the number of records deleted.
    */
   async prune(cutoff: string): Promise<number> {
     return this.db.tx(async (db) => {
       const rows = await db.all('SELECT MAX(seq) AS seq FROM audit_checkpoints WHERE time < $1', [cutoff]);
       const upTo = rows[0]?.['seq'];
       if (upTo === null || upTo === undefined) return 0;
-      return db.run('DELETE FROM audit_records WHERE seq <= $1 AND time < $2', [Number(upTo), cutoff]);
+      // By seq only: a record stamped by a clock slightly ahead (another instance) must go with its neighbours, or
+      // the remaining chain would have a hole and no longer verify.
+      return db.run('DELETE FROM audit_records WHERE seq <= $1', [Number(upTo)]);
     }, CHAIN_LOCK);
   }
 }

@@ -53,6 +53,8 @@ it('redis: an unreachable or silent server fails fast with CounterUnavailableErr
       // Generous bound (CI noise): the point is "bounded", not an exact latency.
       assert.ok(Number(process.hrtime.bigint() - started) / 1e6 < 2000);
     }
+    assert.equal(backend.breakerState, 'open', 'two failures opened the breaker');
+    await assert.rejects(backend.decide('k', spec), /circuit open/, 'while open, calls fail without touching Redis');
   } finally {
     backend.client.disconnect();
     for (const s of sockets) s.destroy();

@@ -80,6 +80,11 @@ export class RedisCounter implements CounterBackend {
     }
   }
 
+  /** State of the circuit breaker in front of Redis (for the admin API, metrics and tests). */
+  get breakerState(): 'closed' | 'open' | 'half_open' {
+    return this.#breaker.state;
+  }
+
   /** Resolves once connected, or after `ms` (whichever first); never rejects. */
   async waitReady(ms: number): Promise<boolean> {
     if (this.client.status === 'ready') return true;

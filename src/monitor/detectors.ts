@@ -32,7 +32,7 @@ export interface Detection {
   readonly lastAt: number;
 }
 
-const AUTH_FAILURE_CODES = new Set(['unauthorized', 'invalid_token', 'account_locked']);
+const AUTH_FAILURE_CODES = new Set(['unauthorized', 'invalid_token', 'account_locked', 'auth_backoff']);
 const ERROR_CODES = new Set(['validation_failed', 'bad_request', 'invalid_path', 'unsupported_media_type', 'payload_too_large', 'method_not_allowed', 'uri_too_long', 'headers_too_large']);
 const SAMPLE_IDS = 20;
 /** Bound on tracked subjects per detector (oldest forgotten first). */

@@ -9,7 +9,7 @@ const SAFE_LABEL = /^[A-Za-z0-9_.:-]{1,64}$/;
 const label = (value: unknown, fallback = 'none'): string => (typeof value === 'string' && SAFE_LABEL.test(value) ? value : fallback);
 
 const AUTH_CODES = new Set(['unauthorized', 'invalid_token']);
-const RATE_CODES = new Set(['rate_limited', 'too_many_concurrent', 'account_locked']);
+const RATE_CODES = new Set(['rate_limited', 'too_many_concurrent', 'account_locked', 'auth_backoff']);
 const UPSTREAM_CODES = new Set(['upstream_unavailable', 'upstream_timeout', 'upstream_invalid_response']);
 
 /** Gauges whose value is read at scrape time. */
@@ -116,7 +116,10 @@ export class GatewayMetrics {
     if (ctx.decision === 'allow' || !code) return;
     this.#denies.inc({ api, stage: label(ctx.deniedBy), code });
     if (AUTH_CODES.has(code) && !this.#authEventRequests.delete(ctx.id)) {
-      this.#authFailures.inc({ method: label(ctx.notes['authMethod'], 'unknown'), reason: code });
+      // Authenticators note a bounded failure reason (unknown_key, expired, …); no method at all: no credential.
+      const failure = ctx.notes['authFailure'] as { method?: unknown; reason?: unknown } | undefined;
+      const method = label(failure?.method ?? ctx.notes['authMethod'], code === 'unauthorized' ? 'none' : 'unknown');
+      this.#authFailures.inc({ method, reason: label(failure?.reason, code) });
     }
     if (RATE_CODES.has(code)) this.#rateLimited.inc({ api, stage: label(ctx.deniedBy) });
     if (code === 'validation_failed') this.#validation.inc({ api, operation });

@@ -190,12 +190,14 @@ test('webhook signatures: verify accepts the right secret in the window, refuses
 test('alerts retry with backoff, then go to the dead-letter log; slack format is Slack-shaped', async () => {
   let attempts = 0;
   const bodies: string[] = [];
+  const signed: boolean[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       attempts++;
       bodies.push(Buffer.concat(chunks).toString());
+      signed.push(verifySignature('k', bodies.at(-1)!, String(req.headers['rampart-signature'] ?? ''), Math.floor(Date.now() / 1000)));
       res.writeHead(req.url === '/ok' ? 200 : 500).end();
     });
   });
@@ -215,6 +217,7 @@ test('alerts retry with backoff, then go to the dead-letter log; slack format is
   sender.send({ event: 'incident.opened', incident: { id: 'inc_1', kind: 'scraping', severity: 'medium', summary: 's', subject: {}, count: 1, actions: [] } });
   await sender.drain();
   assert.equal(attempts, 4, '3 attempts on the failing target, 1 on the healthy one');
+  assert.deepEqual(signed, [true, true, true, true], 'the receiver verifies every attempt (HMAC over timestamp + body)');
   const lines = readFileSync(dead, 'utf8').trim().split('\n');
   assert.equal(lines.length, 1);
   assert.equal((JSON.parse(lines[0]!) as { alert: { incident: { id: string } } }).alert.incident.id, 'inc_1');

@@ -108,8 +108,10 @@ export class Gateway {
         ? handler
         : async (req, res, params, principal) => {
             await handler(req, res, params, principal);
-            const query = (req.url ?? '').split('?')[1] ?? '';
-            monitor.audit?.log.append({ type: 'ratelimit.reset', fields: { actor: principal?.name, path: route.path, query: query.slice(0, 300) } });
+            // Structured, never the raw query: `account` is a personal identifier and `ip` must go through pseudonymisation.
+            const query = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
+            const fields = { actor: principal?.name, path: route.path, prefix: query.get('prefix')?.slice(0, 200), ip: query.get('ip')?.slice(0, 64), account: query.has('account') ? '[given]' : undefined };
+            monitor.audit?.log.append({ type: 'ratelimit.reset', fields });
             logger.info({ actor: principal?.name, method: route.method, path: route.path }, 'rate-limit admin change');
           },
     );

@@ -58,6 +58,7 @@ describe('brute-force protection against the demo login', () => {
               delay_base_ms: 5,
               max_delay_ms: 20,
               distinct_accounts_per_ip: 3,
+              distinct_ips_per_account: 3,
             },
           },
         ],
@@ -97,6 +98,18 @@ describe('brute-force protection against the demo login', () => {
   it('one IP failing on many accounts raises a credential-stuffing event', async () => {
     for (const user of ['bob', 'carol', 'nobody']) assert.equal((await login(gw, ATTACKER, user, 'wrong')).status, 401);
     assert.ok(events.some((e) => e.type === 'credential_stuffing' && e.ip === ATTACKER));
+  });
+
+  it('one account failing from many IPs raises a distributed brute-force event (account hashed)', async () => {
+    for (const ip of ['192.0.2.10', '192.0.2.11']) assert.equal((await login(gw, ip, 'erin', 'wrong')).status, 401);
+    assert.equal(events.some((e) => e.type === 'distributed_brute_force'), false, 'two IPs stay below the threshold');
+    assert.equal((await login(gw, '192.0.2.12', 'erin', 'wrong')).status, 401);
+    const event = events.find((e) => e.type === 'distributed_brute_force');
+    assert.ok(event, 'the third distinct IP for one account raises the event');
+    assert.equal(event.reason, 'many_ips_per_account');
+    assert.equal(event.fields?.['ips'], 3);
+    assert.notEqual(event.fields?.['account'], 'erin', 'the account is hashed in the event');
+    assert.equal((await login(gw, USER_IP, 'erin', 'wrong')).status, 401, 'an event, not a lockout: the attempt still reaches the login');
   });
 
   it('lists lockouts (accounts hashed) and lifts them through the admin API', async () => {

@@ -131,8 +131,12 @@ function stagePolicy(
     const spec = factor === undefined ? limit.spec : scaleSpec(limit.spec, factor);
     const key = `${limit.scope}|${limit.keyOf(ctx)}${factor === undefined ? '' : '|tightened'}`;
     let decision = await decideWithFailurePolicy(counters, key, spec, limit.failure);
-    if (!decision.allowed && limit.action === 'delay' && decision.retryAfterMs <= limit.maxDelayMs) {
-      await sleep(decision.retryAfterMs);
+    if (decision.allowed || limit.action !== 'delay') return decision;
+    // Throttling: wait for capacity until the cap. Waiters racing for the same slot retry (denied tries are not
+    // counted), so a burst of N delayed requests is spread over time instead of all but one being refused.
+    const deadline = performance.now() + limit.maxDelayMs;
+    while (!decision.allowed && performance.now() + decision.retryAfterMs <= deadline) {
+      await sleep(Math.max(1, decision.retryAfterMs));
       decision = await decideWithFailurePolicy(counters, key, spec, limit.failure);
     }
     return decision;
