@@ -22,6 +22,8 @@ export interface SpecOperation {
   /** The document's `components.securitySchemes` (one shared object per document). */
   readonly securitySchemes: Readonly<Record<string, OpenAPIV3.SecuritySchemeObject>>;
   readonly deprecated: boolean;
+  /** `x-rampart-sunset` as an HTTP-date (RFC 8594 `Sunset` header), when the operation has one. */
+  readonly sunset?: string;
   /** The raw operation object, for `x-rampart-*` extensions. */
   readonly raw: Readonly<Record<string, unknown>>;
 }
@@ -53,12 +55,12 @@ export async function loadSpec(file: string): Promise<LoadedSpec> {
     await SwaggerParser.validate(file);
     document = (await SwaggerParser.dereference(file)) as OpenApiDocument;
   } catch (error) {
-    throw new SpecError(file, (error as Error).message.split('\n').slice(0, 6).join('\n'), { cause: error });
+    throw new SpecError(file, describeLoadError(file, error), { cause: error });
   }
   if (!('openapi' in document) || !/^3\.[01]\./.test(String(document.openapi))) {
     throw new SpecError(file, 'only OpenAPI 3.0 and 3.1 documents are supported');
   }
-  const serverBase = basePathOf(document);
+  const serverBase = basePathOf(file, document);
   const operations: SpecOperation[] = [];
   const securitySchemes = (document.components?.securitySchemes ?? {}) as Record<string, OpenAPIV3.SecuritySchemeObject>;
   const seen = new Set<string>();
@@ -83,6 +85,7 @@ export async function loadSpec(file: string): Promise<LoadedSpec> {
         security: (op.security ?? document.security ?? []) as SecurityRequirement[],
         securitySchemes,
         deprecated: op.deprecated === true,
+        ...sunsetOf(file, op, `/paths/${template.replace(/~/g, '~0').replace(/\//g, '~1')}/${method}`),
         raw: op as unknown as Record<string, unknown>,
       });
     }
@@ -90,9 +93,42 @@ export async function loadSpec(file: string): Promise<LoadedSpec> {
   return { file, document, operations };
 }
 
-function basePathOf(document: OpenApiDocument): string {
-  const url = document.servers?.[0]?.url ?? '/';
-  const path = /^[a-z]+:\/\//i.test(url) ? new URL(url.replace(/\{[^}]*\}/g, 'x')).pathname : url;
+/**
+ * The parser's message, prefixed with where the problem is when the parser knows it: `$ref` errors carry the file
+ * that holds the bad reference (`source`, which may be another file of a multi-file spec) and the JSON pointer of
+ * the reference in it (`parentPath`); schema validation errors already list `#/json/pointer`s in the message.
+ */
+function describeLoadError(file: string, error: unknown): string {
+  const { message, source, parentPath } = error as { message?: string; source?: unknown; parentPath?: unknown };
+  const text = String(message ?? error).split('\n').slice(0, 6).join('\n');
+  if (typeof parentPath !== 'string' || parentPath === '') return text;
+  const at = typeof source === 'string' && source !== '' && source !== file ? `${source}${parentPath}` : parentPath;
+  return `at ${at}: ${text}`;
+}
+
+/** `x-rampart-sunset` (a date or date-time) → `{ sunset: HTTP-date }`; an unparseable value stops start-up. */
+function sunsetOf(file: string, op: object, pointer: string): { sunset?: string } {
+  const raw = (op as Record<string, unknown>)['x-rampart-sunset'];
+  if (raw === undefined) return {};
+  // YAML parsers may already have turned an unquoted date into a Date.
+  const date = raw instanceof Date ? raw : typeof raw === 'string' ? new Date(raw) : undefined;
+  if (!date || Number.isNaN(date.getTime())) throw new SpecError(file, `#${pointer}/x-rampart-sunset must be a date or date-time (e.g. 2027-01-31)`);
+  return { sunset: date.toUTCString() };
+}
+
+/** The path of the first server URL, with server variables replaced by their defaults (`/{version}` → `/v1`). */
+function basePathOf(file: string, document: OpenApiDocument): string {
+  const server = document.servers?.[0];
+  const variables = (server?.variables ?? {}) as Record<string, { default?: unknown }>;
+  const url = (server?.url ?? '/').replace(/\{([^}]*)\}/g, (_, name: string) => String(variables[name]?.default ?? 'x'));
+  let path = url;
+  if (/^[a-z]+:\/\//i.test(url)) {
+    try {
+      path = new URL(url).pathname;
+    } catch {
+      throw new SpecError(file, '#/servers/0/url is not a valid URL once its variables are replaced by their defaults');
+    }
+  }
   return path.replace(/\/+$/, '');
 }
 

@@ -168,7 +168,9 @@ export function parseQuery(specs: readonly ParamSpec[], query: URLSearchParams):
       continue;
     }
     if (spec.shape === 'array' && !spec.explode) {
-      values[spec.name] = all.length === 1 ? split(all[0]!, DELIMITER[spec.style] ?? ',') : all;
+      // A non-exploded array is one key: a repeated key (`?ids=1&ids=2`) is pollution an upstream may read as
+      // either value, so it becomes a non-array that the array schema rejects.
+      values[spec.name] = all.length === 1 ? split(all[0]!, DELIMITER[spec.style] ?? ',') : { repeated: all.length };
     } else if (spec.shape === 'object') {
       values[spec.name] = all.length === 1 ? pairs(split(all[0]!, ','), false) : all;
     } else {
@@ -181,9 +183,12 @@ export function parseQuery(specs: readonly ParamSpec[], query: URLSearchParams):
   return { values, undeclared };
 }
 
-/** Parses a Cookie header into name → value (first occurrence wins; values not decoded beyond quotes). */
-export function parseCookies(header: string | undefined): Map<string, string> {
-  const cookies = new Map<string, string>();
+/**
+ * Parses a Cookie header into name → value (values not decoded beyond quotes). A name sent twice maps to the list
+ * of its values, so a scalar schema rejects it: which one an upstream reads differs between frameworks.
+ */
+export function parseCookies(header: string | undefined): Map<string, string | string[]> {
+  const cookies = new Map<string, string | string[]>();
   if (!header) return cookies;
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
@@ -191,7 +196,8 @@ export function parseCookies(header: string | undefined): Map<string, string> {
     const name = part.slice(0, eq).trim();
     let value = part.slice(eq + 1).trim();
     if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
-    if (!cookies.has(name)) cookies.set(name, value);
+    const prior = cookies.get(name);
+    cookies.set(name, prior === undefined ? value : ([] as string[]).concat(prior, value));
   }
   return cookies;
 }

@@ -2,7 +2,7 @@
  * Derives validation schemas from OpenAPI schema objects. The spec's schemas are never modified: each derivation
  * is a copy. Request copies are strict (undeclared properties refused, `readOnly` refused, default caps where the
  * spec sets none); response copies drop `writeOnly` properties and mark sensitive fields. OpenAPI 3.0 `nullable`
- * is translated to a JSON Schema type union.
+ * and boolean `exclusiveMinimum`/`exclusiveMaximum` are translated to JSON Schema 2020-12.
  */
 
 export type JsonSchema = Record<string, unknown> | boolean;
@@ -74,7 +74,7 @@ function derive(schema: unknown, walk: Walk, inComposition: boolean): JsonSchema
         out[key] = value;
       }
     }
-    translateNullable(out);
+    translateOpenApi30(out);
     if (walk.mode === 'request') tightenRequest(out, walk.request!, inComposition);
     else adaptResponse(out, walk.response!, inComposition);
     return out;
@@ -95,7 +95,20 @@ function isObjectSchema(schema: Record<string, unknown>): boolean {
   return types.includes('object') || (types.length === 0 && (schema['properties'] !== undefined || schema['required'] !== undefined));
 }
 
-function translateNullable(schema: Record<string, unknown>): void {
+/**
+ * OpenAPI 3.0 dialect → JSON Schema 2020-12: boolean `exclusiveMinimum`/`exclusiveMaximum` (modifiers of
+ * `minimum`/`maximum`) become the numeric form, and `nullable: true` adds `null` to the type (and enum).
+ */
+function translateOpenApi30(schema: Record<string, unknown>): void {
+  for (const [exclusive, bound] of [['exclusiveMinimum', 'minimum'], ['exclusiveMaximum', 'maximum']] as const) {
+    if (typeof schema[exclusive] !== 'boolean') continue;
+    if (schema[exclusive] === true && typeof schema[bound] === 'number') {
+      schema[exclusive] = schema[bound];
+      delete schema[bound];
+    } else {
+      delete schema[exclusive];
+    }
+  }
   if (schema['nullable'] !== true) return;
   const types = typesOf(schema);
   if (types.length > 0 && !types.includes('null')) schema['type'] = [...types, 'null'];

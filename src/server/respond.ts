@@ -5,7 +5,8 @@ import type { RouteTable } from '../pipeline/compile.ts';
 
 /**
  * Adds the headers every response carries: security headers, request id, no-store for authenticated or error
- * responses, CORS for allowed origins, Deprecation for deprecated operations. Mutates and returns `headers`.
+ * responses, CORS for allowed origins, Deprecation for deprecated operations, Sunset from `x-rampart-sunset`.
+ * Mutates and returns `headers`.
  */
 export function finishHeaders(ctx: RequestContext, table: RouteTable, headers: OutgoingHttpHeaders, status: number): OutgoingHttpHeaders {
   Object.assign(headers, ctx.secure ? table.securityHeaders.tls : table.securityHeaders.plain);
@@ -19,6 +20,7 @@ export function finishHeaders(ctx: RequestContext, table: RouteTable, headers: O
       if (typeof origin === 'string') Object.assign(headers, route.cors.responseHeaders(origin));
     }
     if (route.operation?.deprecated) headers['deprecation'] = 'true';
+    if (route.operation?.sunset !== undefined) headers['sunset'] = route.operation.sunset;
   }
   return headers;
 }

@@ -75,7 +75,8 @@ interface StatusEntry {
  * `2XX`-style range, or `default`), its media type declared for that status, and JSON bodies must match the
  * declared schema, from which undeclared and `writeOnly` properties are removed and sensitive fields masked or
  * dropped. In `enforce` mode a non-conforming response becomes a generic 502; in `monitor` mode it is logged and
- * passed (still minimised when it validates). Bodies over `response.max_body_bytes` are blocked (502).
+ * passed (still minimised when it validates). Bodies over `response.max_body_bytes` are not checked: blocked
+ * (502) in `enforce` mode, passed unchanged and logged in `monitor` mode.
  * Returns undefined for passthrough routes and `mode: off`. Throws an Error naming the operation when a schema
  * cannot be compiled.
  */
@@ -121,7 +122,8 @@ export function createResponseContractPolicy(input: PolicyBuildInput): ResponseP
       const entry = statuses.get(status) ?? statuses.get(`${status[0]}XX`) ?? statuses.get('DEFAULT');
       if (!entry) return violation(ctx, `undeclared status ${status}`);
       const body = response.body;
-      if (body && body.length > maxBytes) throw new GatewayError('upstream_invalid_response', `response body over ${maxBytes} bytes`);
+      // Not checked, so not minimised: blocked in enforce mode, passed as sent (and logged) in monitor mode.
+      if (body && body.length > maxBytes) return violation(ctx, `body over ${maxBytes} bytes`);
       if (!body || body.length === 0 || ctx.method === 'HEAD') return;
       const type = mediaTypeOf(headerValue(response.headers['content-type'])) ?? '';
       const media = entry.media.get(type) ?? entry.media.get(`${type.split('/')[0]}/*`) ?? entry.media.get('*/*');
@@ -129,6 +131,8 @@ export function createResponseContractPolicy(input: PolicyBuildInput): ResponseP
       if (!media.json || !media.validate) return;
       const parsed = jsonBodyOf(response);
       if (!parsed.ok) return violation(ctx, `body unreadable: ${parsed.reason}`);
+      // jsonBodyOf decodes a compressed body: the cap applies to what is checked.
+      if (response.body!.length > maxBytes) return violation(ctx, `body over ${maxBytes} bytes`);
       // Ajv removes undeclared properties in place while validating; sensitive values are masked after.
       if (!validateAndMinimise(media.validate, parsed.value)) {
         const first = media.validate.errors?.[0];

@@ -17,7 +17,7 @@ export const responseSchema = {
       minimum: 1,
       maximum: 8388608,
       default: 4194304,
-      description: 'Largest response body buffered for checking (bytes, at most 8 MiB); larger bodies are blocked (502).',
+      description: 'Largest response body buffered for checking (bytes, at most 8 MiB); larger bodies are blocked (502) in `enforce` mode, passed unchecked and logged in `monitor` mode.',
     },
     sensitive_fields: {
       type: 'object',

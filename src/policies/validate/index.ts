@@ -50,6 +50,8 @@ interface LocationValidator {
 interface BodyValidator {
   readonly kind: 'json' | 'form';
   readonly validate: ValidateFunction | undefined;
+  /** Form fields whose schema is numeric: only canonical numerals are accepted (as for parameters). */
+  readonly numeric: readonly ParamSpec[];
 }
 
 /**
@@ -110,9 +112,11 @@ export function createValidatePolicy(input: PolicyBuildInput): RequestPolicy | u
   for (const [mediaType, content] of Object.entries(operation.requestBody?.content ?? {})) {
     const type = mediaType.toLowerCase();
     if (isJsonMediaType(type) || type.endsWith('/*')) {
-      bodies.set(type, { kind: 'json', validate: content.schema ? compile(ajv.json, content.schema, `the ${type} body`) : undefined });
+      bodies.set(type, { kind: 'json', validate: content.schema ? compile(ajv.json, content.schema, `the ${type} body`) : undefined, numeric: [] });
     } else if (type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data') {
-      bodies.set(type, { kind: 'form', validate: content.schema ? compile(ajv.params, content.schema, `the ${type} body`) : undefined });
+      const fields = Object.entries(((content.schema as { properties?: Record<string, unknown> } | undefined)?.properties) ?? {});
+      const numeric = fields.map(([name, schema]) => paramSpec({ name, in: 'query', schema } as ParameterObject)).filter((spec) => spec.numeric !== undefined);
+      bodies.set(type, { kind: 'form', validate: content.schema ? compile(ajv.params, content.schema, `the ${type} body`) : undefined, numeric });
     }
   }
   const bodyRequired = operation.requestBody?.required === true;
@@ -148,6 +152,9 @@ export function createValidatePolicy(input: PolicyBuildInput): RequestPolicy | u
     if (body.kind === 'raw' || (validator.kind === 'json') !== (body.kind === 'json')) {
       throw new GatewayError('validation_failed', `body of type ${body.mediaType} cannot be checked against the contract`, { errors: [{ pointer: 'body', message: 'has an unsupported media type for this operation' }] });
     }
+    // Ajv's coercion reads " 5", "0x10" or "1e2" as numbers, which the upstream may parse differently.
+    const fields = body.value as Record<string, unknown>;
+    for (const spec of validator.numeric) if (fields[spec.name] !== undefined) fields[spec.name] = canonicalNumerals(spec, fields[spec.name]);
     // Form values are coerced in place by Ajv; JSON values are only read. The upstream gets the original bytes.
     if (!validator.validate(body.value)) {
       throw new GatewayError('validation_failed', 'body does not match the contract', { errors: toFieldErrors('body', validator.validate.errors) });
@@ -177,7 +184,15 @@ function collect(ctx: RequestContext, entry: LocationValidator, maxDepth: number
       else if (entry.location === 'header') {
         const header = ctx.headers[spec.name.toLowerCase()];
         raw = Array.isArray(header) ? header.join(', ') : header;
-      } else raw = cookies!.get(spec.name);
+      } else {
+        const cookie = cookies!.get(spec.name);
+        // A repeated cookie stays a list, so the schema's scalar type rejects it (cookie pollution).
+        if (Array.isArray(cookie)) {
+          values[spec.name] = cookie;
+          continue;
+        }
+        raw = cookie;
+      }
       if (raw === undefined) continue;
       values[entry.location === 'header' ? spec.name.toLowerCase() : spec.name] = spec.jsonContent ? raw : parseSimpleValue(spec, raw);
     }
