@@ -2,8 +2,12 @@
  * Micro-benchmarks of the hot stages (mitata): route match, JWT verification with a cached key (and with the
  * verified-token cache), API key check, limiter decision, and every request/response policy the full benchmark
  * configuration compiles (request validation, response minimisation, …). Stages not in src/ yet are listed as
- * skipped. Usage: node bench/micro.ts [--filter REGEX]
+ * skipped. Prints mitata's report, then a markdown summary; `--write` also puts the summary into
+ * docs/benchmarks.md (between the micro markers). Usage: node bench/micro.ts [--filter REGEX] [--write] [--colors]
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { bench, do_not_optimize, run, summary } from 'mitata';
 import { createLogger } from '../src/log.ts';
@@ -11,9 +15,12 @@ import { RequestContext, type ServerRequest, type ServerResponseLike } from '../
 import { Gateway } from '../src/server/gateway.ts';
 import { startIssuer } from './lib/issuer.ts';
 import { ITEM } from './lib/item.ts';
+import { describeMachine } from './lib/machine.ts';
 import { buildConfig, FEATURES, writeConfig } from './lib/rampart.ts';
 
-const { values } = parseArgs({ options: { filter: { type: 'string' } } });
+const MICRO_START = '<!-- bench:micro:start -->';
+const MICRO_END = '<!-- bench:micro:end -->';
+const { values } = parseArgs({ options: { filter: { type: 'string' }, colors: { type: 'boolean' }, write: { type: 'boolean', default: false } } });
 const skipped: string[] = [];
 const skip = (what: string, why: unknown) => skipped.push(`${what}: ${String((why as Error)?.message ?? why).split('\n')[0]}`);
 
@@ -50,7 +57,8 @@ if (gateway) {
   const match = table.match('GET', '/items/42');
   if (match.kind === 'found') {
     for (const policy of match.route.policies) {
-      bench(`request policy ${policy.name} (${policy.stage})`, async () => {
+      // Each benchmark runs the route's stages up to and including this one (later stages need what earlier set).
+      bench(`request stages through ${policy.name} (${policy.stage})`, async () => {
         const ctx = context();
         ctx.route = match.route;
         ctx.params = match.params;
@@ -103,15 +111,31 @@ try {
     token_sources: ['header'],
     max_token_bytes: 8192,
   };
-  const verifier = new JwtVerifier(config as never, { at: 'bench.jwt' });
+  // The verifier caches verified tokens itself; the first one has the cache off to show the signature's cost.
+  const verifier = new JwtVerifier(config as never, { at: 'bench.jwt', verifiedCacheEntries: 0 });
+  const gatewayVerifier = new JwtVerifier(config as never, { at: 'bench.jwt' });
   await verifier.verify(issuer.token);
+  await gatewayVerifier.verify(issuer.token);
   const cached = withVerifiedCache(verifier, new VerifiedTokenCache());
   summary(() => {
     bench('JWT ES256 verify (static key, no token cache)', async () => do_not_optimize(await verifier.verify(issuer.token)));
-    bench('JWT verify through the verified-token cache (hit)', async () => do_not_optimize(await cached.verify(issuer.token)));
+    bench('JWT verify as the gateway does (verified-token cache hit)', async () => do_not_optimize(await gatewayVerifier.verify(issuer.token)));
+    bench('JWT withVerifiedCache wrapper (hit)', async () => do_not_optimize(await cached.verify(issuer.token)));
   });
 } catch (error) {
   skip('JWT verify', error);
+}
+
+// The access log line (one per request), built and handed to a destination that discards it.
+try {
+  const { Writable } = await import('node:stream');
+  const { createAccessLog } = await import('../src/server/access-log.ts');
+  const sink = new Writable({ write: (_chunk, _encoding, callback) => callback() });
+  const accessLog = createAccessLog(createLogger({ level: 'info', destination: sink }));
+  const ctx = context();
+  bench('access log line', () => accessLog.record(ctx, 200));
+} catch (error) {
+  skip('access log line', error);
 }
 
 // API key check: the keyed hash and constant-time comparison every presented key costs.
@@ -138,8 +162,30 @@ try {
   skip('limiter decision', error);
 }
 
-await run(values.filter ? { filter: new RegExp(values.filter) } : {});
-if (skipped.length > 0) process.stdout.write(`\nskipped (not in src/ yet, or not compiled for the benchmark route):\n${skipped.map((s) => `  - ${s}`).join('\n')}\n`);
+const { benchmarks } = await run({ colors: values.colors ?? process.stdout.isTTY, ...(values.filter ? { filter: new RegExp(values.filter) } : {}) });
+const time = (ns: number) => (ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : ns >= 1e3 ? `${(ns / 1e3).toFixed(2)} µs` : `${ns.toFixed(0)} ns`);
+const rows = benchmarks.flatMap((trial) => trial.runs.map((r) => (r.stats ? `| ${r.name} | ${time(r.stats.avg)} | ${time(r.stats.p50)} | ${time(r.stats.p99)} |` : `| ${r.name} | failed | | |`)));
+const skippedText = skipped.length > 0 ? `\nSkipped (not in src/ yet, or not compiled for the benchmark route):\n\n${skipped.map((s) => `- ${s}`).join('\n')}\n` : '';
+const summaryText = ['| stage | mean | p50 | p99 |', '|---|---:|---:|---:|', ...rows].join('\n') + '\n' + skippedText;
+process.stdout.write(`\n${summaryText}`);
+if (values.write) {
+  const file = join(dirname(dirname(fileURLToPath(import.meta.url))), 'docs/benchmarks.md');
+  const machine = describeMachine({});
+  const now = new Date().toISOString();
+  const block = [
+    MICRO_START,
+    `_Generated by \`node bench/micro.ts --write\` on ${now.slice(0, 10)} (${now}). Machine: ${Object.entries(machine).map(([k, v]) => `${k} ${v}`).join(' · ')}._`,
+    '',
+    summaryText.trimEnd(),
+    MICRO_END,
+  ].join('\n');
+  const text = readFileSync(file, 'utf8');
+  const from = text.indexOf(MICRO_START);
+  const to = text.indexOf(MICRO_END);
+  if (from === -1 || to === -1) throw new Error(`docs/benchmarks.md has no ${MICRO_START} … ${MICRO_END} block`);
+  writeFileSync(file, `${text.slice(0, from)}${block}${text.slice(to + MICRO_END.length)}`);
+  process.stdout.write('wrote docs/benchmarks.md\n');
+}
 await gateway?.stop(200);
 await issuer.close();
 process.exit(0);

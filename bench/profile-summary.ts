@@ -20,19 +20,23 @@ if (!file) {
 const top = Number(topText ?? 30);
 process.stdout.on('error', () => process.exit(0));
 const profile = JSON.parse(readFileSync(file, 'utf8')) as { nodes: ProfileNode[]; samples: number[] };
-const total = profile.samples.length;
+// Percentages are of the samples where the process was busy: the idle time between load runs (a profile covers
+// the process's whole life) would otherwise dilute every figure.
+const idle = profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').reduce((sum, n) => sum + n.hitCount, 0);
+const total = Math.max(1, profile.samples.length - idle);
 const byFunction = new Map<string, number>();
 const byFile = new Map<string, number>();
 for (const node of profile.nodes) {
   const { functionName, url, lineNumber } = node.callFrame;
   const short = url.replace(/^file:\/\/.*?\/(node_modules|src|bench)\//, '$1/').replace(/^node:/, 'node:');
+  if (functionName === '(idle)') continue;
   const key = `${functionName || '(anonymous)'} ${short}:${lineNumber + 1}`;
   byFunction.set(key, (byFunction.get(key) ?? 0) + node.hitCount);
   const group = url === '' ? `(${functionName})` : short.replace(/:\d+$/, '');
   byFile.set(group, (byFile.get(group) ?? 0) + node.hitCount);
 }
 const print = (title: string, map: Map<string, number>) => {
-  process.stdout.write(`\n${title} (of ${total} samples)\n`);
+  process.stdout.write(`\n${title} (of ${total} busy samples)\n`);
   for (const [key, hits] of [...map].sort((a, b) => b[1] - a[1]).slice(0, top)) {
     process.stdout.write(`${((hits / total) * 100).toFixed(1).padStart(5)}%  ${key}\n`);
   }

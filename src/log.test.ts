@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { createFlatChild, createLogger } from './log.ts';
+import { createFlatChild, createLineWriter, createLogger } from './log.ts';
 
 function capture(): { stream: Writable; lines: () => Record<string, unknown>[] } {
   const chunks: string[] = [];
@@ -31,4 +31,46 @@ test('the root logger still redacts nested secrets (the flat child does not chan
   createFlatChild(root, { log: 'access' });
   root.info({ req: { headers: { authorization: 'Bearer abc' } }, nested: { token: 'tok-secret' } }, 'x');
   assert.doesNotMatch(JSON.stringify(out.lines()[0]), /Bearer abc|tok-secret/);
+});
+
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+test('createLineWriter writes the line pino would write: level, time, bindings, fields, msg; undefined omitted', async () => {
+  const viaWriter = capture();
+  const viaPino = capture();
+  const fields = { requestId: 'r-1', status: 200, latencyMs: 1.5, code: undefined, reason: 'quote " and \n newline' };
+  createLineWriter(createLogger({ destination: viaWriter.stream }).child({ worker: 2 }), { log: 'access' }, 'request')({ ...fields });
+  createLogger({ destination: viaPino.stream }).child({ worker: 2 }).child({ log: 'access' }).info({ ...fields }, 'request');
+  await turn();
+  const [written] = viaWriter.lines();
+  const [reference] = viaPino.lines();
+  assert.match(String(written!['time']), /^\d{4}-\d\d-\d\dT/);
+  delete written!['time'];
+  delete reference!['time'];
+  assert.deepEqual(written, reference);
+  assert.deepEqual(Object.keys(written!), Object.keys(reference!), 'same field order');
+  assert.equal('code' in written!, false);
+});
+
+test('createLineWriter: secret-named fields are redacted, and nothing is written below the level', async () => {
+  const out = capture();
+  const write = createLineWriter(createLogger({ destination: out.stream }), { log: 'access' }, 'request');
+  write({ status: 200, token: undefined });
+  write({ status: 401, token: 'tok-secret', Authorization: 'Bearer abc' });
+  await turn();
+  assert.doesNotMatch(JSON.stringify(out.lines()), /tok-secret|Bearer abc/);
+  assert.equal(out.lines()[1]!['token'], '[redacted]', 'checked on every line, not only the first');
+  const quiet = capture();
+  createLineWriter(createLogger({ level: 'warn', destination: quiet.stream }), { log: 'access' }, 'request')({ status: 200 });
+  await turn();
+  assert.equal(quiet.lines().length, 0);
+  assert.throws(() => createLineWriter(createLogger({ destination: quiet.stream }), { password: 'x' }, 'm'), /redacted field/);
+});
+
+test('createLineWriter: the lines of one turn are written together, in order, at the end of the turn', async () => {
+  const out = capture();
+  const write = createLineWriter(createLogger({ destination: out.stream }), { log: 'access' }, 'request');
+  for (let i = 0; i < 600; i++) write({ n: i });
+  await turn();
+  assert.deepEqual(out.lines().map((l) => l['n']), Array.from({ length: 600 }, (_, i) => i));
 });

@@ -49,6 +49,68 @@ export function createFlatChild(logger: Logger, bindings: Record<string, unknown
   return logger.child(bindings, { redact: { paths: FLAT_REDACT_PATHS, censor: '[redacted]' } });
 }
 
+const MAX_PENDING_LINES = 256;
+const REDACTED_NAMES = new Set([...REDACTED_FIELDS, 'token', 'apikey', 'password', 'secret']);
+
+let isoMs = 0;
+let isoText = '';
+/** `new Date().toISOString()`, computed once per millisecond (it costs ≈ 0.5 µs, a third of an access log line). */
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== isoMs) {
+    isoMs = now;
+    isoText = new Date(now).toISOString();
+  }
+  return isoText;
+}
+
+/** Writes one already-built JSON line; what `createLineWriter` returns. */
+export type LineWriter = (fields: Record<string, unknown>) => void;
+
+/**
+ * A writer of fixed-shape lines at level info, straight to the logger's destination (asynchronous, like every
+ * line), in the same format pino writes: `{"level":"info","time":…,<bindings>,…fields,"msg":msg}`. For the access
+ * log, one line per request: pino's generic serialisation and redaction walk were ~9% of the gateway's CPU in a
+ * `--cpu-prof` of the passthrough benchmark, a single `JSON.stringify` of the flat fields is a fraction of it.
+ * Fields must be flat, fixed and non-secret (no headers, tokens, raw paths); undefined fields are omitted, and a
+ * field named like a secret (`authorization`, `token`, …) is written as `[redacted]` all the same.
+ */
+export function createLineWriter(logger: Logger, bindings: Record<string, unknown>, msg: string): LineWriter {
+  const stream = (logger as unknown as Record<symbol, { write(line: string): unknown }>)[pino.symbols.streamSym];
+  const chindings = (logger as unknown as Record<symbol, string>)[pino.symbols.chindingsSym] ?? '';
+  if (stream === undefined) throw new Error('createLineWriter: not a pino logger');
+  for (const name of Object.keys(bindings)) {
+    if (REDACTED_NAMES.has(name.toLowerCase())) throw new Error(`createLineWriter: "${name}" is a redacted field`);
+  }
+  const bound = JSON.stringify(bindings).slice(1, -1);
+  const head = `${chindings}${bound === '' ? '' : `,${bound}`}`;
+  const tail = `,"msg":${JSON.stringify(msg)}}\n`;
+  /** Field names already checked against the redacted names (the fields are fixed, so this stays small). */
+  const safe = new Set<string>();
+  // Lines of one event-loop turn go to the destination as one write: sonic-boom costs ~3 µs per write call,
+  // more than building the line. A turn's lines are written at the latest when the turn ends (setImmediate).
+  let pending: string[] = [];
+  const flush = () => {
+    if (pending.length === 0) return;
+    const lines = pending;
+    pending = [];
+    stream.write(lines.length === 1 ? lines[0]! : lines.join(''));
+  };
+  return (fields) => {
+    if (!logger.isLevelEnabled('info')) return;
+    for (const name in fields) {
+      if (safe.has(name)) continue;
+      if (!REDACTED_NAMES.has(name.toLowerCase())) {
+        if (safe.size < 256) safe.add(name);
+      } else if (fields[name] !== undefined) fields = { ...fields, [name]: '[redacted]' };
+    }
+    const body = JSON.stringify(fields);
+    pending.push(`{"level":"info","time":"${isoNow()}"${head}${body.length > 2 ? `,${body.slice(1, -1)}` : ''}${tail}`);
+    if (pending.length === 1) setImmediate(flush);
+    else if (pending.length >= MAX_PENDING_LINES) flush();
+  };
+}
+
 /** Describes an error for a log line without its message when that message could carry request data. */
 export function errorForLog(error: unknown): Record<string, unknown> {
   if (!(error instanceof Error)) return { type: typeof error };

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,13 @@ import type { BenchIssuer } from './issuer.ts';
 
 const BENCH_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
 export const BENCH_SPEC = join(BENCH_DIR, 'openapi.yaml');
+
+/**
+ * The admin API token the probes use to read /metrics: random per harness run, passed to every Rampart process
+ * through the environment (config secrets are references only).
+ */
+const ADMIN_TOKEN_ENV = 'RAMPART_BENCH_ADMIN_TOKEN';
+process.env[ADMIN_TOKEN_ENV] ??= randomBytes(32).toString('base64url');
 
 /** A Rampart feature the full pipeline wants, how to switch it on in rampart.yaml, and how to prove it is on. */
 export interface Feature {
@@ -34,6 +42,8 @@ export interface ProbeTarget {
 }
 
 export type BenchConfig = Record<string, unknown> & { apis: Record<string, unknown>[] };
+
+const adminAuth = () => ({ authorization: `Bearer ${process.env[ADMIN_TOKEN_ENV]}` });
 
 async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Headers }> {
   const res = await fetch(url, { headers, signal: AbortSignal.timeout(5000) });
@@ -97,7 +107,9 @@ export const FEATURES: readonly Feature[] = [
     name: 'audit',
     apply: (config) => {
       // The product defaults: durability sync (group commit), every authenticated request recorded.
-      config['audit'] = { enabled: true };
+      // RAMPART_BENCH_AUDIT_DURABILITY (set by `--audit-durability`) measures the other setting.
+      const durability = process.env['RAMPART_BENCH_AUDIT_DURABILITY'];
+      config['audit'] = { enabled: true, ...(durability ? { durability } : {}) };
     },
     probe: async (g) => {
       const count = () => {
@@ -116,9 +128,21 @@ export const FEATURES: readonly Feature[] = [
     },
   },
   {
+    // The signed identity assertion sent upstream (an ES256 signature per authenticated request). Not part of the
+    // issue's "full pipeline"; measured on its own as rampart-full-identity.
+    name: 'identity',
+    apply: (config) => {
+      config['identity'] = { enabled: true };
+    },
+    probe: async (g) => {
+      const res = await get(`${g.url}/items/42`, { authorization: `Bearer ${g.token}` });
+      return res.headers.get('x-bench-saw-identity') === '1' ? undefined : 'the upstream received no x-rampart-identity header';
+    },
+  },
+  {
     name: 'metrics',
     probe: async (g) => {
-      const res = await get(`${g.url}/items/42`, { authorization: `Bearer ${g.token}` }).then(() => get(`${g.adminUrl}/metrics`));
+      const res = await get(`${g.url}/items/42`, { authorization: `Bearer ${g.token}` }).then(() => get(`${g.adminUrl}/metrics`, adminAuth()));
       return res.status === 200 && res.body.includes('rampart_') ? undefined : `admin /metrics → ${res.status}, no rampart_ series`;
     },
   },
@@ -131,7 +155,9 @@ export const RAMPART_CONFIGS = {
   /** The same passthrough API with bearer JWT required (ES256, keys from the issuer's JWKS). */
   'rampart-jwt': { spec: false, features: ['jwt'], all: false },
   /** A spec API with every feature of the full pipeline, on the product defaults. */
-  'rampart-full': { spec: true, features: FEATURES.map((f) => f.name), all: true },
+  'rampart-full': { spec: true, features: FEATURES.map((f) => f.name).filter((n) => n !== 'identity'), all: true },
+  /** The full pipeline plus the signed identity assertion upstream (on by default in rampart.yaml). */
+  'rampart-full-identity': { spec: true, features: FEATURES.map((f) => f.name), all: true },
 } as const;
 
 export type RampartConfigName = keyof typeof RAMPART_CONFIGS;
@@ -152,6 +178,9 @@ export function buildConfig(
     apis: [spec ? { name: 'bench', upstream: 'bench', spec: BENCH_SPEC } : { name: 'bench', upstream: 'bench', passthrough: true }],
     limits: { keep_alive_timeout_ms: 65000 },
     logging: { level: 'info', access_log: accessLog },
+    admin: { tokens: [{ name: 'bench', token: `\${env:${ADMIN_TOKEN_ENV}}`, role: 'read_only' }] },
+    // Off unless the configuration asks for it (the identity feature): see FEATURES.
+    identity: { enabled: false },
   };
   if (RAMPART_CONFIGS[name].all) {
     // Detectors run as shipped, but containment must not block the load generator's IP when the request-rate

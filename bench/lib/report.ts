@@ -31,6 +31,8 @@ export interface Row {
   readonly peakRssMb: number;
   readonly vsNginx: number;
   readonly vsFastify: number;
+  /** CPU per request relative to the Node floor's (robust when other processes share the cores). */
+  readonly cpuVsFloor: number;
   readonly failed: number;
   readonly runs: number;
 }
@@ -40,6 +42,8 @@ export function summarise(configs: readonly ConfigSummary[]): Row[] {
   const rpsOf = (name: string) => mean(configs.find((c) => c.name === name)?.runs.map((r) => r.rps) ?? []);
   const nginx = rpsOf('nginx');
   const fastify = rpsOf('fastify');
+  const cpuOf = (c: ConfigSummary | undefined) => mean(c?.runs.map((r) => (r.cpuSeconds / r.requests) * 1000) ?? []);
+  const floorCpu = cpuOf(configs.find((c) => c.name === 'node-floor'));
   return configs.map((c) => {
     const rps = mean(c.runs.map((r) => r.rps));
     return {
@@ -54,6 +58,7 @@ export function summarise(configs: readonly ConfigSummary[]): Row[] {
       peakRssMb: Math.max(...c.runs.map((r) => r.peakRss)) / 2 ** 20,
       vsNginx: rps / nginx,
       vsFastify: rps / fastify,
+      cpuVsFloor: cpuOf(c) / floorCpu,
       failed: c.runs.reduce((a, r) => a + r.errors + r.non2xx, 0),
       runs: c.runs.length,
     };
@@ -64,11 +69,11 @@ const f = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : '
 
 /** The comparison table as GitHub markdown (also readable in a terminal). */
 export function markdownTable(rows: readonly Row[]): string {
-  const head = '| configuration | req/s (mean ± sd) | p50 ms | p99 ms | p99.9 ms | CPU s / 1k req | peak RSS MiB | × nginx | × Fastify stack | failed | runs |';
-  const sep = '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+  const head = '| configuration | req/s (mean ± sd) | p50 ms | p99 ms | p99.9 ms | CPU s / 1k req | peak RSS MiB | × nginx | × Fastify stack | failed | runs | CPU × node-floor |';
+  const sep = '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
   const lines = rows.map(
     (r) =>
-      `| ${r.name} | ${f(r.rps, 0)} ± ${f(r.rpsSd, 0)} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.p999)} | ${f(r.cpuPer1k, 3)} | ${f(r.peakRssMb, 0)} | ${f(r.vsNginx)} | ${f(r.vsFastify)} | ${r.failed} | ${r.runs} |`,
+      `| ${r.name} | ${f(r.rps, 0)} ± ${f(r.rpsSd, 0)} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.p999)} | ${f(r.cpuPer1k, 3)} | ${f(r.peakRssMb, 0)} | ${f(r.vsNginx)} | ${f(r.vsFastify)} | ${r.failed} | ${r.runs} | ${f(r.cpuVsFloor)} |`,
   );
   return [head, sep, ...lines].join('\n');
 }

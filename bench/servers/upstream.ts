@@ -18,6 +18,8 @@ const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     });
     return;
   }
+  // Tells the harness's probe that Rampart's identity assertion arrived (bench/lib/rampart.ts, feature identity).
+  if (req.headers['x-rampart-identity'] !== undefined) res.setHeader('x-bench-saw-identity', '1');
   res.writeHead(200, { 'content-type': 'application/json', 'content-length': BODY.length });
   res.end(BODY);
 });

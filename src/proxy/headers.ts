@@ -86,7 +86,8 @@ export function downstreamResponseHeaders(
 }
 
 function listedInConnection(header: string | string[] | undefined): Set<string> | undefined {
-  if (header === undefined) return undefined;
+  // The usual values name no other header: skip the split (it ran twice per proxied request).
+  if (header === undefined || header === 'keep-alive' || header === 'close' || header === 'Keep-Alive' || header === 'Close') return undefined;
   const value = Array.isArray(header) ? header.join(',') : header;
   const names = value.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== '' && h !== 'close' && h !== 'keep-alive');
   return names.length > 0 ? new Set(names) : undefined;

@@ -1,18 +1,19 @@
-import { createFlatChild, type Logger } from '../log.ts';
+import { createLineWriter, type Logger } from '../log.ts';
 import type { RequestContext } from '../pipeline/context.ts';
 import type { RecordSink } from '../pipeline/stages.ts';
 
 /**
  * One JSON line per request (stage 13). Logs the route template, never the raw path or query (they can carry
- * tokens and personal data), and no header values.
+ * tokens and personal data), and no header values. Written by a line writer (log.ts), not through pino's generic
+ * serialiser: the line's fields are fixed and flat.
  */
 export function createAccessLog(logger: Logger): RecordSink {
-  const log = createFlatChild(logger, { log: 'access' });
+  const write = createLineWriter(logger, { log: 'access' }, 'request');
   return {
     record(ctx: RequestContext, status: number): void {
       const route = ctx.route;
       const latencyMs = Number(process.hrtime.bigint() - ctx.startedAt) / 1e6;
-      const line: Record<string, unknown> = {
+      write({
         requestId: ctx.id,
         method: ctx.method,
         api: route?.api.name,
@@ -29,8 +30,7 @@ export function createAccessLog(logger: Logger): RecordSink {
         stage: ctx.deniedBy,
         reason: ctx.notes['reason'],
         http: ctx.req.httpVersion,
-      };
-      log.info(line, 'request');
+      });
     },
   };
 }

@@ -147,6 +147,17 @@ describe('JwtVerifier', () => {
     assert.equal(await codeOf(verifier.verify(one)), 'invalid_token');
   });
 
+  test('verified-token cache: the same token is answered from the cache, a tampered one is verified and fails', async () => {
+    const verifier = new JwtVerifier(jwtConfig({ issuer: issuer.issuer, jwks_url: `${issuer.url}/jwks` }), { at: 'x' });
+    const token = await issuer.sign({ sub: 'carol' });
+    const first = await verifier.verify(token);
+    assert.equal(await verifier.verify(token), first, 'second verification is the cached identity');
+    const [h, p, s] = token.split('.') as [string, string, string];
+    assert.equal(await codeOf(verifier.verify(`${h}.${p}.${s.slice(0, -2)}${s.endsWith('AA') ? 'BA' : 'AA'}`)), 'invalid_token');
+    const uncached = new JwtVerifier(jwtConfig({ issuer: issuer.issuer, jwks_url: `${issuer.url}/jwks` }), { at: 'x', verifiedCacheEntries: 0 });
+    assert.notEqual(await uncached.verify(token), await uncached.verify(token), 'cache off: verified in full every time');
+  });
+
   test('static PEM keys and HMAC secrets', async () => {
     const pair = await generateKeyPair('ES256');
     const pem = await exportSPKI(pair.publicKey);

@@ -120,3 +120,19 @@ test('bounded: past maxEntries the oldest entry goes; tokens without exp are not
   assert.throws(() => new VerifiedTokenCache({ maxEntries: 0 }), /maxEntries/);
   assert.throws(() => new VerifiedTokenCache({ maxTtlMs: 0 }), /maxTtlMs/);
 });
+
+test('revocation events purge the caches registered with the revocation list', () => {
+  const clock = { now: T0 };
+  const cache = new VerifiedTokenCache({ now: () => clock.now });
+  const revocations = new InMemoryTokenRevocations(() => clock.now);
+  revocations.onRevoke(cache);
+  const iat = T0 / 1000 - 10;
+  cache.set('tok-a', identity({ iss: 'https://idp', sub: 'alice', iat, exp: iat + 3600, jti: 'j1' }));
+  cache.set('tok-b', identity({ iss: 'https://idp', sub: 'bob', iat, exp: iat + 3600, jti: 'j2' }));
+  cache.set('tok-c', identity({ iss: 'https://idp', sub: 'carol', iat, exp: iat + 3600, jti: 'j3' }));
+  revocations.revokeSubject('alice', T0 / 1000, 'https://idp');
+  assert.equal(cache.size, 2, 'alice purged at once, not on her next request');
+  revocations.revokeToken('j2', iat + 3600);
+  assert.equal(cache.size, 1);
+  assert.ok(cache.get('tok-c', revocations), 'other subjects stay cached');
+});

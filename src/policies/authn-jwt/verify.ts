@@ -8,6 +8,7 @@ import { isAllowedIdpUrl, type FetchLike } from '../authn/http.ts';
 import { claimPath, readClaim, stringClaim, stringList, type ClaimPath } from './claims.ts';
 import { KeySourceUnavailable, RemoteJwks } from './jwks.ts';
 import type { TokenRevocations } from './revocations.ts';
+import { VerifiedTokenCache } from './verified-cache.ts';
 import { HMAC_ALGORITHMS } from './schema.ts';
 
 /** Header parameters that point at or carry keys, or change processing: never followed, always rejected. */
@@ -25,6 +26,8 @@ export interface JwtVerifierOptions {
   /** Returns the shared RemoteJwks for a cache key, creating it with `create` on first use. */
   readonly jwksCache?: (key: string, create: () => RemoteJwks) => RemoteJwks;
   readonly onStale?: (message: string) => void;
+  /** Most tokens remembered as verified (default 10 000); 0 turns the verified-token cache off. */
+  readonly verifiedCacheEntries?: number;
 }
 
 interface CompiledIssuer {
@@ -48,10 +51,15 @@ export class JwtVerifier {
   readonly #single: CompiledIssuer | undefined;
   readonly #now: () => number;
   readonly #revocations: TokenRevocations | undefined;
+  readonly #cache: VerifiedTokenCache | undefined;
 
   constructor(config: JwtConfig, options: JwtVerifierOptions) {
     this.#now = options.now ?? Date.now;
     this.#revocations = options.revocations;
+    if (options.verifiedCacheEntries !== 0) {
+      this.#cache = new VerifiedTokenCache({ now: this.#now, ...(options.verifiedCacheEntries ? { maxEntries: options.verifiedCacheEntries } : {}) });
+      options.revocations?.onRevoke?.(this.#cache);
+    }
     config.issuers.forEach((issuer, i) => {
       const at = `${options.at}.issuers[${i}]`;
       if (this.#issuers.has(issuer.issuer)) throw new Error(`${at}.issuer: issuer "${issuer.issuer}" is listed twice`);
@@ -64,8 +72,28 @@ export class JwtVerifier {
    * Verifies a compact JWT and returns the caller's Identity. Throws a 401 GatewayError (`invalid_token`) for any
    * invalid, revoked or unacceptable token, and a 503 (`service_unavailable`) when the issuer's keys cannot be
    * obtained. Never returns for a token it could not check.
+   *
+   * A token that passed full verification is remembered in a bounded cache keyed by its SHA-256 (see
+   * verified-cache.ts: never past `exp`, at most 60 s, re-checked against revocations on every hit), so the same
+   * token's next request skips the ES256/RS256 signature check, the largest per-request cost of a JWT route.
    */
-  async verify(token: string): Promise<Identity> {
+  verify(token: string): Promise<Identity> {
+    const cache = this.#cache;
+    if (cache === undefined) return this.#verifyFully(token);
+    let hit: Identity | undefined;
+    try {
+      hit = cache.get(token, this.#revocations);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    if (hit !== undefined) return Promise.resolve(hit);
+    return this.#verifyFully(token).then((identity) => {
+      cache.set(token, identity);
+      return identity;
+    });
+  }
+
+  async #verifyFully(token: string): Promise<Identity> {
     if (!looksLikeJwt(token)) throw invalidToken('bearer token is not a compact JWS');
     let issuer = this.#single;
     try {
