@@ -4,61 +4,19 @@
  * public routes still work; the client CA bundle is reloaded when its file changes.
  */
 import assert from 'node:assert/strict';
-import { webcrypto } from 'node:crypto';
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { stringify } from 'yaml';
 import { request } from 'node:https';
 import { after, before, describe, it } from 'node:test';
-import { privateKeyPem } from '../src/server/certificates.ts'; // loads reflect-metadata and the crypto provider first
-import * as x509 from '@peculiar/x509';
 import { ConfigError } from '../src/config/errors.ts';
 import { loadConfigText } from '../src/config/load.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
+import { DAY, createCa, issueLeaf, type TestCa as Ca } from './helpers/test-ca.ts';
 import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
 
-const EC = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
-const DAY = 86_400_000;
-
-interface Ca {
-  readonly cert: x509.X509Certificate;
-  readonly keys: webcrypto.CryptoKeyPair;
-}
-
-async function createCa(name: string): Promise<Ca> {
-  const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: '01',
-    name: `CN=${name}`,
-    notBefore: new Date(Date.now() - DAY),
-    notAfter: new Date(Date.now() + 30 * DAY),
-    keys,
-    signingAlgorithm: EC,
-    extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
-  });
-  return { cert, keys };
-}
-
-async function issueClient(ca: Ca, cn: string, notBefore: Date, notAfter: Date): Promise<{ cert: string; key: string }> {
-  const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: webcrypto.getRandomValues(Buffer.alloc(8)).toString('hex').replace(/^[89a-f]/, '1'),
-    subject: `CN=${cn}`,
-    issuer: ca.cert.subject,
-    notBefore,
-    notAfter,
-    signingKey: ca.keys.privateKey,
-    publicKey: keys.publicKey,
-    signingAlgorithm: EC,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
-    ],
-  });
-  return { cert: cert.toString('pem'), key: await privateKeyPem(keys.privateKey) };
-}
+const issueClient = (ca: Ca, cn: string, notBefore: Date, notAfter: Date) => issueLeaf(ca, cn, { usage: 'client', notBefore, notAfter });
 
 const SPEC = `openapi: 3.1.0
 info: { title: mtls, version: 1.0.0 }

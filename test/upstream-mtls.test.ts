@@ -6,7 +6,6 @@
  * their config path.
  */
 import assert from 'node:assert/strict';
-import { webcrypto } from 'node:crypto';
 import { writeFileSync, renameSync, mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -15,57 +14,10 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import { privateKeyPem } from '../src/server/certificates.ts'; // loads reflect-metadata and the crypto provider first
-import * as x509 from '@peculiar/x509';
 import { ConfigError } from '../src/config/errors.ts';
 import { loadConfigText } from '../src/config/load.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
-
-const EC = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
-const DAY = 86_400_000;
-
-interface Ca {
-  readonly name: string;
-  readonly cert: x509.X509Certificate;
-  readonly keys: webcrypto.CryptoKeyPair;
-  readonly pem: string;
-}
-
-async function createCa(name: string): Promise<Ca> {
-  const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: '01',
-    name: `CN=${name}`,
-    notBefore: new Date(Date.now() - DAY),
-    notAfter: new Date(Date.now() + 30 * DAY),
-    keys,
-    signingAlgorithm: EC,
-    extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
-  });
-  return { name, cert, keys, pem: cert.toString('pem') };
-}
-
-/** A leaf certificate: `server` ones carry the loopback IP as SAN (what Rampart verifies the upstream by). */
-async function issue(ca: Ca, cn: string, usage: 'server' | 'client'): Promise<{ cert: string; key: string }> {
-  const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: webcrypto.getRandomValues(Buffer.alloc(8)).toString('hex').replace(/^[89a-f]/, '1'),
-    subject: `CN=${cn}`,
-    issuer: ca.cert.subject,
-    notBefore: new Date(Date.now() - DAY),
-    notAfter: new Date(Date.now() + DAY),
-    signingKey: ca.keys.privateKey,
-    publicKey: keys.publicKey,
-    signingAlgorithm: EC,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
-      ...(usage === 'server' ? [new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }, { type: 'dns', value: 'upstream.internal' }])] : []),
-    ],
-  });
-  return { cert: cert.toString('pem'), key: await privateKeyPem(keys.privateKey) };
-}
+import { createCa, issueLeaf, type TestCa as Ca } from './helpers/test-ca.ts';
 
 interface MtlsUpstream {
   readonly url: string;
@@ -76,7 +28,7 @@ interface MtlsUpstream {
 
 /** A real https upstream that requires a client certificate from `clientCa` (the handshake fails without one). */
 async function startMtlsUpstream(serverCa: Ca, clientCa: Ca): Promise<MtlsUpstream> {
-  const pair = await issue(serverCa, 'upstream.internal', 'server');
+  const pair = await issueLeaf(serverCa, 'upstream.internal', { usage: 'server' });
   const seen: string[] = [];
   const server: Server = createServer({ ...pair, ca: clientCa.pem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
     const peer = (req.socket as TLSSocket).getPeerCertificate();
@@ -128,8 +80,8 @@ describe('mTLS from Rampart to the upstream', () => {
     [serverCa, clientCa, rogueCa] = await Promise.all([createCa('Upstream Server CA'), createCa('Rampart Client CA'), createCa('Rogue Server CA')]);
     trusted = await startMtlsUpstream(serverCa, clientCa);
     rogue = await startMtlsUpstream(rogueCa, clientCa);
-    const client = await issue(clientCa, 'rampart-gateway', 'client');
-    const stranger = await issue(rogueCa, 'rampart-gateway', 'client');
+    const client = await issueLeaf(clientCa, 'rampart-gateway', { usage: 'client' });
+    const stranger = await issueLeaf(rogueCa, 'rampart-gateway', { usage: 'client' });
     const tls = { ca: '${file:upstream-ca.pem}', cert: '${file:client.crt}', key: '${file:client.key}' };
     gw = await startGateway(
       {
@@ -210,7 +162,7 @@ describe('mTLS from Rampart to the upstream', () => {
     // A config reload with the same upstream settings keeps the pool and must keep watching its files.
     assert.equal(await gw.gateway.reload(), true);
     assert.equal((await get(gw.url, '/rotating/items')).status, 502);
-    const next = await issue(clientCa, 'rampart-rotated', 'client');
+    const next = await issueLeaf(clientCa, 'rampart-rotated', { usage: 'client' });
     // Key first, then certificate, each renamed into place (as cert tools do).
     writeFileSync(join(gw.dir, 'rotating.key.tmp'), next.key);
     renameSync(join(gw.dir, 'rotating.key.tmp'), join(gw.dir, 'rotating.key'));
@@ -222,7 +174,7 @@ describe('mTLS from Rampart to the upstream', () => {
   });
 
   it('a broken rotation (key not matching the certificate) is rejected and the current material keeps working', async () => {
-    const other = await issue(clientCa, 'rampart-other', 'client');
+    const other = await issueLeaf(clientCa, 'rampart-other', { usage: 'client' });
     writeFileSync(join(gw.dir, 'client.key'), other.key); // the certificate stays the old one
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline && !gw.logs.some((l) => l['msg'] === 'upstream TLS material change rejected; keeping the current one' && l['upstream'] === 'good')) {
@@ -242,8 +194,8 @@ describe('upstream TLS misconfiguration stops start-up', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rampart-upstream-tls-'));
     ca = await createCa('Config CA');
-    pair = await issue(ca, 'rampart', 'client');
-    otherKey = (await issue(ca, 'other', 'client')).key;
+    pair = await issueLeaf(ca, 'rampart', { usage: 'client' });
+    otherKey = (await issueLeaf(ca, 'other', { usage: 'client' })).key;
     writeFileSync(join(dir, 'ca.pem'), ca.pem);
     writeFileSync(join(dir, 'client.crt'), pair.cert);
     writeFileSync(join(dir, 'client.key'), pair.key);
