@@ -23,7 +23,14 @@ const REDACT_PATHS = [
  * capture lines through one).
  */
 export function createLogger(options: { level?: string; destination?: DestinationStream } = {}): Logger {
-  const destination = options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  let destination = options.destination;
+  if (!destination) {
+    const stdout = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+    // The 4 KiB buffer saves a write per line under load; on a quiet gateway it must not hold lines (a start-up
+    // warning, a deny) indefinitely: flush at least once a second.
+    setInterval(() => stdout.flush(), 1000).unref();
+    destination = stdout;
+  }
   return pino(
     {
       level: options.level ?? 'info',
