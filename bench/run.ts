@@ -220,7 +220,10 @@ async function main(): Promise<number> {
       if (fallback) fixedTargets.push(fallback);
     }
     if (fixedRate > 0 && fixedTargets.length > 0) {
-      const legs = [{ name: 'direct', url: upstream.url }, ...fixedTargets.map((t) => ({ name: t.name, url: t.server.url }))];
+      // node-floor and rampart-passthrough, when measured, run the same schedule: a proxy hop with no policies
+      // shows how much of the tail any Node proxy on these cores gets (load generator and upstream share them).
+      const references = ['node-floor', 'rampart-passthrough'].map((n) => targets.find((t) => t.name === n)).filter((t): t is Target => t !== undefined);
+      const legs = [{ name: 'direct', url: upstream.url }, ...[...references, ...fixedTargets].map((t) => ({ name: t.name, url: t.server.url }))];
       const results = new Map<string, number[][]>(legs.map((l) => [l.name, []]));
       for (let round = 0; round < rounds; round++) {
         for (const leg of legs.map((_, i) => legs[(i + round) % legs.length]!)) {

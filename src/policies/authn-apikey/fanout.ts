@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from '../../log.ts';
 
@@ -56,7 +57,7 @@ export class RedisBus implements InvalidationBus {
   readonly #sub: Redis;
   readonly #handlers: ((message: Invalidation) => void)[] = [];
   readonly #logger: Logger;
-  readonly #origin = Math.random().toString(36).slice(2);
+  readonly #origin = randomUUID();
 
   constructor(options: RedisBusOptions) {
     this.#channel = `${options.prefix ?? 'rampart'}:apikeys:invalidate`;
