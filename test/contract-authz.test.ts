@@ -62,7 +62,7 @@ describe('API key scopes and consumer roles', () => {
   const call = async (method: string, path: string) => {
     const res = await fetch(gw.url + path, { method, headers: { 'x-api-key': key }, signal: AbortSignal.timeout(10_000) });
     const text = await res.text();
-    return { status: res.status, text, type: res.status >= 400 ? String((JSON.parse(text) as { type: string }).type) : '' };
+    return { status: res.status, text, challenge: res.headers.get('www-authenticate'), type: res.status >= 400 ? String((JSON.parse(text) as { type: string }).type) : '' };
   };
 
   test('a key with the scope passes; a key without it gets 403 insufficient_scope and the upstream is not reached', async () => {
@@ -71,6 +71,7 @@ describe('API key scopes and consumer roles', () => {
     const denied = await call('POST', '/items');
     assert.equal(denied.status, 403, denied.text);
     assert.equal(denied.type, 'https://rampart.dev/problems/insufficient_scope');
+    assert.equal(denied.challenge, null, 'no Bearer challenge for an API key caller');
     assert.equal(upstream.seen.length, before);
   });
 

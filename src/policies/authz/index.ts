@@ -131,7 +131,9 @@ export function createAuthzPolicy(input: PolicyBuildInput): RequestPolicy | unde
     run(ctx: RequestContext): void | Promise<void> {
       if (scopes && !scopes.allows(ctx.identity)) {
         if (!ctx.identity) throw deny('unauthorized', 'no identity on a protected operation');
-        throw deny('insufficient_scope', 'token lacks the scopes the operation requires', { 'www-authenticate': challenge });
+        // RFC 6750's challenge belongs to bearer tokens; an API key or certificate caller gets the problem alone.
+        const bearer = ctx.identity.method === 'jwt' || ctx.identity.method === 'introspection';
+        throw deny('insufficient_scope', 'credential lacks the scopes the operation requires', bearer ? { 'www-authenticate': challenge } : undefined);
       }
       if (roles.length > 0 && !(ctx.identity?.roles.some((role) => roles.includes(role)) ?? false)) {
         throw deny('forbidden', `caller lacks every role of ${plan.rolesOrigin}`);
