@@ -153,7 +153,7 @@ async function checkAnswers(target: Target, headers: Record<string, string>): Pr
   if (res.status !== 200) throw new Error(`${target.name} answered ${res.status} to the benchmark request: ${body.slice(0, 300)}`);
 }
 
-function fixedRateRun(url: string, headers: Record<string, string>): Promise<{ p50: number; p99: number; p999: number; requests: number; errors: number; non2xx: number }> {
+function fixedRateRun(url: string, headers: Record<string, string>): Promise<{ p50: number; p99: number; p999: number; requests: number; errors: number; non2xx: number; loopP99: number; loopMax: number }> {
   return new Promise((resolveRun, reject) => {
     execFile(NODE, [join(ROOT, 'bench/lib/fixed-rate.ts'), url, String(fixedRate), String(fixedSeconds), JSON.stringify(headers)], { timeout: (fixedSeconds + 30) * 1000 }, (error, stdout, stderr) => {
       if (error) return reject(new Error(`fixed-rate run failed: ${error.message}\n${stderr}`));
@@ -230,7 +230,7 @@ async function main(): Promise<number> {
           const r = await fixedRateRun(`${leg.url}/items/42`, headers);
           if (r.errors + r.non2xx > 0) throw new Error(`fixed-rate ${leg.name}: ${r.errors} errors, ${r.non2xx} non-2xx`);
           results.get(leg.name)!.push([r.p50, r.p99, r.p999]);
-          log(`fixed ${fixedRate} req/s ${leg.name.padEnd(22)} p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)} p99.9 ${r.p999.toFixed(3)} ms`);
+          log(`fixed ${fixedRate} req/s ${leg.name.padEnd(22)} p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)} p99.9 ${r.p999.toFixed(3)} ms  (generator loop delay p99 ${r.loopP99.toFixed(1)} max ${r.loopMax.toFixed(1)} ms)`);
         }
       }
       const at = (name: string, i: number) => mean(results.get(name)!.map((x) => x[i]!));
@@ -244,6 +244,7 @@ async function main(): Promise<number> {
           directP999: at('direct', 2),
           rampartP999: at(t.name, 2),
           addedP99: at(t.name, 1) - at('direct', 1),
+          ...(results.has('node-floor') ? { nodeFloorP99: at('node-floor', 1) } : {}),
         });
       }
     }
@@ -299,6 +300,8 @@ interface AddedLatency {
   readonly directP999: number;
   readonly rampartP999: number;
   readonly addedP99: number;
+  /** p99 of the Node floor (a proxy hop without policies) under the same schedule, when measured. */
+  readonly nodeFloorP99?: number;
 }
 
 function evaluateTargets(
@@ -328,7 +331,8 @@ function evaluateTargets(
   for (const a of added) {
     lines.push(
       `- p99 added at ${fixedRate} req/s ≤ 2 ms (${a.config}): ${a.rampartP99.toFixed(2)} − ${a.directP99.toFixed(2)} = ${a.addedP99.toFixed(2)} ms → ${verdict(a.addedP99 <= 2)}` +
-        ` (p50 ${a.directP50.toFixed(2)} → ${a.rampartP50.toFixed(2)} ms, p99.9 ${a.directP999.toFixed(2)} → ${a.rampartP999.toFixed(2)} ms)`,
+        ` (p50 ${a.directP50.toFixed(2)} → ${a.rampartP50.toFixed(2)} ms, p99.9 ${a.directP999.toFixed(2)} → ${a.rampartP999.toFixed(2)} ms` +
+        (a.nodeFloorP99 === undefined ? ')' : `; over node-floor's p99 ${a.nodeFloorP99.toFixed(2)} ms: ${(a.rampartP99 - a.nodeFloorP99).toFixed(2)} ms)`),
     );
   }
   lines.push(soak ? `- RSS growth ≤ 10% over ${soak.seconds} s: ${soak.growthPct.toFixed(1)}% → ${verdict(soak.growthPct <= 10)}` : '- RSS growth ≤ 10% over 5 minutes → NOT MEASURED (use --soak 300)');
