@@ -62,3 +62,23 @@ export function isLoopback(req: IncomingMessage): boolean {
 export function baseUrl(host: string, port: number): string {
   return host.includes(':') ? `http://[${host}]:${port}` : `http://${host}:${port}`;
 }
+
+/** Runs a demo server's `main` as a script: stops it on SIGINT/SIGTERM, exits 1 on a start-up error. */
+export function runAsScript(main: () => Promise<{ close(): Promise<void> }>): void {
+  main().then(
+    (server) => {
+      const stop = (): void => {
+        server.close().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    },
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

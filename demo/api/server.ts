@@ -5,7 +5,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { baseUrl } from '../http.ts';
+import { baseUrl, runAsScript } from '../http.ts';
 import { openDemoDb } from './db.ts';
 import { createRepo } from './repo.ts';
 import { createDemoHandler } from './routes.ts';
@@ -80,24 +80,12 @@ export async function startDemoApi(opts: DemoApiOptions = {}): Promise<DemoApi> 
   };
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<{ close(): Promise<void> }> {
   const port = Number(process.env['DEMO_API_PORT'] ?? 3000);
   const dbPath = fileURLToPath(new URL('../data/api.db', import.meta.url));
   const api = await startDemoApi({ port, host: '127.0.0.1', dbPath });
   console.log(`demo API (deliberately insecure) listening on ${api.url} (db ${dbPath})`);
-  const stop = (): void => {
-    api.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  return api;
 }
 
-if (import.meta.main) {
-  main().catch((err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+if (import.meta.main) runAsScript(main);

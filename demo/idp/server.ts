@@ -6,7 +6,7 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { baseUrl, HttpError, isLoopback, readText, sendJson } from '../http.ts';
+import { baseUrl, HttpError, runAsScript, isLoopback, readText, sendJson } from '../http.ts';
 import { demoClient } from './clients.ts';
 import { createGrantHandler } from './grants.ts';
 import type { GrantHandler } from './grants.ts';
@@ -165,23 +165,11 @@ export async function startIdp(opts: IdpOptions = {}): Promise<Idp> {
   };
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<{ close(): Promise<void> }> {
   const port = Number(process.env['DEMO_IDP_PORT'] ?? 3001);
   const idp = await startIdp({ port, host: '127.0.0.1' });
   console.log(`demo IdP listening on ${idp.url} (discovery ${idp.url}/.well-known/openid-configuration)`);
-  const stop = (): void => {
-    idp.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  return idp;
 }
 
-if (import.meta.main) {
-  main().catch((err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+if (import.meta.main) runAsScript(main);
