@@ -14,7 +14,7 @@ import { openAuditService } from '../src/audit/service.ts';
 import { verifyChain } from '../src/audit/verify.ts';
 import { createLogger } from '../src/log.ts';
 import { loadConfigText } from '../src/config/load.ts';
-import { ADMIN_TOKEN, READ_TOKEN, TEST_ENV, adminCall } from './helpers/apikeys.ts';
+import { ADMIN_TOKEN, READ_TOKEN, TEST_ENV, adminCall, ADMIN_CONFIG } from './helpers/apikeys.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { send } from './helpers/gateway-fixtures.ts';
 import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
@@ -73,7 +73,7 @@ describe('every audited action leaves its record', () => {
             brute_force: { max_failures_ip_account: 2, delay_after: 5, delay_base_ms: 1, max_delay_ms: 2 },
           },
         ],
-        admin: { tokens: [{ name: 'ops', token: '${env:T_ADMIN}', role: 'admin' }, { name: 'auditor', token: '${env:T_READ}', role: 'read_only' }] },
+        admin: ADMIN_CONFIG,
         audit: { checkpoint_every: 5 },
         monitor: { interval_ms: 50, detectors: { auth_failures: { threshold: 5, window_seconds: 60 } }, respond: { block_ip_minutes: 15 } },
       },

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ADMIN_TOKEN, READ_TOKEN, TEST_ENV, adminCall } from './helpers/apikeys.ts';
+import { ADMIN_TOKEN, READ_TOKEN, TEST_ENV, adminCall, ADMIN_CONFIG } from './helpers/apikeys.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { eventually, send } from './helpers/gateway-fixtures.ts';
 import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
@@ -79,7 +79,7 @@ describe('metrics scrape after real traffic', () => {
             rate_limits: [{ name: 'per-key', key: 'api_key', algorithm: 'fixed_window', limit: '2/min', operations: ['listItems'] }],
           },
         ],
-        admin: { tokens: [{ name: 'ops', token: '${env:T_ADMIN}', role: 'admin' }, { name: 'auditor', token: '${env:T_READ}', role: 'read_only' }] },
+        admin: ADMIN_CONFIG,
         monitor: { interval_ms: 50, detectors: { auth_failures: { threshold: 4, window_seconds: 60 } }, respond: { block_ip_minutes: 15 } },
       },
       { files: { 'shop.yaml': SPEC }, env: TEST_ENV },

@@ -21,11 +21,14 @@ paths:
 export const ADMIN_TOKEN = 'admin-token-'.padEnd(40, 'a');
 export const READ_TOKEN = 'read-token-'.padEnd(40, 'r');
 
+/** `admin:` with an admin token (`ops`, T_ADMIN) and a read-only one (`auditor`, T_READ); see TEST_ENV. */
+export const ADMIN_CONFIG = { tokens: [{ name: 'ops', token: '${env:T_ADMIN}', role: 'admin' }, { name: 'auditor', token: '${env:T_READ}', role: 'read_only' }] };
+
 export function keysConfig(upstreamUrl: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     upstreams: { main: { url: upstreamUrl } },
     apis: [{ name: 'keys', spec: './keys.yaml', upstream: 'main', auth: { api_keys: true }, response: { mode: 'off' } }],
-    admin: { tokens: [{ name: 'ops', token: '${env:T_ADMIN}', role: 'admin' }, { name: 'auditor', token: '${env:T_READ}', role: 'read_only' }] },
+    admin: ADMIN_CONFIG,
     ...extra,
   };
 }
