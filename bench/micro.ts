@@ -149,6 +149,31 @@ try {
   skip('API key check', error);
 }
 
+// Body JSON safety (JSON.parse + caps + the duplicate-key scan) beside bare JSON.parse, on 128 KiB worst cases.
+try {
+  const { parseJsonSafely } = await import('../src/policies/validate/json.ts');
+  const lifted = { maxDepth: 32, maxObjectKeys: 1_000_000, maxTokens: 100_000_000, rejectDuplicates: true, pointerBase: 'body' };
+  const fill = (unit: (i: number) => string, open: string, close: string) => {
+    const parts: string[] = [];
+    for (let length = 2; length < 128 * 1024; length += parts.at(-1)!.length + 1) parts.push(unit(parts.length));
+    return `${open}${parts.join(',')}${close}`;
+  };
+  const inputs = {
+    'object of ~16 000 keys': fill((i) => `"${i.toString(36)}":0`, '{', '}'),
+    'nested arrays': fill(() => '[[[1,2],[3,[4]]],[5]]', '[', ']'),
+    'long strings': JSON.stringify(Array.from({ length: 16 }, () => 'x'.repeat(8 * 1024 - 4))),
+    'token-dense numbers': fill((i) => String(i % 10), '[', ']'),
+  };
+  for (const [name, text] of Object.entries(inputs)) {
+    summary(() => {
+      bench(`JSON.parse 128 KiB ${name}`, () => do_not_optimize(JSON.parse(text)));
+      bench(`parseJsonSafely 128 KiB ${name} (caps lifted)`, () => do_not_optimize(parseJsonSafely(text, lifted)));
+    });
+  }
+} catch (error) {
+  skip('JSON safety', error);
+}
+
 // Limiter decision on the in-memory counters (token bucket and sliding window).
 try {
   const { MemoryCounter } = await import('../src/counters/memory.ts');

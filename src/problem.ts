@@ -18,6 +18,7 @@ export const ERRORS = {
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   conflict: { status: 409, title: 'Conflict' },
+  misdirected_request: { status: 421, title: 'Misdirected request' },
   request_timeout: { status: 408, title: 'Request timeout' },
   length_required: { status: 411, title: 'Length required' },
   payload_too_large: { status: 413, title: 'Payload too large' },

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { parseHead, readHeadFile, verifyHead } from '../src/audit/head.ts';
 import { openAuditService } from '../src/audit/service.ts';
 import { verifyChain } from '../src/audit/verify.ts';
 import { createLogger } from '../src/log.ts';
@@ -175,6 +176,22 @@ describe('every audited action leaves its record', () => {
     assert.equal(result.records, all.length);
     assert.ok(result.checkpoints >= 2, 'signed checkpoints were written and verified');
   });
+
+  test('GET /admin/v1/audit/head: the signed head (authenticated, read_only role); it anchors verify and matches the head file', async () => {
+    const audit = gw.gateway.monitor.audit!;
+    audit.log.append({ type: 'test.head', fields: { n: 1 } });
+    await audit.log.flush();
+    await audit.head.flush();
+    assert.equal((await adminCall(gw.adminUrl, 'GET', '/audit/head', undefined)).status, 401);
+    const { status, json } = await adminCall(gw.adminUrl, 'GET', '/audit/head', READ_TOKEN);
+    assert.equal(status, 200);
+    const head = parseHead(JSON.stringify(json));
+    assert.ok(verifyHead(audit.key, head), 'signed by the audit key');
+    const [newest] = await store().tail(1);
+    assert.deepEqual({ seq: head.seq, hash: head.hash }, { seq: newest!.seq, hash: newest!.hash }, 'covers the newest committed record');
+    assert.deepEqual(readHeadFile(join(gw.dir, 'data', 'audit-head.json')), head, 'the same head is in the head file');
+    assert.equal((await verifyChain(store(), audit.key, { heads: [head] })).ok, true);
+  });
 });
 
 describe('retention', () => {
@@ -207,10 +224,11 @@ audit: { retention_days: 30, checkpoint_every: 10, durability: async }
         await new Promise((r) => setTimeout(r, 20));
         left = await second.store.search({ limit: 1000 });
       }
-      assert.deepEqual(left.map((r) => r.seq), [21, 22, 23, 24, 25, 26, 27, 28], 'pruned up to the checkpoint at seq 20');
-      const result = await verifyChain(second.store, second.key);
+      assert.deepEqual(left.map((r) => r.seq), [21, 22, 23, 24, 25, 26, 27, 28, 29], 'pruned up to the checkpoint at seq 20');
+      assert.deepEqual({ type: left.at(-1)!.type, through: left.at(-1)!.fields['through'] }, { type: 'audit.pruned', through: 20 }, 'retention records what it deleted');
+      const result = await verifyChain(second.store, second.key, { heads: [readHeadFile(join(dir, 'data', 'audit-head.json'))!] });
       assert.equal(result.ok, true, JSON.stringify(result.firstBad));
-      assert.equal(result.records, 8);
+      assert.equal(result.records, 9);
     } finally {
       await second.close();
     }

@@ -1,8 +1,9 @@
 /**
  * Brute-force protection on authentication (`apis[].auth.failure_backoff`) through a real gateway: invalid
- * credentials are counted per client IP and per API key id; past the free failures the source is locked out with
- * a growing Retry-After, other clients and keys are unaffected, and a locked key id answers the same whether the
- * guessed secret is right or wrong.
+ * credentials are counted per client IP (IPv6 per /64) and per API key id from that client; past the free failures
+ * the source is locked out with a growing Retry-After, other clients and keys are unaffected (a stranger cannot
+ * lock a key's owner out), parallel guesses get no more answers than the limit, and a locked key id answers the
+ * same whether the guessed secret is right or wrong.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -64,18 +65,36 @@ describe('authentication failure backoff', () => {
     assert.ok(longer.retryAfter >= 3 && longer.retryAfter <= 4, `the next lockout doubles, got ${longer.retryAfter}`);
   });
 
-  it('wrong secrets for one key id lock that key id from every IP; while locked right and wrong secrets look the same', async () => {
+  it("a stranger's wrong secrets for a key id slow the stranger, never the key's owner; while locked right and wrong secrets look the same", async () => {
     const victim = String((await adminCall(gw.adminUrl, 'POST', '/keys', ADMIN_TOKEN, { consumer: 'svc-b' })).json['key']);
     const id = victim.split('_')[2]!;
-    // Wrong secrets with a valid checksum for the victim's id, each from a different IP (so no IP lockout).
+    const stranger = '192.0.2.20';
+    // Wrong secrets with a valid checksum for the victim's id: past free_failures_key (2) the pair is locked.
     const guesses: number[] = [];
-    for (let i = 0; i < 3; i++) guesses.push((await call(`192.0.2.${20 + i}`, generateApiKey(id).key)).status);
+    for (let i = 0; i < 3; i++) guesses.push((await call(stranger, generateApiKey(id).key)).status);
     assert.deepEqual(guesses, [401, 401, 401]);
-    const right = await call('192.0.2.40', victim);
-    const wrong = await call('192.0.2.41', generateApiKey(id).key);
-    assert.equal(right.status, 429, 'the right secret is refused while the key id is locked');
+    const right = await call(stranger, victim);
+    const wrong = await call(stranger, generateApiKey(id).key);
+    assert.equal(right.status, 429, 'the stranger is slowed: even the right secret is refused from the stranger');
     assert.equal(wrong.status, 429);
     assert.equal(right.type, wrong.type, 'no oracle: the same answer for right and wrong secrets');
+    assert.equal((await call('192.0.2.40', victim)).status, 200, "the owner, from the owner's IP, is not locked out");
+    assert.equal((await call('192.0.2.41', generateApiKey(id).key)).status, 401, 'another client guessing starts its own count');
     assert.equal((await call('192.0.2.42', key)).status, 200, 'other keys are unaffected');
+  });
+
+  it('parallel wrong keys from one IP get at most the free failures (+1 that takes the lock) answered', async () => {
+    const attacker = '203.0.113.77';
+    const results = await Promise.all(Array.from({ length: 20 }, () => call(attacker, generateApiKey().key)));
+    const statuses = results.map((r) => r.status);
+    assert.equal(statuses.filter((s) => s === 401).length, 4, `free failures 3 + the one that earns the lock: ${statuses.join(',')}`);
+    assert.equal(statuses.filter((s) => s === 429).length, 16);
+  });
+
+  it('IPv6 clients are counted per /64: a new address in the same network is still locked', async () => {
+    for (let i = 0; i < 4; i++) await call(`2001:db8:7:7::${i + 1}`, generateApiKey().key);
+    const sameNet = await call('2001:db8:7:7:ffff::1', key);
+    assert.equal(sameNet.status, 429, 'another address of the /64 shares the lockout');
+    assert.equal((await call('2001:db8:7:8::1', key)).status, 200, 'the next /64 is another client');
   });
 });

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -309,8 +309,21 @@ describe('rampart CLI against a running gateway', () => {
       assert.equal(r.code, 2, `${bad.join(' ')} is a usage error: ${r.stderr}`);
     }
 
-    const victim = records.find((r) => r['type'] === 'auth.success')!;
+    // The head published beside the data, kept off-host: deleting the newest record is found against it.
+    const published = join(gw.dir, 'published-head.json');
+    copyFileSync(join(gw.dir, 'data', 'audit-head.json'), published);
+    const lastSeq = records.at(-1)!['seq'] as number;
     const db = new DatabaseSync(join(gw.dir, 'data', 'audit.db'));
+    db.prepare('DELETE FROM audit_records WHERE seq = ?').run(lastSeq);
+    rmSync(join(gw.dir, 'data', 'audit-head.json'));
+    const unanchored = await rampart(['audit', 'verify', '-c', cfg]);
+    assert.equal(unanchored.code, 0, 'without any head a deleted tail cannot be seen…');
+    assert.match(unanchored.stderr, /no published head/, '…and verify says so');
+    const truncated = await rampart(['audit', 'verify', '--head', published, '-c', cfg]);
+    assert.equal(truncated.code, 1, truncated.stderr);
+    assert.equal((JSON.parse(truncated.stdout) as { firstBad: { seq: number } }).firstBad.seq, lastSeq, 'verify --head names the deleted record');
+
+    const victim = records.find((r) => r['type'] === 'auth.success')!;
     const row = db.prepare('SELECT fields FROM audit_records WHERE seq = ?').get(victim['seq'] as number) as { fields: string };
     const fields = JSON.parse(row.fields) as Record<string, unknown>;
     assert.equal(fields['consumer'] ?? fields['subject'], 'billing', `the victim record names the consumer: ${row.fields}`);

@@ -407,6 +407,8 @@ describe('query styles', () => {
     assert.deepEqual(problem(await call(`/strict/search?${enc('filter[color]=green')}`), 400, 'validation_failed'), ['query/filter/color']);
     assert.deepEqual(problem(await call(`/strict/search?${enc('filter[owner]=bob')}`), 400, 'validation_failed'), ['query/filter/owner']);
     problem(await call('/strict/search?filter[color]=red'), 400, 'bad_request');
+    // A prototype key must not vanish from what the validator sees while the upstream still receives it.
+    assert.deepEqual(problem(await call(`/strict/search?${enc('filter[color]=red&filter[__proto__]=x')}`), 400, 'validation_failed'), ['query/filter/__proto__']);
   });
 
   test('pipeDelimited and spaceDelimited arrays are split on their delimiter', async () => {

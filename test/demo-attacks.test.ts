@@ -77,6 +77,29 @@ describe('BOLA: listing another tenant\'s accounts', () => {
   });
 });
 
+describe('BOLA in a request body: an order on another tenant\'s account', () => {
+  const items = async (item: string) => ((await direct('GET', '/orders', admin)).json() as { item: string; accountId: string }[]).filter((o) => o.item === item);
+  test('works directly; through Rampart the owner lookup refuses it (404) and the demo API creates nothing', async () => {
+    const leak = await direct('POST', '/orders', carol, JSON.stringify({ accountId: 'acc-alice', item: 'Direct heist', quantity: 1, amount: 1 }));
+    assert.equal(leak.status, 201, leak.text);
+    assert.equal((await items('Direct heist'))[0]?.accountId, 'acc-alice');
+    const body = JSON.stringify({ accountId: 'acc-alice', item: 'Gated heist', quantity: 1, amount: 1 });
+    const stopped = await gated('POST', '/orders', carol, body);
+    assertProblem(stopped, 404, 'not_found');
+    assert.doesNotMatch(stopped.text, /acc-alice|acme|u-alice/);
+    const bob = await stack.token('bob');
+    assertProblem(await gated('POST', '/orders', bob, body), 404, 'not_found');
+    assert.deepEqual(await items('Gated heist'), [], 'no order was created on alice\'s account');
+  });
+  test('an order on the caller\'s own account still passes, and one on a missing account is refused', async () => {
+    const own = await gated('POST', '/orders', carol, JSON.stringify({ accountId: 'acc-carol', item: 'Own purchase', quantity: 1, amount: 2 }));
+    assert.equal(own.status, 201, own.text);
+    assert.equal((await items('Own purchase'))[0]?.accountId, 'acc-carol');
+    assertProblem(await gated('POST', '/orders', carol, JSON.stringify({ accountId: 'acc-nobody', item: 'Ghost', quantity: 1, amount: 2 })), 404, 'not_found');
+    assert.deepEqual(await items('Ghost'), []);
+  });
+});
+
 describe('mass assignment through PATCH /users/me', () => {
   test('role/isAdmin stick directly, are refused through Rampart; displayName still updates', async () => {
     const escalated = await direct('PATCH', '/users/me', carol, JSON.stringify({ isAdmin: true, role: 'admin' }));

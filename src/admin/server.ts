@@ -39,13 +39,18 @@ export class AdminServer {
   readonly #logger: Logger;
   readonly #auth: AdminAuth;
   ready = false;
+  /**
+   * Extra readiness detail merged into the /readyz body, e.g. `{ counters: 'degraded' }`. Reported only: it does
+   * not turn readiness off (a shared dependency degraded on every instance must not take them all out of service).
+   */
+  readinessDetail: (() => Record<string, string>) | undefined;
 
   constructor(logger: Logger, auth: AdminAuth) {
     this.#logger = logger;
     this.#auth = auth;
     this.server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => void this.#handle(req, res));
     this.route('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }), { public: true });
-    this.route('GET', '/readyz', (_req, res) => sendJson(res, this.ready ? 200 : 503, { status: this.ready ? 'ready' : 'not ready' }), { public: true });
+    this.route('GET', '/readyz', (_req, res) => sendJson(res, this.ready ? 200 : 503, { status: this.ready ? 'ready' : 'not ready', ...this.readinessDetail?.() }), { public: true });
   }
 
   /** Registers a route; `path` may hold `:name` segments. Authenticated unless `options.public`. */
@@ -96,8 +101,13 @@ export class AdminServer {
   }
 }
 
+/** Decoded route parameters; a malformed percent escape (`%zz`, a lone `%`, invalid UTF-8) is the client's 400. */
 function paramsOf(route: AdminRoute, match: RegExpExecArray): Record<string, string> {
-  return Object.fromEntries(route.names.map((n, i) => [n, decodeURIComponent(match[i + 1]!)]));
+  try {
+    return Object.fromEntries(route.names.map((n, i) => [n, decodeURIComponent(match[i + 1]!)]));
+  } catch (error) {
+    throw new GatewayError('bad_request', 'malformed percent escape in an admin route parameter', { cause: error });
+  }
 }
 
 /** Writes a JSON response with no-store caching. */

@@ -13,7 +13,7 @@ import { openDb, type Db } from './db.ts';
 import { AuditStore } from './store.ts';
 import { AuditLog } from './log.ts';
 import { verifyChain } from './verify.ts';
-import { canonicalJson, recordHash } from './chain.ts';
+import { GENESIS_HASH, canonicalJson, recordHash } from './chain.ts';
 import { signCheckpoint, signingKeyFromPem } from './signing.ts';
 import { AuditPrivacy } from './privacy.ts';
 
@@ -90,7 +90,7 @@ for (const make of [sqliteBackend, pgBackend]) {
     test('an untouched chain verifies, with signed checkpoints', async () => {
       const { store } = await filled(35);
       const result = await verifyChain(store, key);
-      assert.deepEqual(result, { ok: true, records: 35, checkpoints: 3, lastSeq: 35 });
+      assert.deepEqual(result, { ok: true, records: 35, checkpoints: 3, lastSeq: 35, heads: 0, macs: 35, unanchored: 0 });
     });
 
     test('durable() resolves only once records are committed', async () => {
@@ -115,14 +115,17 @@ for (const make of [sqliteBackend, pgBackend]) {
       assert.match(result.firstBad!.reason, /hash does not match/);
     });
 
-    test('edit with a recomputed hash still fails (the next record no longer links)', async () => {
+    test('edit with a recomputed hash fails at that record (its MAC) and, with a public key only, at the next link', async () => {
       const { store, db } = await filled(25);
       const [r] = await store.page(11, 1);
       const forged = { ...r!, fields: { ...r!.fields, status: 200 } };
       await db.run('UPDATE audit_records SET fields = $1, hash = $2 WHERE seq = 12', [canonicalJson(forged.fields), recordHash(forged)]);
       const result = await verifyChain(store, key);
       assert.equal(result.ok, false);
-      assert.equal(result.firstBad?.seq, 13);
+      assert.equal(result.firstBad?.seq, 12);
+      assert.match(result.firstBad!.reason, /MAC invalid/);
+      const publicOnly = await verifyChain(store, signingKeyFromPem(key.publicKey.export({ type: 'spki', format: 'pem' }) as string));
+      assert.equal(publicOnly.firstBad?.seq, 13);
     });
 
     test('delete: a removed record is named', async () => {
@@ -144,7 +147,7 @@ for (const make of [sqliteBackend, pgBackend]) {
       const result = await verifyChain(store, key);
       assert.equal(result.ok, false);
       assert.equal(result.firstBad?.seq, 8);
-      assert.match(result.firstBad!.reason, /inserted/);
+      assert.match(result.firstBad!.reason, /no MAC/);
     });
 
     test('reorder: two records swapped fail at the first of them', async () => {
@@ -198,8 +201,9 @@ for (const make of [sqliteBackend, pgBackend]) {
       const deleted = await store.prune('2025-01-01T00:00:21Z');
       assert.equal(deleted, 20);
       const result = await verifyChain(store, key);
-      assert.equal(result.ok, true);
-      assert.equal(result.records, 5);
+      assert.equal(result.ok, true, JSON.stringify(result.firstBad));
+      assert.equal(result.records, 6, 'the five left and the audit.pruned record naming seq 20');
+      assert.deepEqual((await store.tail(1))[0]?.fields, { through: 20, cutoff: '2025-01-01T00:00:21Z' });
     });
 
     test('retention with a record stamped out of order (another instance’s clock) leaves no hole', async () => {
@@ -212,7 +216,37 @@ for (const make of [sqliteBackend, pgBackend]) {
       assert.equal(await store.prune(at(11)), 10, 'the whole prefix up to the checkpoint goes');
       const result = await verifyChain(store, key);
       assert.equal(result.ok, true, JSON.stringify(result.firstBad));
-      assert.equal(result.records, 5);
+      assert.equal(result.records, 6);
+    });
+
+    test('a v1 trail (no MACs) migrates: old records verify by their SHA-256 chain, the keyed segment starts after them', async () => {
+      const db = await backend.open();
+      dbs.push(db);
+      await db.exec(`CREATE TABLE audit_records (seq BIGINT PRIMARY KEY, time TEXT NOT NULL, type TEXT NOT NULL, fields TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+        CREATE TABLE audit_checkpoints (seq BIGINT PRIMARY KEY, hash TEXT NOT NULL, time TEXT NOT NULL, key_id TEXT NOT NULL, signature TEXT NOT NULL);`);
+      let prev = GENESIS_HASH;
+      for (let seq = 1; seq <= 6; seq++) {
+        const r = { seq, time: `2024-06-01T00:00:0${seq}.000Z`, type: 'legacy', fields: { seq }, prev_hash: prev };
+        prev = recordHash(r);
+        await db.run('INSERT INTO audit_records (seq, time, type, fields, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6)', [seq, r.time, r.type, canonicalJson(r.fields), r.prev_hash, prev]);
+        if (seq === 5) {
+          const [five] = await db.all('SELECT hash FROM audit_records WHERE seq = 5');
+          await db.run('INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) VALUES ($1, $2, $3, $4, $5)', [5, five!['hash'], r.time, key.keyId, signCheckpoint(key, 5, String(five!['hash']), r.time)]);
+        }
+      }
+      const store = new AuditStore(db, key, 10);
+      await store.init();
+      assert.equal(store.keyedFrom, 7);
+      await store.append(Array.from({ length: 8 }, (_, i) => ({ time: new Date(Date.UTC(2025, 0, 1, 0, 0, i)).toISOString(), type: 'x', fields: { i } })));
+      const ok = await verifyChain(store, key);
+      assert.deepEqual({ ok: ok.ok, records: ok.records, macs: ok.macs, checkpoints: ok.checkpoints }, { ok: true, records: 14, macs: 8, checkpoints: 2 });
+      // Stripping the MACs to pass the keyed records off as legacy: the v2 checkpoint at seq 10 signs keyed_from 7.
+      await db.run("UPDATE audit_records SET mac = NULL");
+      await db.run("UPDATE audit_meta SET value = '1000'");
+      const stripped = await verifyChain(store, key);
+      assert.equal(stripped.ok, false);
+      assert.equal(stripped.firstBad?.seq, 7);
+      assert.match(stripped.firstBad!.reason, /no MAC/);
     });
 
     test('search finds records by type and text', async () => {

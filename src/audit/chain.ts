@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 /** The prev_hash of the first record of a chain. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -12,6 +12,8 @@ export interface AuditRecord {
   readonly fields: Readonly<Record<string, unknown>>;
   readonly prev_hash: string;
   readonly hash: string;
+  /** HMAC-SHA-256 of the record's seq and hash under the audit MAC key; absent only on records written before v2. */
+  readonly mac?: string;
 }
 
 /**
@@ -47,10 +49,29 @@ export function recordHash(record: Omit<AuditRecord, 'hash'>): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** Links new entries onto a chain tail (seq and hash of the last stored record, or none for an empty chain). */
+/**
+ * The keyed link of a record: HMAC-SHA-256 (hex) of its seq and hash. The hash already commits to the contents and
+ * to the previous record, so a record (or a recomputed run of them) cannot be forged without the key.
+ */
+export function recordMac(macKey: KeyObject, seq: number, hash: string): string {
+  return createHmac('sha256', macKey).update(`rampart-audit-record:v2:${seq}:${hash}`).digest('hex');
+}
+
+/** Whether `mac` is the record's MAC under `macKey` (constant time). */
+export function macMatches(macKey: KeyObject, record: Pick<AuditRecord, 'seq' | 'hash'>, mac: string): boolean {
+  const expected = Buffer.from(recordMac(macKey, record.seq, record.hash));
+  const given = Buffer.from(mac);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/**
+ * Links new entries onto a chain tail (seq and hash of the last stored record, or none for an empty chain); each
+ * record gets its MAC under `macKey`.
+ */
 export function linkRecords(
   tail: { seq: number; hash: string } | undefined,
   entries: readonly { time: string; type: string; fields: Readonly<Record<string, unknown>> }[],
+  macKey: KeyObject,
 ): AuditRecord[] {
   let seq = tail?.seq ?? 0;
   let prev = tail?.hash ?? GENESIS_HASH;
@@ -59,6 +80,6 @@ export function linkRecords(
     const base = { seq, time: entry.time, type: entry.type, fields: entry.fields, prev_hash: prev };
     const hash = recordHash(base);
     prev = hash;
-    return { ...base, hash };
+    return { ...base, hash, mac: recordMac(macKey, seq, hash) };
   });
 }

@@ -5,7 +5,7 @@ export const auditSchema = {
   type: 'object',
   additionalProperties: false,
   default: {},
-  description: 'The tamper-evident audit trail (hash-chained records, signed checkpoints). See docs/audit.md.',
+  description: 'The tamper-evident audit trail (hash-chained, MAC-keyed records, signed checkpoints and published signed heads). See docs/audit.md.',
   properties: {
     enabled: { type: 'boolean', default: true, description: 'Record security decisions, admin actions and sensitive operations.' },
     data_dir: {
@@ -31,7 +31,25 @@ export const auditSchema = {
       description:
         'Ed25519 private key (PKCS#8 PEM) that signs checkpoints, as a reference. When absent one is generated at `<data_dir>/audit-signing.key` (mode 0600) — development only.',
     },
-    checkpoint_every: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1000, description: 'A signed checkpoint every N records.' },
+    checkpoint_every: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1_000_000,
+      default: 1000,
+      description: 'A signed checkpoint every N records (in the database); a new signed head is also published as soon as N records are not yet covered by one.',
+    },
+    head_interval_ms: {
+      type: 'integer',
+      minimum: 100,
+      maximum: 60_000,
+      default: 1000,
+      description: 'A signed head of the chain is published at most this often while records are written, and within this many ms of the last record (ms).',
+    },
+    head_file: {
+      type: 'string',
+      minLength: 1,
+      description: 'Where the signed head is written (relative to the config file); default `<data_dir>/audit-head.json`. Keep a copy off-host: `rampart audit verify --head` needs it.',
+    },
     retention_days: { type: 'integer', minimum: 1, maximum: 36500, default: 90, description: 'Records older than this are pruned (up to a checkpoint).' },
     pseudonymise_ips: { type: 'boolean', default: true, description: 'Store client IPs as a keyed hash (HMAC-SHA-256) instead of the address.' },
     ip_key: {
@@ -73,6 +91,8 @@ export interface AuditConfig {
   readonly store: { readonly kind: 'sqlite' | 'postgres'; readonly path?: string; readonly url?: string; readonly schema: string };
   readonly signing_key?: string;
   readonly checkpoint_every: number;
+  readonly head_interval_ms: number;
+  readonly head_file?: string;
   readonly retention_days: number;
   readonly pseudonymise_ips: boolean;
   readonly ip_key?: string;

@@ -2,10 +2,12 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Logger } from '../log.ts';
+import { errorForLog } from '../log.ts';
 import { GatewayError } from '../problem.ts';
 import type { RequestContext } from '../pipeline/context.ts';
 import type { RecordSink, ResponsePolicy } from '../pipeline/stages.ts';
 import { openDb, type Db } from './db.ts';
+import { HeadPublisher, readHeadFile, verifyHead } from './head.ts';
 import { AuditLog } from './log.ts';
 import { AuditPrivacy } from './privacy.ts';
 import { AUDITED_NOTE, requestAuditEvent } from './records.ts';
@@ -16,6 +18,13 @@ import { AuditStore } from './store.ts';
 /** Resolves `audit.data_dir` against the config file's directory. */
 export function auditDataDir(config: AuditConfig, configFile: string): string {
   return isAbsolute(config.data_dir) ? config.data_dir : resolve(dirname(configFile), config.data_dir);
+}
+
+/** The signed head file: `audit.head_file` (relative to the config file), default `<data_dir>/audit-head.json`. */
+export function auditHeadFile(config: AuditConfig, configFile: string): string {
+  const file = config.head_file;
+  if (file) return isAbsolute(file) ? file : resolve(dirname(configFile), file);
+  return join(auditDataDir(config, configFile), 'audit-head.json');
 }
 
 /** Opens the audit database named by the config (SQLite by default at `<data_dir>/audit.db`). */
@@ -53,6 +62,8 @@ export interface AuditService {
   readonly log: AuditLog;
   readonly store: AuditStore;
   readonly key: SigningKey;
+  /** The signed chain head, published to the head file, the log and `GET /admin/v1/audit/head`. */
+  readonly head: HeadPublisher;
   readonly sink: RecordSink;
   /** Deny gate for GatewayHandler.setDenyGate (sync durability only). */
   readonly denyGate: (ctx: RequestContext, status: number) => Promise<void> | undefined;
@@ -66,14 +77,33 @@ export interface AuditService {
 export async function openAuditService(config: AuditConfig, configFile: string, logger: Logger, now: () => number = Date.now): Promise<AuditService> {
   const db = await openAuditDb(config, configFile);
   const key = auditSigningKey(config, configFile, logger);
-  const store = new AuditStore(db, key, config.checkpoint_every);
-  await store.init();
+  if (!key.privateKey) {
+    await db.close();
+    throw new Error('audit.signing_key: must be the Ed25519 private key (the gateway signs checkpoints and heads and MACs records)');
+  }
+  const headFile = auditHeadFile(config, configFile);
+  // The store is read lazily: the publisher signs only after the store has been opened and appended to.
+  const head: HeadPublisher = new HeadPublisher({ key, keyedFrom: () => store.keyedFrom, file: headFile, intervalMs: config.head_interval_ms, every: config.checkpoint_every, logger: logger.child({ log: 'audit' }), now });
+  const store = new AuditStore(db, key, { checkpointEvery: config.checkpoint_every, onAppended: (tail, n) => head.observe(tail, n) });
+  try {
+    await store.init();
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  try {
+    // The head this trail published last is outside the database: its keyed_from cannot have been moved later.
+    const published = readHeadFile(headFile);
+    if (published && verifyHead(key, published)) store.lowerKeyedFrom(published.keyed_from);
+  } catch (error) {
+    logger.warn({ err: errorForLog(error), file: headFile }, 'audit head file unreadable; it will be replaced');
+  }
   const privacy = new AuditPrivacy({ ipKey: config.pseudonymise_ips ? ipKey(config, configFile) : undefined, redactFields: config.redact_fields });
   const log = new AuditLog(store, { flushIntervalMs: config.flush_interval_ms, now, privacy, logger: logger.child({ log: 'audit' }) });
   const sync = config.durability === 'sync';
   const prune = () => {
     const cutoff = new Date(now() - config.retention_days * 86_400_000).toISOString();
-    void store.prune(cutoff).catch(() => undefined);
+    void store.prune(cutoff, now()).catch(() => undefined);
   };
   prune();
   const timer = setInterval(prune, 3_600_000);
@@ -91,18 +121,21 @@ export async function openAuditService(config: AuditConfig, configFile: string, 
     log,
     store,
     key,
+    head,
     sink: { record: (ctx, status) => void appendFor(ctx, status) },
     denyGate: (ctx, status) => {
       if (!sync) return undefined;
       try {
         return appendFor(ctx, status) ? log.durable() : undefined;
-      } catch {
-        return undefined;
+      } catch (error) {
+        // A deny the trail cannot keep is not sent as a deny: the handler answers 503 (fail closed).
+        return Promise.reject(error instanceof Error ? error : new Error(String(error)));
       }
     },
     async close() {
       clearInterval(timer);
       await log.close();
+      await head.close();
       await db.close();
     },
   };

@@ -4,15 +4,18 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/errors.ts';
 import { loadConfigFile } from '../config/load.ts';
 import type { RampartConfig } from '../config/types.ts';
-import { auditDataDir, openAuditDb } from '../audit/service.ts';
+import { parseHead, readHeadFile, type SignedHead } from '../audit/head.ts';
+import { auditDataDir, auditHeadFile, openAuditDb } from '../audit/service.ts';
 import { signingKeyFromPem, type SigningKey } from '../audit/signing.ts';
-import { AuditStore } from '../audit/store.ts';
+import { AuditStore, AuditStoreDamaged } from '../audit/store.ts';
 import { verifyChain } from '../audit/verify.ts';
 
 const USAGE = `Usage: rampart audit <verify|tail|search|export> [-c rampart.yaml] [options]
 
-  verify [--public-key file]     check the hash chain and signed checkpoints; exit 1 naming the first bad record
-                                 (exit 2 when there is nothing to verify: no audit database or no key)
+  verify [--head file|json]... [--public-key file]
+                                 check the hash chain, record MACs, signed checkpoints and the published heads
+                                 (each --head, plus the head file beside the data); exit 1 naming the first bad
+                                 record (exit 2 when there is nothing to verify: no audit database or no key)
   tail [-n 20]                   the newest records (JSONL)
   search [--type T] [--text S] [--since ISO] [--until ISO] [--limit N]
   export [--since ISO] [--until ISO]   every record (JSONL), oldest first
@@ -38,6 +41,31 @@ function requireSqliteDb(config: RampartConfig['audit'], configFile: string): vo
   const { path } = config.store;
   const file = path ? (isAbsolute(path) ? path : resolve(dirname(configFile), path)) : join(auditDataDir(config, configFile), 'audit.db');
   if (!existsSync(file)) throw new AuditCliError(`no audit database at ${file} (has the gateway run with this config?)`);
+}
+
+/**
+ * The heads to check the store against: each `--head` (a file, or the JSON itself) and the head file the gateway
+ * writes (when it exists). A head that does not parse is a setup error.
+ */
+function headsFor(config: RampartConfig['audit'], configFile: string, given: readonly string[]): SignedHead[] {
+  const heads: SignedHead[] = [];
+  for (const arg of given) {
+    const text = arg.trimStart().startsWith('{') ? arg : existsSync(arg) ? readFileSync(arg, 'utf8') : undefined;
+    if (text === undefined) throw new AuditCliError(`--head ${arg}: no such file (give a head file or its JSON)`);
+    try {
+      heads.push(parseHead(text));
+    } catch (error) {
+      throw new AuditCliError(`--head ${arg.length > 80 ? 'JSON' : arg}: ${(error as Error).message}`);
+    }
+  }
+  const file = auditHeadFile(config, configFile);
+  try {
+    const own = readHeadFile(file);
+    if (own) heads.push(own);
+  } catch (error) {
+    throw new AuditCliError(`${file}: ${(error as Error).message}`);
+  }
+  return heads;
 }
 
 /** A positive integer option, at most `max`. */
@@ -79,6 +107,7 @@ async function audit(configFile: string, args: readonly string[], out: NodeJS.Wr
     options: {
       config: { type: 'string', short: 'c' },
       'public-key': { type: 'string' },
+      head: { type: 'string', multiple: true },
       n: { type: 'string', short: 'n' },
       type: { type: 'string' },
       text: { type: 'string' },
@@ -100,17 +129,30 @@ async function audit(configFile: string, args: readonly string[], out: NodeJS.Wr
   const until = instant('until', values.until);
   requireSqliteDb(config.audit, file);
   const key = sub === 'verify' ? keyFor(config.audit, file, values['public-key']) : undefined;
+  const heads = sub === 'verify' ? headsFor(config.audit, file, values.head ?? []) : [];
   const db = await openAuditDb(config.audit, file);
+  const line = (value: unknown) => out.write(JSON.stringify(value) + '\n');
   try {
     const store = new AuditStore(db, undefined);
-    await store.init();
-    const line = (value: unknown) => out.write(JSON.stringify(value) + '\n');
+    try {
+      await store.init();
+    } catch (error) {
+      if (!(error instanceof AuditStoreDamaged) || sub !== 'verify') throw error;
+      line({ ok: false, records: 0, checkpoints: 0, lastSeq: 0, heads: heads.length, macs: 0, unanchored: 0, firstBad: { seq: 1, reason: error.message } });
+      process.stderr.write(`audit chain BROKEN at record 1: ${error.message}\n`);
+      return 1;
+    }
     switch (sub) {
       case 'verify': {
-        const result = await verifyChain(store, key!);
+        const result = await verifyChain(store, key!, { heads });
         line(result);
-        if (!result.ok) process.stderr.write(`audit chain BROKEN at record ${result.firstBad!.seq}: ${result.firstBad!.reason}\n`);
-        return result.ok ? 0 : 1;
+        if (!result.ok) {
+          process.stderr.write(`audit chain BROKEN at record ${result.firstBad!.seq}: ${result.firstBad!.reason}\n`);
+          return 1;
+        }
+        if (heads.length === 0) process.stderr.write('rampart: no published head given (--head): records deleted from the end, a rollback or an emptied store cannot be detected\n');
+        if (result.unanchored > 0) process.stderr.write(`rampart: ${result.unanchored} record(s) after the newest signed head are not authenticated with a public key only\n`);
+        return 0;
       }
       case 'tail':
         for (const r of await store.tail(n)) line(r);

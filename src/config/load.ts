@@ -60,7 +60,13 @@ export function loadConfigText(text: string, file: string, env: NodeJS.ProcessEn
       })) as ConfigIssue[],
     );
   }
-  const data: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (error) {
+    // yaml throws ReferenceError here for an alias before its anchor and for alias bombs.
+    throw new ConfigError(file, [{ path: '(yaml)', message: (error as Error).message.split('\n')[0]!, hint: 'define each anchor before its aliases and expand few of them' }]);
+  }
   const lineOf = (pointer: string): number | undefined => lineOfPointer(doc, lineCounter, pointer);
 
   if (!validateSchema(data)) {

@@ -13,7 +13,7 @@ import { authSchema } from '../policies/authn/schema.ts';
 import { identitySchema } from '../proxy/identity-schema.ts';
 import { validationSchema } from '../policies/validate/schema.ts';
 import { responseSchema } from '../policies/response/schema.ts';
-import { ownerRulesSchema, rolesSchema, rulesSchema } from '../policies/authz/schema.ts';
+import { ownerLookupSchema, ownerRulesSchema, rolesSchema, rulesSchema } from '../policies/authz/schema.ts';
 import { storeSchema } from '../store/schema.ts';
 import { authKeysSchema } from '../policies/authn-apikey/schema.ts';
 import { adminSchema } from '../admin/api/schema.ts';
@@ -133,6 +133,7 @@ const operationOverrides = {
     rate_limits: { ...rateLimitListSchema, description: 'Rate limits for this operation; a limit with the same name as an API-level one replaces it.' },
     concurrency: concurrencySchema,
     login: loginSchema,
+    owner_lookup: ownerLookupSchema,
   },
 } as const;
 
@@ -188,7 +189,19 @@ export const configSchema = {
       additionalProperties: false,
       minProperties: 1,
       description: 'Listeners. At least one of `https` or `http` must be set.',
-      properties: { https: httpsListener, http: httpListener, admin: adminListener },
+      properties: {
+        https: httpsListener,
+        http: httpListener,
+        admin: adminListener,
+        hosts: {
+          type: 'array',
+          maxItems: 256,
+          uniqueItems: true,
+          items: { type: 'string', pattern: '^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$', maxLength: 253 },
+          description:
+            'Host names the gateway serves (`api.example.com`, `*.example.com` for one level of subdomain). When set, a request for any other `Host`/`:authority` answers 421 and `X-Forwarded-Host` carries the requested host; when empty, `X-Forwarded-Host` is the address of the listener the request arrived on, never the client-chosen `Host`.',
+        },
+      },
     },
     trusted_proxies: {
       type: 'array',

@@ -31,6 +31,8 @@ export interface OperationOverrides {
   readonly rate_limits?: readonly RateLimitConfig[];
   readonly concurrency?: ConcurrencyConfig;
   readonly login?: LoginConfig;
+  /** Ownership check of an object the request references (see docs/authorization.md); wins over `x-rampart-owner-lookup`. */
+  readonly owner_lookup?: OwnerLookupConfig;
 }
 
 /** `apis[].validation`: strict request validation. */
@@ -40,6 +42,8 @@ export interface ValidationConfig {
   readonly max_string_length: number;
   readonly max_array_items: number;
   readonly max_depth: number;
+  readonly max_object_keys: number;
+  readonly max_json_tokens: number;
   readonly max_part_bytes: number;
   readonly max_parts: number;
 }
@@ -48,6 +52,7 @@ export interface ValidationConfig {
 export interface ResponseContractConfig {
   readonly mode: 'enforce' | 'monitor' | 'off';
   readonly max_body_bytes: number;
+  readonly allow_headers: readonly string[];
   readonly sensitive_fields: Readonly<Record<string, 'mask' | 'drop'>>;
 }
 
@@ -61,6 +66,23 @@ export type OwnerRuleConfig =
       readonly every?: string;
       readonly deny_status: 403 | 404;
     };
+
+/** `apis[].operations.<id>.owner_lookup` (or `x-rampart-owner-lookup`): a referenced object fetched as the caller, then a CEL rule on it. */
+export interface OwnerLookupConfig {
+  /** Where the referenced id is: `body.<field>[.<field>…]`, `params.<name>` or `query.<name>`. */
+  readonly from: string;
+  /** operationId of the GET operation (same spec) that reads the object. */
+  readonly operation: string;
+  /** Path parameter of `operation` the id fills; defaults to its only one. */
+  readonly param?: string;
+  /** CEL over `object`, `request`, `identity`, `now`; must be true. */
+  readonly rule: string;
+  readonly deny_status: 403 | 404;
+  /** Timeout of the whole lookup call, in ms. */
+  readonly timeout_ms: number;
+  /** How long a looked-up object is reused for the same identity, in seconds (0 disables). */
+  readonly cache_seconds: number;
+}
 
 /** One `apis[].auth.jwt.issuers[]` entry (see src/policies/authn-jwt/schema.ts). */
 export interface JwtIssuerConfig {
@@ -187,6 +209,7 @@ export interface LimitsConfig {
   readonly headers_timeout_ms: number;
   readonly request_timeout_ms: number;
   readonly keep_alive_timeout_ms: number;
+  readonly http2_max_resets: number;
 }
 
 export interface SecurityHeadersConfig {
@@ -202,6 +225,7 @@ export interface RampartConfig {
     readonly https?: HttpsListenerConfig;
     readonly http?: HttpListenerConfig;
     readonly admin: { readonly port: number; readonly host: string };
+    readonly hosts?: readonly string[];
   };
   readonly trusted_proxies: readonly string[];
   readonly limits: LimitsConfig;

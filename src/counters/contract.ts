@@ -179,6 +179,55 @@ export function counterContract(name: string, make: (clock: () => number) => Pro
       assert.equal((await b.peek(g, ['acct']))[0]!.count, 0);
     });
 
+    it('reservations: parallel attempts never pass a threshold; a refused one changes nothing', async () => {
+      const g = key('rsv');
+      at(0);
+      const request = { keys: ['ip', 'acct'], thresholds: [0, 3], windowMs: 1000, lockMs: 5000 };
+      const results = await Promise.all(Array.from({ length: 10 }, () => b.reserve(g, request)));
+      assert.equal(results.filter((r) => r.allowed).length, 3, 'exactly the threshold is reserved');
+      const reached = results.find((r) => r.allowed && r.states[1]!.count === 3)!;
+      assert.deepEqual(reached.states, [{ count: 3, ttlMs: 1000 }, { count: 3, ttlMs: 5000 }], 'the reservation reaching the threshold starts the lockout');
+      const refused = results.find((r) => !r.allowed)!;
+      assert.deepEqual(refused, { allowed: false, guardMs: 0, states: [{ count: 3, ttlMs: 1000 }, { count: 3, ttlMs: 5000 }] });
+      at(500);
+      assert.deepEqual(await b.peek(g, ['ip', 'acct']), [{ count: 3, ttlMs: 500 }, { count: 3, ttlMs: 4500 }], 'refusals were not counted');
+      // A threshold of 0 never refuses; a fresh key starts its window on the reservation.
+      assert.deepEqual((await b.reserve(g, { keys: ['other'], thresholds: [0], windowMs: 1000, lockMs: 0 })).states, [{ count: 1, ttlMs: 1000 }]);
+      at(5000);
+      assert.equal((await b.reserve(g, request)).allowed, true, 'the lockout ends at its expiry');
+    });
+
+    it('release: takes one reserved count back, never below zero, never creates or extends a key', async () => {
+      const g = key('rel');
+      at(0);
+      const request = { keys: ['a', 'b'], thresholds: [2, 0], windowMs: 1000, lockMs: 1000 };
+      await b.reserve(g, request);
+      await b.reserve(g, request);
+      assert.equal((await b.reserve(g, request)).allowed, false);
+      at(100);
+      await b.release(g, ['a', 'missing']);
+      assert.deepEqual(await b.peek(g, ['a', 'b', 'missing']), [{ count: 1, ttlMs: 900 }, { count: 2, ttlMs: 900 }, { count: 0, ttlMs: 0 }]);
+      assert.equal((await b.reserve(g, request)).allowed, true, 'a released slot can be reserved again');
+      await b.release(g, ['b']);
+      await b.release(g, ['b']);
+      await b.release(g, ['b']);
+      assert.equal((await b.peek(g, ['b']))[0]!.count, 0);
+      at(1100); // 'a' reached its threshold again at 100: locked until 1100
+      await b.release(g, ['a']);
+      assert.deepEqual(await b.peek(g, ['a']), [{ count: 0, ttlMs: 0 }], 'an expired key stays expired');
+    });
+
+    it('reservation guards: refuse while live, report their ttl, are never changed', async () => {
+      const g = key('grd');
+      at(0);
+      await b.hit(g, ['lock'], 2000, [1], 2000);
+      const request = { keys: ['fail'], thresholds: [0], windowMs: 10_000, lockMs: 0, guards: ['lock', 'absent'] };
+      assert.deepEqual(await b.reserve(g, request), { allowed: false, guardMs: 2000, states: [{ count: 0, ttlMs: 0 }] });
+      assert.deepEqual(await b.peek(g, ['lock', 'fail', 'absent']), [{ count: 1, ttlMs: 2000 }, { count: 0, ttlMs: 0 }, { count: 0, ttlMs: 0 }]);
+      at(2000);
+      assert.deepEqual(await b.reserve(g, request), { allowed: true, guardMs: 0, states: [{ count: 1, ttlMs: 10_000 }] });
+    });
+
     it('distinct members: counted within the window, capped, expired after it', async () => {
       const g = key('ds');
       at(0);

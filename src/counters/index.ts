@@ -1,13 +1,17 @@
 import type { Logger } from '../log.ts';
+import { WaitBudget } from './budget.ts';
+import { FallbackTracker, fallbackReason, shareOf, type FallbackEvent } from './fallback.ts';
+import { InstanceHeartbeat } from './instances.ts';
 import type { CountersConfig } from './schema.ts';
 import { MemoryCounter } from './memory.ts';
 import { RedisCounter } from './redis.ts';
-import type { Clock, CounterBackend } from './types.ts';
+import { CounterUnavailableError, type Clock, type CounterBackend, type Decision, type LimitSpec } from './types.ts';
 
 export { MemoryCounter } from './memory.ts';
 export { RedisCounter } from './redis.ts';
 export { CounterUnavailableError } from './types.ts';
 export type { Clock, CounterBackend, CountState, Decision, LimitSpec } from './types.ts';
+export type { FallbackEvent, FallbackReason } from './fallback.ts';
 
 /** Brute-force protection of one login route, as the admin API needs it (registered at compile time). */
 export interface LoginRegistration {
@@ -51,9 +55,35 @@ export class RateTightenings {
   }
 }
 
+/** Options of one shared-backend decision. */
+export interface DecideOptions {
+  /** `open` decides locally (on this instance's share) when the shared backend cannot answer; `closed` rethrows. */
+  readonly failure: 'open' | 'closed';
+  /** The limit's name, for the fallback metric and log. */
+  readonly limit: string;
+  /** The request the call belongs to: all its shared calls share one wait budget of `timeout_ms`. */
+  readonly owner?: object;
+}
+
+export interface CountersOptions {
+  /** Longest total wait of one request on the shared backend, in ms (the Redis `timeout_ms`). */
+  readonly timeoutMs?: number;
+  /** Fixed number of instances sharing the backend; undefined = learned from `heartbeat`. */
+  readonly instances?: number;
+  readonly heartbeat?: InstanceHeartbeat;
+  readonly logger?: Logger;
+}
+
 /**
  * The counter backends of one gateway process: `shared` (memory, or Redis shared by every instance) and `local`
  * (always in-process: the fallback of fail-open limits while Redis is unreachable). Built once at start.
+ *
+ * With a shared Redis, every fail-open decision Redis admits is also counted locally against this instance's
+ * share of the limit (limit / instances). So when Redis stops answering, the local fallback continues from what
+ * this instance already admitted in the window, up to its share, instead of starting from zero with the whole
+ * limit; and for two windows after a key was decided locally, a request must pass the local share as well as Redis
+ * (whose count misses the locally admitted requests). Every fallback is counted (`onFallback`), logged at most
+ * once per 10 s, and reported by `health`.
  */
 export class Counters {
   readonly shared: CounterBackend;
@@ -63,16 +93,116 @@ export class Counters {
   readonly logins = new Map<string, LoginRegistration>();
   /** Consumers under a tightened limit (incident response), fed from the invalidation bus. */
   readonly tightened = new RateTightenings();
+  readonly #timeoutMs: number;
+  readonly #budgets = new WeakMap<object, WaitBudget>();
+  readonly #fixedInstances: number | undefined;
+  readonly #heartbeat: InstanceHeartbeat | undefined;
+  readonly #fallback: FallbackTracker;
+  readonly #shares = new WeakMap<LimitSpec, { readonly instances: number; readonly spec: LimitSpec }>();
+  #beating = false;
 
-  constructor(shared: CounterBackend, local: MemoryCounter, clock: Clock) {
+  constructor(shared: CounterBackend, local: MemoryCounter, clock: Clock, options: CountersOptions = {}) {
     this.shared = shared;
     this.local = local;
     this.clock = clock;
+    this.#timeoutMs = options.timeoutMs ?? 50;
+    this.#fixedInstances = options.instances;
+    this.#heartbeat = options.instances === undefined ? options.heartbeat : undefined;
+    this.#fallback = new FallbackTracker(options.logger, clock);
+  }
+
+  /** Called once per decision or lookup made locally because the shared backend did not answer (the metric). */
+  set onFallback(listener: ((event: FallbackEvent) => void) | undefined) {
+    this.#fallback.listener = listener;
+  }
+
+  /** Instances sharing the backend: `counters.instances` when configured, else the heartbeat count (1 before any). */
+  get instances(): number {
+    return this.#fixedInstances ?? this.#heartbeat?.count ?? 1;
+  }
+
+  /**
+   * `ok`, or `degraded` while the Redis circuit breaker is not closed or a fallback happened in the last 5 s.
+   * Reported on /readyz; it does not fail readiness (every instance shares the Redis, so failing them all would
+   * turn a fail-open limit into an outage).
+   */
+  health(): 'ok' | 'degraded' {
+    if (this.shared === this.local) return 'ok';
+    const breaker = (this.shared as Partial<Pick<RedisCounter, 'breakerState'>>).breakerState;
+    return (breaker !== undefined && breaker !== 'closed') || this.#fallback.recent ? 'degraded' : 'ok';
+  }
+
+  /**
+   * Counts one request against `key` and says whether it is allowed, under the limit's failure policy. Throws
+   * CounterUnavailableError when the shared backend cannot answer and `failure` is `closed`; never waits longer
+   * than what is left of the owner's budget.
+   */
+  async decide(key: string, spec: LimitSpec, options: DecideOptions): Promise<Decision> {
+    if (this.shared === this.local) return this.local.decideSync(key, spec);
+    this.#startHeartbeat();
+    let decision: Decision;
+    try {
+      decision = await this.#within(options.owner, () => this.shared.decide(key, spec));
+    } catch (error) {
+      if (!(error instanceof CounterUnavailableError) || options.failure === 'closed') throw error;
+      const share = this.#share(spec);
+      this.#fallback.record({ backend: 'redis', reason: fallbackReason(error), limit: options.limit }, this.instances, key, spec);
+      return this.local.decideSync(key, share);
+    }
+    this.#fallback.answered();
+    if (!decision.allowed || options.failure === 'closed') return decision;
+    const mine = this.local.decideSync(key, this.#share(spec));
+    return mine.allowed || !this.#fallback.recovering(key) ? decision : mine;
+  }
+
+  /**
+   * Runs `run` on the shared backend within the owner's wait budget; when the backend cannot answer, runs it on
+   * the local one instead (counted as a fallback of `limit`). For lookups that always fail open.
+   */
+  async withFallback<T>(limit: string, owner: object | undefined, run: (backend: CounterBackend) => Promise<T>): Promise<T> {
+    if (this.shared === this.local) return run(this.local);
+    try {
+      const result = await this.#within(owner, () => run(this.shared));
+      this.#fallback.answered();
+      return result;
+    } catch (error) {
+      if (!(error instanceof CounterUnavailableError)) throw error;
+      this.#fallback.record({ backend: 'redis', reason: fallbackReason(error), limit }, this.instances);
+      return run(this.local);
+    }
   }
 
   async close(): Promise<void> {
+    await this.#heartbeat?.stop();
     await this.shared.close();
     if (this.local !== this.shared) await this.local.close();
+  }
+
+  #within<T>(owner: object | undefined, call: () => Promise<T>): Promise<T> {
+    if (owner === undefined) return call();
+    let budget = this.#budgets.get(owner);
+    if (!budget) {
+      budget = new WaitBudget(this.#timeoutMs);
+      this.#budgets.set(owner, budget);
+    }
+    return budget.run(call);
+  }
+
+  #share(spec: LimitSpec): LimitSpec {
+    const instances = this.instances;
+    if (instances <= 1) return spec;
+    const cached = this.#shares.get(spec);
+    if (cached?.instances === instances) return cached.spec;
+    const share = shareOf(spec, instances);
+    this.#shares.set(spec, { instances, spec: share });
+    return share;
+  }
+
+  /** The heartbeat starts with the first decision, so `rampart check` and idle tools never count as instances. */
+  #startHeartbeat(): void {
+    if (this.#beating || !this.#heartbeat) return;
+    this.#beating = true;
+    void this.#heartbeat.start();
   }
 }
 
@@ -96,5 +226,10 @@ export async function createCounters(config: CountersConfig, logger: Logger, opt
   if (!(await redis.waitReady(options.connectWaitMs ?? 2000))) {
     logger.warn('redis counters not reachable at start; limits apply their failure policy until it is');
   }
-  return new Counters(redis, local, clock);
+  return new Counters(redis, local, clock, {
+    timeoutMs: config.timeout_ms,
+    ...(config.instances === undefined ? {} : { instances: config.instances }),
+    heartbeat: new InstanceHeartbeat(redis.client, `${redis.prefix}{instances}`),
+    logger,
+  });
 }

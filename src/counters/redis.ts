@@ -12,8 +12,8 @@ import {
   windowIndex,
 } from './algorithms.ts';
 import { CircuitBreaker } from './breaker.ts';
-import { DISTINCT, FIXED_WINDOW, GCRA, HIT, PEEK, SLIDING_LOG, SLIDING_WINDOW } from './scripts.ts';
-import { CounterUnavailableError, type Clock, type CounterBackend, type CounterEntry, type CountState, type Decision, type LimitSpec } from './types.ts';
+import { DISTINCT, FIXED_WINDOW, GCRA, HIT, PEEK, RELEASE, RESERVE, SLIDING_LOG, SLIDING_WINDOW } from './scripts.ts';
+import { CounterUnavailableError, type Clock, type CounterBackend, type CounterEntry, type CountState, type Decision, type LimitSpec, type Reservation, type ReserveRequest } from './types.ts';
 
 export interface RedisCounterOptions {
   /** `redis://host:port/db` or `rediss://…`; may carry credentials (it comes from a secret reference). */
@@ -41,6 +41,8 @@ const SCRIPTS: Record<string, readonly [string, number | undefined]> = {
   rlHit: [HIT, undefined],
   rlPeek: [PEEK, undefined],
   rlDistinct: [DISTINCT, 1],
+  rlReserve: [RESERVE, undefined],
+  rlRelease: [RELEASE, undefined],
 };
 
 /**
@@ -148,6 +150,26 @@ export class RedisCounter implements CounterBackend {
     const now = Math.floor(this.#clock());
     const reply = (await this.#call('rlHit', ...this.#keys(group, keys), now, windowMs, lockMs, ...keys.map((_, i) => thresholds[i] ?? 0))) as Reply;
     return pairs(reply);
+  }
+
+  async reserve(group: string, request: ReserveRequest): Promise<Reservation> {
+    const { keys, thresholds, windowMs, lockMs } = request;
+    const guards = request.guards ?? [];
+    const reply = (await this.#call(
+      'rlReserve',
+      ...this.#keys(group, [...keys, ...guards]),
+      Math.floor(this.#clock()),
+      windowMs,
+      lockMs,
+      keys.length,
+      ...keys.map((_, i) => thresholds[i] ?? 0),
+    )) as Reply;
+    return { allowed: Number(reply[0]) === 1, guardMs: Number(reply[1]), states: pairs(reply.slice(2)) };
+  }
+
+  async release(group: string, keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.#call('rlRelease', ...this.#keys(group, keys), Math.floor(this.#clock()));
   }
 
   async clear(group: string, keys: readonly string[]): Promise<void> {

@@ -110,3 +110,67 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return n
 `;
+
+/**
+ * Reserves one attempt on failure counters. KEYS: the counted keys, then the guard keys. ARGV: now ms, window ms,
+ * lock ms, number of counted keys, then one threshold per counted key. Refused (nothing written) while a guard
+ * holds a live count or a counted key is at its threshold; else every counted key is counted, and one reaching
+ * its threshold has its expiry pushed to at least now + lock. Returns allowed, longest guard ttl, then count, ttl
+ * pairs of the counted keys.
+ */
+export const RESERVE = `
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local lock = tonumber(ARGV[3])
+local counted = tonumber(ARGV[4])
+local guard = 0
+for i = counted + 1, #KEYS do
+  local v = redis.call('HMGET', KEYS[i], 'n', 'exp')
+  local exp = tonumber(v[2] or '0')
+  if exp > now and tonumber(v[1] or '0') > 0 and exp - now > guard then guard = exp - now end
+end
+local refused = guard > 0
+local ns = {}
+local exps = {}
+for i = 1, counted do
+  local v = redis.call('HMGET', KEYS[i], 'n', 'exp')
+  local n = tonumber(v[1] or '0')
+  local exp = tonumber(v[2] or '0')
+  if exp <= now then
+    n = 0
+    exp = 0
+  end
+  ns[i] = n
+  exps[i] = exp
+  local threshold = tonumber(ARGV[4 + i])
+  if threshold > 0 and n >= threshold then refused = true end
+end
+local out = {1, string.format('%.0f', math.ceil(guard))}
+if refused then out[1] = 0 end
+for i = 1, counted do
+  local n = ns[i]
+  local exp = exps[i]
+  if not refused then
+    if exp == 0 then exp = now + window end
+    n = n + 1
+    local threshold = tonumber(ARGV[4 + i])
+    if threshold > 0 and n >= threshold and exp < now + lock then exp = now + lock end
+    redis.call('HSET', KEYS[i], 'n', n, 'exp', string.format('%.0f', exp))
+    redis.call('PEXPIRE', KEYS[i], string.format('%.0f', math.ceil(exp - now) + 1000))
+  end
+  out[#out + 1] = n
+  if exp > now then out[#out + 1] = string.format('%.0f', math.ceil(exp - now)) else out[#out + 1] = '0' end
+end
+return out
+`;
+
+/** KEYS failure counters. ARGV: now ms. Takes one count back from each live key with a count; expiry unchanged. */
+export const RELEASE = `
+local now = tonumber(ARGV[1])
+for _, key in ipairs(KEYS) do
+  local v = redis.call('HMGET', key, 'n', 'exp')
+  local n = tonumber(v[1] or '0')
+  if tonumber(v[2] or '0') > now and n > 0 then redis.call('HSET', key, 'n', n - 1) end
+end
+return 0
+`;

@@ -41,6 +41,30 @@ export interface CountState {
   readonly ttlMs: number;
 }
 
+/** One reservation of attempts against failure counters (see CounterBackend.reserve). */
+export interface ReserveRequest {
+  /** Counters to add one to. Failure counters: each key holds a count and an expiry, as `hit` keeps them. */
+  readonly keys: readonly string[];
+  /** Per key: the reservation is refused while that key's count is at or over it (0 = no threshold). */
+  readonly thresholds: readonly number[];
+  /** Window a counter starts on its first count, in ms. */
+  readonly windowMs: number;
+  /** When a reservation brings a key to its threshold, its expiry is pushed to at least this far out (a lockout), in ms. */
+  readonly lockMs: number;
+  /** Keys that refuse the reservation while they hold a live count (lockouts kept apart); never changed. Default none. */
+  readonly guards?: readonly string[];
+}
+
+/** The outcome of a reservation. */
+export interface Reservation {
+  /** True when every key was below its threshold and no guard was live: each key was then counted. */
+  readonly allowed: boolean;
+  /** Per key, the state after the call (unchanged when refused). */
+  readonly states: CountState[];
+  /** Longest remaining life of a live guard, in ms; 0 when no guard is live. */
+  readonly guardMs: number;
+}
+
 /** One stored entry, for the admin API listing. */
 export interface CounterEntry {
   readonly key: string;
@@ -63,6 +87,14 @@ export interface CounterBackend {
    * its threshold (`thresholds[i]`, 0 = none) its expiry is pushed to at least `lockMs` from now (a lockout).
    */
   hit(group: string, keys: readonly string[], windowMs: number, thresholds: readonly number[], lockMs: number): Promise<CountState[]>;
+  /**
+   * Reserves one attempt before its outcome is known, atomically for every key: refused (nothing changes) while a
+   * guard is live or any key is at its threshold, else every key is counted at once, so N parallel attempts never
+   * pass a threshold. The caller keeps the count when the attempt fails and calls `release` when it does not.
+   */
+  reserve(group: string, request: ReserveRequest): Promise<Reservation>;
+  /** Takes back one reserved count from each live key (never below 0, expiry unchanged, missing keys untouched). */
+  release(group: string, keys: readonly string[]): Promise<void>;
   /** Deletes failure counters. */
   clear(group: string, keys: readonly string[]): Promise<void>;
   /** Adds `member` to a set of distinct members seen within `windowMs` (at most `cap` kept); returns its size. */

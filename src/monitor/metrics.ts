@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { FallbackEvent } from '../counters/index.ts';
 import type { RequestContext } from '../pipeline/context.ts';
 import type { RecordSink } from '../pipeline/stages.ts';
 import type { SecurityEvent } from './events.ts';
@@ -40,6 +41,9 @@ export class GatewayMetrics {
   readonly incidentsOpened: Counter<'kind' | 'severity'>;
   readonly containment: Counter<'action'>;
   readonly alertDeliveries: Counter<'result'>;
+  readonly #counterFallbacks: Counter<'backend' | 'reason' | 'limit'>;
+  /** Exceptions that escaped the pipeline's own handling, caught by the crash guard (server/crash-guard.ts). */
+  readonly strayErrors: Counter<'origin' | 'scope'>;
 
   /** @param defaultMetrics also collect Node process metrics (default true). */
   constructor(sources: MetricSources = {}, defaultMetrics = true) {
@@ -58,7 +62,14 @@ export class GatewayMetrics {
     this.auditRecords = new Counter({ name: 'rampart_audit_records_total', help: 'Audit records committed.', registers });
     this.incidentsOpened = new Counter({ name: 'rampart_incidents_opened_total', help: 'Incidents opened by detector and severity.', labelNames: ['kind', 'severity'], registers });
     this.containment = new Counter({ name: 'rampart_containment_actions_total', help: 'Automated containment actions.', labelNames: ['action'], registers });
+    this.strayErrors = new Counter({ name: 'rampart_stray_errors_total', help: 'Exceptions caught by the process guard instead of ending the process, by origin and whether a request was hit.', labelNames: ['origin', 'scope'], registers });
     this.alertDeliveries = new Counter({ name: 'rampart_alert_deliveries_total', help: 'Alert webhook deliveries by result.', labelNames: ['result'], registers });
+    this.#counterFallbacks = new Counter({
+      name: 'rampart_counter_fallback_total',
+      help: 'Rate-limit decisions and lockout lookups made locally because the shared counter backend did not answer, by backend, reason and limit name.',
+      labelNames: ['backend', 'reason', 'limit'],
+      registers,
+    });
     new Gauge({
       name: 'rampart_incidents_active',
       help: 'Open incidents by severity.',
@@ -83,6 +94,11 @@ export class GatewayMetrics {
   readonly sink: RecordSink = {
     record: (ctx: RequestContext, status: number) => this.#record(ctx, status),
   };
+
+  /** Counts one local fallback decision of the counters (Counters.onFallback). */
+  counterFallback(event: FallbackEvent): void {
+    this.#counterFallbacks.inc({ backend: event.backend, reason: event.reason, limit: label(event.limit) });
+  }
 
   /** Counts a security event from the bus. */
   onEvent(event: SecurityEvent): void {

@@ -7,6 +7,7 @@ import { createCorsPolicy } from '../policies/cors/index.ts';
 import type { RateLimitConfig } from '../policies/ratelimit/schema.ts';
 import { createSecurityHeaders, type SecurityHeaders } from '../policies/headers/index.ts';
 import { POLICY_FACTORIES, type PolicyBuildInput } from '../policies/index.ts';
+import { createHostMatcher, type HostMatcher } from '../http/hosts.ts';
 import type { CompiledRoute } from './route.ts';
 import { Router, type RouteMatch } from './router.ts';
 import type { Services } from './services.ts';
@@ -29,6 +30,8 @@ export class RouteTable {
   readonly routes: readonly CompiledRoute[];
   readonly securityHeaders: SecurityHeaders;
   readonly trustedProxies: BlockList | undefined;
+  /** `listen.hosts` as a matcher; undefined when the list is empty (any host, X-Forwarded-Host from the listener). */
+  readonly hosts: HostMatcher | undefined;
   readonly specs: ReadonlyMap<string, LoadedSpec>;
   readonly #apis: readonly CompiledApi[];
 
@@ -46,6 +49,8 @@ export class RouteTable {
     this.specs = specs;
     this.securityHeaders = createSecurityHeaders(loaded.config.security_headers);
     this.trustedProxies = buildBlockList(loaded.config.trusted_proxies);
+    const hosts = loaded.config.listen.hosts ?? [];
+    this.hosts = hosts.length > 0 ? createHostMatcher(hosts) : undefined;
   }
 
   /** Finds the API by base path, then the operation. `path` is the validated, still-encoded request path. */
@@ -92,7 +97,7 @@ export async function compileRouteTable(loaded: LoadedConfig, services: Services
         specs.set(api.spec, spec);
         checkOperationOverrides(api, spec, at, loaded.file);
         for (const operation of spec.operations) {
-          const route = compileRoute(config, api, apiIndex, operation.operationId, operation.method, operation.path, operation, services);
+          const route = compileRoute(config, api, apiIndex, operation.operationId, operation.method, operation.path, operation, services, spec);
           router.add(operation.method, operation.path, route);
           routes.push(route);
         }
@@ -124,13 +129,14 @@ function compileRoute(
   template: string,
   operation: SpecOperation | undefined,
   services: Services,
+  spec?: LoadedSpec,
 ): CompiledRoute {
   const override = api.operations[operationId];
   const maxBodyBytes = override?.max_body_bytes ?? api.max_body_bytes;
   const declaredTypes = operation?.requestBody ? Object.keys(operation.requestBody.content ?? {}) : [];
   const types = override?.content_types ?? api.content_types ?? (operation ? declaredTypes : PASSTHROUGH_TYPES);
   const contentTypes = new Set(types.map((t) => t.toLowerCase()));
-  const input: PolicyBuildInput = { config, api, apiIndex, operationId, method, operation, maxBodyBytes, contentTypes, services };
+  const input: PolicyBuildInput = { config, api, apiIndex, operationId, method, operation, ...(spec ? { spec } : {}), maxBodyBytes, contentTypes, services };
   const request: RequestPolicy[] = [];
   const response: ResponsePolicy[] = [];
   for (const factory of POLICY_FACTORIES) {

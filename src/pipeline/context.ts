@@ -57,6 +57,8 @@ export class RequestContext {
   upstreamStatus: number | undefined = undefined;
   /** Time spent waiting on the upstream, in nanoseconds. */
   upstreamNs = 0n;
+  /** Set once the client went away (connection closed, HTTP/2 stream reset) before its response finished. */
+  clientGone = false;
   /** Headers policies add to the client response, success or error (e.g. rate-limit headers); set in finishHeaders. */
   responseHeaders: Record<string, string> | undefined = undefined;
   /** Free-form annotations later stages and policies add for the record stage (never secrets). */
@@ -136,14 +138,26 @@ export class RequestContext {
         cleanup();
         reject(new GatewayError('bad_request', 'request body stream failed', { cause: error }));
       };
+      // An HTTP/2 stream reset mid-body emits neither `end` nor `error`, only `close`: without this the request
+      // (and its chunks) would wait forever, one leak per reset stream.
+      const onClose = () => {
+        cleanup();
+        reject(new GatewayError('bad_request', 'client went away before the body ended'));
+      };
       const cleanup = () => {
         req.off('data', onData);
         req.off('end', onEnd);
         req.off('error', onError);
+        req.off('close', onClose);
       };
+      if (this.clientGone || req.destroyed) {
+        reject(new GatewayError('bad_request', 'client went away before the body was read'));
+        return;
+      }
       req.on('data', onData);
       req.on('end', onEnd);
       req.on('error', onError);
+      req.on('close', onClose);
     });
     return this.#bodyPromise;
   }

@@ -6,6 +6,8 @@ import type { Counters } from '../counters/index.ts';
 import type { Store } from '../store/types.ts';
 import type { ApiKeyVerifier } from '../policies/authn-apikey/verifier.ts';
 import type { ControlPlane } from '../admin/api/control-plane.ts';
+import type { UpstreamPools } from '../proxy/pools.ts';
+import type { IdentityAsserter } from '../proxy/identity.ts';
 
 /**
  * Shared services that compiled policies may use (stores, counters, key caches). Built once per gateway process
@@ -27,4 +29,8 @@ export interface Services {
   readonly apiKeys?: ApiKeyVerifier;
   /** The store, key verifier and admin actions together, closed on stop. */
   readonly controlPlane?: ControlPlane;
+  /** The proxy's upstream keep-alive pools, for policies that call the route's upstream themselves (owner lookups). */
+  readonly upstreams?: UpstreamPools;
+  /** Signs the identity assertion sent upstream; owner lookups send it as the proxy does. */
+  readonly identity?: IdentityAsserter;
 }

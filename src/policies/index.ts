@@ -1,5 +1,5 @@
 import type { ApiConfig, RampartConfig } from '../config/types.ts';
-import type { SpecOperation } from '../openapi/load.ts';
+import type { LoadedSpec, SpecOperation } from '../openapi/load.ts';
 import type { Services } from '../pipeline/services.ts';
 import type { RequestPolicy, ResponsePolicy } from '../pipeline/stages.ts';
 import { createRequestLimitsPolicy } from './limits/index.ts';
@@ -8,6 +8,7 @@ import { createAuditResponsePolicy } from '../audit/service.ts';
 import { createValidatePolicy } from './validate/index.ts';
 import { createAuthzPolicy, createOwnerResponsePolicy } from './authz/index.ts';
 import { createResponseContractPolicy } from './response/index.ts';
+import { createResponseHeadersPolicy } from './response/headers.ts';
 import { createAuthnPolicy } from './authn/index.ts';
 import { createRateLimitPolicies } from './ratelimit/index.ts';
 import { createConcurrencyPolicy } from './concurrency/index.ts';
@@ -23,6 +24,8 @@ export interface PolicyBuildInput {
   readonly method: string;
   /** Undefined for passthrough APIs. */
   readonly operation: SpecOperation | undefined;
+  /** The API's whole spec (to resolve operations a policy refers to); undefined for passthrough APIs. */
+  readonly spec?: LoadedSpec;
   readonly maxBodyBytes: number;
   readonly contentTypes: ReadonlySet<string>;
   readonly services: Services;
@@ -56,6 +59,7 @@ export const POLICY_FACTORIES: readonly PolicyFactory[] = [
   // Response policies run in this order: ownership sees the upstream's full body, then the contract minimises it.
   { name: 'ownership', response: (input) => createOwnerResponsePolicy(input) },
   { name: 'response-contract', response: (input) => createResponseContractPolicy(input) },
+  { name: 'response-headers', response: (input) => createResponseHeadersPolicy(input) },
   // Keep last: response policies run in this order, and the audit gate must see the final status.
   { name: 'audit', response: (input) => createAuditResponsePolicy(input.config.audit, input.services.audit) },
 ];

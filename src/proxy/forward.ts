@@ -1,14 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import type { OutgoingHttpHeaders } from 'node:http';
 import type { Dispatcher, Pool } from 'undici';
 import { GatewayError } from '../problem.ts';
 import type { RequestContext } from '../pipeline/context.ts';
-import type { RouteTable } from '../pipeline/compile.ts';
 import type { CompiledRoute } from '../pipeline/route.ts';
 import type { ProxiedResponse } from '../pipeline/stages.ts';
-import { finishHeaders } from '../server/respond.ts';
 import { isTrusted, normaliseIp } from '../policies/normalise/index.ts';
+import type { BlockList } from 'node:net';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 
 /** Largest upstream response body buffered for response policies; past it the response is refused (502). */
@@ -35,24 +33,38 @@ class BodyCap extends Transform {
 }
 
 export interface ForwardOptions {
-  readonly table: RouteTable;
   readonly pool: Pool;
   /** Path to send upstream (base path stripped, query kept). */
   readonly upstreamPath: string;
+  readonly trustedProxies: BlockList | undefined;
+  /** Response headers removed whatever the upstream sends (banners). */
+  readonly removeHeaders: ReadonlySet<string>;
+  /** The `X-Forwarded-Host` sent upstream: the host the client addressed, when it is one the gateway serves. */
+  readonly forwardedHost: string | undefined;
   readonly extraHeaders?: Record<string, string>;
   readonly responseBufferBytes?: number;
 }
 
 /**
- * Stage 11 + 12: sends the request upstream over the route's keep-alive pool, runs response policies, and writes
- * the response back with hygiene and security headers. The request body streams unless a stage buffered it; the
- * response body streams unless a response policy needs it. Throws GatewayError for 413/502/504 before anything
- * has been written to the client.
+ * The upstream's answer: `body` when the route's response stages need it buffered, else `stream` (never both).
+ * The caller owns `stream` and must either send it on or {@link discardBody} it, so the upstream connection is
+ * released.
  */
-export async function forward(ctx: RequestContext, route: CompiledRoute, options: ForwardOptions): Promise<void> {
-  const { table, pool } = options;
+export interface UpstreamResponse extends ProxiedResponse {
+  stream: Readable | undefined;
+}
+
+/**
+ * Stage 11: sends the request upstream over the route's keep-alive pool and returns its response, never writing
+ * to the client. The request body streams unless a stage buffered it; the response body is buffered (up to the
+ * cap) only when the route's response stages read it. A HEAD on such a route is sent upstream as GET, so the
+ * stages judge the body a GET would return (ownership on HEAD) and the client gets its real length. The upstream
+ * call is aborted when the client goes away. Throws GatewayError for 413/502/504.
+ */
+export async function forward(ctx: RequestContext, route: CompiledRoute, options: ForwardOptions): Promise<UpstreamResponse> {
+  const { pool } = options;
   const req = ctx.req;
-  const trusted = table.trustedProxies;
+  const trusted = options.trustedProxies;
   const peerIp = normaliseIp(req.socket?.remoteAddress);
   const viaProxy = trusted !== undefined && isTrusted(trusted, peerIp);
   const headers = upstreamRequestHeaders(
@@ -61,7 +73,7 @@ export async function forward(ctx: RequestContext, route: CompiledRoute, options
       requestId: ctx.id,
       clientIp: ctx.clientIp,
       proto: ctx.secure ? 'https' : 'http',
-      host: (req.headers[':authority'] as string | undefined) ?? req.headers.host,
+      host: options.forwardedHost,
       priorForwardedFor: viaProxy ? joinHeader(req.headers['x-forwarded-for']) : undefined,
       peerIp,
     },
@@ -86,85 +98,51 @@ export async function forward(ctx: RequestContext, route: CompiledRoute, options
     if (!ctx.res.writableFinished) abort.emit('abort');
   };
   ctx.res.once('close', onClose);
+  const method = ctx.method === 'HEAD' && route.buffersResponse ? 'GET' : ctx.method;
 
   const started = process.hrtime.bigint();
   let upstream: Dispatcher.ResponseData;
   try {
-    upstream = await pool.request({
-      path: options.upstreamPath,
-      method: ctx.method as Dispatcher.HttpMethod,
-      headers,
-      body: body ?? null,
-      signal: abort,
-    });
+    upstream = await pool.request({ path: options.upstreamPath, method: method as Dispatcher.HttpMethod, headers, body: body ?? null, signal: abort });
   } catch (error) {
+    ctx.res.off('close', onClose);
     if (cap?.exceeded) throw new GatewayError('payload_too_large', 'request body over cap while streaming');
     throw upstreamError(error);
   } finally {
     ctx.upstreamNs = process.hrtime.bigint() - started;
   }
   ctx.upstreamStatus = upstream.statusCode;
-
-  const response: ProxiedResponse = {
+  const response: UpstreamResponse = {
     status: upstream.statusCode,
-    headers: downstreamResponseHeaders(upstream.headers, table.securityHeaders.remove),
+    headers: downstreamResponseHeaders(upstream.headers, options.removeHeaders),
     body: undefined,
+    stream: undefined,
   };
-  if (route.buffersResponse) response.body = await readCapped(upstream.body, options.responseBufferBytes ?? DEFAULT_RESPONSE_BUFFER_BYTES);
-  for (const policy of route.responsePolicies) {
-    const pending = policy.run(ctx, response);
-    if (pending) await pending;
+  if (!route.buffersResponse) {
+    // Streaming: the abort listener stays until the body is sent (respond.ts), so a client leaving mid-body
+    // still releases the upstream; it is removed with the response.
+    response.stream = upstream.body;
+    upstream.body.once('close', () => ctx.res.off('close', onClose));
+    return response;
   }
-
-  const out = finishHeaders(ctx, table, response.headers as OutgoingHttpHeaders, response.status);
-  if (response.body !== undefined) {
-    out['content-length'] = response.body.length;
-    ctx.res.writeHead(response.status, out);
-    if (ctx.method === 'HEAD') ctx.res.end();
-    else ctx.res.end(response.body);
-    return;
+  try {
+    response.body = await readCapped(upstream.body, options.responseBufferBytes ?? DEFAULT_RESPONSE_BUFFER_BYTES);
+  } finally {
+    ctx.res.off('close', onClose);
   }
-  ctx.res.writeHead(response.status, out);
-  const streamError = await streamBody(upstream.body, ctx.res);
-  if (streamError !== undefined) ctx.notes['streamError'] = streamError;
-  ctx.res.off('close', onClose);
+  return response;
 }
 
+function noop(): void {}
+
 /**
- * Pipes the upstream body to the client and resolves when the response has finished, or with an error code when
- * either side failed (the other side is then destroyed). Not `stream.pipeline`: it creates and aborts an
- * AbortController per call, and the DOMException that abort builds was 7% of the gateway's CPU in a
- * `--cpu-prof` of the passthrough benchmark.
+ * Releases an upstream body nobody will read. A listener stays on `error` for good: a destroyed stream can still
+ * report an error on a later tick, and an `error` with no listener ends the process.
  */
-function streamBody(body: Readable, res: RequestContext['res']): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    let settled = false;
-    const settle = (code: string | undefined) => {
-      if (settled) return;
-      settled = true;
-      body.off('error', onError);
-      res.off('finish', onFinish);
-      res.off('close', onClose);
-      res.off('error', onError);
-      resolve(code);
-    };
-    const onError = (error: NodeJS.ErrnoException) => {
-      body.destroy();
-      res.destroy();
-      settle(error.code ?? error.name);
-    };
-    const onFinish = () => settle(undefined);
-    const onClose = () => {
-      if (res.writableFinished) return settle(undefined);
-      body.destroy();
-      settle('ERR_STREAM_PREMATURE_CLOSE');
-    };
-    body.on('error', onError);
-    res.on('error', onError);
-    res.on('finish', onFinish);
-    res.on('close', onClose);
-    body.pipe(res);
-  });
+export function discardBody(stream: Readable | undefined): void {
+  if (!stream || stream.destroyed) return;
+  stream.on('error', noop);
+  stream.destroy();
 }
 
 function joinHeader(value: string | string[] | undefined): string | undefined {
@@ -173,7 +151,8 @@ function joinHeader(value: string | string[] | undefined): string | undefined {
 
 /**
  * Buffers the upstream body up to `limit` bytes. Listens for data/end/error rather than `for await`: the async
- * iterator costs an object and a promise per chunk, and showed in a `--cpu-prof` of the full benchmark.
+ * iterator costs an object and a promise per chunk, and showed in a `--cpu-prof` of the full benchmark. Over the
+ * cap, the stream is discarded (connection released) and the request fails with a 502.
  */
 function readCapped(stream: Readable, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -189,7 +168,7 @@ function readCapped(stream: Readable, limit: number): Promise<Buffer> {
       size += chunk.length;
       if (size > limit) {
         cleanup();
-        stream.destroy();
+        discardBody(stream);
         reject(new GatewayError('upstream_invalid_response', `upstream body over the ${limit}-byte response buffer`));
         return;
       }
@@ -201,6 +180,7 @@ function readCapped(stream: Readable, limit: number): Promise<Buffer> {
     };
     const onError = (error: Error) => {
       cleanup();
+      discardBody(stream);
       reject(upstreamError(error));
     };
     const onClose = () => {

@@ -16,10 +16,25 @@ const HOP_BY_HOP = new Set([
 
 /**
  * Request headers a client must never be able to set upstream: method overrides (they bypass the route's method
- * checks) and the forwarding headers Rampart sets itself.
+ * checks), URL overrides some frameworks honour (`X-Original-URL`/`X-Rewrite-URL` route to a path the gateway never
+ * checked), client-IP headers upstreams are known to trust, the forwarding headers Rampart sets itself, and
+ * `Expect` (the gateway answers `100 Continue` itself; the upstream client library refuses the header).
  */
 const CLIENT_FORBIDDEN = new Set([
   'host',
+  'expect',
+  'x-original-url',
+  'x-rewrite-url',
+  'x-override-url',
+  'x-forwarded-prefix',
+  'x-forwarded-server',
+  'x-forwarded-scheme',
+  'x-forwarded-ssl',
+  'x-client-ip',
+  'x-cluster-client-ip',
+  'true-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
   'x-http-method-override',
   'x-http-method',
   'x-method-override',

@@ -18,6 +18,7 @@ import { AdminAuth } from '../admin/api/auth.ts';
 import { createResponders } from '../monitor/containment.ts';
 import { BusTokenRevocations, useTokenRevocations } from '../policies/authn-jwt/revocations.ts';
 import { createAccessLog } from './access-log.ts';
+import { installCrashGuard } from './crash-guard.ts';
 import { ensureSelfSignedFiles } from './certificates.ts';
 import { GatewayHandler } from './handler.ts';
 import { createPlainListener, createTlsListener, updateLimits, type Tracked } from './listeners.ts';
@@ -87,7 +88,8 @@ export class Gateway {
     const monitor = await Monitor.start({ config: loaded.config, configFile: loaded.file, logger });
     const counters = await createCounters(loaded.config.counters, logger);
     const controlPlane = await openControlPlane(loaded.config, loaded.file, logger, { events: monitor.events, ...(monitor.audit ? { audit: monitor.audit.log } : {}) });
-    const services: Services = { logger, events: monitor.events, audit: monitor.audit?.log, blocks: monitor.blocks, counters, store: controlPlane.store, apiKeys: controlPlane.verifier, controlPlane };
+    const pools = new UpstreamPools({ logger, watchIntervalMs: options.watchIntervalMs ?? 1000 });
+    const services: Services = { logger, events: monitor.events, audit: monitor.audit?.log, blocks: monitor.blocks, counters, store: controlPlane.store, apiKeys: controlPlane.verifier, controlPlane, upstreams: pools, identity };
     const revocations = useTokenRevocations(services, new BusTokenRevocations(controlPlane.bus));
     Object.assign(monitor.responders, createResponders({ actions: controlPlane.actions, bus: controlPlane.bus, revocations, counters }));
     const table = await compileRouteTable(loaded, services).catch(async (error: unknown) => {
@@ -96,13 +98,15 @@ export class Gateway {
       await controlPlane.close();
       throw error;
     });
-    const gateway = new Gateway(options, table, logger, services, new UpstreamPools({ logger, watchIntervalMs: options.watchIntervalMs ?? 1000 }), adminAuth);
+    const gateway = new Gateway(options, table, logger, services, pools, adminAuth);
     gateway.monitor = monitor;
+    counters.onFallback = (event) => monitor.metrics.counterFallback(event);
+    gateway.admin.readinessDetail = () => ({ counters: counters.health() });
     for (const sink of monitor.sinks) gateway.handler.addSink(sink);
     gateway.handler.setDenyGate(monitor.audit?.denyGate);
     await monitor.restoreContainment();
     registerMonitorRoutes(gateway.admin, monitor);
-    registerAdminApi(gateway.admin, adminAuth, controlPlane.actions, loaded.config.admin, logger);
+    registerAdminApi(gateway.admin, adminAuth, controlPlane.actions, loaded.config.admin, logger, () => monitor.audit?.head.current());
     registerRateLimitAdmin(gateway.admin, counters, (handler, route) =>
       route.method === 'GET'
         ? handler
@@ -116,6 +120,13 @@ export class Gateway {
           },
     );
     installIdentity(gateway.handler, gateway.admin, identity);
+    gateway.#cleanups.push(
+      installCrashGuard(gateway.handler.scope, (error, ctx, origin) => {
+        monitor.metrics.strayErrors.inc({ origin, scope: ctx ? 'request' : 'process' });
+        logger.error({ requestId: ctx?.id, origin, err: errorForLog(error) }, 'stray exception caught; the process keeps serving');
+        if (ctx) gateway.handler.failRequest(ctx, error);
+      }),
+    );
     await gateway.#listen(table);
     if (options.watch !== false) gateway.#watchConfig(table.watchFiles);
     gateway.admin.ready = true;

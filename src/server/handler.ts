@@ -1,19 +1,25 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Logger } from '../log.ts';
 import { errorForLog } from '../log.ts';
+import { listenerAuthority } from '../http/hosts.ts';
 import { GatewayError, toGatewayError } from '../problem.ts';
 import { RequestContext, type ServerRequest, type ServerResponseLike } from '../pipeline/context.ts';
 import { stripPrefix, type RouteTable } from '../pipeline/compile.ts';
 import type { RecordSink } from '../pipeline/stages.ts';
 import { clientIpOf, parseTarget, requestIdOf } from '../policies/normalise/index.ts';
-import { forward } from '../proxy/forward.ts';
+import { discardBody, forward, type UpstreamResponse } from '../proxy/forward.ts';
 import type { IdentityAsserter } from '../proxy/identity.ts';
 import type { UpstreamPools } from '../proxy/pools.ts';
-import { finishHeaders, sendProblem } from './respond.ts';
+import { finishHeaders, safeReason, sendProblem, sendResponse } from './respond.ts';
+
+/** Status recorded for a request whose client went away before any answer was sent (nginx's convention). */
+export const CLIENT_CLOSED_STATUS = 499;
 
 /**
- * The data-plane request handler: normalise → route → the route's policies in stage order → proxy → record.
- * Anything thrown on the way denies the request (fail closed): a GatewayError with its own status, anything else
- * as a generic 500. The table is swapped whole on reload; a request keeps the table it started with.
+ * The data-plane request handler: normalise → route → the route's request policies in stage order → proxy →
+ * response policies in order → respond → record. Anything thrown on the way denies the request (fail closed): a
+ * GatewayError with its own status, anything else as a generic 500. The table is swapped whole on reload; a
+ * request keeps the table it started with.
  */
 export class GatewayHandler {
   table: RouteTable;
@@ -24,6 +30,8 @@ export class GatewayHandler {
   identity: IdentityAsserter | undefined = undefined;
   #denyGate: ((ctx: RequestContext, status: number) => Promise<void> | undefined) | undefined;
   #inFlight = 0;
+  /** The request each piece of async work belongs to, for the crash guard (server/crash-guard.ts). */
+  readonly scope = new AsyncLocalStorage<RequestContext>();
 
   constructor(table: RouteTable, pools: UpstreamPools, logger: Logger, sinks: RecordSink[]) {
     this.table = table;
@@ -43,7 +51,8 @@ export class GatewayHandler {
 
   /**
    * Sets a gate awaited before a deny response is written (the audit trail uses it so a denied request's record is
-   * durable before the client sees the answer). The gate must settle quickly; a rejection still sends the deny.
+   * durable before the client sees the answer). The gate must settle quickly; when it rejects (the record could not
+   * be kept) the client gets 503 instead of the deny, as for allowed requests.
    */
   setDenyGate(gate: ((ctx: RequestContext, status: number) => Promise<void> | undefined) | undefined): void {
     this.#denyGate = gate;
@@ -58,17 +67,37 @@ export class GatewayHandler {
       if (recorded) return;
       recorded = true;
       this.#inFlight--;
+      // A stream reset or connection closed before the answer was sent is not a 200 (Node's default statusCode).
+      const status = res.headersSent ? res.statusCode : CLIENT_CLOSED_STATUS;
+      if (!res.writableFinished) ctx.clientGone = true;
       for (const sink of this.#sinks) {
         try {
-          sink.record(ctx, res.statusCode);
+          sink.record(ctx, status);
         } catch (error) {
           this.#logger.error({ requestId: ctx.id, err: errorForLog(error) }, 'record sink failed');
         }
       }
     };
     res.once('close', record);
-    this.#run(ctx, table).catch((error: unknown) => this.#deny(ctx, table, error));
+    this.scope.run(ctx, () => this.#run(ctx, table).catch((error: unknown) => this.#deny(ctx, table, error)));
   };
+
+  /**
+   * Answers a request that a stray exception (one thrown outside the pipeline's own error handling, caught by the
+   * crash guard) hit: 500 problem if nothing was sent yet, else the connection is cut. Never throws.
+   */
+  failRequest(ctx: RequestContext, error: unknown): void {
+    if (ctx.res.writableFinished) return;
+    try {
+      ctx.decision = 'error';
+      ctx.errorCode = 'internal';
+      ctx.notes['reason'] = 'stray exception';
+      if (ctx.res.headersSent) ctx.res.destroy();
+      else sendProblem(ctx, this.table, toGatewayError(error));
+    } catch {
+      ctx.res.destroy();
+    }
+  }
 
   async #run(ctx: RequestContext, table: RouteTable): Promise<void> {
     // HTTP/1.1 header size is capped by the parser (maxHeaderSize); HTTP/2 peers may ignore SETTINGS_MAX_HEADER_LIST_SIZE.
@@ -78,6 +107,7 @@ export class GatewayHandler {
     const target = parseTarget(ctx.req.url ?? '/', table.config.limits.max_url_length);
     ctx.path = target.path;
     ctx.rawQuery = target.rawQuery;
+    const forwardedHost = this.#forwardedHost(ctx, table);
 
     if (ctx.method === 'OPTIONS' && ctx.headers['access-control-request-method'] !== undefined) {
       this.#preflight(ctx, table);
@@ -98,14 +128,52 @@ export class GatewayHandler {
       if (pending !== undefined) await pending;
     }
     ctx.deniedBy = undefined;
+    // A client that left (an HTTP/2 stream reset, a closed connection) while the stages ran gets nothing forwarded:
+    // rapid-reset floods must not turn into upstream load.
+    if (ctx.clientGone) return;
 
     const inner = stripPrefix(ctx.path, route.api.base_path) ?? ctx.path;
-    await forward(ctx, route, {
-      table,
+    const response = await forward(ctx, route, {
       pool: this.#pools.get(route.upstreamName, route.upstream),
       upstreamPath: ctx.rawQuery === '' ? inner : `${inner}?${ctx.rawQuery}`,
+      trustedProxies: table.trustedProxies,
+      removeHeaders: table.securityHeaders.remove,
+      forwardedHost,
       extraHeaders: ctx.identity && this.identity ? await this.identity.headersFor(ctx, route.upstreamName, table.config.identity) : undefined,
     });
+    await this.#respond(ctx, table, response);
+  }
+
+  /** Response stages in order (each named in `deniedBy` when it refuses), then the answer to the client. */
+  async #respond(ctx: RequestContext, table: RouteTable, response: UpstreamResponse): Promise<void> {
+    try {
+      for (const policy of ctx.route!.responsePolicies) {
+        ctx.deniedBy = policy.name;
+        const pending = policy.run(ctx, response);
+        if (pending) await pending;
+      }
+      ctx.deniedBy = undefined;
+    } catch (error) {
+      discardBody(response.stream);
+      throw error;
+    }
+    const streamError = await sendResponse(ctx, table, response);
+    if (streamError !== undefined) ctx.notes['streamError'] = streamError;
+  }
+
+  /**
+   * The host sent upstream as X-Forwarded-Host. With `listen.hosts`, the client's Host must be one of them (421
+   * otherwise); without, it is the address of the listener the request arrived on, never the client-chosen Host.
+   */
+  #forwardedHost(ctx: RequestContext, table: RouteTable): string | undefined {
+    const authority = (ctx.headers[':authority'] as string | undefined) ?? ctx.headers.host;
+    if (table.hosts) {
+      const host = table.hosts.match(authority);
+      if (host === undefined) throw new GatewayError('misdirected_request', 'Host is not in listen.hosts');
+      return host;
+    }
+    const socket = ctx.req.socket;
+    return listenerAuthority(socket?.localAddress, socket?.localPort);
   }
 
   /** CORS preflight, answered by the gateway from the route's allowlist; never forwarded. */
@@ -128,23 +196,37 @@ export class GatewayHandler {
     const error = toGatewayError(thrown);
     ctx.decision = error.code === 'internal' ? 'error' : 'deny';
     ctx.errorCode = error.code;
-    ctx.notes['reason'] = error.message;
+    ctx.notes['reason'] = safeReason(error.message);
     if (error.code === 'internal' || error.status >= 502) {
-      this.#logger.error({ requestId: ctx.id, code: error.code, stage: ctx.deniedBy, err: errorForLog(thrown) }, error.message);
+      this.#logger.error({ requestId: ctx.id, code: error.code, stage: ctx.deniedBy, err: errorForLog(thrown) }, ctx.notes['reason'] as string);
     } else {
-      this.#logger.debug({ requestId: ctx.id, code: error.code, stage: ctx.deniedBy, reason: error.message }, 'request denied');
+      this.#logger.debug({ requestId: ctx.id, code: error.code, stage: ctx.deniedBy, reason: ctx.notes['reason'] }, 'request denied');
     }
-    const send = () => {
+    if (ctx.clientGone) return;
+    const send = (problem: GatewayError) => {
       try {
-        sendProblem(ctx, table, error);
+        sendProblem(ctx, table, problem);
       } catch (sendError) {
         this.#logger.error({ requestId: ctx.id, err: errorForLog(sendError) }, 'could not send problem response');
         ctx.res.destroy();
       }
     };
-    const gate = this.#denyGate?.(ctx, error.status);
-    if (gate) void gate.then(send, send);
-    else send();
+    let gate: Promise<void> | undefined;
+    try {
+      gate = this.#denyGate?.(ctx, error.status);
+    } catch (gateError) {
+      gate = Promise.reject(gateError);
+    }
+    if (!gate) return send(error);
+    void gate.then(
+      () => send(error),
+      (gateError: unknown) => {
+        // Nothing is acknowledged that the audit trail did not keep: the deny itself becomes a 503.
+        this.#logger.error({ requestId: ctx.id, err: errorForLog(gateError) }, 'audit record of a deny could not be committed');
+        ctx.errorCode = 'service_unavailable';
+        send(new GatewayError('service_unavailable', 'audit record could not be committed', { cause: gateError, headers: { 'retry-after': '1' } }));
+      },
+    );
   }
 }
 

@@ -47,6 +47,7 @@ export function createTlsListener(config: HttpsListenerConfig, limits: LimitsCon
     h2.on('session', (session: ServerHttp2Session) => {
       sessions.add(session);
       session.once('close', () => sessions.delete(session));
+      boundResets(session, () => resetLimits.get(h2) ?? limits.http2_max_resets);
       session.setTimeout(limits.keep_alive_timeout_ms * 12, () => session.close());
     });
     server = h2;
@@ -54,7 +55,35 @@ export function createTlsListener(config: HttpsListenerConfig, limits: LimitsCon
     server = createHttpsServer(common, onRequest);
   }
   applyLimits(server, limits);
+  resetLimits.set(server, limits.http2_max_resets);
   return { server, sessions };
+}
+
+/** `limits.http2_max_resets` per listener, updated on reload. */
+const resetLimits = new WeakMap<AnyServer, number>();
+const RESET_WINDOW_MS = 10_000;
+
+/**
+ * HTTP/2 rapid reset (CVE-2023-44487): a client that opens and immediately resets streams makes the server do the
+ * work of each request at no cost to itself. Streams the client aborts before their answer are counted per session
+ * over a 10 s window; past the limit the session is closed with GOAWAY ENHANCE_YOUR_CALM. (The handler also never
+ * forwards a request whose stream is gone.)
+ */
+function boundResets(session: ServerHttp2Session, limit: () => number): void {
+  let windowStart = Date.now();
+  let resets = 0;
+  session.on('stream', (stream) => {
+    stream.once('aborted', () => {
+      const now = Date.now();
+      if (now - windowStart > RESET_WINDOW_MS) {
+        windowStart = now;
+        resets = 0;
+      }
+      if (++resets <= limit() || session.destroyed) return;
+      session.goaway(http2constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      session.destroy();
+    });
+  });
 }
 
 /**
@@ -144,19 +173,31 @@ function applyLimits(server: AnyServer, limits: LimitsConfig): void {
   s.headersTimeout = limits.headers_timeout_ms;
   s.requestTimeout = limits.request_timeout_ms;
   s.keepAliveTimeout = limits.keep_alive_timeout_ms;
-  s.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => answerClientError(error, socket));
+  s.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => answerClientError(error, socket, limits.max_url_length));
 }
 
 /** Updates limits that can change on reload (header size and ports need a restart). */
 export function updateLimits(server: AnyServer, limits: LimitsConfig): void {
   const s = server as HttpServer;
+  if (resetLimits.has(server)) resetLimits.set(server, limits.http2_max_resets);
   s.headersTimeout = limits.headers_timeout_ms;
   s.requestTimeout = limits.request_timeout_ms;
   s.keepAliveTimeout = limits.keep_alive_timeout_ms;
 }
 
+/**
+ * Whether the header overflow is the request line itself: Node's parser counts the target into `maxHeaderSize`, so
+ * a 20 KB URL overflows there before the gateway ever sees it, and deserves 414, not 431.
+ */
+function requestLineTooLong(packet: Buffer | undefined, maxUrlLength: number): boolean {
+  if (!packet) return false;
+  const end = packet.indexOf(10);
+  // Method, two spaces and the version add a few bytes to the target: allow for them.
+  return end === -1 ? packet.length > maxUrlLength : end > maxUrlLength + 24;
+}
+
 /** Parser errors and slow clients (before a request object exists): answered as problem+json, then closed. */
-function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+function answerClientError(error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex, maxUrlLength: number): void {
   // TLS failures (handshake timeout, bad handshake) come here too on the HTTP/2 server: there is no channel to
   // answer on, so the socket is simply closed.
   const tlsFailure = error.code?.startsWith('ERR_TLS') === true || error.code?.startsWith('ERR_SSL') === true || 'library' in error;
@@ -166,7 +207,9 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
   }
   const code: ErrorCode =
     error.code === 'HPE_HEADER_OVERFLOW'
-      ? 'headers_too_large'
+      ? requestLineTooLong(error.rawPacket, maxUrlLength)
+        ? 'uri_too_long'
+        : 'headers_too_large'
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? 'request_timeout'
         : error.code === 'HPE_URI_TOO_LONG'

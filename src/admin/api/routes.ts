@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { SignedHead } from '../../audit/head.ts';
 import type { Logger } from '../../log.ts';
 import { GatewayError } from '../../problem.ts';
 import { StoreError } from '../../store/types.ts';
@@ -17,9 +18,10 @@ type Route = (req: IncomingMessage, res: ServerResponse, params: Record<string, 
  * Registers the admin API on the admin listener. The AdminServer authenticates every route (`admin.tokens`);
  * each route here also states its role (read-only routes `read_only`, changes `admin`) and checks it against the
  * caller with `auth`. Every change is recorded as an admin event by AdminActions. Keys are never listed with their
- * secret or hash; the secret appears once, in the create/rotate response.
+ * secret or hash; the secret appears once, in the create/rotate response. `auditHead` gives the newest signed
+ * audit head for `GET /audit/head` (404 before the first, or with the audit trail off).
  */
-export function registerAdminApi(admin: AdminServer, auth: AdminAuth, actions: AdminActions, config: AdminConfig, logger: Logger): void {
+export function registerAdminApi(admin: AdminServer, auth: AdminAuth, actions: AdminActions, config: AdminConfig, logger: Logger, auditHead?: () => SignedHead | undefined): void {
   const store = actions.store;
   const add = (method: string, path: string, role: AdminRole, handler: Route) => {
     admin.route(method, ADMIN_API_BASE + path, async (req, res, params, caller) => {
@@ -113,6 +115,12 @@ export function registerAdminApi(admin: AdminServer, auth: AdminAuth, actions: A
     const before = q.get('before');
     const events = await store.listAdminEvents({ ...limitOf(q), ...(before && /^[0-9]{1,15}$/.test(before) ? { beforeSeq: Number(before) } : {}) });
     sendJson(res, 200, { items: events.map((e) => ({ seq: e.seq, id: e.id, at: new Date(e.at).toISOString(), actor: e.actor, action: e.action, target_type: e.targetType, target_id: e.targetId, details: e.details })) });
+  });
+
+  add('GET', '/audit/head', 'read_only', async (_req, res) => {
+    const head = auditHead?.();
+    if (!head) throw new GatewayError('not_found');
+    sendJson(res, 200, head);
   });
 }
 

@@ -1,7 +1,9 @@
 import { durationMs } from '../../config/refs.ts';
 import type { Counters } from '../../counters/index.ts';
 import { CounterUnavailableError, type CounterBackend } from '../../counters/types.ts';
+import type { RequestContext } from '../../pipeline/context.ts';
 import { GatewayError } from '../../problem.ts';
+import { clientNetwork, DEFAULT_IPV6_PREFIX } from '../ratelimit/keys.ts';
 
 const count = (def: number, description: string) => ({ type: 'integer', minimum: 1, maximum: 1_000_000, default: def, description }) as const;
 
@@ -11,12 +13,15 @@ export const failureBackoffSchema = {
   additionalProperties: false,
   default: {},
   description:
-    'Brute-force protection on authentication: presented-but-invalid credentials (bad tokens, wrong API keys) are counted per client IP and per API key id; past the free failures each further failure locks that IP or key out for an exponentially growing time (429 `auth_backoff` with Retry-After). Counts live in the rate-limit counter backend (memory or Redis).',
+    'Brute-force protection on authentication: presented-but-invalid credentials (bad tokens, wrong API keys) are counted per client IP (IPv6: per `counters.ipv6_prefix` network) and per API key id from that client; past the free failures each further failure locks that IP, or that key id for that client, out for an exponentially growing time (429 `auth_backoff` with Retry-After). A failure is answered only once it is counted, atomically with the lockout check, so parallel attempts get no more answers than the free failures. Counts live in the rate-limit counter backend (memory or Redis).',
   properties: {
     enabled: { type: 'boolean', default: true, description: 'Count authentication failures and back off.' },
     window_ms: durationMs(3_600_000, 'Failures are remembered for this long after the first one, in ms.', 86_400_000),
     free_failures_ip: count(10, 'Failures from one client IP before it is backed off.'),
-    free_failures_key: count(20, 'Failures naming one API key id (wrong secret, revoked, expired) before that key id is backed off.'),
+    free_failures_key: count(
+      20,
+      'Failures naming one API key id (wrong secret, revoked, expired) from one client before that key id is backed off for that client (never for its owner elsewhere).',
+    ),
     base_delay_ms: durationMs(1000, 'Lockout after the first failure past the free ones; it doubles with each further failure, in ms.', 3_600_000),
     max_delay_ms: durationMs(900_000, 'Longest lockout, in ms.', 86_400_000),
   },
@@ -31,68 +36,108 @@ export interface FailureBackoffConfig {
   readonly max_delay_ms: number;
 }
 
+/** Name of these counters in fallback metrics and logs. */
+const FALLBACK_NAME = 'failure_backoff';
+
 /**
  * Counts failed authentications and locks out their sources with exponential backoff. Per source two counters:
  * `fail:` (failures within `window_ms`) and `lock:` (present while locked out). A failure past the free ones sets
  * a lock of base × 2^(failures − free − 1), capped. When the shared backend (Redis) cannot answer, the process's
- * in-memory counters take over: protection continues per instance rather than being switched off.
+ * in-memory counters take over (`Counters.withFallback`): protection continues per instance rather than being
+ * switched off; when no backend can answer, authentication fails closed (503).
  *
- * Only sources the gateway can trust are counted: the client IP (as resolved through trusted proxies) and the API
- * key id of a key whose checksum was valid. A failed JWT's `sub` is attacker-chosen and never counted, or anyone
- * could lock a victim out.
+ * Lockouts are looked up after the credential is verified and answer 429 whatever its outcome, so a locked source
+ * learns nothing. A failure is answered (401) only once `admitFailure` has counted it in one atomic call that
+ * also checks the locks, so parallel failures cannot all pass a check made before any of them was counted: at
+ * most the free failures are answered, and past them one at a time, each taking the lock its failure earns.
+ *
+ * Only sources the gateway can trust are counted: the client IP (as resolved through trusted proxies; IPv6 per
+ * `counters.ipv6_prefix` network) and the API key id of a key whose checksum was valid, paired with the client,
+ * because a key id is no secret and a stranger who knows it must not lock its owner out. A failed JWT's `sub` is
+ * attacker-chosen and never counted.
  */
 export class FailureBackoff {
   readonly #config: FailureBackoffConfig;
   readonly #counters: Counters;
   readonly #group: string;
+  readonly #ipv6Prefix: number;
 
-  constructor(config: FailureBackoffConfig, counters: Counters, group: string) {
+  constructor(config: FailureBackoffConfig, counters: Counters, group: string, ipv6Prefix: number = DEFAULT_IPV6_PREFIX) {
     this.#config = config;
     this.#counters = counters;
     this.#group = group;
+    this.#ipv6Prefix = ipv6Prefix;
   }
 
   /** Throws 429 `auth_backoff` while the client IP is locked out. */
-  async checkIp(ip: string): Promise<void> {
-    await this.#check([`lock:ip:${ip}`]);
+  async checkIp(ip: string, ctx: RequestContext): Promise<void> {
+    await this.#check([`lock:ip:${clientNetwork(ip, this.#ipv6Prefix)}`], ctx);
   }
 
-  /** Throws 429 `auth_backoff` while the API key id is locked out (checked even when the key was right). */
-  async checkKey(keyId: string): Promise<void> {
-    await this.#check([`lock:key:${keyId}`]);
+  /** Throws 429 `auth_backoff` while the API key id is locked out for this client (checked even when the key was right). */
+  async checkKey(keyId: string, ctx: RequestContext): Promise<void> {
+    await this.#check([this.#pairLock(keyId, clientNetwork(ctx.clientIp, this.#ipv6Prefix))], ctx);
   }
 
-  /** Records one failed authentication from `ip`, naming `keyId` when the credential carried one. */
-  async recordFailure(ip: string, keyId: string | undefined): Promise<void> {
-    const sources: { key: string; free: number }[] = [{ key: `ip:${ip}`, free: this.#config.free_failures_ip }];
-    if (keyId !== undefined) sources.push({ key: `key:${keyId}`, free: this.#config.free_failures_key });
-    await this.#withBackend(async (backend) => {
-      const states = await backend.hit(this.#group, sources.map((s) => `fail:${s.key}`), this.#config.window_ms, sources.map(() => 0), 0);
-      for (const [i, source] of sources.entries()) {
-        const over = states[i]!.count - source.free;
-        if (over <= 0) continue;
-        const lockMs = Math.min(this.#config.max_delay_ms, this.#config.base_delay_ms * 2 ** Math.min(30, over - 1));
-        await backend.hit(this.#group, [`lock:${source.key}`], lockMs, [1], lockMs);
+  /**
+   * Counts one failed authentication from `ip` (naming `keyId` when the credential carried one) before it may be
+   * answered. Throws 429 `auth_backoff`, without counting, while the IP or the key id for this client is locked
+   * out, or while another failure past the IP's free ones holds its lock.
+   */
+  async admitFailure(ip: string, keyId: string | undefined, ctx: RequestContext): Promise<void> {
+    const net = clientNetwork(ip, this.#ipv6Prefix);
+    const config = this.#config;
+    await this.#run(ctx, async (backend) => {
+      const guards = [`lock:ip:${net}`];
+      if (keyId !== undefined) guards.push(this.#pairLock(keyId, net));
+      const free = await backend.reserve(this.#group, { keys: [`fail:ip:${net}`], thresholds: [config.free_failures_ip], windowMs: config.window_ms, lockMs: 0, guards });
+      if (!free.allowed) {
+        if (free.guardMs > 0) throw backoffError(free.guardMs);
+        // The free failures are spent: this failure is answered only if it can take the lock it earns, which
+        // refuses every other failure from this IP until it runs out.
+        const lockMs = this.#lockMs(free.states[0]!.count - config.free_failures_ip + 1);
+        const held = await backend.reserve(this.#group, { keys: [`lock:ip:${net}`], thresholds: [1], windowMs: lockMs, lockMs });
+        if (!held.allowed) throw backoffError(held.states[0]!.ttlMs);
+        await backend.hit(this.#group, [`fail:ip:${net}`], config.window_ms, [0], 0);
+      }
+      if (keyId === undefined) return;
+      const pair = `key:${keyId}:${net}`;
+      const [state] = await backend.hit(this.#group, [`fail:${pair}`], config.window_ms, [0], 0);
+      const over = state!.count - config.free_failures_key;
+      if (over > 0) {
+        const lockMs = this.#lockMs(over);
+        await backend.hit(this.#group, [`lock:${pair}`], lockMs, [1], lockMs);
       }
     });
   }
 
-  async #check(keys: readonly string[]): Promise<void> {
-    const states = await this.#withBackend((backend) => backend.peek(this.#group, keys));
-    const lockedFor = Math.max(0, ...states.filter((s) => s.count > 0).map((s) => s.ttlMs));
-    if (lockedFor > 0) {
-      throw new GatewayError('auth_backoff', 'authentication locked out after repeated failures', {
-        headers: { 'retry-after': String(Math.max(1, Math.ceil(lockedFor / 1000))) },
-      });
-    }
+  #pairLock(keyId: string, net: string): string {
+    return `lock:key:${keyId}:${net}`;
   }
 
-  async #withBackend<T>(run: (backend: CounterBackend) => Promise<T>): Promise<T> {
+  /** Lockout for the `over`-th failure past the free ones, in ms. */
+  #lockMs(over: number): number {
+    return Math.min(this.#config.max_delay_ms, this.#config.base_delay_ms * 2 ** Math.min(30, Math.max(0, over - 1)));
+  }
+
+  async #check(keys: readonly string[], ctx: RequestContext): Promise<void> {
+    const states = await this.#run(ctx, (backend) => backend.peek(this.#group, keys));
+    const lockedFor = Math.max(0, ...states.filter((s) => s.count > 0).map((s) => s.ttlMs));
+    if (lockedFor > 0) throw backoffError(lockedFor);
+  }
+
+  async #run<T>(ctx: RequestContext, run: (backend: CounterBackend) => Promise<T>): Promise<T> {
     try {
-      return await run(this.#counters.shared);
+      return await this.#counters.withFallback(FALLBACK_NAME, ctx, run);
     } catch (error) {
-      if (!(error instanceof CounterUnavailableError) || this.#counters.local === this.#counters.shared) throw error;
-      return run(this.#counters.local);
+      if (!(error instanceof CounterUnavailableError)) throw error;
+      throw new GatewayError('service_unavailable', 'authentication backoff counters unavailable; failing closed', { cause: error, headers: { 'retry-after': '1' } });
     }
   }
+}
+
+function backoffError(lockedForMs: number): GatewayError {
+  return new GatewayError('auth_backoff', 'authentication locked out after repeated failures', {
+    headers: { 'retry-after': String(Math.max(1, Math.ceil(lockedForMs / 1000))) },
+  });
 }

@@ -149,14 +149,17 @@ export function createAuthnPolicy(input: PolicyBuildInput): RequestPolicy | unde
 
   const backoff = createBackoff(input);
 
-  const authenticate = async (ctx: RequestContext): Promise<void> => {
+  /** `seen.presented` is set when the request carried a credential of any kind (valid, invalid or not checkable). */
+  const authenticate = async (ctx: RequestContext, seen: { presented: boolean }): Promise<void> => {
     const found: (Identity | undefined)[] = [];
     try {
       for (const slot of frozenSlots) found.push(await firstIdentity(slot.authenticators, ctx));
     } catch (error) {
+      seen.presented = true;
       if (error instanceof GatewayError) throw error;
       throw new GatewayError('internal', 'authenticator failed', { cause: error });
     }
+    if (found.some((identity) => identity !== undefined)) seen.presented = true;
     for (const alternative of frozenAlternatives) {
       if (alternative.every((slot) => found[slot] !== undefined)) {
         ctx.identity = found[alternative[0]!];
@@ -174,18 +177,26 @@ export function createAuthnPolicy(input: PolicyBuildInput): RequestPolicy | unde
     name: 'authenticate',
     stage: 'authenticate',
     async run(ctx: RequestContext): Promise<void> {
-      if (!backoff) return authenticate(ctx);
-      await backoff.checkIp(ctx.clientIp);
+      const seen = { presented: false };
+      if (!backoff) return authenticate(ctx, seen);
       let failure: unknown;
       try {
-        await authenticate(ctx);
+        await authenticate(ctx, seen);
       } catch (error) {
         failure = error;
       }
+      // No credential, nothing to guess: the lockout lookups (a counter round trip each) run only when one was
+      // presented. They run after authenticating and answer 429 whatever its outcome, so a locked IP or key id
+      // learns nothing from its guesses — the right secret included.
+      if (!seen.presented) {
+        if (failure !== undefined) throw failure;
+        return;
+      }
       const keyId = ctx.identity?.keyId ?? failedKeyId(ctx.notes['authFailure']);
-      // A locked key id answers 429 whether its secret was right or wrong, so the lockout is no guessing oracle.
-      if (keyId !== undefined) await backoff.checkKey(keyId);
-      if (failure instanceof GatewayError && failure.code === 'invalid_token') await backoff.recordFailure(ctx.clientIp, keyId);
+      // A failure is counted, atomically with the lockout checks, before it is answered: parallel guesses cannot
+      // all pass a check made before any of them was counted.
+      if (failure instanceof GatewayError && failure.code === 'invalid_token') await backoff.admitFailure(ctx.clientIp, keyId, ctx);
+      else await Promise.all([backoff.checkIp(ctx.clientIp, ctx), keyId === undefined ? undefined : backoff.checkKey(keyId, ctx)]);
       if (failure !== undefined) throw failure;
     },
   };
@@ -196,7 +207,7 @@ function createBackoff(input: PolicyBuildInput): FailureBackoff | undefined {
   if (!config?.enabled) return undefined;
   const counters = input.services.counters;
   if (!counters) throw new Error(`apis[${input.apiIndex}].auth.failure_backoff: needs the counters service`);
-  return new FailureBackoff(config, counters, `authfail:${input.api.name}`);
+  return new FailureBackoff(config, counters, `authfail:${input.api.name}`, input.config.counters?.ipv6_prefix);
 }
 
 function failedKeyId(note: unknown): string | undefined {

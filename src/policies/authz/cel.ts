@@ -1,12 +1,16 @@
 import { Environment } from '@marcbachmann/cel-js';
 
-/** Which variables a rule may use: request rules see `request`, `identity`, `now`; response rules add `response`; list rules add `item`. */
-export type RuleKind = 'request' | 'response' | 'item';
+/**
+ * Which variables a rule may use: request rules see `request`, `identity`, `now`; response rules add `response`;
+ * list rules add `item`; owner-lookup rules add `object` (the looked-up object).
+ */
+export type RuleKind = 'request' | 'response' | 'item' | 'lookup';
 
 const VARIABLES: Record<RuleKind, readonly string[]> = {
   request: ['request', 'identity', 'now'],
   response: ['request', 'identity', 'now', 'response'],
   item: ['request', 'identity', 'now', 'response', 'item'],
+  lookup: ['request', 'identity', 'now', 'object'],
 };
 
 /** Structural limits on rules (parse time): a rule is a short policy expression, not a program. */
@@ -18,7 +22,12 @@ function environment(kind: RuleKind): Environment {
   return env;
 }
 
-const ENVIRONMENTS: Record<RuleKind, Environment> = { request: environment('request'), response: environment('response'), item: environment('item') };
+const ENVIRONMENTS: Record<RuleKind, Environment> = {
+  request: environment('request'),
+  response: environment('response'),
+  item: environment('item'),
+  lookup: environment('lookup'),
+};
 
 /** A compiled CEL rule: true allows; false, a non-boolean or an evaluation error denies (fail closed). */
 export interface CompiledRule {

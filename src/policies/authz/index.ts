@@ -6,6 +6,7 @@ import type { PolicyBuildInput } from '../index.ts';
 import { parsedBody } from '../validate/body.ts';
 import { bodyLimitsFor } from '../validate/index.ts';
 import { compileRule, type CompiledRule } from './cel.ts';
+import { compileOwnerLookup, ownerLookupConfig, type OwnerLookup } from './lookup.ts';
 import { compileScopeCheck, type ScopeCheck } from './scopes.ts';
 import { identityVariable, requestVariable } from './variables.ts';
 import { jsonBodyOf, replaceJsonBody } from '../response/json.ts';
@@ -20,6 +21,8 @@ export interface AuthzPlan {
   /** Attribute rules (config and `x-rampart-rule`); all must hold. */
   readonly rules: readonly CompiledRule[];
   readonly owner: OwnerPlan | undefined;
+  /** Ownership of an object the request references, fetched from the upstream (config wins over `x-rampart-owner-lookup`). */
+  readonly lookup: OwnerLookup | undefined;
 }
 
 export interface OwnerPlan {
@@ -58,6 +61,10 @@ export function authzPlan(input: PolicyBuildInput): AuthzPlan {
   if (configRule !== undefined) rules.push(compileRule(configRule, `${at}.rules.${operationId}`, 'request'));
   const ownerConfig = api.owner_rules[operationId] ?? (operation?.raw['x-rampart-owner'] as OwnerRuleConfig | undefined);
   const ownerAt = api.owner_rules[operationId] !== undefined ? `${at}.owner_rules.${operationId}` : `${operationId} x-rampart-owner`;
+  const configLookup = api.operations[operationId]?.owner_lookup;
+  const specLookup = operation?.raw['x-rampart-owner-lookup'];
+  const lookupAt = configLookup ? `${at}.operations.${operationId}.owner_lookup` : `${operationId} x-rampart-owner-lookup`;
+  const lookupConfig = configLookup ?? specLookup;
   const plan: AuthzPlan = {
     operationId,
     scopes: operation ? compileScopeCheck(operation.security, operation.securitySchemes) : undefined,
@@ -65,6 +72,7 @@ export function authzPlan(input: PolicyBuildInput): AuthzPlan {
     rolesOrigin: configRoles ? `${at}.operations.${operationId}.roles` : specRoles ? 'x-rampart-roles' : undefined,
     rules,
     owner: ownerConfig === undefined ? undefined : compileOwner(ownerConfig, ownerAt),
+    lookup: lookupConfig === undefined ? undefined : compileOwnerLookup(ownerLookupConfig(lookupConfig, lookupAt, !configLookup), lookupAt, input),
   };
   plans.set(input, plan);
   return plan;
@@ -98,8 +106,9 @@ function deny(code: ErrorCode, reason: string, headers?: Record<string, string>)
 /**
  * The authorize stage (DESIGN.md §3 stage 8) for one operation: OpenAPI scopes (403 `insufficient_scope` with a
  * Bearer challenge), roles (403, function-level authorization), CEL rules (403) and request-side ownership rules
- * (404 by default, so existence is not leaked). Rules that read `request.body` get the parsed (not yet validated)
- * body. Any rule error denies. Returns undefined when the operation has nothing to authorize.
+ * (404 by default, so existence is not leaked), then the owner lookup of a referenced object (same status; 502/504
+ * when the lookup fails). Rules that read `request.body` get the parsed (not yet validated) body. Any rule error
+ * denies. Returns undefined when the operation has nothing to authorize.
  */
 export function createAuthzPolicy(input: PolicyBuildInput): RequestPolicy | undefined {
   const plan = authzPlan(input);
@@ -108,8 +117,9 @@ export function createAuthzPolicy(input: PolicyBuildInput): RequestPolicy | unde
   const rules = plan.rules;
   const ownerRule = plan.owner?.request;
   const ownerCode = plan.owner?.denyCode ?? 'not_found';
-  if (!scopes && roles.length === 0 && rules.length === 0 && !ownerRule) return undefined;
-  const readsBody = rules.some((r) => r.readsBody) || ownerRule?.readsBody === true;
+  const lookup = plan.lookup;
+  if (!scopes && roles.length === 0 && rules.length === 0 && !ownerRule && !lookup) return undefined;
+  const readsBody = rules.some((r) => r.readsBody) || ownerRule?.readsBody === true || lookup?.readsBody === true;
   const limits = bodyLimitsFor(input.api, input.maxBodyBytes);
   const challenge = `Bearer error="insufficient_scope"${scopes && scopes.bearerScopes.length > 0 ? `, scope="${scopes.bearerScopes.join(' ')}"` : ''}`;
 
@@ -138,9 +148,15 @@ export function createAuthzPolicy(input: PolicyBuildInput): RequestPolicy | unde
       if (roles.length > 0 && !(ctx.identity?.roles.some((role) => roles.includes(role)) ?? false)) {
         throw deny('forbidden', `caller lacks every role of ${plan.rolesOrigin}`);
       }
-      if (rules.length === 0 && !ownerRule) return;
-      if (!readsBody) return evaluate(ctx, undefined);
-      return parsedBody(ctx, limits).then((body) => evaluate(ctx, body?.kind === 'raw' ? undefined : body?.value));
+      if (rules.length === 0 && !ownerRule && !lookup) return;
+      if (!readsBody) {
+        evaluate(ctx, undefined);
+        return lookup?.check(ctx, undefined);
+      }
+      return parsedBody(ctx, limits).then((body) => {
+        evaluate(ctx, body?.kind === 'raw' ? undefined : body?.value);
+        return lookup?.check(ctx, body);
+      });
     },
   };
 }
@@ -149,16 +165,24 @@ export function createAuthzPolicy(input: PolicyBuildInput): RequestPolicy | unde
  * Response-side ownership (BOLA on reads): on a 2xx JSON response, `response` rules must hold for the body,
  * `every` for each list item, and `filter` removes the items it rejects (a single object is treated as a list of
  * one). A denied read answers 404 by default. Runs before response minimisation, on the upstream's full body.
+ * On every operation with an ownership rule (request or response side), an upstream 404 becomes Rampart's 404
+ * problem and an upstream 403 the read's deny code, so a missing object and someone else's answer the same bytes.
  */
 export function createOwnerResponsePolicy(input: PolicyBuildInput): ResponsePolicy | undefined {
   const owner = authzPlan(input).owner;
-  if (!owner || (!owner.response && !owner.filter && !owner.every)) return undefined;
+  if (!owner) return undefined;
   const { response: rule, filter, every, denyCode } = owner;
+  const checksBody = rule !== undefined || filter !== undefined || every !== undefined;
+  const reads = input.method === 'GET';
   return {
     name: 'ownership',
-    needsBody: true,
+    needsBody: checksBody,
     run(ctx: RequestContext, response: ProxiedResponse): void {
-      if (response.status < 200 || response.status > 299 || ctx.method === 'HEAD') return;
+      // The upstream's own "no such object" must look exactly like Rampart's "not yours" (no existence oracle).
+      if (response.status === 404) throw deny('not_found', 'upstream answered 404 on an ownership-checked operation');
+      if (response.status === 403) throw deny(reads ? denyCode : 'forbidden', 'upstream answered 403 on an ownership-checked operation');
+      // A HEAD was fetched upstream as GET (proxy/forward.ts), so its body is judged like a GET's.
+      if (!checksBody || response.status < 200 || response.status > 299) return;
       const body = jsonBodyOf(response);
       if (!body.ok) throw deny('upstream_invalid_response', `ownership rule needs a JSON body: ${body.reason}`);
       const base = {

@@ -1,3 +1,4 @@
+import type { OwnerLookupConfig } from '../../config/types.ts';
 import type { CompiledRoute } from '../../pipeline/route.ts';
 
 /** One operation's authorization as `rampart check` prints it. */
@@ -8,6 +9,7 @@ export interface AuthzSummary {
   readonly scopes: string;
   readonly roles: string;
   readonly rules: string;
+  /** Ownership rules, then the owner lookup of a referenced object (`lookup getAccount(body.accountId): …`). */
   readonly owner: string;
   /** True when nothing restricts who may call the operation. */
   readonly unprotected: boolean;
@@ -24,14 +26,16 @@ export function summariseAuthorization(route: CompiledRoute): AuthzSummary {
   const roles = (api.operations[route.operationId]?.roles ?? (op?.raw['x-rampart-roles'] as string[] | undefined) ?? []).join(',') || '-';
   const rules = [op?.raw['x-rampart-rule'], api.rules[route.operationId]].filter((r): r is string => typeof r === 'string');
   const owner = api.owner_rules[route.operationId];
-  const ownerText = owner === undefined ? '-' : typeof owner === 'string' ? owner : Object.entries(owner).filter(([k]) => k !== 'deny_status').map(([k, v]) => `${k}: ${String(v)}`).join('; ');
+  const ownerText = owner === undefined ? '' : typeof owner === 'string' ? owner : Object.entries(owner).filter(([k]) => k !== 'deny_status').map(([k, v]) => `${k}: ${String(v)}`).join('; ');
+  const lookup = (api.operations[route.operationId]?.owner_lookup ?? op?.raw['x-rampart-owner-lookup']) as Partial<OwnerLookupConfig> | undefined;
+  const lookupText = lookup ? `lookup ${String(lookup.operation)}(${String(lookup.from)}): ${String(lookup.rule)}` : '';
   return {
     operationId: route.operationId,
     auth,
     scopes,
     roles,
     rules: rules.join(' && ') || '-',
-    owner: ownerText,
+    owner: [ownerText, lookupText].filter((t) => t !== '').join('; ') || '-',
     unprotected: auth === 'public' || (auth === 'passthrough' && api.auth === undefined),
   };
 }

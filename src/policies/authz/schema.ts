@@ -50,3 +50,47 @@ export const rolesSchema = {
   maxItems: 64,
   description: 'The caller needs at least one of these roles (function-level authorization); wins over `x-rampart-roles`.',
 } as const;
+
+/** Defaults of an owner lookup; the spec extension gets them from here too. */
+export const OWNER_LOOKUP_DEFAULTS = { deny_status: 404, timeout_ms: 2000, cache_seconds: 5 } as const;
+
+/**
+ * A referenced-object ownership check (config path `apis[].operations.<operationId>.owner_lookup`, or
+ * `x-rampart-owner-lookup` on the operation in the spec; the config wins).
+ */
+export const ownerLookupSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['from', 'operation', 'rule'],
+  description:
+    'Ownership of an object the request references (e.g. `body.accountId`): Rampart reads it from the upstream with the `operation` (a GET), as the caller, and `rule` must hold for it.',
+  properties: {
+    from: {
+      type: 'string',
+      pattern: '^(body(\\.[A-Za-z_$][A-Za-z0-9_$-]{0,127}){1,8}|(params|query)\\.[A-Za-z_$][A-Za-z0-9_.$-]{0,127})$',
+      description: 'Where the referenced id is: `body.<field>[.<field>…]` (parsed JSON or form body), `params.<name>` (path) or `query.<name>`.',
+    },
+    operation: { type: 'string', ...OPERATION_ID, description: 'operationId of the GET operation (same spec) that reads the referenced object.' },
+    param: { type: 'string', minLength: 1, maxLength: 128, description: 'Path parameter of `operation` that receives the id; default: its only path parameter.' },
+    rule: { ...CEL, description: 'CEL over `object` (the looked-up JSON body), `request`, `identity`, `now`; false denies.' },
+    deny_status: {
+      enum: [403, 404],
+      default: OWNER_LOOKUP_DEFAULTS.deny_status,
+      description: 'Status when the object is missing, not visible to the caller (401/403/404/410 from the upstream) or fails `rule`.',
+    },
+    timeout_ms: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 30000,
+      default: OWNER_LOOKUP_DEFAULTS.timeout_ms,
+      description: 'Timeout of the whole lookup call, in milliseconds; then the request is denied (504).',
+    },
+    cache_seconds: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 60,
+      default: OWNER_LOOKUP_DEFAULTS.cache_seconds,
+      description: 'How long a looked-up object (or its absence) is reused for the same identity and id, in seconds; 0 disables.',
+    },
+  },
+} as const;

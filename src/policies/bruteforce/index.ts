@@ -1,13 +1,15 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Counters } from '../../counters/index.ts';
-import { CounterUnavailableError, type CountState } from '../../counters/types.ts';
+import { CounterUnavailableError, type CounterBackend, type CountState } from '../../counters/types.ts';
 import type { Logger } from '../../log.ts';
 import type { RequestContext } from '../../pipeline/context.ts';
 import type { ProxiedResponse, RequestPolicy, ResponsePolicy } from '../../pipeline/stages.ts';
 import { GatewayError } from '../../problem.ts';
 import type { SecurityEvents } from '../../monitor/events.ts';
-import { mediaTypeOf } from '../limits/index.ts';
+import { parsedBody } from '../validate/body.ts';
+import { bodyLimitsFor } from '../validate/index.ts';
 import type { PolicyBuildInput } from '../index.ts';
+import { clientNetwork, DEFAULT_IPV6_PREFIX } from '../ratelimit/keys.ts';
 import { loginOf } from './login.ts';
 import type { BruteForceConfig } from './schema.ts';
 
@@ -16,11 +18,18 @@ const PROCESS_KEY = randomBytes(32);
 const MAX_ACCOUNT_CHARS = 256;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** What the request stage learnt, for the response stage of the same request. */
+/** What the request stage reserved, for the response stage (or the end) of the same request. */
 interface Attempt {
   readonly keys: readonly string[];
+  /** The client's counted network (IPv6 aggregated by prefix). */
   readonly ip: string;
   readonly account: string | undefined;
+  /** The backend holding the reservation: settled there, whichever backend answers later. */
+  readonly backend: CounterBackend;
+  /** Counts after the reservation, per key. */
+  readonly reserved: readonly CountState[];
+  /** Set once the attempt is kept as a failure or released. */
+  settled: boolean;
 }
 
 /** Counter keys of one attempt: per IP, per account, per IP×account (thresholds in the same order). */
@@ -28,22 +37,23 @@ function keysOf(ip: string, account: string | undefined): string[] {
   return account === undefined ? [`ip:${ip}`] : [`ip:${ip}`, `acct:${account}`, `ipacct:${ip}:${account}`];
 }
 
-/** Reads the account identifier from a JSON or form body: a top-level or dotted field, strings only. */
-function accountFrom(body: Buffer, contentType: string | undefined, field: string): string | undefined {
-  let value: unknown;
-  const type = mediaTypeOf(contentType);
-  try {
-    if (type === 'application/x-www-form-urlencoded') {
-      value = new URLSearchParams(body.toString('utf8')).get(field) ?? undefined;
-    } else {
-      let node: unknown = JSON.parse(body.toString('utf8'));
-      for (const part of field.split('.')) {
-        node = node !== null && typeof node === 'object' && Object.hasOwn(node, part) ? (node as Record<string, unknown>)[part] : undefined;
-      }
-      value = node;
+/**
+ * Reads the account identifier (a top-level or dotted field, strings only) from the body as every stage sees it
+ * (validate/body.ts `parsedBody`: one parse per request, refusing BOMs, non-UTF-8 charsets and duplicate keys with
+ * 400 before any stage reads the account). A form field sent twice is refused: upstreams pick either value.
+ */
+async function accountFrom(ctx: RequestContext, maxBodyBytes: number, field: string): Promise<string | undefined> {
+  if (!ctx.route) throw new GatewayError('internal', 'brute-force stage ran before routing');
+  const body = await parsedBody(ctx, bodyLimitsFor(ctx.route.api, maxBodyBytes));
+  if (body === undefined || body.kind === 'raw') return undefined;
+  let value: unknown = body.value;
+  if (body.kind === 'form') {
+    value = (value as Record<string, unknown>)[field];
+    if (Array.isArray(value)) throw new GatewayError('validation_failed', 'login account field repeated', { errors: [{ pointer: 'body', message: 'must not repeat the account field' }] });
+  } else {
+    for (const part of field.split('.')) {
+      value = value !== null && typeof value === 'object' && Object.hasOwn(value, part) ? (value as Record<string, unknown>)[part] : undefined;
     }
-  } catch {
-    return undefined;
   }
   if (typeof value !== 'string' || value.length === 0) return undefined;
   return value.slice(0, MAX_ACCOUNT_CHARS).normalize('NFKC').trim().toLowerCase();
@@ -52,10 +62,14 @@ function accountFrom(body: Buffer, contentType: string | undefined, field: strin
 /**
  * Brute-force and credential-stuffing protection for one login route (`x-rampart-login` or
  * `operations.<id>.login`). The request stage reads the account field, hashes it (HMAC-SHA256; the identifier is
- * never stored or logged in clear), refuses locked IPs / accounts / IP×account pairs with 429 `account_locked`,
- * and delays attempts progressively after `delay_after` failures. The response stage counts upstream 401/403 as
- * failures (reaching a threshold starts a lockout), clears the IP×account counter on success, and raises security
- * events when one IP fails on many accounts or one account fails from many IPs. Returns undefined off login routes.
+ * never stored or logged in clear), then reserves the attempt on the per-IP (IPv6 per network), per-account and
+ * per-IP×account counters in one atomic call before forwarding: a locked key refuses it with 429 `account_locked`,
+ * so N parallel attempts never pass a threshold. Attempts after `delay_after` failures are delayed progressively.
+ * The response stage keeps the reservation as a failure on upstream 401/403 (the reservation that reached a
+ * threshold started that lockout) and on 5xx, releases it otherwise (a success also clears the IP×account
+ * counter), and raises security events when one IP fails on many accounts or one account fails from many IPs.
+ * Requests that end without an upstream answer are settled when the exchange closes (see settleUnanswered).
+ * Returns undefined off login routes.
  * Throws (naming the config path) when Redis counters are used without a shared `account_key`.
  */
 export function createBruteForcePolicies(input: PolicyBuildInput): BruteForcePolicies | undefined {
@@ -82,18 +96,26 @@ function build(input: PolicyBuildInput): BruteForcePolicies | undefined {
   counters.logins.set(`${input.api.name}:${input.operationId}`, { group, hashAccount });
   const attempts = new WeakMap<RequestContext, Attempt>();
   return {
-    request: requestPolicy(config, login.account_field, input.maxBodyBytes, group, hashAccount, counters, attempts, input.services.logger),
-    response: responsePolicy(config, group, counters, attempts, input.services.events, input.services.logger),
+    request: requestPolicy(config, input.config.counters?.ipv6_prefix ?? DEFAULT_IPV6_PREFIX, login.account_field, input.maxBodyBytes, group, hashAccount, counters, attempts, input.services.logger),
+    response: responsePolicy(config, group, attempts, input.services.events, input.services.logger),
   };
 }
 
-async function withFallback<T>(counters: Counters, failure: 'open' | 'closed', run: (b: Counters['shared']) => Promise<T>): Promise<T> {
+const unavailable = (cause: unknown) =>
+  new GatewayError('service_unavailable', 'brute-force counters unavailable; login fails closed', { cause, headers: { 'retry-after': '1' } });
+
+/** Runs `run` on the shared backend; when it cannot answer, on the local one (`open`) or denies with 503 (`closed`). */
+async function withFallback<T>(counters: Counters, failure: 'open' | 'closed', run: (b: CounterBackend) => Promise<T>): Promise<T> {
   try {
     return await run(counters.shared);
   } catch (error) {
     if (!(error instanceof CounterUnavailableError)) throw error;
-    if (failure === 'open') return run(counters.local);
-    throw new GatewayError('service_unavailable', 'brute-force counters unavailable; login fails closed', { cause: error, headers: { 'retry-after': '1' } });
+    if (failure === 'closed' || counters.local === counters.shared) throw unavailable(error);
+    try {
+      return await run(counters.local);
+    } catch (local) {
+      throw local instanceof CounterUnavailableError ? unavailable(local) : local;
+    }
   }
 }
 
@@ -103,6 +125,7 @@ function thresholdsOf(config: BruteForceConfig, keys: readonly string[]): number
 
 function requestPolicy(
   config: BruteForceConfig,
+  ipv6Prefix: number,
   field: string,
   maxBodyBytes: number,
   group: string,
@@ -115,23 +138,33 @@ function requestPolicy(
     name: 'brute-force',
     stage: 'pre_auth_rate_limit',
     async run(ctx: RequestContext): Promise<void> {
-      const raw = ctx.hasBody ? accountFrom(await ctx.readBody(maxBodyBytes), ctx.headers['content-type'], field) : undefined;
+      const raw = ctx.hasBody ? await accountFrom(ctx, maxBodyBytes, field) : undefined;
       const account = raw === undefined ? undefined : hashAccount(raw);
-      const keys = keysOf(ctx.clientIp, account);
-      attempts.set(ctx, { keys, ip: ctx.clientIp, account });
-      const states = await withFallback(counters, config.failure, (b) => b.peek(group, keys));
+      const ip = clientNetwork(ctx.clientIp, ipv6Prefix);
+      const keys = keysOf(ip, account);
       const thresholds = thresholdsOf(config, keys);
-      let lockedFor = 0;
-      states.forEach((s, i) => {
-        if (s.count >= thresholds[i]! && s.ttlMs > lockedFor) lockedFor = s.ttlMs;
+      // Reserve the attempt before it is forwarded, so parallel attempts cannot all pass a check made before any
+      // of them failed: one atomic check-and-count for every key.
+      let backend: CounterBackend = counters.shared;
+      const reservation = await withFallback(counters, config.failure, (b) => {
+        backend = b;
+        return b.reserve(group, { keys, thresholds, windowMs: config.window_ms, lockMs: config.lockout_ms });
       });
-      if (lockedFor > 0) {
+      if (!reservation.allowed) {
+        let lockedFor = 0;
+        reservation.states.forEach((s, i) => {
+          if (s.count >= thresholds[i]! && s.ttlMs > lockedFor) lockedFor = s.ttlMs;
+        });
         ctx.notes['bruteForce'] = 'locked';
         throw new GatewayError('account_locked', 'login locked out after repeated failures', {
           headers: { 'retry-after': String(Math.max(1, Math.ceil(lockedFor / 1000))) },
         });
       }
-      const failures = Math.max(states[0]!.count, states[2]?.count ?? 0);
+      const attempt: Attempt = { keys, ip, account, backend, reserved: reservation.states, settled: false };
+      attempts.set(ctx, attempt);
+      ctx.res.once('close', () => settleUnanswered(ctx, attempt, group, logger));
+      // Failures before this attempt: its own reservation is not one.
+      const failures = Math.max(reservation.states[0]!.count, reservation.states[2]?.count ?? 0) - 1;
       if (failures >= config.delay_after) {
         const delay = Math.min(config.max_delay_ms, config.delay_base_ms * 2 ** Math.min(20, failures - config.delay_after));
         ctx.notes['bruteForceDelayMs'] = delay;
@@ -142,10 +175,27 @@ function requestPolicy(
   };
 }
 
+/**
+ * Settles a reservation whose response stage never ran, when the exchange ends. A request the gateway answered
+ * itself without contacting the upstream (a later stage denied it) was no guess: released. Anything else (upstream
+ * error or timeout, client gone before the answer) keeps the reservation as a failure: the guess may have reached
+ * the login, and refunding it would let a client that disconnects early guess without limit. Kept counts expire
+ * with the failure window like any other failure.
+ */
+function settleUnanswered(ctx: RequestContext, attempt: Attempt, group: string, logger: Logger): void {
+  if (attempt.settled) return;
+  attempt.settled = true;
+  if (!ctx.res.writableFinished || ctx.upstreamNs !== 0n || ctx.upstreamStatus !== undefined) return;
+  attempt.backend.release(group, attempt.keys).catch((error: unknown) => logCountingFailure(logger, ctx, error));
+}
+
+function logCountingFailure(logger: Logger, ctx: RequestContext, error: unknown): void {
+  logger.warn({ requestId: ctx.id, err: { name: (error as Error).name, message: (error as Error).message } }, 'brute-force counting failed');
+}
+
 function responsePolicy(
   config: BruteForceConfig,
   group: string,
-  counters: Counters,
   attempts: WeakMap<RequestContext, Attempt>,
   events: SecurityEvents | undefined,
   logger: Logger,
@@ -157,25 +207,34 @@ function responsePolicy(
     needsBody: false,
     async run(ctx: RequestContext, response: ProxiedResponse): Promise<void> {
       const attempt = attempts.get(ctx);
-      if (!attempt) return;
+      if (!attempt || attempt.settled) return;
+      attempt.settled = true;
+      const { backend, keys } = attempt;
       try {
         if (response.status === 401 || response.status === 403) {
-          const thresholds = thresholdsOf(config, attempt.keys);
-          const after: CountState[] = await withFallback(counters, 'open', (b) => b.hit(group, attempt.keys, config.window_ms, thresholds, config.lockout_ms));
-          after.forEach((s, i) => {
-            if (s.count === thresholds[i]) emit(ctx, 'lockout', attempt.keys[i]!.split(':')[0]!, { lockoutMs: s.ttlMs, account: attempt.account });
+          // The reservation stands as the failure; the one that reached a threshold started that lockout.
+          const thresholds = thresholdsOf(config, keys);
+          attempt.reserved.forEach((s: CountState, i) => {
+            if (s.count === thresholds[i]) emit(ctx, 'lockout', keys[i]!.split(':')[0]!, { lockoutMs: s.ttlMs, account: attempt.account });
           });
           if (attempt.account === undefined) return;
-          const accounts = await withFallback(counters, 'open', (b) => b.distinct(group, `dip:${attempt.ip}`, attempt.account!, config.window_ms, config.distinct_accounts_per_ip));
+          const accounts = await backend.distinct(group, `dip:${attempt.ip}`, attempt.account, config.window_ms, config.distinct_accounts_per_ip);
           if (accounts === config.distinct_accounts_per_ip) emit(ctx, 'credential_stuffing', 'many_accounts_per_ip', { accounts });
-          const ips = await withFallback(counters, 'open', (b) => b.distinct(group, `dacct:${attempt.account}`, attempt.ip, config.window_ms, config.distinct_ips_per_account));
+          const ips = await backend.distinct(group, `dacct:${attempt.account}`, attempt.ip, config.window_ms, config.distinct_ips_per_account);
           if (ips === config.distinct_ips_per_account) emit(ctx, 'distributed_brute_force', 'many_ips_per_account', { ips, account: attempt.account });
-        } else if (response.status < 400 && attempt.account !== undefined) {
-          await withFallback(counters, 'open', (b) => b.clear(group, [attempt.keys[2]!]));
+        } else if (response.status < 500) {
+          // Not a failed login (success, or a request the login refused before checking it): the attempt is
+          // released; a success also forgets the pair's failures. A 5xx keeps it, like an upstream that never answered.
+          if (response.status < 400 && attempt.account !== undefined) {
+            await backend.release(group, keys.slice(0, 2));
+            await backend.clear(group, [keys[2]!]);
+          } else {
+            await backend.release(group, keys);
+          }
         }
       } catch (error) {
         // The upstream has answered; failing to count must not replace its response. Logged for operators.
-        logger.warn({ requestId: ctx.id, err: { name: (error as Error).name, message: (error as Error).message } }, 'brute-force counting failed');
+        logCountingFailure(logger, ctx, error);
       }
     },
   };

@@ -19,5 +19,13 @@ export const limitsSchema = {
     headers_timeout_ms: durationMs(10000, 'Time a client has to send all request headers (slowloris defence); then 408.'),
     request_timeout_ms: durationMs(30000, 'Time a client has to send the whole request, body included; then 408.'),
     keep_alive_timeout_ms: durationMs(5000, 'Idle time before a keep-alive connection is closed.'),
+    http2_max_resets: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 100000,
+      default: 200,
+      description:
+        'Streams an HTTP/2 client may reset (RST_STREAM before the answer) per connection within 10 s; past it the connection is closed with GOAWAY (rapid reset, CVE-2023-44487). A reset request is never forwarded upstream.',
+    },
   },
 } as const;

@@ -30,14 +30,21 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 /**
  * Decides one request against the shared backend under a failure policy: when the backend cannot answer, `open`
- * decides in local memory instead and `closed` denies with 503. Other errors propagate (the stage fails closed).
+ * decides in local memory instead (on this instance's share of the limit) and `closed` denies with 503. `owner`
+ * (the request) makes all its counter calls share one wait budget. Other errors propagate (the stage fails closed).
  */
-export async function decideWithFailurePolicy(counters: Counters, key: string, spec: LimitSpec, failure: 'open' | 'closed'): Promise<Decision> {
+export async function decideWithFailurePolicy(
+  counters: Counters,
+  key: string,
+  spec: LimitSpec,
+  failure: 'open' | 'closed',
+  limit = 'unnamed',
+  owner?: object,
+): Promise<Decision> {
   try {
-    return await counters.shared.decide(key, spec);
+    return await counters.decide(key, spec, { failure, limit, ...(owner ? { owner } : {}) });
   } catch (error) {
     if (!(error instanceof CounterUnavailableError)) throw error;
-    if (failure === 'open') return counters.local.decideSync(key, spec);
     throw new GatewayError('service_unavailable', 'rate-limit backend unavailable; limit fails closed', { cause: error, headers: { 'retry-after': '1' } });
   }
 }
@@ -59,7 +66,7 @@ export function planOf(identity: Identity | undefined): string | undefined {
 export function createRateLimitPolicies(input: PolicyBuildInput): RequestPolicy[] {
   const { api, apiIndex, operationId, config } = input;
   const isLogin = loginOf(input) !== undefined;
-  const route = { api: api.name, operationId, method: input.method, template: input.operation?.path ?? '*' };
+  const route = { api: api.name, operationId, method: input.method, template: input.operation?.path ?? '*', ipv6Prefix: config.counters?.ipv6_prefix };
   const applies = (l: RateLimitConfig) => !l.operations || l.operations.includes(operationId);
   const compileAll = (list: readonly RateLimitConfig[], at: string, scope: string) =>
     list.flatMap((limit, i) => (applies(limit) ? [compileLimit(limit, `${at}[${i}]`, `${scope}:${limit.name}`, route, isLogin)] : []));
@@ -89,7 +96,7 @@ function compileLimit(
   limit: RateLimitConfig,
   at: string,
   scope: string,
-  route: { api: string; operationId: string; method: string; template: string },
+  route: { api: string; operationId: string; method: string; template: string; ipv6Prefix?: number | undefined },
   isLogin: boolean,
 ): CompiledLimit {
   try {
@@ -97,7 +104,7 @@ function compileLimit(
     return {
       name: limit.name,
       spec,
-      keyOf: compileKey(limit.key, route),
+      keyOf: compileKey(limit.key, route, route.ipv6Prefix),
       scope,
       stage: limit.stage ?? (POST_AUTH_KEYS.test(limit.key) ? 'post_auth' : 'pre_auth'),
       action: limit.action,
@@ -130,14 +137,14 @@ function stagePolicy(
     const factor = consumer === undefined ? undefined : counters.tightened.factorFor(consumer, counters.clock());
     const spec = factor === undefined ? limit.spec : scaleSpec(limit.spec, factor);
     const key = `${limit.scope}|${limit.keyOf(ctx)}${factor === undefined ? '' : '|tightened'}`;
-    let decision = await decideWithFailurePolicy(counters, key, spec, limit.failure);
+    let decision = await decideWithFailurePolicy(counters, key, spec, limit.failure, limit.name, ctx);
     if (decision.allowed || limit.action !== 'delay') return decision;
     // Throttling: wait for capacity until the cap. Waiters racing for the same slot retry (denied tries are not
     // counted), so a burst of N delayed requests is spread over time instead of all but one being refused.
     const deadline = performance.now() + limit.maxDelayMs;
     while (!decision.allowed && performance.now() + decision.retryAfterMs <= deadline) {
       await sleep(Math.max(1, decision.retryAfterMs));
-      decision = await decideWithFailurePolicy(counters, key, spec, limit.failure);
+      decision = await decideWithFailurePolicy(counters, key, spec, limit.failure, limit.name, ctx);
     }
     return decision;
   };

@@ -20,7 +20,8 @@ export const rateLimitSchema = {
     algorithm: {
       enum: ['fixed_window', 'sliding_window', 'sliding_log', 'token_bucket'],
       default: 'sliding_window',
-      description: 'Counting algorithm; see docs/rate-limiting.md for the trade-offs. `sliding_log` is exact and only for limits up to 1000.',
+      description:
+        'Counting algorithm; see docs/rate-limiting.md for the trade-offs and exact bounds. `sliding_window` is an estimate: up to limit × (1 + f) in the first window of traffic starting at fraction f of a window, under 2 × limit at worst. `sliding_log` is exact (only for limits up to 1000). `token_bucket` admits up to burst + rate × window in its first window.',
     },
     limit: { type: 'string', pattern: RATE, description: 'Requests per window, e.g. `100/min`, `20/s`, `50000/day`, `5/10s`.' },
     rate: { type: 'string', pattern: RATE, description: 'Token bucket: refill rate, e.g. `50/s`.' },
@@ -30,7 +31,7 @@ export const rateLimitSchema = {
     failure: {
       enum: ['open', 'closed'],
       description:
-        'When the shared counter backend is unreachable: `open` counts in local memory instead, `closed` denies (503). Default: closed on login routes, open elsewhere.',
+        'When the shared counter backend is unreachable: `open` counts in local memory instead (each instance on its share, limit / instances), `closed` denies (503). Default: closed on login routes, open elsewhere.',
     },
     operations: {
       type: 'array',

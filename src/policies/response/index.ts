@@ -124,7 +124,8 @@ export function createResponseContractPolicy(input: PolicyBuildInput): ResponseP
       const body = response.body;
       // Not checked, so not minimised: blocked in enforce mode, passed as sent (and logged) in monitor mode.
       if (body && body.length > maxBytes) return violation(ctx, `body over ${maxBytes} bytes`);
-      if (!body || body.length === 0 || ctx.method === 'HEAD') return;
+      // A HEAD was fetched upstream as GET (proxy/forward.ts): its body is checked like a GET's, then not sent.
+      if (!body || body.length === 0) return;
       const type = mediaTypeOf(headerValue(response.headers['content-type'])) ?? '';
       const media = entry.media.get(type) ?? entry.media.get(`${type.split('/')[0]}/*`) ?? entry.media.get('*/*');
       if (!media) return violation(ctx, `undeclared media type ${type || '(none)'} for status ${status}`);

@@ -19,6 +19,15 @@ export const responseSchema = {
       default: 4194304,
       description: 'Largest response body buffered for checking (bytes, at most 8 MiB); larger bodies are blocked (502) in `enforce` mode, passed unchecked and logged in `monitor` mode.',
     },
+    allow_headers: {
+      type: 'array',
+      maxItems: 128,
+      uniqueItems: true,
+      items: { type: 'string', pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]{1,64}$' },
+      default: [],
+      description:
+        'Upstream response headers passed on every operation of the API in addition to those the operation declares for the status and the safe list (docs/response.md). `Set-Cookie` passes only where declared.',
+    },
     sensitive_fields: {
       type: 'object',
       propertyNames: { pattern: '^[A-Za-z0-9_.$-]{1,128}$' },

@@ -1,3 +1,4 @@
+import { MIMEType } from 'node:util';
 import { GatewayError } from '../../problem.ts';
 import type { RequestContext } from '../../pipeline/context.ts';
 import { mediaTypeOf } from '../limits/index.ts';
@@ -7,6 +8,8 @@ import { parseJsonSafely } from './json.ts';
 export interface BodyParseLimits {
   readonly maxBodyBytes: number;
   readonly maxDepth: number;
+  readonly maxObjectKeys: number;
+  readonly maxTokens: number;
   readonly maxPartBytes: number;
   readonly maxParts: number;
   readonly rejectDuplicateKeys: boolean;
@@ -28,11 +31,15 @@ export function isJsonMediaType(type: string): boolean {
 const cache = new WeakMap<RequestContext, Promise<ParsedBody | undefined>>();
 
 /**
- * Buffers (up to `maxBodyBytes`, else 413) and parses the request body once per request; the authorize stage
- * (rules over `request.body`) and the validate stage share the result. JSON goes through {@link parseJsonSafely};
+ * Buffers (up to `maxBodyBytes`, else 413) and parses the request body once per request: every stage that reads
+ * the body (brute-force account, authorize rules over `request.body`, validate) gets this one parsed value, so no
+ * two stages can read the same bytes differently. The first caller's `limits` apply (every caller derives them
+ * from the same `apis[].validation`). JSON goes through {@link parseJsonSafely};
  * `application/x-www-form-urlencoded` through URLSearchParams; `multipart/form-data` through undici's FormData
- * parser, with part count and size caps. Resolves undefined when the request has no body. Rejects with a 400
- * `validation_failed` GatewayError (field errors without input values) when the body cannot be parsed.
+ * parser, with part count and size caps. JSON and form bodies must be UTF-8 without a byte order mark, and their
+ * `Content-Type` may name no charset but UTF-8: what parsers could read differently is refused, not guessed.
+ * Resolves undefined when the request has no body. Rejects with a 400 `validation_failed` (or 413
+ * `payload_too_large`) GatewayError, field errors without input values, when the body cannot be parsed.
  */
 export function parsedBody(ctx: RequestContext, limits: BodyParseLimits): Promise<ParsedBody | undefined> {
   let pending = cache.get(ctx);
@@ -54,18 +61,21 @@ async function parse(ctx: RequestContext, limits: BodyParseLimits): Promise<Pars
   const buffer = await ctx.readBody(limits.maxBodyBytes);
   if (buffer.length === 0) return undefined;
   if (isJsonMediaType(mediaType)) {
-    let text: string;
-    try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(buffer);
-    } catch {
-      throw invalid('must be UTF-8 encoded', 'body is not valid UTF-8');
-    }
-    const result = parseJsonSafely(text, { maxDepth: limits.maxDepth, rejectDuplicates: limits.rejectDuplicateKeys, pointerBase: 'body' });
-    if (!result.ok) throw new GatewayError('validation_failed', result.reason, { errors: [result.error] });
+    const text = utf8Text(buffer, String(contentType), mediaType);
+    const result = parseJsonSafely(text, {
+      maxDepth: limits.maxDepth,
+      maxObjectKeys: limits.maxObjectKeys,
+      maxTokens: limits.maxTokens,
+      rejectDuplicates: limits.rejectDuplicateKeys,
+      pointerBase: 'body',
+    });
+    if (!result.ok) throw new GatewayError(result.code, result.reason, { errors: [result.error] });
     return { mediaType, kind: 'json', value: result.value };
   }
   if (mediaType === 'application/x-www-form-urlencoded') {
-    return { mediaType, kind: 'form', value: group(new URLSearchParams(buffer.toString('utf8')).entries(), limits) };
+    const text = utf8Text(buffer, String(contentType), mediaType);
+    checkPercentEncoding(text);
+    return { mediaType, kind: 'form', value: group(new URLSearchParams(text).entries(), limits) };
   }
   if (mediaType === 'multipart/form-data') {
     let form: FormData;
@@ -85,6 +95,49 @@ async function parse(ctx: RequestContext, limits: BodyParseLimits): Promise<Pars
     return { mediaType, kind: 'form', value: group(entries, limits) };
   }
   return { mediaType, kind: 'raw', value: undefined };
+}
+
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+const CHARSET_PARAM = /;\s*charset\s*=/gi;
+
+/**
+ * The body as text, refusing what two parsers could decode differently: a `Content-Type` the platform's MIME parser
+ * reads another way, a charset other than UTF-8 (or named twice), a byte order mark (TextDecoder and many upstreams
+ * drop it, JSON.parse and `Buffer#toString` keep it), or bytes that are not UTF-8.
+ */
+function utf8Text(buffer: Buffer, contentType: string, mediaType: string): string {
+  let charset: string | null;
+  try {
+    const parsed = new MIMEType(contentType);
+    if (parsed.essence !== mediaType) throw new Error('media type read two ways');
+    charset = parsed.params.get('charset');
+  } catch {
+    throw invalid('must declare a well-formed media type', 'Content-Type the MIME parser reads differently');
+  }
+  if ((contentType.match(CHARSET_PARAM)?.length ?? 0) > 1) throw invalid('must be UTF-8 encoded', 'charset parameter repeated');
+  if (charset !== null && !['utf-8', 'utf8'].includes(charset.toLowerCase())) throw invalid('must be UTF-8 encoded', 'charset other than UTF-8');
+  if (buffer.subarray(0, 3).equals(UTF8_BOM)) throw invalid('must be UTF-8 encoded without a byte order mark', 'body starts with a byte order mark');
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(buffer);
+  } catch {
+    throw invalid('must be UTF-8 encoded', 'body is not valid UTF-8');
+  }
+}
+
+/**
+ * URLSearchParams keeps a stray `%` and turns bad UTF-8 escapes into U+FFFD where other decoders fail or read
+ * Latin-1; a form whose escapes the strict platform decoder refuses is refused.
+ */
+function checkPercentEncoding(text: string): void {
+  if (!text.includes('%')) return;
+  for (const pair of text.split('&')) {
+    if (!pair.includes('%')) continue;
+    try {
+      decodeURIComponent(pair.replaceAll('+', ' '));
+    } catch {
+      throw invalid('must be well-formed application/x-www-form-urlencoded', 'malformed percent-encoding in form body');
+    }
+  }
 }
 
 /** Field entries → object; repeated fields become lists; prototype-polluting names are refused. */

@@ -38,7 +38,15 @@ function validatorsFor(api: ApiConfig): ApiValidators {
 /** Options of the body/parameter validation taken from `apis[].validation` (shared with the authorize stage). */
 export function bodyLimitsFor(api: ApiConfig, maxBodyBytes: number): BodyParseLimits {
   const v = api.validation;
-  return { maxBodyBytes, maxDepth: v.max_depth, maxPartBytes: v.max_part_bytes, maxParts: v.max_parts, rejectDuplicateKeys: true };
+  return {
+    maxBodyBytes,
+    maxDepth: v.max_depth,
+    maxObjectKeys: v.max_object_keys,
+    maxTokens: v.max_json_tokens,
+    maxPartBytes: v.max_part_bytes,
+    maxParts: v.max_parts,
+    rejectDuplicateKeys: true,
+  };
 }
 
 interface LocationValidator {
@@ -121,12 +129,11 @@ export function createValidatePolicy(input: PolicyBuildInput): RequestPolicy | u
   }
   const bodyRequired = operation.requestBody?.required === true;
   const limits = bodyLimitsFor(api, input.maxBodyBytes);
-  const maxDepth = v.max_depth;
   const expectsBody = operation.requestBody !== undefined;
 
   const checkParameters = (ctx: RequestContext): void => {
     for (const entry of locations) {
-      const values = collect(ctx, entry, maxDepth);
+      const values = collect(ctx, entry, limits);
       if (values instanceof GatewayError) throw values;
       if (!entry.validate(values)) {
         throw new GatewayError('validation_failed', `${entry.location} parameters do not match the contract`, { errors: toFieldErrors(entry.location, entry.validate.errors) });
@@ -172,7 +179,7 @@ export function createValidatePolicy(input: PolicyBuildInput): RequestPolicy | u
 }
 
 /** Raw inputs of one location → the object its validator checks. Returns a GatewayError for malformed JSON content. */
-function collect(ctx: RequestContext, entry: LocationValidator, maxDepth: number): Record<string, unknown> | GatewayError {
+function collect(ctx: RequestContext, entry: LocationValidator, limits: BodyParseLimits): Record<string, unknown> | GatewayError {
   const values: Record<string, unknown> = {};
   if (entry.location === 'query') {
     Object.assign(values, parseQuery(entry.specs, ctx.query).values);
@@ -201,8 +208,14 @@ function collect(ctx: RequestContext, entry: LocationValidator, maxDepth: number
     const key = entry.location === 'header' ? spec.name.toLowerCase() : spec.name;
     if (values[key] !== undefined) values[key] = canonicalNumerals(spec, values[key]);
     if (!spec.jsonContent || typeof values[key] !== 'string') continue;
-    const parsed = parseJsonSafely(values[key], { maxDepth, rejectDuplicates: true, pointerBase: `${entry.location}/${spec.name}` });
-    if (!parsed.ok) return new GatewayError('validation_failed', `${entry.location} parameter: ${parsed.reason}`, { errors: [parsed.error] });
+    const parsed = parseJsonSafely(values[key], {
+      maxDepth: limits.maxDepth,
+      maxObjectKeys: limits.maxObjectKeys,
+      maxTokens: limits.maxTokens,
+      rejectDuplicates: true,
+      pointerBase: `${entry.location}/${spec.name}`,
+    });
+    if (!parsed.ok) return new GatewayError(parsed.code, `${entry.location} parameter: ${parsed.reason}`, { errors: [parsed.error] });
     values[key] = parsed.value;
   }
   return values;

@@ -37,6 +37,20 @@ export const validationSchema = {
       default: 32,
       description: 'Deepest nesting of objects and arrays in a body.',
     },
+    max_object_keys: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1000000,
+      default: 1000,
+      description: 'Most keys in one JSON object (body or `content: application/json` parameter); more answers 400.',
+    },
+    max_json_tokens: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 100000000,
+      default: 100000,
+      description: 'Most tokens (every value and every object key) in one JSON document; more answers 413. Bounds the CPU one body costs.',
+    },
     max_part_bytes: {
       type: 'integer',
       minimum: 1,
