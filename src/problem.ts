@@ -20,7 +20,6 @@ export const ERRORS = {
   conflict: { status: 409, title: 'Conflict' },
   misdirected_request: { status: 421, title: 'Misdirected request' },
   request_timeout: { status: 408, title: 'Request timeout' },
-  length_required: { status: 411, title: 'Length required' },
   payload_too_large: { status: 413, title: 'Payload too large' },
   uri_too_long: { status: 414, title: 'URI too long' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },

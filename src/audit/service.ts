@@ -150,6 +150,7 @@ export function createAuditResponsePolicy(config: AuditConfig, log: AuditLog | u
   if (!log || !config.enabled || config.durability !== 'sync') return undefined;
   return {
     name: 'audit',
+    stage: 'audit_gate',
     needsBody: false,
     async run(ctx, response) {
       if (ctx.notes[AUDITED_NOTE] === true) return;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { counterContract, T0 } from './contract.ts';
+import { counterContract, T0 } from './contract.case.ts';
 import { MemoryCounter } from './memory.ts';
 import { CounterUnavailableError, type LimitSpec } from './types.ts';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { it } from 'node:test';
-import { counterContract, T0 } from './contract.ts';
+import { counterContract, T0 } from './contract.case.ts';
 import { RedisCounter } from './redis.ts';
 import { CounterUnavailableError } from './types.ts';
 

@@ -61,15 +61,6 @@ export class RouteTable {
     }
     return { kind: 'not_found' };
   }
-
-  /** Methods declared at a path (for CORS preflights). */
-  methodsAt(path: string): readonly string[] {
-    for (const entry of this.#apis) {
-      const inner = stripPrefix(path, entry.prefix);
-      if (inner !== undefined) return entry.router.methodsAt(inner);
-    }
-    return [];
-  }
 }
 
 /** The part of `path` after an API's base path, or undefined when the path is not under it. */
@@ -140,10 +131,9 @@ function compileRoute(
   const request: RequestPolicy[] = [];
   const response: ResponsePolicy[] = [];
   for (const factory of POLICY_FACTORIES) {
-    const req = factory.request?.(input);
-    if (req) request.push(...(Array.isArray(req) ? req : [req as RequestPolicy]));
-    const res = factory.response?.(input);
-    if (res) response.push(...(Array.isArray(res) ? res : [res as ResponsePolicy]));
+    const built = factory.build(input);
+    if (built?.request) request.push(...(Array.isArray(built.request) ? built.request : [built.request as RequestPolicy]));
+    if (built?.response) response.push(...(Array.isArray(built.response) ? built.response : [built.response as ResponsePolicy]));
   }
   const corsConfig = override?.cors ?? api.cors;
   const upstream = config.upstreams[api.upstream]!;
@@ -159,7 +149,7 @@ function compileRoute(
     contentTypes,
     cors: corsConfig ? createCorsPolicy(corsConfig, [method]) : undefined,
     policies: Object.freeze(orderPolicies(request)),
-    responsePolicies: Object.freeze(response),
+    responsePolicies: Object.freeze(orderPolicies(response)),
     buffersResponse: response.some((p) => p.needsBody),
   });
 }

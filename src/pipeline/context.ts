@@ -57,6 +57,8 @@ export class RequestContext {
   upstreamStatus: number | undefined = undefined;
   /** Time spent waiting on the upstream, in nanoseconds. */
   upstreamNs = 0n;
+  /** The host sent upstream as X-Forwarded-Host (from `listen.hosts` or the listener), set by normalisation. */
+  forwardedHost: string | undefined = undefined;
   /** Set once the client went away (connection closed, HTTP/2 stream reset) before its response finished. */
   clientGone = false;
   /** Headers policies add to the client response, success or error (e.g. rate-limit headers); set in finishHeaders. */

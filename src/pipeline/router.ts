@@ -69,12 +69,6 @@ export class Router<T> {
     }
     return { kind: 'not_found' };
   }
-
-  /** Methods declared at a path (for CORS preflight and the Allow header). */
-  methodsAt(path: string): readonly string[] {
-    const node = findNode(this.#root, splitPath(path), 0, []);
-    return node ? allowedMethods(node.node.methods) : [];
-  }
 }
 
 function allowedMethods(methods: Map<string, unknown>): string[] {

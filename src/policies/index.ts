@@ -6,7 +6,7 @@ import { createRequestLimitsPolicy } from './limits/index.ts';
 import { createIpFilterPolicy } from './ip-filter/index.ts';
 import { createAuditResponsePolicy } from '../audit/service.ts';
 import { createValidatePolicy } from './validate/index.ts';
-import { createAuthzPolicy, createOwnerResponsePolicy } from './authz/index.ts';
+import { authzPlan, createAuthzPolicy, createOwnerResponsePolicy } from './authz/index.ts';
 import { createResponseContractPolicy } from './response/index.ts';
 import { createResponseHeadersPolicy } from './response/headers.ts';
 import { createAuthnPolicy } from './authn/index.ts';
@@ -38,28 +38,32 @@ export interface PolicyBuildInput {
  */
 export interface PolicyFactory {
   readonly name: string;
-  request?(input: PolicyBuildInput): RequestPolicy | readonly RequestPolicy[] | undefined;
-  response?(input: PolicyBuildInput): ResponsePolicy | readonly ResponsePolicy[] | undefined;
+  build(input: PolicyBuildInput): CompiledPolicies | undefined;
 }
 
-/** Every policy Rampart knows. Order here does not matter: stages fix the order. */
+/** What one factory call compiled for a route: request and/or response policies that may share state. */
+export interface CompiledPolicies {
+  readonly request?: RequestPolicy | readonly RequestPolicy[] | undefined;
+  readonly response?: ResponsePolicy | readonly ResponsePolicy[] | undefined;
+}
+
+/** Every policy Rampart knows. Order here does not matter: each policy names its stage, and stages fix the order. */
 export const POLICY_FACTORIES: readonly PolicyFactory[] = [
-  { name: 'request-limits', request: (input) => createRequestLimitsPolicy(input) },
-  { name: 'ip-filter', request: (input) => createIpFilterPolicy(input.config.ip_filter, input.services.blocks) },
-  { name: 'authenticate', request: (input) => createAuthnPolicy(input) },
-  { name: 'authorize', request: (input) => createAuthzPolicy(input) },
-  { name: 'validate', request: (input) => createValidatePolicy(input) },
-  { name: 'rate-limit', request: (input) => createRateLimitPolicies(input) },
-  { name: 'concurrency', request: (input) => createConcurrencyPolicy(input) },
+  { name: 'request-limits', build: (input) => ({ request: createRequestLimitsPolicy(input) }) },
+  { name: 'ip-filter', build: (input) => ({ request: createIpFilterPolicy(input.config.ip_filter, input.services.blocks) }) },
+  { name: 'authenticate', build: (input) => ({ request: createAuthnPolicy(input) }) },
   {
-    name: 'brute-force',
-    request: (input) => createBruteForcePolicies(input)?.request,
-    response: (input) => createBruteForcePolicies(input)?.response,
+    name: 'authorize',
+    build: (input) => {
+      const plan = authzPlan(input);
+      return { request: createAuthzPolicy(input, plan), response: createOwnerResponsePolicy(input, plan) };
+    },
   },
-  // Response policies run in this order: ownership sees the upstream's full body, then the contract minimises it.
-  { name: 'ownership', response: (input) => createOwnerResponsePolicy(input) },
-  { name: 'response-contract', response: (input) => createResponseContractPolicy(input) },
-  { name: 'response-headers', response: (input) => createResponseHeadersPolicy(input) },
-  // Keep last: response policies run in this order, and the audit gate must see the final status.
-  { name: 'audit', response: (input) => createAuditResponsePolicy(input.config.audit, input.services.audit) },
+  { name: 'validate', build: (input) => ({ request: createValidatePolicy(input) }) },
+  { name: 'rate-limit', build: (input) => ({ request: createRateLimitPolicies(input) }) },
+  { name: 'concurrency', build: (input) => ({ request: createConcurrencyPolicy(input) }) },
+  { name: 'brute-force', build: (input) => createBruteForcePolicies(input) },
+  { name: 'response-contract', build: (input) => ({ response: createResponseContractPolicy(input) }) },
+  { name: 'response-headers', build: (input) => ({ response: createResponseHeadersPolicy(input) }) },
+  { name: 'audit', build: (input) => ({ response: createAuditResponsePolicy(input.config.audit, input.services.audit) }) },
 ];

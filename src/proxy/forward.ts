@@ -4,7 +4,7 @@ import type { Dispatcher, Pool } from 'undici';
 import { GatewayError } from '../problem.ts';
 import type { RequestContext } from '../pipeline/context.ts';
 import type { CompiledRoute } from '../pipeline/route.ts';
-import type { ProxiedResponse } from '../pipeline/stages.ts';
+import type { UpstreamResponse } from '../pipeline/stages.ts';
 import { isTrusted, normaliseIp } from '../policies/normalise/index.ts';
 import type { BlockList } from 'node:net';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
@@ -43,15 +43,6 @@ export interface ForwardOptions {
   readonly forwardedHost: string | undefined;
   readonly extraHeaders?: Record<string, string>;
   readonly responseBufferBytes?: number;
-}
-
-/**
- * The upstream's answer: `body` when the route's response stages need it buffered, else `stream` (never both).
- * The caller owns `stream` and must either send it on or {@link discardBody} it, so the upstream connection is
- * released.
- */
-export interface UpstreamResponse extends ProxiedResponse {
-  stream: Readable | undefined;
 }
 
 /**

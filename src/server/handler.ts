@@ -7,7 +7,8 @@ import { RequestContext, type ServerRequest, type ServerResponseLike } from '../
 import { stripPrefix, type RouteTable } from '../pipeline/compile.ts';
 import type { RecordSink } from '../pipeline/stages.ts';
 import { clientIpOf, parseTarget, requestIdOf } from '../policies/normalise/index.ts';
-import { discardBody, forward, type UpstreamResponse } from '../proxy/forward.ts';
+import { discardBody, forward } from '../proxy/forward.ts';
+import { runRoute, type PipelineEnds } from '../pipeline/run.ts';
 import type { IdentityAsserter } from '../proxy/identity.ts';
 import type { UpstreamPools } from '../proxy/pools.ts';
 import { finishHeaders, safeReason, sendProblem, sendResponse } from './respond.ts';
@@ -16,8 +17,8 @@ import { finishHeaders, safeReason, sendProblem, sendResponse } from './respond.
 export const CLIENT_CLOSED_STATUS = 499;
 
 /**
- * The data-plane request handler: normalise → route → the route's request policies in stage order → proxy →
- * response policies in order → respond → record. Anything thrown on the way denies the request (fail closed): a
+ * The data-plane request handler: normalise → route → the pipeline runner (pipeline/run.ts: request stages, proxy,
+ * response stages, respond) → record. Anything thrown on the way denies the request (fail closed): a
  * GatewayError with its own status, anything else as a generic 500. The table is swapped whole on reload; a
  * request keeps the table it started with.
  */
@@ -32,6 +33,7 @@ export class GatewayHandler {
   #inFlight = 0;
   /** The request each piece of async work belongs to, for the crash guard (server/crash-guard.ts). */
   readonly scope = new AsyncLocalStorage<RequestContext>();
+  readonly #ends = new WeakMap<RouteTable, PipelineEnds>();
 
   constructor(table: RouteTable, pools: UpstreamPools, logger: Logger, sinks: RecordSink[]) {
     this.table = table;
@@ -107,7 +109,7 @@ export class GatewayHandler {
     const target = parseTarget(ctx.req.url ?? '/', table.config.limits.max_url_length);
     ctx.path = target.path;
     ctx.rawQuery = target.rawQuery;
-    const forwardedHost = this.#forwardedHost(ctx, table);
+    ctx.forwardedHost = this.#forwardedHost(ctx, table);
 
     if (ctx.method === 'OPTIONS' && ctx.headers['access-control-request-method'] !== undefined) {
       this.#preflight(ctx, table);
@@ -122,43 +124,30 @@ export class GatewayHandler {
     ctx.route = route;
     ctx.params = match.params;
 
-    for (const policy of route.policies) {
-      ctx.deniedBy = policy.name;
-      const pending = policy.run(ctx);
-      if (pending !== undefined) await pending;
-    }
-    ctx.deniedBy = undefined;
-    // A client that left (an HTTP/2 stream reset, a closed connection) while the stages ran gets nothing forwarded:
-    // rapid-reset floods must not turn into upstream load.
-    if (ctx.clientGone) return;
-
-    const inner = stripPrefix(ctx.path, route.api.base_path) ?? ctx.path;
-    const response = await forward(ctx, route, {
-      pool: this.#pools.get(route.upstreamName, route.upstream),
-      upstreamPath: ctx.rawQuery === '' ? inner : `${inner}?${ctx.rawQuery}`,
-      trustedProxies: table.trustedProxies,
-      removeHeaders: table.securityHeaders.remove,
-      forwardedHost,
-      extraHeaders: ctx.identity && this.identity ? await this.identity.headersFor(ctx, route.upstreamName, table.config.identity) : undefined,
-    });
-    await this.#respond(ctx, table, response);
+    await runRoute(ctx, route, this.#endsFor(table));
   }
 
-  /** Response stages in order (each named in `deniedBy` when it refuses), then the answer to the client. */
-  async #respond(ctx: RequestContext, table: RouteTable, response: UpstreamResponse): Promise<void> {
-    try {
-      for (const policy of ctx.route!.responsePolicies) {
-        ctx.deniedBy = policy.name;
-        const pending = policy.run(ctx, response);
-        if (pending) await pending;
-      }
-      ctx.deniedBy = undefined;
-    } catch (error) {
-      discardBody(response.stream);
-      throw error;
-    }
-    const streamError = await sendResponse(ctx, table, response);
-    if (streamError !== undefined) ctx.notes['streamError'] = streamError;
+  /** The runner's ends for one table (built once per table, not per request): proxy, respond, discard. */
+  #endsFor(table: RouteTable): PipelineEnds {
+    let ends = this.#ends.get(table);
+    if (ends) return ends;
+    ends = {
+      proxy: async (ctx, route) => {
+        const inner = stripPrefix(ctx.path, route.api.base_path) ?? ctx.path;
+        return forward(ctx, route, {
+          pool: this.#pools.get(route.upstreamName, route.upstream),
+          upstreamPath: ctx.rawQuery === '' ? inner : `${inner}?${ctx.rawQuery}`,
+          trustedProxies: table.trustedProxies,
+          removeHeaders: table.securityHeaders.remove,
+          forwardedHost: ctx.forwardedHost,
+          extraHeaders: ctx.identity && this.identity ? await this.identity.headersFor(ctx, route.upstreamName, table.config.identity) : undefined,
+        });
+      },
+      respond: (ctx, response) => sendResponse(ctx, table, response),
+      discard: (response) => discardBody(response.stream),
+    };
+    this.#ends.set(table, ends);
+    return ends;
   }
 
   /**

@@ -1,6 +1,5 @@
 import { SECRET_REF_PATTERN } from '../config/refs.ts';
 import type { ConfigIssue } from '../config/errors.ts';
-import { parseReference } from '../config/secrets.ts';
 
 /** `store:` — where consumers, API keys (hashed) and admin events live. */
 export const storeSchema = {
@@ -57,9 +56,4 @@ export function checkStoreConfig(store: StoreConfig | undefined): ConfigIssue[] 
     issues.push({ path: 'store.url', message: 'only applies to kind: postgres', hint: 'remove it or set kind: postgres' });
   }
   return issues;
-}
-
-/** Whether a config value is a secret reference (used by callers that need the raw form). */
-export function isReference(value: string): boolean {
-  return parseReference(value, '/') !== undefined;
 }

@@ -1,6 +1,6 @@
 /**
  * The control-plane store: consumers, API keys (hashed only) and admin events. Two implementations share this
- * interface and one contract test suite (`contract.ts`): SQLite (`node:sqlite`, embedded default) and PostgreSQL.
+ * interface and one contract test suite (`contract.case.ts`): SQLite (`node:sqlite`, embedded default) and PostgreSQL.
  * Timestamps are Unix epoch milliseconds.
  */
 

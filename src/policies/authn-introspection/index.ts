@@ -1,21 +1,9 @@
 import type { ApiConfig } from '../../config/types.ts';
 import { extractBearer, looksLikeJwt } from '../authn/bearer.ts';
-import type { FetchLike } from '../authn/http.ts';
 import type { Authenticator, AuthenticatorBuildInput, AuthenticatorFactory } from '../authn/types.ts';
 import { Introspector } from './introspect.ts';
 
 export { Introspector } from './introspect.ts';
-
-/** Test seams: a clock (ms) and a fetch. */
-export interface IntrospectionTestHooks {
-  now?: () => number;
-  fetch?: FetchLike;
-}
-let hooks: IntrospectionTestHooks = {};
-/** Replaces the clock/fetch used by introspection authenticators compiled afterwards (tests only). */
-export function setIntrospectionTestHooks(next: IntrospectionTestHooks): void {
-  hooks = next;
-}
 
 const introspectors = new WeakMap<ApiConfig, Introspector>();
 
@@ -32,8 +20,6 @@ export function createIntrospectionAuthenticator(input: AuthenticatorBuildInput)
   if (!introspector) {
     introspector = new Introspector(config, {
       at: `apis[${input.apiIndex}].auth.introspection`,
-      ...(hooks.now ? { now: hooks.now } : {}),
-      ...(hooks.fetch ? { fetch: hooks.fetch } : {}),
     });
     introspectors.set(input.api, introspector);
   }

@@ -1,7 +1,6 @@
 import type { ApiConfig } from '../../config/types.ts';
 import type { Services } from '../../pipeline/services.ts';
 import { extractBearer, looksLikeJwt } from '../authn/bearer.ts';
-import type { FetchLike } from '../authn/http.ts';
 import type { Authenticator, AuthenticatorBuildInput, AuthenticatorFactory } from '../authn/types.ts';
 import type { RemoteJwks } from './jwks.ts';
 import { tokenRevocationsFor } from './revocations.ts';
@@ -10,17 +9,6 @@ import { JwtVerifier } from './verify.ts';
 export { JwtVerifier } from './verify.ts';
 export { RemoteJwks, KeySourceUnavailable } from './jwks.ts';
 export { InMemoryTokenRevocations, tokenRevocationsFor, type TokenRevocations, type RevocationSubject } from './revocations.ts';
-
-/** Test seams: a clock (ms) and a fetch. Production uses Date.now and global fetch. */
-export interface JwtTestHooks {
-  now?: () => number;
-  fetch?: FetchLike;
-}
-let hooks: JwtTestHooks = {};
-/** Replaces the clock/fetch used by JWT authenticators compiled afterwards (tests only). */
-export function setJwtTestHooks(next: JwtTestHooks): void {
-  hooks = next;
-}
 
 const verifiers = new WeakMap<ApiConfig, JwtVerifier>();
 const jwksCaches = new WeakMap<Services, Map<string, RemoteJwks>>();
@@ -54,8 +42,6 @@ function verifierFor(input: AuthenticatorBuildInput): JwtVerifier | undefined {
       revocations: tokenRevocationsFor(input.services),
       jwksCache: jwksCacheFor(input.services),
       onStale: (message) => logger.warn(message),
-      ...(hooks.now ? { now: hooks.now } : {}),
-      ...(hooks.fetch ? { fetch: hooks.fetch } : {}),
     });
     verifiers.set(input.api, verifier);
   }

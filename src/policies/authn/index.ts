@@ -17,12 +17,7 @@ export type { Authenticator, AuthenticatorBuildInput, AuthenticatorFactory, Sche
  * Every authentication method, in the order they are tried within a scheme kind. API keys and mTLS register
  * here too (one line each).
  */
-const AUTHENTICATOR_FACTORIES: AuthenticatorFactory[] = [jwtAuthenticatorFactory, introspectionAuthenticatorFactory, apiKeyAuthenticatorFactory, mtlsAuthenticatorFactory];
-
-/** Adds an authentication method (e.g. from another policy folder). Call before the gateway compiles routes. */
-export function registerAuthenticatorFactory(factory: AuthenticatorFactory): void {
-  if (!AUTHENTICATOR_FACTORIES.some((f) => f.name === factory.name)) AUTHENTICATOR_FACTORIES.push(factory);
-}
+const AUTHENTICATOR_FACTORIES: readonly AuthenticatorFactory[] = [jwtAuthenticatorFactory, introspectionAuthenticatorFactory, apiKeyAuthenticatorFactory, mtlsAuthenticatorFactory];
 
 /** Challenges sent with a 401 when no credential was presented, by scheme kind. */
 const CHALLENGES: Record<SchemeKind, string | undefined> = {

@@ -34,15 +34,11 @@ export interface OwnerPlan {
   readonly denyCode: ErrorCode;
 }
 
-const plans = new WeakMap<object, AuthzPlan>();
-
 /**
- * Compiles the authorization plan of one route (cached per route input so the request and response policies
- * share it). Throws an Error naming the config path (`apis[i].rules.<op>`…) when a rule does not compile.
+ * Compiles the authorization plan of one route, shared by its request and response policies. Throws an Error
+ * naming the config path (`apis[i].rules.<op>`…) when a rule does not compile.
  */
 export function authzPlan(input: PolicyBuildInput): AuthzPlan {
-  const cached = plans.get(input);
-  if (cached) return cached;
   const { api, apiIndex, operation, operationId } = input;
   const at = `apis[${apiIndex}]`;
   const configRoles = api.operations[operationId]?.roles;
@@ -74,7 +70,6 @@ export function authzPlan(input: PolicyBuildInput): AuthzPlan {
     owner: ownerConfig === undefined ? undefined : compileOwner(ownerConfig, ownerAt),
     lookup: lookupConfig === undefined ? undefined : compileOwnerLookup(ownerLookupConfig(lookupConfig, lookupAt, !configLookup), lookupAt, input),
   };
-  plans.set(input, plan);
   return plan;
 }
 
@@ -110,8 +105,7 @@ function deny(code: ErrorCode, reason: string, headers?: Record<string, string>)
  * when the lookup fails). Rules that read `request.body` get the parsed (not yet validated) body. Any rule error
  * denies. Returns undefined when the operation has nothing to authorize.
  */
-export function createAuthzPolicy(input: PolicyBuildInput): RequestPolicy | undefined {
-  const plan = authzPlan(input);
+export function createAuthzPolicy(input: PolicyBuildInput, plan: AuthzPlan = authzPlan(input)): RequestPolicy | undefined {
   const scopes = plan.scopes && !plan.scopes.public ? plan.scopes : undefined;
   const roles = plan.roles;
   const rules = plan.rules;
@@ -168,14 +162,15 @@ export function createAuthzPolicy(input: PolicyBuildInput): RequestPolicy | unde
  * On every operation with an ownership rule (request or response side), an upstream 404 becomes Rampart's 404
  * problem and an upstream 403 the read's deny code, so a missing object and someone else's answer the same bytes.
  */
-export function createOwnerResponsePolicy(input: PolicyBuildInput): ResponsePolicy | undefined {
-  const owner = authzPlan(input).owner;
+export function createOwnerResponsePolicy(input: PolicyBuildInput, plan: AuthzPlan = authzPlan(input)): ResponsePolicy | undefined {
+  const owner = plan.owner;
   if (!owner) return undefined;
   const { response: rule, filter, every, denyCode } = owner;
   const checksBody = rule !== undefined || filter !== undefined || every !== undefined;
   const reads = input.method === 'GET';
   return {
     name: 'ownership',
+    stage: 'ownership',
     needsBody: checksBody,
     run(ctx: RequestContext, response: ProxiedResponse): void {
       // The upstream's own "no such object" must look exactly like Rampart's "not yours" (no existence oracle).

@@ -59,6 +59,9 @@ async function accountFrom(ctx: RequestContext, maxBodyBytes: number, field: str
   return value.slice(0, MAX_ACCOUNT_CHARS).normalize('NFKC').trim().toLowerCase();
 }
 
+/** The request and response halves of one login route, sharing per-request state. */
+type BruteForcePolicies = { readonly request: RequestPolicy; readonly response: ResponsePolicy };
+
 /**
  * Brute-force and credential-stuffing protection for one login route (`x-rampart-login` or
  * `operations.<id>.login`). The request stage reads the account field, hashes it (HMAC-SHA256; the identifier is
@@ -73,15 +76,6 @@ async function accountFrom(ctx: RequestContext, maxBodyBytes: number, field: str
  * Throws (naming the config path) when Redis counters are used without a shared `account_key`.
  */
 export function createBruteForcePolicies(input: PolicyBuildInput): BruteForcePolicies | undefined {
-  // The request and response halves share per-request state, so both factory calls for one route get one pair.
-  if (!built.has(input)) built.set(input, build(input));
-  return built.get(input);
-}
-
-type BruteForcePolicies = { readonly request: RequestPolicy; readonly response: ResponsePolicy };
-const built = new WeakMap<PolicyBuildInput, BruteForcePolicies | undefined>();
-
-function build(input: PolicyBuildInput): BruteForcePolicies | undefined {
   const login = loginOf(input);
   const config = input.api.brute_force;
   if (!login || !config?.enabled) return undefined;
@@ -204,6 +198,7 @@ function responsePolicy(
     events?.emit({ type, requestId: ctx.id, ip: ctx.clientIp, reason, fields: { api: ctx.route?.api.name, operation: ctx.route?.operationId, ...fields } });
   return {
     name: 'brute-force',
+    stage: 'outcome',
     needsBody: false,
     async run(ctx: RequestContext, response: ProxiedResponse): Promise<void> {
       const attempt = attempts.get(ctx);

@@ -54,6 +54,7 @@ export function createResponseHeadersPolicy(input: PolicyBuildInput): ResponsePo
   const operationId = operation.operationId;
   return {
     name: 'response-headers',
+    stage: 'headers',
     needsBody: false,
     run(ctx: RequestContext, response: ProxiedResponse): void {
       const status = String(response.status);

@@ -116,6 +116,7 @@ export function createResponseContractPolicy(input: PolicyBuildInput): ResponseP
 
   return {
     name: 'response-contract',
+    stage: 'contract',
     needsBody: true,
     run(ctx: RequestContext, response: ProxiedResponse): void {
       const status = String(response.status);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, it } from 'node:test';
 import pg from 'pg';
-import { storeContract } from '../contract.ts';
+import { storeContract } from '../contract.case.ts';
 import { PostgresStore } from './index.ts';
 
 /** The PostgreSQL contract run: each store in its own random schema on 127.0.0.1:5432, all dropped after. */

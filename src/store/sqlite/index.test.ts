@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
-import { storeContract } from '../contract.ts';
+import { storeContract } from '../contract.case.ts';
 import { SqliteStore } from './index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'rampart-store-'));

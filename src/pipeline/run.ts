@@ -1,0 +1,46 @@
+import type { RequestContext } from './context.ts';
+import type { CompiledRoute } from './route.ts';
+import type { UpstreamResponse } from './stages.ts';
+
+/**
+ * What the runner needs from the layers above it, passed in by the composition root (server/): the proxy call
+ * (stage 11), the one writer of client responses, and the release of an upstream body nobody will send.
+ */
+export interface PipelineEnds {
+  proxy(ctx: RequestContext, route: CompiledRoute): Promise<UpstreamResponse>;
+  /** Writes the checked response; resolves with an error code when streaming failed, else undefined. */
+  respond(ctx: RequestContext, response: UpstreamResponse): Promise<string | undefined> | undefined;
+  discard(response: UpstreamResponse): void;
+}
+
+/**
+ * The one runner of a matched route: request stages in their fixed order (stages 4–10), the proxy, then the
+ * response stages in their fixed order (`RESPONSE_STAGES`), then the answer. `ctx.deniedBy` names the stage running
+ * at each moment, so a throw from any of them is attributed; the caller turns every throw into a deny (fail closed).
+ * A client that left while the request stages ran gets nothing forwarded (HTTP/2 rapid reset must not become
+ * upstream load); an upstream body is released when a response stage refuses it.
+ */
+export async function runRoute(ctx: RequestContext, route: CompiledRoute, ends: PipelineEnds): Promise<void> {
+  for (const policy of route.policies) {
+    ctx.deniedBy = policy.name;
+    const pending = policy.run(ctx);
+    if (pending !== undefined) await pending;
+  }
+  ctx.deniedBy = undefined;
+  if (ctx.clientGone) return;
+
+  const response = await ends.proxy(ctx, route);
+  try {
+    for (const policy of route.responsePolicies) {
+      ctx.deniedBy = policy.name;
+      const pending = policy.run(ctx, response);
+      if (pending) await pending;
+    }
+    ctx.deniedBy = undefined;
+  } catch (error) {
+    ends.discard(response);
+    throw error;
+  }
+  const streamError = await ends.respond(ctx, response);
+  if (streamError !== undefined) ctx.notes['streamError'] = streamError;
+}
