@@ -14,4 +14,36 @@ export default tseslint.config(
       'no-template-curly-in-string': 'off',
     },
   },
+  // Layering (docs/architecture.md): dependencies point down, never up. What holds today is enforced; the rest of
+  // the target is listed in that page.
+  {
+    files: ['src/http/**', 'src/openapi/**', 'src/store/**', 'src/counters/**', 'src/problem.ts', 'src/log.ts'],
+    ignores: ['**/*.test.ts', '**/*.case.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/pipeline/*', '**/policies/**', '**/proxy/*', '**/server/*', '**/admin/**', '**/monitor/*', '**/audit/*', '**/cli/*', '**/scan/*'], message: 'a bottom layer imports nothing above it (docs/architecture.md)' }] },
+      ],
+    },
+  },
+  {
+    files: ['src/pipeline/**'],
+    ignores: ['**/*.test.ts', '**/*.case.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/server/*', '**/cli/*', '**/admin/**', '**/monitor/*', '**/audit/*', '**/proxy/*'], allowTypeImports: true, message: 'the pipeline gets its ends (proxy, respond) passed in; it imports no server, proxy, admin, monitor or audit code (docs/architecture.md)' }] },
+      ],
+    },
+  },
+  {
+    files: ['src/proxy/**', 'src/policies/**'],
+    ignores: ['**/*.test.ts', '**/*.case.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/server/handler.ts', '**/server/respond.ts', '**/server/gateway.ts', '**/cli/*'], message: 'only the server writes responses and composes the gateway (docs/architecture.md)' }] },
+      ],
+    },
+  },
 );

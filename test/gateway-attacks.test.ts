@@ -8,21 +8,11 @@ import assert from 'node:assert/strict';
 import { connect as tlsConnect } from 'node:tls';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
-import { itemsConfig, problemOf, rawExchange, rawJson, rawStatus, send, SPEC_FILES, type RawResponse } from './helpers/gateway-fixtures.ts';
+import { itemsConfig, problemOf, rawExchange, rawJson, rawStatus, send, SPEC_FILES } from './helpers/gateway-fixtures.ts';
+import { assertProblem } from './helpers/http.ts';
 
 const LIMITS = { headers_timeout_ms: 300, request_timeout_ms: 1500, max_url_length: 1024, max_header_bytes: 8192 };
 
-function assertProblem(res: RawResponse, status: number, code: string): void {
-  assert.equal(res.status, status, `expected ${status}, got ${res.status}: ${res.body}`);
-  assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
-  const problem = problemOf(res.json());
-  assert.equal(problem.code, code);
-  assert.equal(problem.status, status);
-  assert.ok(problem.hasRequestId);
-  assert.deepEqual(problem.keys, ['requestId', 'status', 'title', 'type']);
-  assert.equal(res.headers['x-request-id'], res.json()['requestId']);
-  assert.equal(res.headers['cache-control'], 'no-store');
-}
 
 describe('gateway attacks (HTTP/1.1)', () => {
   let upstream: TestUpstream;

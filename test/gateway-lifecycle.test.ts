@@ -5,7 +5,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +12,7 @@ import { parse, stringify } from 'yaml';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
 import { eventually, itemsConfig, ITEMS_SPEC, send, SPEC_FILES } from './helpers/gateway-fixtures.ts';
+import { freePort } from './helpers/ports.ts';
 
 const CLI = new URL('../src/cli/main.ts', import.meta.url).pathname;
 
@@ -168,14 +168,6 @@ describe('rampart check', () => {
   });
 });
 
-/** A port that was free a moment ago (the child process binds it; a clash would fail loudly, not silently). */
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('rampart start (process signals)', () => {
   test('SIGHUP reloads the config; SIGTERM drains an in-flight request and exits 0', async () => {

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,17 +16,11 @@ import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { READ_TOKEN, TEST_ENV } from './helpers/apikeys.ts';
 import { itemsConfig, send, SPEC_FILES } from './helpers/gateway-fixtures.ts';
 import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
+import { freePort } from './helpers/ports.ts';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
 
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise<void>((r) => probe.close(() => r()));
-  return port;
-}
 
 /**
  * Starts `rampart start -c <config>` as a child process on free ports picked here (the gateway buffers its stdout,

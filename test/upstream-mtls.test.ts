@@ -18,6 +18,7 @@ import { ConfigError } from '../src/config/errors.ts';
 import { loadConfigText } from '../src/config/load.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { createCa, issueLeaf, type TestCa as Ca } from './helpers/test-ca.ts';
+import { eventually } from './helpers/gateway-fixtures.ts';
 
 interface MtlsUpstream {
   readonly url: string;
@@ -56,15 +57,10 @@ async function get(base: string, path: string): Promise<{ status: number; type: 
   return { status: res.status, type, text };
 }
 
-/** Retries `path` until it answers `status` (files are polled for changes), bounded in count and time. */
-async function eventually(base: string, path: string, status: number): Promise<number> {
-  const deadline = Date.now() + 10_000;
+/** Retries `path` until it answers `status` (files are polled for changes), bounded in time; returns the last status. */
+async function untilStatus(base: string, path: string, status: number): Promise<number> {
   let last = 0;
-  for (let i = 0; i < 200 && Date.now() < deadline; i++) {
-    last = (await get(base, path)).status;
-    if (last === status) return last;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await eventually(async () => (last = (await get(base, path)).status) === status, 10_000);
   return last;
 }
 
@@ -168,7 +164,7 @@ describe('mTLS from Rampart to the upstream', () => {
     renameSync(join(gw.dir, 'rotating.key.tmp'), join(gw.dir, 'rotating.key'));
     writeFileSync(join(gw.dir, 'rotating.crt.tmp'), next.cert);
     renameSync(join(gw.dir, 'rotating.crt.tmp'), join(gw.dir, 'rotating.crt'));
-    assert.equal(await eventually(gw.url, '/rotating/items', 200), 200);
+    assert.equal(await untilStatus(gw.url, '/rotating/items', 200), 200);
     assert.equal(trusted.seen.at(-1), 'rampart-rotated');
     assert.ok(gw.logs.some((l) => l['msg'] === 'upstream TLS material reloaded' && l['upstream'] === 'rotating'));
   });
