@@ -32,7 +32,12 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/server/*', '**/cli/*', '**/admin/**', '**/monitor/*', '**/audit/*', '**/proxy/*'], allowTypeImports: true, message: 'the pipeline gets its ends (proxy, respond) passed in; it imports no server, proxy, admin, monitor or audit code (docs/architecture.md)' }] },
+        {
+          patterns: [
+            { group: ['**/server/*', '**/cli/*', '**/proxy/*'], message: 'the pipeline gets its ends (proxy, respond) and its policy registry passed in (docs/architecture.md)' },
+            { group: ['**/admin/**', '**/monitor/*', '**/audit/*', '**/policies/**'], allowTypeImports: true, message: 'the pipeline imports no policy, admin, monitor or audit code (docs/architecture.md)' },
+          ],
+        },
       ],
     },
   },

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { bench, do_not_optimize, run, summary } from 'mitata';
 import { createLogger } from '../src/log.ts';
-import { RequestContext, type ServerRequest, type ServerResponseLike } from '../src/pipeline/context.ts';
+import { RequestContext, type ServerRequest, type ServerResponseLike } from '../src/pipeline/types.ts';
 import { Gateway } from '../src/server/gateway.ts';
 import { startIssuer } from './lib/issuer.ts';
 import { ITEM } from './lib/item.ts';

@@ -10,8 +10,7 @@ import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
 import { eventually, itemsConfig, problemOf, send, SPEC_FILES, type RawResponse } from './helpers/gateway-fixtures.ts';
 import { RouteTable } from '../src/pipeline/compile.ts';
 import { Router } from '../src/pipeline/router.ts';
-import type { CompiledRoute } from '../src/pipeline/route.ts';
-import type { RequestPolicy } from '../src/pipeline/stages.ts';
+import type { CompiledRoute, RequestPolicy } from '../src/pipeline/types.ts';
 import { GatewayError } from '../src/problem.ts';
 
 async function closedPort(): Promise<number> {
@@ -238,7 +237,7 @@ describe('fail closed: an exception inside a stage', () => {
       routes.push(patched);
     }
     const loaded = { config: current.config, file: current.file, watchFiles: current.watchFiles };
-    gw.gateway.handler.table = new RouteTable(loaded, [{ api: current.config.apis[0]!, prefix: '/', router }], routes, current.specs);
+    gw.gateway.handler.table = new RouteTable(loaded, [{ api: current.config.apis[0]!, prefix: '/', router }], routes, current.specs, current.securityHeaders);
   }
 
   before(async () => {

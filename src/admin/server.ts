@@ -44,13 +44,32 @@ export class AdminServer {
    * not turn readiness off (a shared dependency degraded on every instance must not take them all out of service).
    */
   readinessDetail: (() => Record<string, string>) | undefined;
+  readonly #readinessSources: (() => Record<string, string>)[] = [];
 
   constructor(logger: Logger, auth: AdminAuth) {
     this.#logger = logger;
     this.#auth = auth;
     this.server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => void this.#handle(req, res));
     this.route('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }), { public: true });
-    this.route('GET', '/readyz', (_req, res) => sendJson(res, this.ready ? 200 : 503, { status: this.ready ? 'ready' : 'not ready', ...this.readinessDetail?.() }), { public: true });
+    this.route('GET', '/readyz', (_req, res) => sendJson(res, this.ready ? 200 : 503, { status: this.ready ? 'ready' : 'not ready', ...this.#detail() }), { public: true });
+  }
+
+  /** Adds a source of readiness detail (reported only, like `readinessDetail`), e.g. the audit head state. */
+  addReadinessDetail(source: () => Record<string, string>): void {
+    this.#readinessSources.push(source);
+  }
+
+  #detail(): Record<string, string> {
+    const detail: Record<string, string> = { ...this.readinessDetail?.() };
+    for (const source of this.#readinessSources) {
+      try {
+        Object.assign(detail, source());
+      } catch (error) {
+        // Readiness answers even when one detail cannot be read; the failure is the operator's to see in the log.
+        this.#logger.error({ err: errorForLog(error) }, 'readiness detail failed');
+      }
+    }
+    return detail;
   }
 
   /** Registers a route; `path` may hold `:name` segments. Authenticated unless `options.public`. */

@@ -120,6 +120,16 @@ export class HeadPublisher {
     return this.#head;
   }
 
+  /**
+   * Starts from a head published earlier and found to match the store at start: `current()` until the next commit
+   * is covered by a new one. Ignored once a head was signed.
+   */
+  seed(head: SignedHead): void {
+    if (this.#head || this.#latest) return;
+    this.#head = head;
+    this.#latest = { seq: head.seq, hash: head.hash };
+  }
+
   /** Notes a committed append (`tail` is the chain's new newest record, `count` records were added). */
   observe(tail: { readonly seq: number; readonly hash: string }, count: number): void {
     if (this.#closed || (this.#latest && tail.seq <= this.#latest.seq)) return;

@@ -1,5 +1,4 @@
-import type { RequestContext } from '../pipeline/context.ts';
-import type { CompiledRoute } from '../pipeline/route.ts';
+import type { RequestContext, CompiledRoute } from '../pipeline/types.ts';
 import type { SecurityEvent } from '../monitor/events.ts';
 import type { AuditConfig } from './schema.ts';
 import type { AuditEvent } from './log.ts';

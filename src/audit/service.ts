@@ -2,12 +2,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Logger } from '../log.ts';
-import { errorForLog } from '../log.ts';
 import { GatewayError } from '../problem.ts';
-import type { RequestContext } from '../pipeline/context.ts';
-import type { RecordSink, ResponsePolicy } from '../pipeline/stages.ts';
+import type { RequestContext, RecordSink, ResponsePolicy } from '../pipeline/types.ts';
 import { openDb, type Db } from './db.ts';
-import { HeadPublisher, readHeadFile, verifyHead } from './head.ts';
+import { checkPublishedHead, headStatus, unacknowledgedRejections, type HeadCheck, type HeadCheckStatus, type HeadRejection } from './head-check.ts';
+import { HeadPublisher } from './head.ts';
 import { AuditLog } from './log.ts';
 import { AuditPrivacy } from './privacy.ts';
 import { AUDITED_NOTE, requestAuditEvent } from './records.ts';
@@ -64,6 +63,17 @@ export interface AuditService {
   readonly key: SigningKey;
   /** The signed chain head, published to the head file, the log and `GET /admin/v1/audit/head`. */
   readonly head: HeadPublisher;
+  /** The head file (`audit.head_file`). */
+  readonly headFile: string;
+  /** What the start-up comparison of the head file with the store found. */
+  readonly headCheck: HeadCheck;
+  /**
+   * `ok`, or why a head file was rejected (at this start or an earlier one) and not yet acknowledged by moving the
+   * rejected file away. Read from the head file's directory on each call.
+   */
+  headStatus(): HeadCheckStatus;
+  /** The rejected head files not yet acknowledged (moved away by an operator), oldest first. */
+  rejectedHeads(): readonly { readonly file: string; readonly reason: HeadRejection }[];
   readonly sink: RecordSink;
   /** Deny gate for GatewayHandler.setDenyGate (sync durability only). */
   readonly denyGate: (ctx: RequestContext, status: number) => Promise<void> | undefined;
@@ -91,12 +101,32 @@ export async function openAuditService(config: AuditConfig, configFile: string, 
     await db.close();
     throw error;
   }
+  let check: HeadCheck;
   try {
-    // The head this trail published last is outside the database: its keyed_from cannot have been moved later.
-    const published = readHeadFile(headFile);
-    if (published && verifyHead(key, published)) store.lowerKeyedFrom(published.keyed_from);
+    check = await checkPublishedHead(store, key, headFile, now());
   } catch (error) {
-    logger.warn({ err: errorForLog(error), file: headFile }, 'audit head file unreadable; it will be replaced');
+    await db.close();
+    throw error;
+  }
+  // The head this trail published last is outside the database: its keyed_from cannot have been moved later.
+  if (check.published) store.lowerKeyedFrom(check.published.keyed_from);
+  if (check.rejection) {
+    logger.error(
+      { log: 'audit', reason: check.rejection, headSeq: check.published?.seq, storeSeq: check.storeSeq, rejectedFile: check.rejectedFile },
+      `${check.rejection === 'unverifiable' ? 'audit head file rejected' : 'audit store is behind its published head'}: ${check.message}; the old head file was kept aside — see docs/audit.md "When the store is behind its published head"`,
+    );
+    const tail = (await store.tail(1))[0];
+    if (tail) {
+      // A fresh head for what the store holds now, so the next start compares against it and not against nothing.
+      head.observe(tail, 0);
+      await head.flush();
+    }
+  } else if (check.published) {
+    head.seed(check.published);
+  }
+  const earlier = unacknowledgedRejections(headFile).filter((r) => r.file !== check.rejectedFile);
+  if (earlier.length > 0) {
+    logger.error({ log: 'audit', rejectedFiles: earlier.map((r) => r.file) }, 'audit head files rejected at an earlier start are not acknowledged yet — see docs/audit.md "When the store is behind its published head"');
   }
   const privacy = new AuditPrivacy({ ipKey: config.pseudonymise_ips ? ipKey(config, configFile) : undefined, redactFields: config.redact_fields });
   const log = new AuditLog(store, { flushIntervalMs: config.flush_interval_ms, now, privacy, logger: logger.child({ log: 'audit' }) });
@@ -122,6 +152,10 @@ export async function openAuditService(config: AuditConfig, configFile: string, 
     store,
     key,
     head,
+    headFile,
+    headCheck: check,
+    headStatus: () => headStatus(headFile),
+    rejectedHeads: () => unacknowledgedRejections(headFile),
     sink: { record: (ctx, status) => void appendFor(ctx, status) },
     denyGate: (ctx, status) => {
       if (!sync) return undefined;

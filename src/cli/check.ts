@@ -5,6 +5,7 @@ import { createCounters } from '../counters/index.ts';
 import { createLogger } from '../log.ts';
 import { SpecError } from '../openapi/load.ts';
 import { compileRouteTable, type RouteTable } from '../pipeline/compile.ts';
+import { POLICY_REGISTRY } from '../policies/index.ts';
 import { summariseAuthorization } from '../policies/authz/report.ts';
 
 /** `rampart check`: validates config + specs and prints the compiled route table. Exit 2 on any error. */
@@ -36,7 +37,7 @@ async function compileDry(loaded: LoadedConfig): Promise<RouteTable> {
   const needsStore = config.apis.some((api) => api.auth?.api_keys !== undefined && api.auth.api_keys !== false);
   const controlPlane = needsStore ? await openControlPlane(config, loaded.file, logger, { withoutVerifier: true }) : undefined;
   try {
-    return await compileRouteTable(loaded, { logger, counters, ...(controlPlane ? { store: controlPlane.store, apiKeys: controlPlane.verifier, controlPlane } : {}) });
+    return await compileRouteTable(loaded, { logger, counters, ...(controlPlane ? { store: controlPlane.store, apiKeys: controlPlane.verifier, controlPlane } : {}) }, POLICY_REGISTRY);
   } finally {
     await controlPlane?.close();
     await counters.close();

@@ -3,14 +3,13 @@ import type { CountersConfig } from '../counters/schema.ts';
 import type { RateLimitConfig } from '../policies/ratelimit/schema.ts';
 import type { ConcurrencyConfig } from '../policies/concurrency/schema.ts';
 import type { BruteForceConfig, LoginConfig } from '../policies/bruteforce/schema.ts';
-import type { FailureBackoffConfig } from '../policies/authn/failure-backoff.ts';
+import type { FailureBackoffConfig } from '../policies/authn/failure-backoff-schema.ts';
 import type { MonitorConfig } from '../monitor/schema.ts';
 import type { IpFilterConfig } from '../policies/ip-filter/schema.ts';
 import type { StoreConfig } from '../store/schema.ts';
 import type { ApiKeyAuthConfig, AuthKeysConfig } from '../policies/authn-apikey/schema.ts';
 import type { AdminConfig } from '../admin/api/schema.ts';
 import type { MtlsAuthConfig } from '../policies/authn-mtls/schema.ts';
-import type { UpstreamTlsConfig } from '../proxy/upstream-tls.ts';
 /** Types of the validated, defaulted and frozen config. They mirror `schema.ts`. */
 
 export interface CorsConfig {
@@ -243,4 +242,12 @@ export interface RampartConfig {
   readonly audit: AuditConfig;
   readonly monitor: MonitorConfig;
   readonly ip_filter: IpFilterConfig;
+}
+
+/** `upstreams.<name>.tls`, with `ca`/`cert`/`key` as absolute file paths (the loader keeps them as paths). */
+export interface UpstreamTlsConfig {
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+  readonly servername?: string;
 }

@@ -34,9 +34,11 @@ function actorOf(principal: AdminPrincipal | undefined): string {
 /**
  * Admin routes for the monitor on the admin listener: `GET /metrics` (Prometheus text), incidents (list, show,
  * resolve — resolving reverts its containment) and IP blocks (list, lift). The AdminServer authenticates every
- * one (GET `read_only`, changes `admin`); every change is audited with the token's name as the actor.
+ * one (GET `read_only`, changes `admin`); every change is audited with the token's name as the actor. Also adds the
+ * monitor's readiness detail (the audit head state) to /readyz.
  */
 export function registerMonitorRoutes(admin: AdminServer, monitor: Monitor): void {
+  admin.addReadinessDetail(() => monitor.readinessDetail());
   admin.route('GET', '/metrics', async (_req, res) => {
     const text = await monitor.metrics.registry.metrics();
     res.writeHead(200, { 'content-type': monitor.metrics.registry.contentType, 'cache-control': 'no-store' });

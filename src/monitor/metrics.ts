@@ -1,7 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FallbackEvent } from '../counters/index.ts';
-import type { RequestContext } from '../pipeline/context.ts';
-import type { RecordSink } from '../pipeline/stages.ts';
+import type { RequestContext, RecordSink } from '../pipeline/types.ts';
 import type { SecurityEvent } from './events.ts';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -17,6 +16,10 @@ const UPSTREAM_CODES = new Set(['upstream_unavailable', 'upstream_timeout', 'ups
 export interface MetricSources {
   activeIncidents?(): Record<string, number>;
   blockedIps?(): number;
+  /** The newest signed audit head (undefined before the first, or without an audit trail). */
+  auditHead?(): { readonly seq: number; readonly time: string } | undefined;
+  /** Rejected audit head files not yet acknowledged, by rejection reason. */
+  auditHeadRejections?(): Record<string, number>;
 }
 
 /**
@@ -88,6 +91,39 @@ export class GatewayMetrics {
         this.set(sources.blockedIps?.() ?? 0);
       },
     });
+    if (sources.auditHead) {
+      const head = sources.auditHead;
+      new Gauge({
+        name: 'rampart_audit_head_seq',
+        help: 'Seq of the newest signed audit head (0 before the first).',
+        registers,
+        collect() {
+          this.set(head()?.seq ?? 0);
+        },
+      });
+      new Gauge({
+        name: 'rampart_audit_head_age_seconds',
+        help: 'Seconds since the newest audit head was signed (NaN before the first); grows while no records are committed.',
+        registers,
+        collect() {
+          const time = head()?.time;
+          this.set(time === undefined ? Number.NaN : Math.max(0, (Date.now() - Date.parse(time)) / 1000));
+        },
+      });
+    }
+    if (sources.auditHeadRejections) {
+      const rejections = sources.auditHeadRejections;
+      new Gauge({
+        name: 'rampart_audit_head_rejected',
+        help: 'Audit head files rejected at start (store truncated, emptied or diverged, or head unverifiable) and not yet acknowledged, by reason.',
+        labelNames: ['reason'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [reason, n] of Object.entries(rejections())) this.set({ reason: label(reason) }, n);
+        },
+      });
+    }
   }
 
   /** The record sink (stage 13). */

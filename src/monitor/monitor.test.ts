@@ -14,7 +14,7 @@ import { Writable } from 'node:stream';
 import { stringify } from 'yaml';
 import { loadConfigText } from '../config/load.ts';
 import { createLogger } from '../log.ts';
-import type { RequestContext } from '../pipeline/context.ts';
+import type { RequestContext } from '../pipeline/types.ts';
 import { GatewayError } from '../problem.ts';
 import { createIpFilterPolicy } from '../policies/ip-filter/index.ts';
 import { IpBlocks } from './blocks.ts';

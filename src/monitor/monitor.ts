@@ -2,8 +2,7 @@ import { join } from 'node:path';
 import type { RampartConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import { errorForLog } from '../log.ts';
-import type { RequestContext } from '../pipeline/context.ts';
-import type { RecordSink } from '../pipeline/stages.ts';
+import type { RequestContext, RecordSink } from '../pipeline/types.ts';
 import { auditDataDir, openAuditService, type AuditService } from '../audit/service.ts';
 import { securityAuditEvent } from '../audit/records.ts';
 import { IpBlocks, type BlockEntry } from './blocks.ts';
@@ -75,6 +74,16 @@ export class Monitor {
         return counts;
       },
       blockedIps: () => this.blocks.size,
+      ...(audit
+        ? {
+            auditHead: () => audit.head.current(),
+            auditHeadRejections: () => {
+              const counts: Record<string, number> = {};
+              for (const r of audit.rejectedHeads()) counts[r.reason] = (counts[r.reason] ?? 0) + 1;
+              return counts;
+            },
+          }
+        : {}),
     });
     this.#detectors = new Detectors(options.config.monitor.detectors);
     this.#alerts = new AlertSender(options.config.monitor.alerts, join(auditDataDir(options.config.audit, options.configFile), 'alerts-dead-letter.jsonl'), this.#logger, {
@@ -123,6 +132,14 @@ export class Monitor {
   async #loadBlocks(): Promise<void> {
     if (!this.incidents) return;
     for (const entry of await this.incidents.activeBlocks(this.#now())) this.blocks.set(entry);
+  }
+
+  /**
+   * Readiness detail for /readyz: `audit` is `ok`, `behind_published_head` or `unverifiable_head` while a rejected
+   * audit head file is not acknowledged (docs/audit.md). Reported only, like the counters' detail.
+   */
+  readinessDetail(): Record<string, string> {
+    return this.audit ? { audit: this.audit.headStatus() } : {};
   }
 
   /** Record sinks to add to the handler: audit (when enabled), metrics, and the detector feed. */

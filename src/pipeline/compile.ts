@@ -3,15 +3,14 @@ import type { LoadedConfig } from '../config/load.ts';
 import { ConfigError, type ConfigIssue } from '../config/errors.ts';
 import type { ApiConfig, RampartConfig } from '../config/types.ts';
 import { loadSpec, SpecError, type LoadedSpec, type SpecOperation } from '../openapi/load.ts';
-import { createCorsPolicy } from '../policies/cors/index.ts';
-import type { RateLimitConfig } from '../policies/ratelimit/schema.ts';
-import { createSecurityHeaders, type SecurityHeaders } from '../policies/headers/index.ts';
-import { POLICY_FACTORIES, type PolicyBuildInput } from '../policies/index.ts';
 import { createHostMatcher, type HostMatcher } from '../http/hosts.ts';
-import type { CompiledRoute } from './route.ts';
 import { Router, type RouteMatch } from './router.ts';
-import type { Services } from './services.ts';
-import { orderPolicies, type RequestPolicy, type ResponsePolicy } from './stages.ts';
+import { orderPolicies, type CompiledRoute, type PolicyBuildInput, type PolicyRegistry, type RequestPolicy, type ResponsePolicy, type SecurityHeaders, type Services } from './types.ts';
+
+/** A rate limit as far as the compiler checks it: the operations it names. */
+interface NamesOperations {
+  readonly operations?: readonly string[];
+}
 
 const PASSTHROUGH_TYPES = ['application/json', 'application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain'];
 const PASSTHROUGH_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
@@ -40,6 +39,7 @@ export class RouteTable {
     apis: readonly CompiledApi[],
     routes: readonly CompiledRoute[],
     specs: ReadonlyMap<string, LoadedSpec>,
+    securityHeaders: SecurityHeaders,
   ) {
     this.config = loaded.config;
     this.file = loaded.file;
@@ -47,7 +47,7 @@ export class RouteTable {
     this.#apis = [...apis].sort((a, b) => b.prefix.length - a.prefix.length);
     this.routes = routes;
     this.specs = specs;
-    this.securityHeaders = createSecurityHeaders(loaded.config.security_headers);
+    this.securityHeaders = securityHeaders;
     this.trustedProxies = buildBlockList(loaded.config.trusted_proxies);
     const hosts = loaded.config.listen.hosts ?? [];
     this.hosts = hosts.length > 0 ? createHostMatcher(hosts) : undefined;
@@ -71,10 +71,11 @@ export function stripPrefix(path: string, prefix: string): string | undefined {
 }
 
 /**
- * Compiles config + OpenAPI specs into a route table: for each operation, its policies in stage order with every
- * matcher and validator prebuilt. Throws ConfigError (naming the config path) or SpecError (naming the file).
+ * Compiles config + OpenAPI specs into a route table: for each operation, the policies the registry's factories
+ * build, in stage order, with every matcher and validator prebuilt. Throws ConfigError (naming the config path) or SpecError (naming the file).
  */
-export async function compileRouteTable(loaded: LoadedConfig, services: Services): Promise<RouteTable> {
+export async function compileRouteTable(loaded: LoadedConfig, services: Services, registry: PolicyRegistry): Promise<RouteTable> {
+  const env: CompileEnv = { services, registry };
   const { config } = loaded;
   const specs = new Map<string, LoadedSpec>();
   const apis: CompiledApi[] = [];
@@ -88,7 +89,7 @@ export async function compileRouteTable(loaded: LoadedConfig, services: Services
         specs.set(api.spec, spec);
         checkOperationOverrides(api, spec, at, loaded.file);
         for (const operation of spec.operations) {
-          const route = compileRoute(config, api, apiIndex, operation.operationId, operation.method, operation.path, operation, services, spec);
+          const route = compileRoute(config, api, apiIndex, operation.operationId, operation.method, operation.path, operation, env, spec);
           router.add(operation.method, operation.path, route);
           routes.push(route);
         }
@@ -96,7 +97,7 @@ export async function compileRouteTable(loaded: LoadedConfig, services: Services
       if (api.passthrough && !api.spec) {
         checkPassthroughHasNoOperations(api, at, loaded.file);
         for (const method of PASSTHROUGH_METHODS) {
-          const route = compileRoute(config, api, apiIndex, `${api.name}:passthrough`, method, '*', undefined, services);
+          const route = compileRoute(config, api, apiIndex, `${api.name}:passthrough`, method, '*', undefined, env);
           router.add(method, '*', route);
           routes.push(route);
         }
@@ -108,7 +109,13 @@ export async function compileRouteTable(loaded: LoadedConfig, services: Services
     apis.push({ api, prefix: api.base_path, router });
   }
   checkPlanOperations(config, specs, loaded.file);
-  return new RouteTable(loaded, apis, routes, specs);
+  return new RouteTable(loaded, apis, routes, specs, registry.securityHeaders(config.security_headers));
+}
+
+/** What every route's compilation shares: the gateway's services and the policy registry (passed in by server/). */
+interface CompileEnv {
+  readonly services: Services;
+  readonly registry: PolicyRegistry;
 }
 
 function compileRoute(
@@ -119,9 +126,10 @@ function compileRoute(
   method: string,
   template: string,
   operation: SpecOperation | undefined,
-  services: Services,
+  env: CompileEnv,
   spec?: LoadedSpec,
 ): CompiledRoute {
+  const { services, registry } = env;
   const override = api.operations[operationId];
   const maxBodyBytes = override?.max_body_bytes ?? api.max_body_bytes;
   const declaredTypes = operation?.requestBody ? Object.keys(operation.requestBody.content ?? {}) : [];
@@ -130,7 +138,7 @@ function compileRoute(
   const input: PolicyBuildInput = { config, api, apiIndex, operationId, method, operation, ...(spec ? { spec } : {}), maxBodyBytes, contentTypes, services };
   const request: RequestPolicy[] = [];
   const response: ResponsePolicy[] = [];
-  for (const factory of POLICY_FACTORIES) {
+  for (const factory of registry.factories) {
     const built = factory.build(input);
     if (built?.request) request.push(...(Array.isArray(built.request) ? built.request : [built.request as RequestPolicy]));
     if (built?.response) response.push(...(Array.isArray(built.response) ? built.response : [built.response as ResponsePolicy]));
@@ -147,7 +155,7 @@ function compileRoute(
     upstream,
     maxBodyBytes,
     contentTypes,
-    cors: corsConfig ? createCorsPolicy(corsConfig, [method]) : undefined,
+    cors: corsConfig ? registry.cors(corsConfig, [method]) : undefined,
     policies: Object.freeze(orderPolicies(request)),
     responsePolicies: Object.freeze(orderPolicies(response)),
     buffersResponse: response.some((p) => p.needsBody),
@@ -194,7 +202,7 @@ function checkPassthroughHasNoOperations(api: ApiConfig, at: string, file: strin
 }
 
 /** Issues for each `operations: [...]` entry of a list of rate limits that is not in `known`. */
-function unknownLimitOperations(limits: readonly RateLimitConfig[] | undefined, at: string, known: ReadonlySet<string>, where: string): ConfigIssue[] {
+function unknownLimitOperations(limits: readonly NamesOperations[] | undefined, at: string, known: ReadonlySet<string>, where: string): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   limits?.forEach((limit, i) =>
     limit.operations?.forEach((id, j) => {

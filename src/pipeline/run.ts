@@ -1,6 +1,4 @@
-import type { RequestContext } from './context.ts';
-import type { CompiledRoute } from './route.ts';
-import type { UpstreamResponse } from './stages.ts';
+import type { RequestContext, CompiledRoute, UpstreamResponse } from './types.ts';
 
 /**
  * What the runner needs from the layers above it, passed in by the composition root (server/): the proxy call

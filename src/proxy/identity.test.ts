@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { IdentityConfig } from '../config/types.ts';
-import type { RequestContext } from '../pipeline/context.ts';
+import type { RequestContext } from '../pipeline/types.ts';
 import { IdentityAsserter } from './identity.ts';
 import { SigningKeyRing } from './signing-key.ts';
 

@@ -3,7 +3,7 @@ import { SignJWT } from 'jose';
 import type { IdentityConfig } from '../config/types.ts';
 import type { AdminServer } from '../admin/server.ts';
 import { sendJson } from '../admin/server.ts';
-import type { RequestContext } from '../pipeline/context.ts';
+import type { RequestContext } from '../pipeline/types.ts';
 import { SigningKeyRing } from './signing-key.ts';
 
 /** `typ` header of identity assertions, so they cannot be confused with other JWTs. */

@@ -2,15 +2,9 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import type { ConfigIssue } from '../config/errors.ts';
-import type { RampartConfig } from '../config/types.ts';
+import type { RampartConfig, UpstreamTlsConfig } from '../config/types.ts';
 
-/** `upstreams.<name>.tls`, with `ca`/`cert`/`key` as absolute file paths (the loader keeps them as paths). */
-export interface UpstreamTlsConfig {
-  readonly ca?: string;
-  readonly cert?: string;
-  readonly key?: string;
-  readonly servername?: string;
-}
+export type { UpstreamTlsConfig } from '../config/types.ts';
 
 /** What the upstream pool's connector gets: file contents plus the verification settings. */
 export interface UpstreamTlsMaterial {

@@ -1,6 +1,5 @@
 import { createLineWriter, type Logger } from '../log.ts';
-import type { RequestContext } from '../pipeline/context.ts';
-import type { RecordSink } from '../pipeline/stages.ts';
+import type { RequestContext, RecordSink } from '../pipeline/types.ts';
 
 /**
  * One JSON line per request (stage 13). Logs the route template, never the raw path or query (they can carry

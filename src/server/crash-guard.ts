@@ -1,5 +1,5 @@
 import type { AsyncLocalStorage } from 'node:async_hooks';
-import type { RequestContext } from '../pipeline/context.ts';
+import type { RequestContext } from '../pipeline/types.ts';
 
 /** What the guard saw: an error thrown outside any try/catch, while serving `ctx` if known. */
 export type StrayErrorHandler = (error: unknown, ctx: RequestContext | undefined, origin: 'uncaughtException' | 'unhandledRejection') => void;

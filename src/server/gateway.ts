@@ -5,7 +5,8 @@ import { loadConfigFile } from '../config/load.ts';
 import { AdminServer } from '../admin/server.ts';
 import { createLogger, errorForLog, type Logger } from '../log.ts';
 import { compileRouteTable, type RouteTable } from '../pipeline/compile.ts';
-import type { Services } from '../pipeline/services.ts';
+import { POLICY_REGISTRY } from '../policies/index.ts';
+import type { Services } from '../pipeline/types.ts';
 import { UpstreamPools } from '../proxy/pools.ts';
 import { Monitor } from '../monitor/monitor.ts';
 import { registerMonitorRoutes } from '../monitor/admin.ts';
@@ -92,7 +93,7 @@ export class Gateway {
     const services: Services = { logger, events: monitor.events, audit: monitor.audit?.log, blocks: monitor.blocks, counters, store: controlPlane.store, apiKeys: controlPlane.verifier, controlPlane, upstreams: pools, identity };
     const revocations = useTokenRevocations(services, new BusTokenRevocations(controlPlane.bus));
     Object.assign(monitor.responders, createResponders({ actions: controlPlane.actions, bus: controlPlane.bus, revocations, counters }));
-    const table = await compileRouteTable(loaded, services).catch(async (error: unknown) => {
+    const table = await compileRouteTable(loaded, services, POLICY_REGISTRY).catch(async (error: unknown) => {
       await counters.close();
       await monitor.stop();
       await controlPlane.close();
@@ -199,7 +200,7 @@ export class Gateway {
   async #reload(): Promise<boolean> {
     try {
       const loaded = loadConfigFile(this.#options.configFile, this.#options.env ?? process.env);
-      const table = await compileRouteTable(loaded, this.services);
+      const table = await compileRouteTable(loaded, this.services, POLICY_REGISTRY);
       const before = this.table.config.listen;
       if (JSON.stringify(before) !== JSON.stringify(loaded.config.listen)) {
         this.logger.warn('listener changes (ports, hosts, certificate paths) take effect on restart only');

@@ -1,7 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { problemBody, type GatewayError } from '../problem.ts';
-import type { RequestContext } from '../pipeline/context.ts';
+import type { RequestContext } from '../pipeline/types.ts';
 import type { RouteTable } from '../pipeline/compile.ts';
 
 /**

@@ -8,7 +8,7 @@
 import { createInterface } from 'node:readline';
 import { createLogger } from '../../src/log.ts';
 import { Gateway } from '../../src/server/gateway.ts';
-import type { RequestPolicy } from '../../src/pipeline/stages.ts';
+import type { RequestPolicy } from '../../src/pipeline/types.ts';
 
 const logger = createLogger({ level: 'info', destination: process.stdout });
 const gateway = await Gateway.start({ configFile: process.argv[2]!, logger, watch: false });

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Identity, RequestContext } from '../../pipeline/context.ts';
+import type { Identity, RequestContext } from '../../pipeline/types.ts';
 import { GatewayError } from '../../problem.ts';
 import type { Authenticator, AuthenticatorFactory } from '../authn/types.ts';
 import type { ApiKeyRecord, Consumer } from '../../store/types.ts';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { IntrospectionConfig } from '../../config/types.ts';
-import type { Identity } from '../../pipeline/context.ts';
+import type { Identity } from '../../pipeline/types.ts';
 import { GatewayError } from '../../problem.ts';
 import { invalidToken } from '../authn/bearer.ts';
 import { fetchJson, isAllowedIdpUrl, type FetchLike } from '../authn/http.ts';

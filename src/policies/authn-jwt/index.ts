@@ -1,5 +1,5 @@
 import type { ApiConfig } from '../../config/types.ts';
-import type { Services } from '../../pipeline/services.ts';
+import type { Services } from '../../pipeline/types.ts';
 import { extractBearer, looksLikeJwt } from '../authn/bearer.ts';
 import type { Authenticator, AuthenticatorBuildInput, AuthenticatorFactory } from '../authn/types.ts';
 import type { RemoteJwks } from './jwks.ts';

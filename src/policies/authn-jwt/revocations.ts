@@ -1,4 +1,4 @@
-import type { Services } from '../../pipeline/services.ts';
+import type { Services } from '../../pipeline/types.ts';
 import type { InvalidationBus } from '../authn-apikey/fanout.ts';
 
 /** What a revocation check sees of a verified token. Times in seconds since the epoch. */

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { exportSPKI, generateKeyPair, jwtVerify, importSPKI, SignJWT } from 'jose';
-import type { Identity } from '../../pipeline/context.ts';
+import type { Identity } from '../../pipeline/types.ts';
 import { InMemoryTokenRevocations } from './revocations.ts';
 import { VerifiedTokenCache, withVerifiedCache, type TokenVerifier } from './verified-cache.ts';
 

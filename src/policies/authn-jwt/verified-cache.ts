@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import type { Identity } from '../../pipeline/context.ts';
+import type { Identity } from '../../pipeline/types.ts';
 import type { TokenRevocations } from './revocations.ts';
 
 /** Default most entries held; past it the oldest entry is dropped (bounded memory, ~1 KiB per entry). */

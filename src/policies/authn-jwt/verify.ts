@@ -1,7 +1,7 @@
 import { createPublicKey } from 'node:crypto';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { JwtConfig, JwtIssuerConfig } from '../../config/types.ts';
-import type { Identity } from '../../pipeline/context.ts';
+import type { Identity } from '../../pipeline/types.ts';
 import { GatewayError } from '../../problem.ts';
 import { invalidToken, looksLikeJwt } from '../authn/bearer.ts';
 import { isAllowedIdpUrl, type FetchLike } from '../authn/http.ts';

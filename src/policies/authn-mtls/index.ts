@@ -1,5 +1,5 @@
 import type { TLSSocket } from 'node:tls';
-import type { Identity, RequestContext } from '../../pipeline/context.ts';
+import type { Identity, RequestContext } from '../../pipeline/types.ts';
 import { GatewayError } from '../../problem.ts';
 import type { Consumer, Store } from '../../store/types.ts';
 import type { Authenticator, AuthenticatorFactory } from '../authn/types.ts';

@@ -1,5 +1,5 @@
 import { GatewayError } from '../../problem.ts';
-import type { RequestContext } from '../../pipeline/context.ts';
+import type { RequestContext } from '../../pipeline/types.ts';
 
 /** The RFC 6750 challenge for a request without credentials. */
 export const BEARER_CHALLENGE = 'Bearer realm="rampart"';

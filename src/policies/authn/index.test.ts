@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ApiConfig, AuthConfig, RampartConfig } from '../../config/types.ts';
 import type { SpecOperation } from '../../openapi/load.ts';
-import type { PolicyBuildInput } from '../index.ts';
-import type { Services } from '../../pipeline/services.ts';
+import type { PolicyBuildInput, Services } from '../../pipeline/types.ts';
 import { createAuthnPolicy, schemeKind } from './index.ts';
 
 const jwtAuth: AuthConfig = {

@@ -1,8 +1,6 @@
 import type { OpenAPIV3 } from 'openapi-types';
-import type { Identity, RequestContext } from '../../pipeline/context.ts';
-import type { RequestPolicy } from '../../pipeline/stages.ts';
+import type { Identity, RequestContext, RequestPolicy, PolicyBuildInput } from '../../pipeline/types.ts';
 import { GatewayError } from '../../problem.ts';
-import type { PolicyBuildInput } from '../index.ts';
 import { jwtAuthenticatorFactory } from '../authn-jwt/index.ts';
 import { introspectionAuthenticatorFactory } from '../authn-introspection/index.ts';
 import { apiKeyAuthenticatorFactory } from '../authn-apikey/index.ts';

@@ -2,7 +2,7 @@ import { jwtSchema } from '../authn-jwt/schema.ts';
 import { introspectionSchema } from '../authn-introspection/schema.ts';
 import { apiKeyAuthSchema } from '../authn-apikey/schema.ts';
 import { mtlsAuthSchema } from '../authn-mtls/schema.ts';
-import { failureBackoffSchema } from './failure-backoff.ts';
+import { failureBackoffSchema } from './failure-backoff-schema.ts';
 
 /**
  * `apis[].auth`: the authentication methods an API accepts. Which one an operation requires comes from its

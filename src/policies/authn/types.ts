@@ -1,7 +1,6 @@
-import type { Identity, RequestContext } from '../../pipeline/context.ts';
+import type { Identity, RequestContext, Services } from '../../pipeline/types.ts';
 import type { ApiConfig, AuthConfig, RampartConfig } from '../../config/types.ts';
 import type { SpecOperation } from '../../openapi/load.ts';
-import type { Services } from '../../pipeline/services.ts';
 
 /**
  * Which OpenAPI security scheme types an authenticator satisfies: `http` bearer, `oauth2` and `openIdConnect`

@@ -1,8 +1,6 @@
 import type { OwnerRuleConfig } from '../../config/types.ts';
 import { GatewayError, type ErrorCode } from '../../problem.ts';
-import type { RequestContext } from '../../pipeline/context.ts';
-import type { ProxiedResponse, RequestPolicy, ResponsePolicy } from '../../pipeline/stages.ts';
-import type { PolicyBuildInput } from '../index.ts';
+import type { RequestContext, ProxiedResponse, RequestPolicy, ResponsePolicy, PolicyBuildInput } from '../../pipeline/types.ts';
 import { parsedBody } from '../validate/body.ts';
 import { bodyLimitsFor } from '../validate/index.ts';
 import { compileRule, type CompiledRule } from './cel.ts';

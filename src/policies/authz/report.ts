@@ -1,5 +1,5 @@
 import type { OwnerLookupConfig } from '../../config/types.ts';
-import type { CompiledRoute } from '../../pipeline/route.ts';
+import type { CompiledRoute } from '../../pipeline/types.ts';
 
 /** One operation's authorization as `rampart check` prints it. */
 export interface AuthzSummary {

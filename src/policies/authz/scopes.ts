@@ -1,5 +1,5 @@
 import type { OpenAPIV3 } from 'openapi-types';
-import type { Identity } from '../../pipeline/context.ts';
+import type { Identity } from '../../pipeline/types.ts';
 import type { SecurityRequirement } from '../../openapi/load.ts';
 
 /** Identity methods each OpenAPI security scheme type is satisfied by. */

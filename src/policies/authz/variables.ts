@@ -1,4 +1,4 @@
-import type { Identity, RequestContext } from '../../pipeline/context.ts';
+import type { Identity, RequestContext } from '../../pipeline/types.ts';
 
 /** Headers never exposed to rules: credentials stay out of rule inputs (and so out of any rule error message). */
 const HIDDEN_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'x-api-key']);

@@ -1,5 +1,5 @@
 import type { LoginConfig } from './schema.ts';
-import type { PolicyBuildInput } from '../index.ts';
+import type { PolicyBuildInput } from '../../pipeline/types.ts';
 
 /**
  * The login marker of a route: `apis[].operations.<id>.login` (config wins) or `x-rampart-login` in the spec.

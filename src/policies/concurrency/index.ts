@@ -1,7 +1,5 @@
-import type { RequestContext } from '../../pipeline/context.ts';
-import type { RequestPolicy } from '../../pipeline/stages.ts';
+import type { RequestContext, RequestPolicy, PolicyBuildInput } from '../../pipeline/types.ts';
 import { GatewayError } from '../../problem.ts';
-import type { PolicyBuildInput } from '../index.ts';
 import type { ConcurrencyConfig } from './schema.ts';
 
 /**

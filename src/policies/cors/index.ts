@@ -1,12 +1,8 @@
 import type { CorsConfig } from '../../config/types.ts';
+import type { RouteCors } from '../../pipeline/types.ts';
 
 /** A compiled CORS allowlist for one route. */
-export interface CorsPolicy {
-  /** Headers for a preflight from `origin` asking for `method`, or undefined when it is not allowed. */
-  preflight(origin: string, method: string, requestedHeaders: string | undefined): Record<string, string> | undefined;
-  /** Headers to add to an actual response for `origin` (empty when the origin is not allowed). */
-  responseHeaders(origin: string | undefined): Readonly<Record<string, string>>;
-}
+export type CorsPolicy = RouteCors;
 
 const NONE: Readonly<Record<string, string>> = Object.freeze({});
 

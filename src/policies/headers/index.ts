@@ -1,12 +1,8 @@
+import type { SecurityHeaders } from '../../pipeline/types.ts';
 import type { SecurityHeadersConfig } from '../../config/types.ts';
 
 /** Security headers precomputed once per config: one object for TLS responses, one for plain ones. */
-export interface SecurityHeaders {
-  readonly tls: Readonly<Record<string, string>>;
-  readonly plain: Readonly<Record<string, string>>;
-  /** Lower-case upstream response headers to drop (banners). */
-  readonly remove: ReadonlySet<string>;
-}
+export type { SecurityHeaders } from '../../pipeline/types.ts';
 
 /** Builds the headers every response carries (DESIGN.md §3 stage 12). */
 export function createSecurityHeaders(config: SecurityHeadersConfig): SecurityHeaders {

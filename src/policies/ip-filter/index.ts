@@ -1,7 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import { GatewayError } from '../../problem.ts';
-import type { RequestContext } from '../../pipeline/context.ts';
-import type { RequestPolicy } from '../../pipeline/stages.ts';
+import type { RequestContext, RequestPolicy } from '../../pipeline/types.ts';
 import type { IpBlocks } from '../../monitor/blocks.ts';
 import type { IpFilterConfig } from './schema.ts';
 

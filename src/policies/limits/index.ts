@@ -1,6 +1,5 @@
 import { GatewayError } from '../../problem.ts';
-import type { RequestContext } from '../../pipeline/context.ts';
-import type { RequestPolicy } from '../../pipeline/stages.ts';
+import type { RequestContext, RequestPolicy } from '../../pipeline/types.ts';
 
 /** Lower-cased media type without parameters: `Application/JSON; charset=utf-8` → `application/json`. */
 export function mediaTypeOf(header: string | undefined): string | undefined {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { BlockList } from 'node:net';
 import { clientIpOf, parseTarget, requestIdOf } from './index.ts';
 import type { GatewayError } from '../../problem.ts';
-import type { ServerRequest } from '../../pipeline/context.ts';
+import type { ServerRequest } from '../../pipeline/types.ts';
 
 const codeOf = (fn: () => unknown): string | undefined => {
   try {

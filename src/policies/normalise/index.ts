@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BlockList } from 'node:net';
 import { GatewayError } from '../../problem.ts';
-import type { ServerRequest } from '../../pipeline/context.ts';
+import type { ServerRequest } from '../../pipeline/types.ts';
 
 /** Characters allowed raw in a path (RFC 3986 pchar plus `/`); anything else (space, `\`, NUL, non-ASCII) is refused. */
 const PATH_CHARS = /^[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/;

@@ -1,11 +1,9 @@
 import type { Counters } from '../../counters/index.ts';
 import { CounterUnavailableError, type Decision, type LimitSpec } from '../../counters/types.ts';
-import type { Identity, RequestContext } from '../../pipeline/context.ts';
-import type { RequestPolicy } from '../../pipeline/stages.ts';
+import type { Identity, RequestContext, RequestPolicy, PolicyBuildInput } from '../../pipeline/types.ts';
 import { GatewayError } from '../../problem.ts';
 import type { SecurityEvents } from '../../monitor/events.ts';
 import { loginOf } from '../bruteforce/login.ts';
-import type { PolicyBuildInput } from '../index.ts';
 import { compileKey, type KeyExtractor } from './keys.ts';
 import type { RateLimitConfig } from './schema.ts';
 import { limitSpecOf, policyItem } from './spec.ts';

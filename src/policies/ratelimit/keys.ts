@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import { parse } from '@marcbachmann/cel-js';
-import type { RequestContext } from '../../pipeline/context.ts';
+import type { RequestContext } from '../../pipeline/types.ts';
 
 /** Extracts the value a limit counts by. Never returns a raw secret: header and CEL values are hashed. */
 export type KeyExtractor = (ctx: RequestContext) => string;

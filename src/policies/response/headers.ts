@@ -1,7 +1,5 @@
 import { GatewayError } from '../../problem.ts';
-import type { RequestContext } from '../../pipeline/context.ts';
-import type { ProxiedResponse, ResponsePolicy } from '../../pipeline/stages.ts';
-import type { PolicyBuildInput } from '../index.ts';
+import type { RequestContext, ProxiedResponse, ResponsePolicy, PolicyBuildInput } from '../../pipeline/types.ts';
 
 /**
  * Upstream response headers that pass on every operation without being declared: representation metadata and

@@ -1,5 +1,5 @@
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
-import type { ProxiedResponse } from '../../pipeline/stages.ts';
+import type { ProxiedResponse } from '../../pipeline/types.ts';
 import { mediaTypeOf } from '../limits/index.ts';
 
 /** Largest decoded (decompressed) response body: the proxy's response buffer, also `response.max_body_bytes`' maximum. */

@@ -1,6 +1,6 @@
 import { MIMEType } from 'node:util';
 import { GatewayError } from '../../problem.ts';
-import type { RequestContext } from '../../pipeline/context.ts';
+import type { RequestContext } from '../../pipeline/types.ts';
 import { mediaTypeOf } from '../limits/index.ts';
 import { parseJsonSafely } from './json.ts';
 

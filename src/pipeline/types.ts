@@ -1,0 +1,373 @@
+/**
+ * The pipeline's types (DESIGN.md §3): the per-request context, the compiled route, the fixed stage orders, the
+ * policy interfaces and what a policy factory sees. Policies, the proxy and the server depend on this module; it
+ * depends on nothing above it (the services' types are type-only references to the modules that implement them).
+ */
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
+import type { Readable } from 'node:stream';
+import { GatewayError } from '../problem.ts';
+import type { Logger } from '../log.ts';
+import type { ApiConfig, CorsConfig, IdentityConfig, RampartConfig, SecurityHeadersConfig, UpstreamConfig } from '../config/types.ts';
+import type { LoadedSpec, SpecOperation } from '../openapi/load.ts';
+import type { Counters } from '../counters/index.ts';
+import type { Store } from '../store/types.ts';
+import type { AuditLog } from '../audit/log.ts';
+import type { SecurityEvents } from '../monitor/events.ts';
+import type { IpBlocks } from '../monitor/blocks.ts';
+import type { ApiKeyVerifier } from '../policies/authn-apikey/verifier.ts';
+import type { ControlPlane } from '../admin/api/control-plane.ts';
+import type { Pool } from 'undici';
+
+export type ServerRequest = IncomingMessage | Http2ServerRequest;
+/** What the pipeline uses of a response; both `http.ServerResponse` and `http2.Http2ServerResponse` fit. */
+export interface ServerResponseLike extends NodeJS.WritableStream {
+  readonly headersSent: boolean;
+  statusCode: number;
+  readonly writableFinished: boolean;
+  writeHead(status: number, headers?: OutgoingHttpHeaders): unknown;
+  destroy(error?: Error): unknown;
+}
+
+/** Who is calling, as established by the authenticate stage. */
+export interface Identity {
+  readonly subject: string;
+  readonly consumer?: string;
+  readonly tenant?: string;
+  readonly roles: readonly string[];
+  readonly scopes: readonly string[];
+  readonly claims: Readonly<Record<string, unknown>>;
+  /** How the caller authenticated: `jwt`, `introspection`, `api_key`, `mtls`. */
+  readonly method: string;
+  /** Key id for API keys (never the key itself). */
+  readonly keyId?: string;
+}
+
+/** What the gateway decided, for the access log, audit and metrics. */
+export type Decision = 'allow' | 'deny' | 'error';
+
+/**
+ * Per-request state passed through the stages. Plain fields (no getters that do work) so the hot path stays cheap;
+ * the body is buffered only when a stage asks for it, and then only up to the route's cap.
+ */
+export class RequestContext {
+  readonly id: string;
+  readonly req: ServerRequest;
+  readonly res: ServerResponseLike;
+  readonly startedAt: bigint;
+  readonly secure: boolean;
+  readonly method: string;
+  /** Path as received (validated, still percent-encoded), without the API's base path stripped. */
+  path = '/';
+  /** Query string without the leading `?`, as received. */
+  rawQuery = '';
+  clientIp: string;
+  route: CompiledRoute | undefined = undefined;
+  params: Record<string, string> = {};
+  identity: Identity | undefined = undefined;
+  decision: Decision = 'allow';
+  /** Error code that ended the request, when denied. */
+  errorCode: string | undefined = undefined;
+  /** Stage that denied, when denied. */
+  deniedBy: string | undefined = undefined;
+  upstreamStatus: number | undefined = undefined;
+  /** Time spent waiting on the upstream, in nanoseconds. */
+  upstreamNs = 0n;
+  /** The host sent upstream as X-Forwarded-Host (from `listen.hosts` or the listener), set by normalisation. */
+  forwardedHost: string | undefined = undefined;
+  /** Set once the client went away (connection closed, HTTP/2 stream reset) before its response finished. */
+  clientGone = false;
+  /** Headers policies add to the client response, success or error (e.g. rate-limit headers); set in finishHeaders. */
+  responseHeaders: Record<string, string> | undefined = undefined;
+  /** Free-form annotations later stages and policies add for the record stage (never secrets). */
+  readonly notes: Record<string, unknown> = {};
+  #body: Buffer | undefined;
+  #bodyPromise: Promise<Buffer> | undefined;
+  #query: URLSearchParams | undefined;
+
+  constructor(req: ServerRequest, res: ServerResponseLike, id: string, clientIp: string, secure: boolean) {
+    this.req = req;
+    this.res = res;
+    this.id = id;
+    this.clientIp = clientIp;
+    this.secure = secure;
+    this.method = req.method ?? 'GET';
+    this.startedAt = process.hrtime.bigint();
+  }
+
+  get headers(): IncomingHttpHeaders {
+    return this.req.headers;
+  }
+
+  get query(): URLSearchParams {
+    return (this.#query ??= new URLSearchParams(this.rawQuery));
+  }
+
+  /** Removes every `name` parameter from the query, both for later stages and for the request sent upstream. */
+  removeQueryParam(name: string): void {
+    // Filter the raw pairs rather than re-serialising: the other parameters reach the upstream byte for byte.
+    this.rawQuery = this.rawQuery
+      .split('&')
+      .filter((pair) => new URLSearchParams(pair).keys().next().value !== name)
+      .join('&');
+    this.#query = undefined;
+  }
+
+  /** The body if a stage has already buffered it. */
+  get bufferedBody(): Buffer | undefined {
+    return this.#body;
+  }
+
+  /** Whether the request carries a body (by its framing headers). */
+  get hasBody(): boolean {
+    const length = this.req.headers['content-length'];
+    if (length !== undefined) return length !== '0';
+    if (this.req.headers['transfer-encoding'] !== undefined) return true;
+    // HTTP/2 has no framing headers: a request without a body ends its stream with the HEADERS frame.
+    return 'stream' in this.req ? !this.req.stream.endAfterHeaders : false;
+  }
+
+  /**
+   * Buffers the request body, up to `limit` bytes (413 past it). Idempotent: later calls get the same buffer. The
+   * proxy then sends the buffer upstream instead of streaming.
+   */
+  readBody(limit: number): Promise<Buffer> {
+    if (this.#body) return Promise.resolve(this.#body);
+    this.#bodyPromise ??= new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const req = this.req;
+      const onData = (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > limit) {
+          cleanup();
+          req.resume();
+          reject(new GatewayError('payload_too_large', `request body exceeded ${limit} bytes`));
+          return;
+        }
+        chunks.push(chunk);
+      };
+      const onEnd = () => {
+        cleanup();
+        this.#body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+        resolve(this.#body);
+      };
+      const onError = (error: Error) => {
+        cleanup();
+        reject(new GatewayError('bad_request', 'request body stream failed', { cause: error }));
+      };
+      // An HTTP/2 stream reset mid-body emits neither `end` nor `error`, only `close`: without this the request
+      // (and its chunks) would wait forever, one leak per reset stream.
+      const onClose = () => {
+        cleanup();
+        reject(new GatewayError('bad_request', 'client went away before the body ended'));
+      };
+      const cleanup = () => {
+        req.off('data', onData);
+        req.off('end', onEnd);
+        req.off('error', onError);
+        req.off('close', onClose);
+      };
+      if (this.clientGone || req.destroyed) {
+        reject(new GatewayError('bad_request', 'client went away before the body was read'));
+        return;
+      }
+      req.on('data', onData);
+      req.on('end', onEnd);
+      req.on('error', onError);
+      req.on('close', onClose);
+    });
+    return this.#bodyPromise;
+  }
+}
+
+/**
+ * The fixed order of per-route request stages (DESIGN.md §3, stages 4–10, with the request limits of stage 1 that
+ * depend on the route first). Policies declare their stage; compile sorts by this order; nothing can reorder it.
+ */
+export const REQUEST_STAGES = [
+  'limits',
+  'ip_filter',
+  'pre_auth_rate_limit',
+  'authenticate',
+  'post_auth_rate_limit',
+  'authorize',
+  'validate',
+  'waf',
+] as const;
+
+export type RequestStage = (typeof REQUEST_STAGES)[number];
+
+/** A compiled request policy for one route. `run` denies by throwing a GatewayError; any other throw is a 500. */
+export interface RequestPolicy {
+  readonly name: string;
+  readonly stage: RequestStage;
+  run(ctx: RequestContext): void | Promise<void>;
+}
+
+/**
+ * The fixed order of response stages (DESIGN.md §3 stage 12), run after the proxy on the upstream's answer:
+ * `outcome` reacts to the upstream's verdict as it was sent (login failures counted), `ownership` judges the full
+ * body (BOLA on reads), `contract` minimises the body, `headers` minimises the headers, and `audit_gate` holds the
+ * answer until its audit record is durable, so it sees the final status.
+ */
+export const RESPONSE_STAGES = ['outcome', 'ownership', 'contract', 'headers', 'audit_gate'] as const;
+
+export type ResponseStage = (typeof RESPONSE_STAGES)[number];
+
+/** The upstream response as response policies see it. `body` is present only if some policy asked to buffer it. */
+export interface ProxiedResponse {
+  status: number;
+  headers: Record<string, string | string[]>;
+  body: Buffer | undefined;
+}
+
+/**
+ * What the proxy returns: `body` when the route's response stages need it buffered, else `stream` (never both).
+ * Whoever holds it must send `stream` on or discard it, so the upstream connection is released.
+ */
+export interface UpstreamResponse extends ProxiedResponse {
+  stream: Readable | undefined;
+}
+
+/**
+ * A compiled response policy (stage 12). Policies with `needsBody` make the proxy buffer the upstream body (up to
+ * the route's response cap) before they run.
+ */
+export interface ResponsePolicy {
+  readonly name: string;
+  readonly stage: ResponseStage;
+  readonly needsBody: boolean;
+  run(ctx: RequestContext, response: ProxiedResponse): void | Promise<void>;
+}
+
+/** Called once per finished request (stage 13): access log, audit, metrics, monitor. Must not throw or block. */
+export interface RecordSink {
+  record(ctx: RequestContext, status: number): void;
+}
+
+const STAGE_INDEX = new Map<string, number>([...REQUEST_STAGES.map((s, i) => [s, i] as const), ...RESPONSE_STAGES.map((s, i) => [s, i] as const)]);
+
+/** Sorts request or response policies into their fixed stage order (stable within a stage). */
+export function orderPolicies<P extends RequestPolicy | ResponsePolicy>(policies: readonly P[]): P[] {
+  const index = (p: P) => STAGE_INDEX.get(p.stage) ?? Number.MAX_SAFE_INTEGER;
+  return [...policies].sort((a, b) => index(a) - index(b));
+}
+
+/** Everything the data plane needs for one operation, built once at compile time. */
+export interface CompiledRoute {
+  readonly api: ApiConfig;
+  readonly operationId: string;
+  readonly method: string;
+  /** The template as matched (with servers base path), for logs and metrics: never the raw path. */
+  readonly template: string;
+  /** The spec operation, absent on passthrough APIs. */
+  readonly operation: SpecOperation | undefined;
+  readonly upstreamName: string;
+  readonly upstream: UpstreamConfig;
+  readonly maxBodyBytes: number;
+  /** Accepted request media types (lower-case, no parameters); empty set = no body expected. */
+  readonly contentTypes: ReadonlySet<string>;
+  readonly cors: RouteCors | undefined;
+  /** Request policies in stage order. */
+  readonly policies: readonly RequestPolicy[];
+  readonly responsePolicies: readonly ResponsePolicy[];
+  /** Whether any response policy needs the upstream body buffered. */
+  readonly buffersResponse: boolean;
+}
+
+/** A compiled CORS allowlist for one route (built by the cors policy). */
+export interface RouteCors {
+  /** Headers for a preflight from `origin` asking for `method`, or undefined when it is not allowed. */
+  preflight(origin: string, method: string, requestedHeaders: string | undefined): Record<string, string> | undefined;
+  /** Headers to add to an actual response for `origin` (empty when the origin is not allowed). */
+  responseHeaders(origin: string | undefined): Readonly<Record<string, string>>;
+}
+
+/** The security headers every response carries (built by the headers policy). */
+export interface SecurityHeaders {
+  readonly tls: Readonly<Record<string, string>>;
+  readonly plain: Readonly<Record<string, string>>;
+  /** Lower-case upstream response headers to drop (banners). */
+  readonly remove: ReadonlySet<string>;
+}
+
+/**
+ * Shared services that compiled policies may use (stores, counters, key caches). Built once per gateway process
+ * and reused across reloads; policies receive them at compile time, never look them up per request.
+ */
+export interface Services {
+  readonly logger: Logger;
+  /** Security event bus (auth failures, lockouts, rate limits, key lifecycle): emit here, never throw. */
+  readonly events?: SecurityEvents;
+  /** The audit trail: `append({ type, fields })` for admin actions and key lifecycle (queued, group-committed). */
+  readonly audit?: AuditLog;
+  /** Dynamic IP blocks placed by incident response (enforced by the ip-filter policy). */
+  readonly blocks?: IpBlocks;
+  /** Rate-limit and brute-force counters (memory or Redis, with a local fallback). */
+  readonly counters?: Counters;
+  /** Consumers, API keys (hashed) and admin events (SQLite or PostgreSQL). */
+  readonly store?: Store;
+  /** API key verification with its cache, batched last-use and cross-instance invalidation. */
+  readonly apiKeys?: ApiKeyVerifier;
+  /** The store, key verifier and admin actions together, closed on stop. */
+  readonly controlPlane?: ControlPlane;
+  /** The proxy's upstream keep-alive pools, for policies that call the route's upstream themselves (owner lookups). */
+  readonly upstreams?: UpstreamPoolSource;
+  /** Signs the identity assertion sent upstream; owner lookups send it as the proxy does. */
+  readonly identity?: IdentitySigner;
+}
+
+/** What a policy factory sees when compiling one route. */
+export interface PolicyBuildInput {
+  readonly config: RampartConfig;
+  readonly api: ApiConfig;
+  /** Index of `api` in `config.apis`, for config paths in errors. */
+  readonly apiIndex: number;
+  readonly operationId: string;
+  readonly method: string;
+  /** Undefined for passthrough APIs. */
+  readonly operation: SpecOperation | undefined;
+  /** The API's whole spec (to resolve operations a policy refers to); undefined for passthrough APIs. */
+  readonly spec?: LoadedSpec;
+  readonly maxBodyBytes: number;
+  readonly contentTypes: ReadonlySet<string>;
+  readonly services: Services;
+}
+
+/**
+ * A policy folder's entry point: given a route, returns the compiled policy for it, or undefined when the policy
+ * does not apply. Factories validate what the schema cannot and throw an Error naming the config path; they do
+ * all setup here so the per-request function does none.
+ */
+export interface PolicyFactory {
+  readonly name: string;
+  build(input: PolicyBuildInput): CompiledPolicies | undefined;
+}
+
+/** What one factory call compiled for a route: request and/or response policies that may share state. */
+export interface CompiledPolicies {
+  readonly request?: RequestPolicy | readonly RequestPolicy[] | undefined;
+  readonly response?: ResponsePolicy | readonly ResponsePolicy[] | undefined;
+}
+
+/** The proxy's keep-alive pools (proxy/pools.ts), as policies that call an upstream themselves use them. */
+export interface UpstreamPoolSource {
+  get(name: string, config: UpstreamConfig): Pool;
+}
+
+/** Signs the identity assertion sent upstream (proxy/identity.ts); undefined headers when identity is off. */
+export interface IdentitySigner {
+  headersFor(ctx: RequestContext, upstreamName: string, config: IdentityConfig): Promise<Record<string, string> | undefined>;
+}
+
+/**
+ * Everything the compiler builds policies with, passed in by the composition root (server/gateway.ts) so the
+ * pipeline imports no policy: the factories (one per policy folder) and the builders of the route-level CORS
+ * allowlist and the table-wide security headers.
+ */
+export interface PolicyRegistry {
+  readonly factories: readonly PolicyFactory[];
+  cors(config: CorsConfig, routeMethods: readonly string[]): RouteCors;
+  securityHeaders(config: SecurityHeadersConfig): SecurityHeaders;
+}
