@@ -13,7 +13,7 @@ import { paramSpec, parseCookies, parseQuery } from '../src/openapi/params.ts';
 import type { ParameterObject } from '../src/openapi/load.ts';
 import { parseApiKey } from '../src/policies/authn-apikey/format.ts';
 import { compileRule } from '../src/policies/authz/cel.ts';
-import { parseTarget } from '../src/policies/normalise/index.ts';
+import { parseTarget } from '../src/http/normalise.ts';
 import { parseJsonSafely } from '../src/policies/validate/json.ts';
 
 const { values } = parseArgs({ options: { iterations: { type: 'string', default: '20' }, filter: { type: 'string' } } });

@@ -237,7 +237,7 @@ describe('fail closed: an exception inside a stage', () => {
       routes.push(patched);
     }
     const loaded = { config: current.config, file: current.file, watchFiles: current.watchFiles };
-    gw.gateway.handler.table = new RouteTable(loaded, [{ api: current.config.apis[0]!, prefix: '/', router }], routes, current.specs, current.securityHeaders);
+    gw.gateway.handler.table = new RouteTable(loaded, [{ api: current.config.apis[0]!, prefix: '/', router }], routes, current.specs, current.securityHeaders, current.trustedProxies);
   }
 
   before(async () => {

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
-import type { Counters } from '../counters/index.ts';
+import type { Counters, LoginRegistration } from '../counters/index.ts';
 import { storageKey } from '../counters/algorithms.ts';
 import { inFlight } from '../policies/concurrency/index.ts';
 import { GatewayError } from '../problem.ts';
@@ -32,6 +32,16 @@ function param(query: URLSearchParams, name: string, pattern: RegExp): string | 
 
 const PREFIX = /^[A-Za-z0-9_:.|@-]{1,256}$/;
 
+/** The login routes of the route table serving now (RouteTable.logins: replaced by a reload, kept by a rejected one). */
+export type LoginSource = () => ReadonlyMap<string, LoginRegistration>;
+
+/** The `ip` query parameter: a client address or a counted network address; undefined when absent. */
+function ipParam(query: URLSearchParams): string | undefined {
+  const ip = query.get('ip') ?? undefined;
+  if (ip !== undefined && isIP(ip) === 0) throw new GatewayError('bad_request', 'invalid ip');
+  return ip;
+}
+
 /** Failure-counter entries of one login route: `kind` (ip, acct, ipacct), ip and hashed account where present. */
 async function lockoutEntries(counters: Counters, route: string, group: string): Promise<Record<string, unknown>[]> {
   const prefix = storageKey(group, '');
@@ -56,11 +66,14 @@ async function lockoutEntries(counters: Counters, route: string, group: string):
  *
  * - `GET /ratelimit/counters?prefix=rl:orders` — stored counters (at most 1000) with their remaining TTL.
  * - `DELETE /ratelimit/counters?prefix=rl:orders:per-ip` — deletes counters under a prefix (a prefix is required).
- * - `GET /ratelimit/lockouts` — failure counters of every login route.
+ * - `GET /ratelimit/lockouts[?ip=…]` — failure counters of every login route (of one client's network).
  * - `DELETE /ratelimit/lockouts?ip=…&account=…` — clears failures for an IP, an account, or the pair.
+ *
+ * `ip` may be a full client address: it is mapped to the network the route counts it under (IPv6 by
+ * `counters.ipv6_prefix`, default /64; IPv4-mapped IPv6 as IPv4), so lifting `2001:db8::5` lifts `2001:db8::/64`.
  * - `GET /ratelimit/concurrency` — requests in flight per concurrency key in this process.
  */
-export function rateLimitAdminRoutes(counters: Counters): AdminRouteDef[] {
+export function rateLimitAdminRoutes(counters: Counters, logins: LoginSource): AdminRouteDef[] {
   return [
     {
       method: 'GET',
@@ -85,9 +98,13 @@ export function rateLimitAdminRoutes(counters: Counters): AdminRouteDef[] {
     {
       method: 'GET',
       path: '/ratelimit/lockouts',
-      handler: async (_req, res) => {
+      handler: async (req, res) => {
+        const ip = ipParam(queryOf(req));
         const entries: Record<string, unknown>[] = [];
-        for (const [route, login] of counters.logins) entries.push(...(await lockoutEntries(counters, route, login.group)));
+        for (const [route, login] of logins()) {
+          const network = ip === undefined ? undefined : login.network(ip);
+          entries.push(...(await lockoutEntries(counters, route, login.group)).filter((e) => network === undefined || e['ip'] === network));
+        }
         sendJson(res, 200, { entries });
       },
     },
@@ -96,18 +113,18 @@ export function rateLimitAdminRoutes(counters: Counters): AdminRouteDef[] {
       path: '/ratelimit/lockouts',
       handler: async (req, res) => {
         const query = queryOf(req);
-        const ip = query.get('ip') ?? undefined;
+        const ip = ipParam(query);
         const account = query.get('account') ?? undefined;
-        if (ip !== undefined && isIP(ip) === 0) throw new GatewayError('bad_request', 'invalid ip');
         if (ip === undefined && account === undefined) throw new GatewayError('bad_request', 'ip or account is required');
         if (account !== undefined && (account.length === 0 || account.length > 256)) throw new GatewayError('bad_request', 'invalid account');
         let cleared = 0;
-        for (const [route, login] of counters.logins) {
+        for (const [route, login] of logins()) {
           const hashed = account === undefined ? undefined : login.hashAccount(account.normalize('NFKC').trim().toLowerCase());
+          const network = ip === undefined ? undefined : login.network(ip);
           const entries = await lockoutEntries(counters, route, login.group);
           const keys = entries
-            .filter((e) => (ip === undefined || e['ip'] === ip) && (hashed === undefined || e['account'] === hashed))
-            .filter((e) => !(ip !== undefined && hashed !== undefined) || e['kind'] === 'ipacct')
+            .filter((e) => (network === undefined || e['ip'] === network) && (hashed === undefined || e['account'] === hashed))
+            .filter((e) => !(network !== undefined && hashed !== undefined) || e['kind'] === 'ipacct')
             .map((e) => [e['kind'], e['ip'], e['account']].filter((p) => p !== undefined).join(':'));
           if (keys.length === 0) continue;
           await counters.shared.clear(login.group, keys);
@@ -128,8 +145,9 @@ export function rateLimitAdminRoutes(counters: Counters): AdminRouteDef[] {
 export function registerRateLimitAdmin(
   admin: { route(method: string, path: string, handler: AdminHandler): void },
   counters: Counters,
+  logins: LoginSource,
   wrap: AdminWrap = (h) => h,
 ): void {
-  for (const r of rateLimitAdminRoutes(counters)) admin.route(r.method, r.path, wrap(r.handler, r));
+  for (const r of rateLimitAdminRoutes(counters, logins)) admin.route(r.method, r.path, wrap(r.handler, r));
 }
 

@@ -2,8 +2,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.ts';
 import { errorForLog } from '../log.ts';
-import { GatewayError, problemBody, toGatewayError } from '../problem.ts';
+import { GatewayError, toGatewayError } from '../problem.ts';
 import type { AdminAuth, AdminPrincipal, AdminRole } from './api/auth.ts';
+import { problemResponse } from '../http/problem-response.ts';
 
 /** `principal` is the authenticated caller; undefined only on public routes. */
 export type AdminHandler = (req: IncomingMessage, res: ServerResponse, params: Record<string, string>, principal: AdminPrincipal | undefined) => void | Promise<void>;
@@ -113,8 +114,8 @@ export class AdminServer {
         res.destroy();
         return;
       }
-      const body = JSON.stringify(problemBody(error.code, id, error.errors));
-      res.writeHead(error.status, { 'content-type': 'application/problem+json', 'x-request-id': id, 'cache-control': 'no-store', ...error.headers });
+      const { status, headers, body } = problemResponse(error.code, id, { ...(error.errors ? { errors: error.errors } : {}), ...(error.headers ? { headers: error.headers } : {}) });
+      res.writeHead(status, headers);
       res.end(body);
     }
   }

@@ -1,10 +1,8 @@
-import type { RequestContext, CompiledRoute } from '../pipeline/types.ts';
+import { requestSummary, type CompiledRoute, type RequestContext } from '../pipeline/types.ts';
 import type { SecurityEvent } from '../monitor/events.ts';
 import type { AuditConfig } from './schema.ts';
 import type { AuditEvent } from './log.ts';
 
-/** Marker in `ctx.notes` once a request's audit record has been appended (so it is appended once). */
-export const AUDITED_NOTE = 'audited';
 
 /** Whether a route is a sensitive operation: listed in `audit.sensitive_operations` or `x-rampart-sensitive: true`. */
 export function isSensitive(route: CompiledRoute | undefined, config: AuditConfig): boolean {
@@ -26,21 +24,11 @@ export function requestAuditEvent(ctx: RequestContext, status: number, config: A
   else if (ctx.identity && config.record_allowed === 'authenticated') type = 'auth.success';
   else return undefined;
   const id = ctx.identity;
-  const route = ctx.route;
   return {
     type,
     fields: {
-      requestId: ctx.id,
-      method: ctx.method,
-      api: route?.api.name,
-      operationId: route?.operationId,
-      route: route?.template,
-      status,
-      decision: ctx.decision,
-      stage: ctx.deniedBy,
-      code: ctx.errorCode,
-      reason: typeof ctx.notes['reason'] === 'string' ? ctx.notes['reason'] : undefined,
-      rule: typeof ctx.notes['rule'] === 'string' ? ctx.notes['rule'] : undefined,
+      ...requestSummary(ctx, status),
+      rule: ctx.notes.rule,
       authFailure: authFailureReason(ctx),
       ip: ctx.clientIp,
       subject: id?.subject,
@@ -55,8 +43,7 @@ export function requestAuditEvent(ctx: RequestContext, status: number, config: A
 
 /** The bounded reason an authenticator gave for refusing a credential (`unknown_key`, `expired`, …), if any. */
 function authFailureReason(ctx: RequestContext): string | undefined {
-  const failure = ctx.notes['authFailure'] as { reason?: unknown } | undefined;
-  return typeof failure?.reason === 'string' ? failure.reason.slice(0, 64) : undefined;
+  return ctx.notes.authFailure?.reason.slice(0, 64);
 }
 
 /** The audit record for a security event from the bus (auth failure, lockout, key lifecycle, …). */

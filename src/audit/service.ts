@@ -9,7 +9,7 @@ import { checkPublishedHead, headStatus, unacknowledgedRejections, type HeadChec
 import { HeadPublisher } from './head.ts';
 import { AuditLog } from './log.ts';
 import { AuditPrivacy } from './privacy.ts';
-import { AUDITED_NOTE, requestAuditEvent } from './records.ts';
+import { requestAuditEvent } from './records.ts';
 import type { AuditConfig } from './schema.ts';
 import { loadOrCreateSigningKey, signingKeyFromPem, type SigningKey } from './signing.ts';
 import { AuditStore } from './store.ts';
@@ -140,10 +140,10 @@ export async function openAuditService(config: AuditConfig, configFile: string, 
   timer.unref();
 
   const appendFor = (ctx: RequestContext, status: number): boolean => {
-    if (ctx.notes[AUDITED_NOTE] === true) return false;
+    if (ctx.notes.audited === true) return false;
     const event = requestAuditEvent(ctx, status, config);
     if (!event) return false;
-    ctx.notes[AUDITED_NOTE] = true;
+    ctx.notes.audited = true;
     log.append(event);
     return true;
   };
@@ -187,10 +187,10 @@ export function createAuditResponsePolicy(config: AuditConfig, log: AuditLog | u
     stage: 'audit_gate',
     needsBody: false,
     async run(ctx, response) {
-      if (ctx.notes[AUDITED_NOTE] === true) return;
+      if (ctx.notes.audited === true) return;
       const event = requestAuditEvent(ctx, response.status, config);
       if (!event) return;
-      ctx.notes[AUDITED_NOTE] = true;
+      ctx.notes.audited = true;
       log.append(event);
       try {
         await log.durable();

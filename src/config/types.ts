@@ -166,6 +166,7 @@ export interface ApiConfig {
   readonly concurrency?: ConcurrencyConfig;
   readonly brute_force: BruteForceConfig;
   readonly validation: ValidationConfig;
+  /** Filled by the schema default; absent only in configs built by hand (then the WAF runs with its defaults). */
   readonly response: ResponseContractConfig;
   /** CEL rules by operationId. */
   readonly rules: Readonly<Record<string, string>>;

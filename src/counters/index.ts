@@ -13,12 +13,17 @@ export { CounterUnavailableError } from './types.ts';
 export type { Clock, CounterBackend, CountState, Decision, LimitSpec } from './types.ts';
 export type { FallbackEvent, FallbackReason } from './fallback.ts';
 
-/** Brute-force protection of one login route, as the admin API needs it (registered at compile time). */
+/**
+ * Brute-force protection of one login route, as the admin API needs it. Registered by the factory into the route
+ * table being compiled (RouteTable.logins), so it lives and dies with that table.
+ */
 export interface LoginRegistration {
   /** Counter group (hash tag) of the route's failure counters. */
   readonly group: string;
   /** HMAC of an account identifier, as stored. */
   hashAccount(account: string): string;
+  /** The network a client address is counted under (IPv6 aggregated by `counters.ipv6_prefix`). */
+  network(ip: string): string;
 }
 
 /** Upper bound on tightened consumers remembered by one process. */
@@ -89,8 +94,6 @@ export class Counters {
   readonly shared: CounterBackend;
   readonly local: MemoryCounter;
   readonly clock: Clock;
-  /** Login routes by `api:operationId`, for the admin API. Replaced on reload. */
-  readonly logins = new Map<string, LoginRegistration>();
   /** Consumers under a tightened limit (incident response), fed from the invalidation bus. */
   readonly tightened = new RateTightenings();
   readonly #timeoutMs: number;
@@ -157,19 +160,28 @@ export class Counters {
 
   /**
    * Runs `run` on the shared backend within the owner's wait budget; when the backend cannot answer, runs it on
-   * the local one instead (counted as a fallback of `limit`). For lookups that always fail open.
+   * the local one instead (counted as a fallback of `limit`) or, with `failure: 'closed'`, rethrows the
+   * CounterUnavailableError (no local decision, no fallback counted).
    */
-  async withFallback<T>(limit: string, owner: object | undefined, run: (backend: CounterBackend) => Promise<T>): Promise<T> {
+  async withFallback<T>(limit: string, owner: object | undefined, run: (backend: CounterBackend) => Promise<T>, failure: 'open' | 'closed' = 'open'): Promise<T> {
     if (this.shared === this.local) return run(this.local);
     try {
       const result = await this.#within(owner, () => run(this.shared));
       this.#fallback.answered();
       return result;
     } catch (error) {
-      if (!(error instanceof CounterUnavailableError)) throw error;
+      if (!(error instanceof CounterUnavailableError) || failure === 'closed') throw error;
       this.#fallback.record({ backend: 'redis', reason: fallbackReason(error), limit }, this.instances);
       return run(this.local);
     }
+  }
+
+  /**
+   * Runs one call on a given backend within the owner's wait budget, without fallback (settling what an earlier
+   * call reserved there). Throws CounterUnavailableError when the budget is used up.
+   */
+  within<T>(owner: object | undefined, call: () => Promise<T>): Promise<T> {
+    return this.#within(owner, call);
   }
 
   async close(): Promise<void> {

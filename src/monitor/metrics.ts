@@ -169,8 +169,8 @@ export class GatewayMetrics {
     this.#denies.inc({ api, stage: label(ctx.deniedBy), code });
     if (AUTH_CODES.has(code) && !this.#authEventRequests.delete(ctx.id)) {
       // Authenticators note a bounded failure reason (unknown_key, expired, …); no method at all: no credential.
-      const failure = ctx.notes['authFailure'] as { method?: unknown; reason?: unknown } | undefined;
-      const method = label(failure?.method ?? ctx.notes['authMethod'], code === 'unauthorized' ? 'none' : 'unknown');
+      const failure = ctx.notes.authFailure;
+      const method = label(failure?.method ?? ctx.notes.authMethod, code === 'unauthorized' ? 'none' : 'unknown');
       this.#authFailures.inc({ method, reason: label(failure?.reason, code) });
     }
     if (RATE_CODES.has(code)) this.#rateLimited.inc({ api, stage: label(ctx.deniedBy) });

@@ -166,7 +166,7 @@ test('ip-filter: deny list, allow list and dynamic blocks deny with ip_blocked; 
     } catch (error) {
       assert.ok(error instanceof GatewayError);
       assert.equal(error.code, 'ip_blocked');
-      return String(ctx.notes['rule']);
+      return String(ctx.notes.rule);
     }
   };
   assert.equal(run('10.1.2.3'), 'allow');

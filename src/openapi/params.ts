@@ -1,4 +1,5 @@
 import type { ParameterObject } from './load.ts';
+import { isJsonMediaType } from '../http/media.ts';
 
 /**
  * Turns raw parameter strings into the values their schemas describe, per OpenAPI `style`/`explode`
@@ -67,7 +68,7 @@ export function paramSpec(param: ParameterObject): ParamSpec {
     explode: param.explode ?? style === 'form',
     shape,
     propertyNames: Object.keys((schema['properties'] as Record<string, unknown> | undefined) ?? {}),
-    jsonContent: content.some((t) => t === 'application/json' || t.endsWith('+json')),
+    jsonContent: content.some((t) => isJsonMediaType(t.toLowerCase())),
     numeric: numericOf(shape === 'array' ? (schema['items'] as Record<string, unknown> | undefined) : shape === 'scalar' ? schema : undefined),
   };
 }

@@ -1,10 +1,12 @@
-import { BlockList, isIP } from 'node:net';
+import type { BlockList } from 'node:net';
+import { cidrList } from '../http/cidr.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { ConfigError, type ConfigIssue } from '../config/errors.ts';
 import type { ApiConfig, RampartConfig } from '../config/types.ts';
 import { loadSpec, SpecError, type LoadedSpec, type SpecOperation } from '../openapi/load.ts';
 import { createHostMatcher, type HostMatcher } from '../http/hosts.ts';
 import { Router, type RouteMatch } from './router.ts';
+import type { LoginRegistration } from '../counters/index.ts';
 import { orderPolicies, type CompiledRoute, type PolicyBuildInput, type PolicyRegistry, type RequestPolicy, type ResponsePolicy, type SecurityHeaders, type Services } from './types.ts';
 
 /** A rate limit as far as the compiler checks it: the operations it names. */
@@ -32,6 +34,8 @@ export class RouteTable {
   /** `listen.hosts` as a matcher; undefined when the list is empty (any host, X-Forwarded-Host from the listener). */
   readonly hosts: HostMatcher | undefined;
   readonly specs: ReadonlyMap<string, LoadedSpec>;
+  /** The login routes compiled into this table (for the lockout admin API): swapped with it, kept on a rejected reload. */
+  readonly logins: ReadonlyMap<string, LoginRegistration>;
   readonly #apis: readonly CompiledApi[];
 
   constructor(
@@ -40,6 +44,8 @@ export class RouteTable {
     routes: readonly CompiledRoute[],
     specs: ReadonlyMap<string, LoadedSpec>,
     securityHeaders: SecurityHeaders,
+    trustedProxies: BlockList | undefined,
+    logins: ReadonlyMap<string, LoginRegistration> = new Map(),
   ) {
     this.config = loaded.config;
     this.file = loaded.file;
@@ -48,7 +54,8 @@ export class RouteTable {
     this.routes = routes;
     this.specs = specs;
     this.securityHeaders = securityHeaders;
-    this.trustedProxies = buildBlockList(loaded.config.trusted_proxies);
+    this.trustedProxies = trustedProxies;
+    this.logins = logins;
     const hosts = loaded.config.listen.hosts ?? [];
     this.hosts = hosts.length > 0 ? createHostMatcher(hosts) : undefined;
   }
@@ -75,7 +82,7 @@ export function stripPrefix(path: string, prefix: string): string | undefined {
  * build, in stage order, with every matcher and validator prebuilt. Throws ConfigError (naming the config path) or SpecError (naming the file).
  */
 export async function compileRouteTable(loaded: LoadedConfig, services: Services, registry: PolicyRegistry): Promise<RouteTable> {
-  const env: CompileEnv = { services, registry };
+  const env: CompileEnv = { services, registry, logins: new Map() };
   const { config } = loaded;
   const specs = new Map<string, LoadedSpec>();
   const apis: CompiledApi[] = [];
@@ -109,13 +116,21 @@ export async function compileRouteTable(loaded: LoadedConfig, services: Services
     apis.push({ api, prefix: api.base_path, router });
   }
   checkPlanOperations(config, specs, loaded.file);
-  return new RouteTable(loaded, apis, routes, specs, registry.securityHeaders(config.security_headers));
+  let trusted: BlockList | undefined;
+  try {
+    trusted = cidrList(config.trusted_proxies, 'trusted_proxies');
+  } catch (error) {
+    throw new ConfigError(loaded.file, [{ path: 'trusted_proxies', message: (error as Error).message }]);
+  }
+  return new RouteTable(loaded, apis, routes, specs, registry.securityHeaders(config.security_headers), trusted, env.logins);
 }
 
 /** What every route's compilation shares: the gateway's services and the policy registry (passed in by server/). */
 interface CompileEnv {
   readonly services: Services;
   readonly registry: PolicyRegistry;
+  /** Filled by the brute-force factories; becomes the table's `logins`. */
+  readonly logins: Map<string, LoginRegistration>;
 }
 
 function compileRoute(
@@ -135,7 +150,7 @@ function compileRoute(
   const declaredTypes = operation?.requestBody ? Object.keys(operation.requestBody.content ?? {}) : [];
   const types = override?.content_types ?? api.content_types ?? (operation ? declaredTypes : PASSTHROUGH_TYPES);
   const contentTypes = new Set(types.map((t) => t.toLowerCase()));
-  const input: PolicyBuildInput = { config, api, apiIndex, operationId, method, operation, ...(spec ? { spec } : {}), maxBodyBytes, contentTypes, services };
+  const input: PolicyBuildInput = { config, api, apiIndex, operationId, method, operation, ...(spec ? { spec } : {}), maxBodyBytes, contentTypes, services, logins: env.logins };
   const request: RequestPolicy[] = [];
   const response: ResponsePolicy[] = [];
   for (const factory of registry.factories) {
@@ -217,16 +232,4 @@ function checkPlanOperations(config: RampartConfig, specs: ReadonlyMap<string, L
   const known = new Set([...specs.values()].flatMap((s) => s.operations.map((o) => o.operationId)));
   const issues = Object.entries(config.plans ?? {}).flatMap(([plan, limits]) => unknownLimitOperations(limits, `plans.${plan}`, known, 'in any API spec'));
   if (issues.length > 0) throw new ConfigError(file, issues);
-}
-
-function buildBlockList(cidrs: readonly string[]): BlockList | undefined {
-  if (cidrs.length === 0) return undefined;
-  const list = new BlockList();
-  for (const entry of cidrs) {
-    const [address, bits] = entry.split('/') as [string, string | undefined];
-    const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(address, family);
-    else list.addSubnet(address, Number(bits), family);
-  }
-  return list;
 }

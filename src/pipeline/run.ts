@@ -40,5 +40,5 @@ export async function runRoute(ctx: RequestContext, route: CompiledRoute, ends: 
     throw error;
   }
   const streamError = await ends.respond(ctx, response);
-  if (streamError !== undefined) ctx.notes['streamError'] = streamError;
+  if (streamError !== undefined) ctx.notes.streamError = streamError;
 }

@@ -10,7 +10,7 @@ import { GatewayError } from '../problem.ts';
 import type { Logger } from '../log.ts';
 import type { ApiConfig, CorsConfig, IdentityConfig, RampartConfig, SecurityHeadersConfig, UpstreamConfig } from '../config/types.ts';
 import type { LoadedSpec, SpecOperation } from '../openapi/load.ts';
-import type { Counters } from '../counters/index.ts';
+import type { Counters, LoginRegistration } from '../counters/index.ts';
 import type { Store } from '../store/types.ts';
 import type { AuditLog } from '../audit/log.ts';
 import type { SecurityEvents } from '../monitor/events.ts';
@@ -25,6 +25,8 @@ export interface ServerResponseLike extends NodeJS.WritableStream {
   readonly headersSent: boolean;
   statusCode: number;
   readonly writableFinished: boolean;
+  /** Whether end() was called (an HTTP/2 response reports writableFinished after a reset without it). */
+  readonly writableEnded: boolean;
   writeHead(status: number, headers?: OutgoingHttpHeaders): unknown;
   destroy(error?: Error): unknown;
 }
@@ -41,6 +43,44 @@ export interface Identity {
   readonly method: string;
   /** Key id for API keys (never the key itself). */
   readonly keyId?: string;
+}
+
+/** Why an authenticator refused a presented credential: bounded codes, never the credential. */
+export interface AuthFailure {
+  /** `jwt`, `introspection`, `api_key`, `mtls`. */
+  readonly method: string;
+  /** The method's reason code (`unknown`, `expired`, `mismatch`, a TLS verification code, …). */
+  readonly reason: string;
+  /** The API key id the failure was for (never the key). */
+  readonly keyId?: string;
+}
+
+/**
+ * The typed per-request annotations stages leave for each other and for the record stage. Each field has one
+ * writer; values are bounded codes, counts and names from config, never request data or secrets.
+ */
+export interface RequestNotes {
+  /** The deny reason (sanitised, bounded; server/respond.ts `safeReason`). */
+  reason?: string;
+  /** The ip-filter rule that decided (`deny_list`, `allow_list`, `dynamic_block`). */
+  rule?: string;
+  /** The incident whose block denied the request. */
+  incident?: string;
+  authFailure?: AuthFailure;
+  /** The authentication method that was tried (even when it failed). */
+  authMethod?: string;
+  /** Name of the rate limit that refused the request. */
+  rateLimit?: string;
+  bruteForce?: 'locked';
+  bruteForceDelayMs?: number;
+  /** Why the response broke the contract (enforced or, in monitor mode, only logged). */
+  responseViolation?: string;
+  responseHeadersRemoved?: number;
+  ownershipFiltered?: number;
+  /** Error code of a response stream that failed after the headers were sent. */
+  streamError?: string;
+  /** Set once the request's audit record was appended (by the audit gate or the sink, never both). */
+  audited?: boolean;
 }
 
 /** What the gateway decided, for the access log, audit and metrics. */
@@ -79,8 +119,8 @@ export class RequestContext {
   clientGone = false;
   /** Headers policies add to the client response, success or error (e.g. rate-limit headers); set in finishHeaders. */
   responseHeaders: Record<string, string> | undefined = undefined;
-  /** Free-form annotations later stages and policies add for the record stage (never secrets). */
-  readonly notes: Record<string, unknown> = {};
+  /** What the stages learnt, for later stages and the record stage (access log, audit, metrics); never secrets. */
+  readonly notes: RequestNotes = {};
   #body: Buffer | undefined;
   #bodyPromise: Promise<Buffer> | undefined;
   #query: URLSearchParams | undefined;
@@ -333,6 +373,8 @@ export interface PolicyBuildInput {
   readonly maxBodyBytes: number;
   readonly contentTypes: ReadonlySet<string>;
   readonly services: Services;
+  /** The login routes of the table being compiled: the brute-force factory registers its route here. */
+  readonly logins?: Map<string, LoginRegistration>;
 }
 
 /**
@@ -370,4 +412,36 @@ export interface PolicyRegistry {
   readonly factories: readonly PolicyFactory[];
   cors(config: CorsConfig, routeMethods: readonly string[]): RouteCors;
   securityHeaders(config: SecurityHeadersConfig): SecurityHeaders;
+}
+
+/** What every record of a finished request shares (access log line, audit record): ids, route template, verdict. */
+export interface RequestSummary {
+  readonly requestId: string;
+  readonly method: string;
+  readonly api: string | undefined;
+  readonly operationId: string | undefined;
+  /** The route template, never the raw path (it can carry ids and tokens). */
+  readonly route: string | undefined;
+  readonly status: number;
+  readonly decision: Decision;
+  readonly stage: string | undefined;
+  readonly code: string | undefined;
+  readonly reason: string | undefined;
+}
+
+/** The shared summary of a request answered with `status` (stage 13). */
+export function requestSummary(ctx: RequestContext, status: number): RequestSummary {
+  const route = ctx.route;
+  return {
+    requestId: ctx.id,
+    method: ctx.method,
+    api: route?.api.name,
+    operationId: route?.operationId,
+    route: route?.template,
+    status,
+    decision: ctx.decision,
+    stage: ctx.deniedBy,
+    code: ctx.errorCode,
+    reason: ctx.notes.reason,
+  };
 }

@@ -2,13 +2,12 @@ import { EventEmitter } from 'node:events';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
 import { GatewayError } from '../problem.ts';
+import { MAX_RESPONSE_BUFFER_BYTES } from '../http/limits.ts';
 import type { RequestContext, CompiledRoute, UpstreamResponse } from '../pipeline/types.ts';
-import { isTrusted, normaliseIp } from '../policies/normalise/index.ts';
+import { isTrusted, normaliseIp } from '../http/normalise.ts';
 import type { BlockList } from 'node:net';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 
-/** Largest upstream response body buffered for response policies; past it the response is refused (502). */
-export const DEFAULT_RESPONSE_BUFFER_BYTES = 8 * 1024 * 1024;
 
 /** Counts request body bytes as they stream and fails the stream once the route's cap is passed. */
 class BodyCap extends Transform {
@@ -115,7 +114,7 @@ export async function forward(ctx: RequestContext, route: CompiledRoute, options
     return response;
   }
   try {
-    response.body = await readCapped(upstream.body, options.responseBufferBytes ?? DEFAULT_RESPONSE_BUFFER_BYTES);
+    response.body = await readCapped(upstream.body, options.responseBufferBytes ?? MAX_RESPONSE_BUFFER_BYTES);
   } finally {
     ctx.res.off('close', onClose);
   }

@@ -1,5 +1,5 @@
 import { createLineWriter, type Logger } from '../log.ts';
-import type { RequestContext, RecordSink } from '../pipeline/types.ts';
+import { requestSummary, type RequestContext, type RecordSink } from '../pipeline/types.ts';
 
 /**
  * One JSON line per request (stage 13). Logs the route template, never the raw path or query (they can carry
@@ -10,24 +10,14 @@ export function createAccessLog(logger: Logger): RecordSink {
   const write = createLineWriter(logger, { log: 'access' }, 'request');
   return {
     record(ctx: RequestContext, status: number): void {
-      const route = ctx.route;
       const latencyMs = Number(process.hrtime.bigint() - ctx.startedAt) / 1e6;
       write({
-        requestId: ctx.id,
-        method: ctx.method,
-        api: route?.api.name,
-        operationId: route?.operationId,
-        route: route?.template,
-        status,
+        ...requestSummary(ctx, status),
         latencyMs: Math.round(latencyMs * 1000) / 1000,
         upstreamMs: ctx.upstreamStatus === undefined ? undefined : Math.round(Number(ctx.upstreamNs) / 1000) / 1000,
         clientIp: ctx.clientIp,
         consumer: ctx.identity?.consumer ?? ctx.identity?.subject,
         authMethod: ctx.identity?.method,
-        decision: ctx.decision,
-        code: ctx.errorCode,
-        stage: ctx.deniedBy,
-        reason: ctx.notes['reason'],
         http: ctx.req.httpVersion,
       });
     },

@@ -108,7 +108,7 @@ export class Gateway {
     await monitor.restoreContainment();
     registerMonitorRoutes(gateway.admin, monitor);
     registerAdminApi(gateway.admin, adminAuth, controlPlane.actions, loaded.config.admin, logger, () => monitor.audit?.head.current());
-    registerRateLimitAdmin(gateway.admin, counters, (handler, route) =>
+    registerRateLimitAdmin(gateway.admin, counters, () => gateway.table.logins, (handler, route) =>
       route.method === 'GET'
         ? handler
         : async (req, res, params, principal) => {

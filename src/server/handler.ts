@@ -6,7 +6,7 @@ import { GatewayError, toGatewayError } from '../problem.ts';
 import { RequestContext, type ServerRequest, type ServerResponseLike } from '../pipeline/types.ts';
 import { stripPrefix, type RouteTable } from '../pipeline/compile.ts';
 import type { RecordSink } from '../pipeline/types.ts';
-import { clientIpOf, parseTarget, requestIdOf } from '../policies/normalise/index.ts';
+import { clientIpOf, parseTarget, requestIdOf } from '../http/normalise.ts';
 import { discardBody, forward } from '../proxy/forward.ts';
 import { runRoute, type PipelineEnds } from '../pipeline/run.ts';
 import type { IdentityAsserter } from '../proxy/identity.ts';
@@ -71,7 +71,8 @@ export class GatewayHandler {
       this.#inFlight--;
       // A stream reset or connection closed before the answer was sent is not a 200 (Node's default statusCode).
       const status = res.headersSent ? res.statusCode : CLIENT_CLOSED_STATUS;
-      if (!res.writableFinished) ctx.clientGone = true;
+      // HTTP/2: a reset stream's response reports writableFinished although end() was never called.
+      if (!res.writableFinished || !res.writableEnded) ctx.clientGone = true;
       for (const sink of this.#sinks) {
         try {
           sink.record(ctx, status);
@@ -93,7 +94,7 @@ export class GatewayHandler {
     try {
       ctx.decision = 'error';
       ctx.errorCode = 'internal';
-      ctx.notes['reason'] = 'stray exception';
+      ctx.notes.reason = 'stray exception';
       if (ctx.res.headersSent) ctx.res.destroy();
       else sendProblem(ctx, this.table, toGatewayError(error));
     } catch {
@@ -185,11 +186,11 @@ export class GatewayHandler {
     const error = toGatewayError(thrown);
     ctx.decision = error.code === 'internal' ? 'error' : 'deny';
     ctx.errorCode = error.code;
-    ctx.notes['reason'] = safeReason(error.message);
+    ctx.notes.reason = safeReason(error.message);
     if (error.code === 'internal' || error.status >= 502) {
-      this.#logger.error({ requestId: ctx.id, code: error.code, stage: ctx.deniedBy, err: errorForLog(thrown) }, ctx.notes['reason'] as string);
+      this.#logger.error({ requestId: ctx.id, code: error.code, stage: ctx.deniedBy, err: errorForLog(thrown) }, ctx.notes.reason);
     } else {
-      this.#logger.debug({ requestId: ctx.id, code: error.code, stage: ctx.deniedBy, reason: ctx.notes['reason'] }, 'request denied');
+      this.#logger.debug({ requestId: ctx.id, code: error.code, stage: ctx.deniedBy, reason: ctx.notes.reason }, 'request denied');
     }
     if (ctx.clientGone) return;
     const send = (problem: GatewayError) => {

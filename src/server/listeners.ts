@@ -5,7 +5,8 @@ import { constants as http2constants, createSecureServer, type Http2SecureServer
 import type { Duplex } from 'node:stream';
 import type { SecureContextOptions } from 'node:tls';
 import type { HttpListenerConfig, HttpsListenerConfig, LimitsConfig } from '../config/types.ts';
-import { ERRORS, problemBody, type ErrorCode } from '../problem.ts';
+import type { ErrorCode } from '../problem.ts';
+import { problemResponse, rawProblem } from '../http/problem-response.ts';
 
 export type Handler = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, secure: boolean) => void;
 export type AnyServer = HttpServer | Http2SecureServer;
@@ -146,15 +147,9 @@ function guardHttp2Request(req: Http2ServerRequest, res: Http2ServerResponse, ti
 }
 
 function writeProblem(res: ServerResponse | Http2ServerResponse, code: ErrorCode, requestId: string, done?: () => void): void {
-  const body = JSON.stringify(problemBody(code, requestId));
+  const { status, headers, body } = problemResponse(code, requestId);
   const out = res as ServerResponse; // both response classes share writeHead/end; the union's overloads are not callable
-  out.writeHead(ERRORS[code].status, {
-    'content-type': 'application/problem+json',
-    'content-length': Buffer.byteLength(body),
-    'x-request-id': requestId,
-    'x-content-type-options': 'nosniff',
-    'cache-control': 'no-store',
-  });
+  out.writeHead(status, headers);
   out.end(body, done);
 }
 
@@ -215,19 +210,7 @@ function answerClientError(error: NodeJS.ErrnoException & { rawPacket?: Buffer }
         : error.code === 'HPE_URI_TOO_LONG'
           ? 'uri_too_long'
           : 'bad_request';
-  const entry = ERRORS[code];
-  const id = randomUUID();
-  const body = JSON.stringify(problemBody(code, id));
-  socket.end(
-    `HTTP/1.1 ${entry.status} ${entry.title}\r\n` +
-      'content-type: application/problem+json\r\n' +
-      `content-length: ${Buffer.byteLength(body)}\r\n` +
-      `x-request-id: ${id}\r\n` +
-      'x-content-type-options: nosniff\r\n' +
-      'cache-control: no-store\r\n' +
-      'connection: close\r\n\r\n' +
-      body,
-  );
+  socket.end(rawProblem(code, randomUUID()));
   // A client that never reads its answer must not keep the socket open.
   setTimeout(() => socket.destroy(), 1000).unref();
 }

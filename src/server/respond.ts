@@ -1,6 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { problemBody, type GatewayError } from '../problem.ts';
+import type { GatewayError } from '../problem.ts';
+import { problemResponse } from '../http/problem-response.ts';
 import type { RequestContext } from '../pipeline/types.ts';
 import type { RouteTable } from '../pipeline/compile.ts';
 
@@ -36,12 +37,7 @@ export function sendProblem(ctx: RequestContext, table: RouteTable, error: Gatew
     res.destroy();
     return res.statusCode;
   }
-  const body = JSON.stringify(problemBody(error.code, ctx.id, error.errors));
-  const headers: OutgoingHttpHeaders = {
-    'content-type': 'application/problem+json',
-    'content-length': Buffer.byteLength(body),
-  };
-  if (error.headers) Object.assign(headers, error.headers);
+  const { headers, body } = problemResponse(error.code, ctx.id, { ...(error.errors ? { errors: error.errors } : {}), ...(error.headers ? { headers: error.headers } : {}) });
   finishHeaders(ctx, table, headers, error.status);
   res.writeHead(error.status, headers);
   if (ctx.method === 'HEAD') res.end();

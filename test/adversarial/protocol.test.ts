@@ -12,6 +12,7 @@ import { eventually, itemsConfig, rawExchange, rawJson, rawStatus, send, SPEC_FI
 import { ADMIN_CONFIG, ADMIN_TOKEN, TEST_ENV } from '../helpers/apikeys.ts';
 import { assertAlive, assertProblem } from '../helpers/http.ts';
 import { PROBLEM_TYPE_BASE } from '../../src/problem.ts';
+import { RequestContext } from '../../src/pipeline/types.ts';
 
 describe('protocol abuse over HTTP/1.1', () => {
   let upstream: TestUpstream;
@@ -164,5 +165,64 @@ describe('HTTP/2 rapid reset', () => {
     session.destroy();
     assert.equal(upstream.seen.length, before, 'no reset request reached the upstream');
     await assertAlive(gw.adminUrl);
+  });
+
+  test('streams reset mid-body leave nothing pending: every body read settles and no request stays in flight', async () => {
+    // Regression: RequestContext.readBody on a stream already reset waited for an 'end' or 'close' that had been
+    // emitted before it listened — one request (and its buffered chunks) leaked per reset. Both orders are sent:
+    // streams whose body read is under way when the reset arrives, and streams a throttling stage holds until after
+    // it (a 30/s fixed window with `action: delay`: the first 30 read at once, the rest in the next second) — those
+    // hung, because an HTTP/2 response reports writableFinished after a reset, so the handler never marked the
+    // client gone. (Node ends the readable side on RST_STREAM first, so a read under way settles with the bytes
+    // received so far; cut inside a value, they fail validation and never reach the upstream.)
+    const paced = await startGateway(
+      itemsConfig(upstream.url, {
+        limits: { http2_max_resets: 100 },
+        api: { response: { mode: 'off' }, rate_limits: [{ name: 'pace', key: 'route', algorithm: 'fixed_window', limit: '30/s', action: 'delay', max_delay_ms: 3000, operations: ['createItem'] }] },
+      }),
+      { tls: true, files: SPEC_FILES },
+    );
+    const proto = RequestContext.prototype;
+    const readBody = proto.readBody;
+    let started = 0;
+    let settled = 0;
+    proto.readBody = function (this: RequestContext, limit: number): Promise<Buffer> {
+      started++;
+      const body = readBody.call(this, limit);
+      body.then(
+        () => settled++,
+        () => settled++,
+      );
+      return body;
+    };
+    const session = h2connect(paced.url, { rejectUnauthorized: false });
+    session.on('error', () => undefined);
+    try {
+      await new Promise<void>((resolve) => session.once('connect', () => resolve()));
+      const before = upstream.seen.length;
+      // Just after a window boundary, so the second half surely waits for the next window.
+      await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 20));
+      const streams = [];
+      for (let i = 0; i < 60; i++) {
+        const stream = session.request({ ':method': 'POST', ':path': '/items', 'content-type': 'application/json' });
+        stream.on('error', () => undefined);
+        stream.write('{"name":"partial');
+        streams.push(stream);
+      }
+      assert.ok(await eventually(() => started >= 30, 2000), `body reads started: ${started}`);
+      await new Promise((r) => setTimeout(r, 50));
+      const readingAtReset = started;
+      assert.equal(settled, 0, 'no body has ended yet');
+      for (const stream of streams) stream.close(h2.NGHTTP2_CANCEL);
+      assert.ok(readingAtReset < 60, `some requests were still held by the throttle at the reset (${readingAtReset} reading)`);
+      assert.ok(await eventually(() => started === 60 && settled === 60, 5000), `every body read settled (${settled} of ${started} started, 60 sent)`);
+      assert.ok(await eventually(() => paced.gateway.handler.inFlight === 0, 5000), `in flight: ${paced.gateway.handler.inFlight}`);
+      assert.equal(upstream.seen.length, before, 'no reset request reached the upstream');
+      await assertAlive(paced.adminUrl);
+    } finally {
+      proto.readBody = readBody;
+      session.destroy();
+      await paced.close();
+    }
   });
 });

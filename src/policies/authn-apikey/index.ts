@@ -78,7 +78,7 @@ export function createApiKeyAuthenticator(verifier: ApiKeyVerifier, config: ApiK
         throw new GatewayError('service_unavailable', 'api key store unavailable', { cause: error });
       }
       if (!result.ok) {
-        ctx.notes['authFailure'] = { method: 'api_key', reason: result.reason, ...(result.keyId ? { keyId: result.keyId } : {}) };
+        ctx.notes.authFailure = { method: 'api_key', reason: result.reason, ...(result.keyId ? { keyId: result.keyId } : {}) };
         throw new GatewayError('invalid_token', `api key rejected: ${result.reason}${result.keyId ? ` (key ${result.keyId})` : ''}`, { headers: CHALLENGE });
       }
       // The upstream gets the identity (signed assertion), never the credential itself.

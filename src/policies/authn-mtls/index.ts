@@ -50,13 +50,13 @@ export function createMtlsAuthenticator(config: MtlsAuthConfig, store: Store | u
       const cert = socket.getPeerCertificate();
       if (!cert || Object.keys(cert).length === 0) return undefined;
       if (!socket.authorized) {
-        ctx.notes['authFailure'] = { method: 'mtls', reason: String(socket.authorizationError ?? 'unverified') };
+        ctx.notes.authFailure = { method: 'mtls', reason: String(socket.authorizationError ?? 'unverified') };
         throw new GatewayError('invalid_token', `client certificate rejected: ${String(socket.authorizationError ?? 'unverified')}`);
       }
       const names = certificateNames(cert);
       const consumerId = names.map((n) => mapping.get(n)).find((id) => id !== undefined);
       if (consumerId === undefined) {
-        ctx.notes['authFailure'] = { method: 'mtls', reason: 'unmapped' };
+        ctx.notes.authFailure = { method: 'mtls', reason: 'unmapped' };
         throw new GatewayError('invalid_token', 'client certificate rejected: no consumer mapped to its subject or SANs');
       }
       let consumer: Consumer | undefined;

@@ -185,7 +185,7 @@ export function createAuthnPolicy(input: PolicyBuildInput): RequestPolicy | unde
         if (failure !== undefined) throw failure;
         return;
       }
-      const keyId = ctx.identity?.keyId ?? failedKeyId(ctx.notes['authFailure']);
+      const keyId = ctx.identity?.keyId ?? ctx.notes.authFailure?.keyId;
       // A failure is counted, atomically with the lockout checks, before it is answered: parallel guesses cannot
       // all pass a check made before any of them was counted.
       if (failure instanceof GatewayError && failure.code === 'invalid_token') await backoff.admitFailure(ctx.clientIp, keyId, ctx);
@@ -203,11 +203,6 @@ function createBackoff(input: PolicyBuildInput): FailureBackoff | undefined {
   return new FailureBackoff(config, counters, `authfail:${input.api.name}`, input.config.counters?.ipv6_prefix);
 }
 
-function failedKeyId(note: unknown): string | undefined {
-  const keyId = note !== null && typeof note === 'object' ? (note as { keyId?: unknown }).keyId : undefined;
-  return typeof keyId === 'string' ? keyId : undefined;
-}
-
 async function firstIdentity(authenticators: readonly Authenticator[], ctx: RequestContext): Promise<Identity | undefined> {
   for (const authenticator of authenticators) {
     let identity: Identity | undefined;
@@ -215,7 +210,7 @@ async function firstIdentity(authenticators: readonly Authenticator[], ctx: Requ
       identity = await authenticator.authenticate(ctx);
     } catch (error) {
       // The method whose credential failed: a bounded label for the auth-failure metrics.
-      ctx.notes['authMethod'] = authenticator.method;
+      ctx.notes.authMethod = authenticator.method;
       throw error;
     }
     if (identity !== undefined) return identity;

@@ -204,7 +204,7 @@ export function createOwnerResponsePolicy(input: PolicyBuildInput, plan: AuthzPl
           return;
         }
         if (kept.length !== items.length) {
-          ctx.notes['ownershipFiltered'] = items.length - kept.length;
+          ctx.notes.ownershipFiltered = items.length - kept.length;
           replaceJsonBody(response, kept);
         }
       }

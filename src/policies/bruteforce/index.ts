@@ -85,29 +85,31 @@ export function createBruteForcePolicies(input: PolicyBuildInput): BruteForcePol
   const key = config.account_key === undefined ? PROCESS_KEY : Buffer.from(config.account_key, 'utf8');
   const hashAccount = (account: string) => createHmac('sha256', key).update(account).digest('base64url').slice(0, 32);
   const group = `bf:${input.api.name}:${input.operationId}`;
-  counters.logins.set(`${input.api.name}:${input.operationId}`, { group, hashAccount });
+  const ipv6Prefix = input.config.counters?.ipv6_prefix ?? DEFAULT_IPV6_PREFIX;
+  input.logins?.set(`${input.api.name}:${input.operationId}`, { group, hashAccount, network: (ip) => clientNetwork(ip, ipv6Prefix) });
   const attempts = new WeakMap<RequestContext, Attempt>();
   return {
-    request: requestPolicy(config, input.config.counters?.ipv6_prefix ?? DEFAULT_IPV6_PREFIX, login.account_field, input.maxBodyBytes, group, hashAccount, counters, attempts, input.services.logger),
-    response: responsePolicy(config, group, attempts, input.services.events, input.services.logger),
+    request: requestPolicy(config, ipv6Prefix, login.account_field, input.maxBodyBytes, group, hashAccount, counters, attempts, input.services.logger),
+    response: responsePolicy(config, group, counters, attempts, input.services.events, input.services.logger),
   };
 }
 
 const unavailable = (cause: unknown) =>
   new GatewayError('service_unavailable', 'brute-force counters unavailable; login fails closed', { cause, headers: { 'retry-after': '1' } });
 
-/** Runs `run` on the shared backend; when it cannot answer, on the local one (`open`) or denies with 503 (`closed`). */
-async function withFallback<T>(counters: Counters, failure: 'open' | 'closed', run: (b: CounterBackend) => Promise<T>): Promise<T> {
+/** The limit name brute-force fallbacks are counted under (`rampart_counter_fallback_total{limit}`). */
+export const FALLBACK_NAME = 'brute_force';
+
+/**
+ * Runs `run` through the counters' shared fallback path — within the request's wait budget, each local decision
+ * metered, logged at most every 10 s and reported on /readyz — on the local backend when the shared one cannot
+ * answer (`open`), or denies with 503 (`closed`).
+ */
+async function withFallback<T>(counters: Counters, failure: 'open' | 'closed', ctx: RequestContext, run: (b: CounterBackend) => Promise<T>): Promise<T> {
   try {
-    return await run(counters.shared);
+    return await counters.withFallback(FALLBACK_NAME, ctx, run, failure);
   } catch (error) {
-    if (!(error instanceof CounterUnavailableError)) throw error;
-    if (failure === 'closed' || counters.local === counters.shared) throw unavailable(error);
-    try {
-      return await run(counters.local);
-    } catch (local) {
-      throw local instanceof CounterUnavailableError ? unavailable(local) : local;
-    }
+    throw error instanceof CounterUnavailableError ? unavailable(error) : error;
   }
 }
 
@@ -138,7 +140,7 @@ function requestPolicy(
       // Reserve the attempt before it is forwarded, so parallel attempts cannot all pass a check made before any
       // of them failed: one atomic check-and-count for every key.
       let backend: CounterBackend = counters.shared;
-      const reservation = await withFallback(counters, config.failure, (b) => {
+      const reservation = await withFallback(counters, config.failure, ctx, (b) => {
         backend = b;
         return b.reserve(group, { keys, thresholds, windowMs: config.window_ms, lockMs: config.lockout_ms });
       });
@@ -147,7 +149,7 @@ function requestPolicy(
         reservation.states.forEach((s, i) => {
           if (s.count >= thresholds[i]! && s.ttlMs > lockedFor) lockedFor = s.ttlMs;
         });
-        ctx.notes['bruteForce'] = 'locked';
+        ctx.notes.bruteForce = 'locked';
         throw new GatewayError('account_locked', 'login locked out after repeated failures', {
           headers: { 'retry-after': String(Math.max(1, Math.ceil(lockedFor / 1000))) },
         });
@@ -159,7 +161,7 @@ function requestPolicy(
       const failures = Math.max(reservation.states[0]!.count, reservation.states[2]?.count ?? 0) - 1;
       if (failures >= config.delay_after) {
         const delay = Math.min(config.max_delay_ms, config.delay_base_ms * 2 ** Math.min(20, failures - config.delay_after));
-        ctx.notes['bruteForceDelayMs'] = delay;
+        ctx.notes.bruteForceDelayMs = delay;
         logger.debug({ requestId: ctx.id, delayMs: delay, failures }, 'brute-force delay');
         await sleep(delay);
       }
@@ -188,6 +190,7 @@ function logCountingFailure(logger: Logger, ctx: RequestContext, error: unknown)
 function responsePolicy(
   config: BruteForceConfig,
   group: string,
+  counters: Counters,
   attempts: WeakMap<RequestContext, Attempt>,
   events: SecurityEvents | undefined,
   logger: Logger,
@@ -203,6 +206,9 @@ function responsePolicy(
       if (!attempt || attempt.settled) return;
       attempt.settled = true;
       const { backend, keys } = attempt;
+      // Settling waits on the backend holding the reservation; on the shared one, within what is left of the
+      // request's wait budget (a stalled Redis delays the answer by at most the timeout in total).
+      const settle = <T>(call: (b: CounterBackend) => Promise<T>): Promise<T> => (backend === counters.local ? call(backend) : counters.within(ctx, () => call(backend)));
       try {
         if (response.status === 401 || response.status === 403) {
           // The reservation stands as the failure; the one that reached a threshold started that lockout.
@@ -210,19 +216,20 @@ function responsePolicy(
           attempt.reserved.forEach((s: CountState, i) => {
             if (s.count === thresholds[i]) emit(ctx, 'lockout', keys[i]!.split(':')[0]!, { lockoutMs: s.ttlMs, account: attempt.account });
           });
-          if (attempt.account === undefined) return;
-          const accounts = await backend.distinct(group, `dip:${attempt.ip}`, attempt.account, config.window_ms, config.distinct_accounts_per_ip);
+          const account = attempt.account;
+          if (account === undefined) return;
+          const accounts = await settle((b) => b.distinct(group, `dip:${attempt.ip}`, account, config.window_ms, config.distinct_accounts_per_ip));
           if (accounts === config.distinct_accounts_per_ip) emit(ctx, 'credential_stuffing', 'many_accounts_per_ip', { accounts });
-          const ips = await backend.distinct(group, `dacct:${attempt.account}`, attempt.ip, config.window_ms, config.distinct_ips_per_account);
-          if (ips === config.distinct_ips_per_account) emit(ctx, 'distributed_brute_force', 'many_ips_per_account', { ips, account: attempt.account });
+          const ips = await settle((b) => b.distinct(group, `dacct:${account}`, attempt.ip, config.window_ms, config.distinct_ips_per_account));
+          if (ips === config.distinct_ips_per_account) emit(ctx, 'distributed_brute_force', 'many_ips_per_account', { ips, account });
         } else if (response.status < 500) {
           // Not a failed login (success, or a request the login refused before checking it): the attempt is
           // released; a success also forgets the pair's failures. A 5xx keeps it, like an upstream that never answered.
           if (response.status < 400 && attempt.account !== undefined) {
-            await backend.release(group, keys.slice(0, 2));
-            await backend.clear(group, [keys[2]!]);
+            await settle((b) => b.release(group, keys.slice(0, 2)));
+            await settle((b) => b.clear(group, [keys[2]!]));
           } else {
-            await backend.release(group, keys);
+            await settle((b) => b.release(group, keys));
           }
         }
       } catch (error) {

@@ -1,32 +1,10 @@
-import { BlockList, isIP } from 'node:net';
+import type { BlockList } from 'node:net';
+import { cidrList, inList } from '../../http/cidr.ts';
 import { GatewayError } from '../../problem.ts';
 import type { RequestContext, RequestPolicy } from '../../pipeline/types.ts';
 import type { IpBlocks } from '../../monitor/blocks.ts';
 import type { IpFilterConfig } from './schema.ts';
 
-/** Builds a node:net BlockList from CIDRs/addresses. Throws naming `path[i]` for an invalid entry. */
-export function buildCidrList(entries: readonly string[], path: string): BlockList | undefined {
-  if (entries.length === 0) return undefined;
-  const list = new BlockList();
-  entries.forEach((entry, i) => {
-    const [address, bits] = entry.split('/') as [string, string | undefined];
-    const family = isIP(address);
-    const max = family === 6 ? 128 : 32;
-    if (family === 0 || (bits !== undefined && (!/^\d+$/.test(bits) || Number(bits) > max))) {
-      throw new Error(`${path}[${i}]: "${entry}" is not an IP address or CIDR`);
-    }
-    const type = family === 6 ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(address, type);
-    else list.addSubnet(address, Number(bits), type);
-  });
-  return list;
-}
-
-function matches(list: BlockList, ip: string): boolean {
-  const family = isIP(ip);
-  if (family === 0) return false;
-  return list.check(ip, family === 6 ? 'ipv6' : 'ipv4');
-}
 
 const compiled = new WeakMap<IpFilterConfig, { allow: BlockList | undefined; deny: BlockList | undefined }>();
 
@@ -41,7 +19,7 @@ const compiled = new WeakMap<IpFilterConfig, { allow: BlockList | undefined; den
 export function createIpFilterPolicy(config: IpFilterConfig, blocks: IpBlocks | undefined): RequestPolicy | undefined {
   let lists = compiled.get(config);
   if (!lists) {
-    lists = { allow: buildCidrList(config.allow, 'ip_filter.allow'), deny: buildCidrList(config.deny, 'ip_filter.deny') };
+    lists = { allow: cidrList(config.allow, 'ip_filter.allow'), deny: cidrList(config.deny, 'ip_filter.deny') };
     compiled.set(config, lists);
   }
   const { allow, deny } = lists;
@@ -51,18 +29,18 @@ export function createIpFilterPolicy(config: IpFilterConfig, blocks: IpBlocks | 
     stage: 'ip_filter',
     run(ctx: RequestContext): void {
       const ip = ctx.clientIp;
-      if (deny && matches(deny, ip)) {
-        ctx.notes['rule'] = 'deny_list';
+      if (deny && inList(deny, ip)) {
+        ctx.notes.rule = 'deny_list';
         throw new GatewayError('ip_blocked', 'client IP in ip_filter.deny');
       }
-      if (allow && !matches(allow, ip)) {
-        ctx.notes['rule'] = 'allow_list';
+      if (allow && !inList(allow, ip)) {
+        ctx.notes.rule = 'allow_list';
         throw new GatewayError('ip_blocked', 'client IP not in ip_filter.allow');
       }
       const block = blocks?.isBlocked(ip);
       if (block) {
-        ctx.notes['rule'] = 'dynamic_block';
-        if (block.incidentId) ctx.notes['incident'] = block.incidentId;
+        ctx.notes.rule = 'dynamic_block';
+        if (block.incidentId) ctx.notes.incident = block.incidentId;
         throw new GatewayError('ip_blocked', `client IP blocked by incident response (${block.reason})`);
       }
     },

@@ -1,19 +1,6 @@
 import { GatewayError } from '../../problem.ts';
 import type { RequestContext, RequestPolicy } from '../../pipeline/types.ts';
-
-/** Lower-cased media type without parameters: `Application/JSON; charset=utf-8` → `application/json`. */
-export function mediaTypeOf(header: string | undefined): string | undefined {
-  if (!header) return undefined;
-  const semi = header.indexOf(';');
-  return (semi === -1 ? header : header.slice(0, semi)).trim().toLowerCase();
-}
-
-/** Whether `type` is accepted by an allowlist that may hold `type/*` or `*\/*` entries. */
-export function mediaTypeAllowed(allowed: ReadonlySet<string>, type: string): boolean {
-  if (allowed.has(type) || allowed.has('*/*')) return true;
-  const slash = type.indexOf('/');
-  return slash > 0 && allowed.has(`${type.slice(0, slash)}/*`);
-}
+import { mediaTypeAllowed, mediaTypeOf } from '../../http/media.ts';
 
 /**
  * Route-level request limits: a request with a body must declare an accepted media type (415) and must not

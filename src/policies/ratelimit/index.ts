@@ -172,7 +172,7 @@ function stagePolicy(
       });
       if (worst < 0) return;
       const limit = active[worst]!;
-      ctx.notes['rateLimit'] = limit.name;
+      ctx.notes.rateLimit = limit.name;
       events?.emit({
         type: 'rate_limited',
         requestId: ctx.id,

@@ -61,7 +61,7 @@ export function createResponseHeadersPolicy(input: PolicyBuildInput): ResponsePo
       for (const name of SINGLETONS) {
         const value = headers[name];
         if (Array.isArray(value) && value.length > 1) {
-          ctx.notes['responseViolation'] = `repeated ${name} header`;
+          ctx.notes.responseViolation = `repeated ${name} header`;
           if (!monitor) throw new GatewayError('upstream_invalid_response', `response contract: repeated ${name} header`);
           logger.warn({ requestId: ctx.id, operationId, header: name }, 'repeated response header (monitor mode)');
         }
@@ -72,7 +72,7 @@ export function createResponseHeadersPolicy(input: PolicyBuildInput): ResponsePo
         delete headers[name];
         (removed ??= []).push(name);
       }
-      if (removed) ctx.notes['responseHeadersRemoved'] = removed.length;
+      if (removed) ctx.notes.responseHeadersRemoved = removed.length;
     },
   };
 }

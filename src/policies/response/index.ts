@@ -5,7 +5,7 @@ import { GatewayError } from '../../problem.ts';
 import type { RequestContext, ProxiedResponse, ResponsePolicy, PolicyBuildInput } from '../../pipeline/types.ts';
 import { createOpenApiAjv } from '../../openapi/ajv.ts';
 import { deriveResponseSchema } from '../../openapi/schemas.ts';
-import { mediaTypeOf } from '../limits/index.ts';
+import { isJsonMediaType, mediaTypeOf } from '../../http/media.ts';
 import { headerValue, jsonBodyOf, replaceJsonBody } from './json.ts';
 
 /** What a masked value becomes. */
@@ -88,7 +88,7 @@ export function createResponseContractPolicy(input: PolicyBuildInput): ResponseP
     const media = new Map<string, MediaEntry>();
     for (const [type, content] of Object.entries(response.content ?? {})) {
       const lower = type.toLowerCase();
-      const json = lower === 'application/json' || lower.endsWith('+json');
+      const json = isJsonMediaType(lower);
       let validate: ValidateFunction | undefined;
       if (json && content.schema) {
         try {
@@ -107,7 +107,7 @@ export function createResponseContractPolicy(input: PolicyBuildInput): ResponseP
   const operationId = operation.operationId;
 
   const violation = (ctx: RequestContext, reason: string): void => {
-    ctx.notes['responseViolation'] = reason;
+    ctx.notes.responseViolation = reason;
     if (!monitor) throw new GatewayError('upstream_invalid_response', `response contract: ${reason}`);
     logger.warn({ requestId: ctx.id, operationId, reason }, 'response does not match the contract (monitor mode)');
   };

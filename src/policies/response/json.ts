@@ -1,9 +1,8 @@
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import type { ProxiedResponse } from '../../pipeline/types.ts';
-import { mediaTypeOf } from '../limits/index.ts';
+import { isJsonMediaType, mediaTypeOf } from '../../http/media.ts';
+import { MAX_RESPONSE_BUFFER_BYTES as MAX_DECODED_BYTES } from '../../http/limits.ts';
 
-/** Largest decoded (decompressed) response body: the proxy's response buffer, also `response.max_body_bytes`' maximum. */
-export const MAX_DECODED_BYTES = 8 * 1024 * 1024;
 
 const DECODERS: Record<string, (buffer: Buffer, options: { maxOutputLength: number }) => Buffer> = {
   gzip: gunzipSync,
@@ -19,7 +18,7 @@ export type JsonBody = { readonly ok: true; readonly value: unknown } | { readon
 /** Whether a response media type is JSON (`application/json`, `+json`). */
 export function isJsonResponse(response: ProxiedResponse): boolean {
   const type = mediaTypeOf(headerValue(response.headers['content-type']));
-  return type !== undefined && (type === 'application/json' || type.endsWith('+json'));
+  return type !== undefined && isJsonMediaType(type);
 }
 
 export function headerValue(value: string | string[] | undefined): string | undefined {

@@ -1,3 +1,5 @@
+import { MAX_RESPONSE_BUFFER_BYTES } from '../../http/limits.ts';
+
 /** Response minimisation settings (config path `apis[].response`). */
 export const responseSchema = {
   type: 'object',
@@ -15,7 +17,7 @@ export const responseSchema = {
     max_body_bytes: {
       type: 'integer',
       minimum: 1,
-      maximum: 8388608,
+      maximum: MAX_RESPONSE_BUFFER_BYTES,
       default: 4194304,
       description: 'Largest response body buffered for checking (bytes, at most 8 MiB); larger bodies are blocked (502) in `enforce` mode, passed unchecked and logged in `monitor` mode.',
     },

@@ -1,7 +1,7 @@
 import { MIMEType } from 'node:util';
 import { GatewayError } from '../../problem.ts';
 import type { RequestContext } from '../../pipeline/types.ts';
-import { mediaTypeOf } from '../limits/index.ts';
+import { isJsonMediaType, mediaTypeOf } from '../../http/media.ts';
 import { parseJsonSafely } from './json.ts';
 
 /** Limits that apply while parsing a body (from `apis[].validation`). */
@@ -21,12 +21,10 @@ export interface ParsedBody {
   /** `json` bodies are parsed values; `form` bodies are field → string | string[] maps; `raw` bodies are not parsed. */
   readonly kind: 'json' | 'form' | 'raw';
   readonly value: unknown;
+  /** File names of multipart file parts (field name, file name), for the WAF; never the file contents. */
+  readonly fileNames?: readonly (readonly [string, string])[];
 }
 
-/** Whether a media type is JSON (`application/json` or any `+json` suffix). */
-export function isJsonMediaType(type: string): boolean {
-  return type === 'application/json' || type.endsWith('+json');
-}
 
 const cache = new WeakMap<RequestContext, Promise<ParsedBody | undefined>>();
 
@@ -85,14 +83,16 @@ async function parse(ctx: RequestContext, limits: BodyParseLimits): Promise<Pars
       throw invalid('must be a well-formed multipart/form-data body', 'malformed multipart body');
     }
     const entries: [string, string][] = [];
+    const fileNames: [string, string][] = [];
     for (const [name, value] of form.entries()) {
       if (entries.length >= limits.maxParts) throw invalid(`must not have more than ${limits.maxParts} parts`, 'too many multipart parts');
       const size = typeof value === 'string' ? Buffer.byteLength(value) : value.size;
       if (size > limits.maxPartBytes) throw new GatewayError('payload_too_large', `multipart part over ${limits.maxPartBytes} bytes`);
       // File contents are not validated as text: the schema sees an empty string (`format: binary`).
       entries.push([name, typeof value === 'string' ? value : '']);
+      if (typeof value !== 'string' && value.name) fileNames.push([name, value.name]);
     }
-    return { mediaType, kind: 'form', value: group(entries, limits) };
+    return { mediaType, kind: 'form', value: group(entries, limits), fileNames };
   }
   return { mediaType, kind: 'raw', value: undefined };
 }

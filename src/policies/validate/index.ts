@@ -7,7 +7,8 @@ import { createOpenApiAjv } from '../../openapi/ajv.ts';
 import type { ParameterObject } from '../../openapi/load.ts';
 import { canonicalNumerals, paramSpec, parseCookies, parseQuery, parseSimpleValue, type ParamLocation, type ParamSpec } from '../../openapi/params.ts';
 import { deriveRequestSchema, READ_ONLY_MARK, type RequestSchemaOptions } from '../../openapi/schemas.ts';
-import { isJsonMediaType, parsedBody, type BodyParseLimits } from './body.ts';
+import { parsedBody, type BodyParseLimits } from './body.ts';
+import { isJsonMediaType } from '../../http/media.ts';
 import { toFieldErrors } from './errors.ts';
 import { parseJsonSafely } from './json.ts';
 

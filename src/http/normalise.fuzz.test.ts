@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { GatewayError } from '../../problem.ts';
-import { parseTarget } from './index.ts';
+import { GatewayError } from '../problem.ts';
+import { parseTarget } from './normalise.ts';
 
 const RUNS = { numRuns: 500 };
 const CODES = new Set(['uri_too_long', 'invalid_path', 'bad_request']);

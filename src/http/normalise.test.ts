@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BlockList } from 'node:net';
-import { clientIpOf, parseTarget, requestIdOf } from './index.ts';
-import type { GatewayError } from '../../problem.ts';
-import type { ServerRequest } from '../../pipeline/types.ts';
+import { clientIpOf, parseTarget, requestIdOf } from './normalise.ts';
+import type { GatewayError } from '../problem.ts';
+import type { ServerRequest } from '../pipeline/types.ts';
 
 const codeOf = (fn: () => unknown): string | undefined => {
   try {

@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { BlockList } from 'node:net';
-import { GatewayError } from '../../problem.ts';
-import type { ServerRequest } from '../../pipeline/types.ts';
+import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
+import { GatewayError } from '../problem.ts';
+import { inList } from './cidr.ts';
+
+type ServerRequest = IncomingMessage | Http2ServerRequest;
 
 /** Characters allowed raw in a path (RFC 3986 pchar plus `/`); anything else (space, `\`, NUL, non-ASCII) is refused. */
 const PATH_CHARS = /^[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/;
@@ -92,11 +96,7 @@ export function clientIpOf(req: ServerRequest, trusted: BlockList | undefined): 
 
 /** Whether `ip` is inside the trusted-proxy list. */
 export function isTrusted(list: BlockList, ip: string): boolean {
-  try {
-    return list.check(ip, ip.includes(':') ? 'ipv6' : 'ipv4');
-  } catch {
-    return false;
-  }
+  return inList(list, ip);
 }
 
 function isPlausibleIp(value: string): boolean {
