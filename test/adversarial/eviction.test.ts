@@ -10,22 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { Pool } from 'undici';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
-
-const LOGIN_SPEC = `openapi: 3.1.0
-info: { title: login, version: 1.0.0 }
-paths:
-  /login:
-    post:
-      operationId: login
-      security: []
-      x-rampart-login: { account_field: username }
-      requestBody:
-        required: true
-        content:
-          application/json:
-            schema: { type: object }
-      responses: { '200': { description: ok }, '401': { description: no } }
-`;
+import { LOGIN_SPEC } from '../helpers/login-spec.ts';
 
 const FLOOD = 3000;
 const IN_FLIGHT = 16;

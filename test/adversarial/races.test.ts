@@ -12,24 +12,9 @@ import { Redis } from 'ioredis';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { send } from '../helpers/gateway-fixtures.ts';
+import { LOGIN_SPEC } from '../helpers/login-spec.ts';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
-
-const LOGIN_SPEC = `openapi: 3.1.0
-info: { title: login, version: 1.0.0 }
-paths:
-  /login:
-    post:
-      operationId: login
-      security: []
-      x-rampart-login: { account_field: username }
-      requestBody:
-        required: true
-        content:
-          application/json:
-            schema: { type: object }
-      responses: { '200': { description: ok }, '401': { description: no } }
-`;
 
 const LIMITS = { max_failures_ip_account: 5, max_failures_ip: 1000, max_failures_account: 12 };
 
