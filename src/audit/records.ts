@@ -3,7 +3,6 @@ import type { SecurityEvent } from '../monitor/events.ts';
 import type { AuditConfig } from './schema.ts';
 import type { AuditEvent } from './log.ts';
 
-
 /** Whether a route is a sensitive operation: listed in `audit.sensitive_operations` or `x-rampart-sensitive: true`. */
 export function isSensitive(route: CompiledRoute | undefined, config: AuditConfig): boolean {
   if (!route) return false;
@@ -29,6 +28,8 @@ export function requestAuditEvent(ctx: RequestContext, status: number, config: A
     fields: {
       ...requestSummary(ctx, status),
       rule: ctx.notes.rule,
+      waf: ctx.notes.waf,
+      wafLeak: ctx.notes.wafLeak,
       authFailure: authFailureReason(ctx),
       ip: ctx.clientIp,
       subject: id?.subject,

@@ -7,6 +7,7 @@ import { SpecError } from '../openapi/load.ts';
 import { compileRouteTable, type RouteTable } from '../pipeline/compile.ts';
 import { POLICY_REGISTRY } from '../policies/index.ts';
 import { summariseAuthorization } from '../policies/authz/report.ts';
+import { wafReport } from '../policies/waf/index.ts';
 
 /** `rampart check`: validates config + specs and prints the compiled route table. Exit 2 on any error. */
 export async function runCheck(configFile: string, out: NodeJS.WritableStream = process.stdout): Promise<number> {
@@ -15,6 +16,7 @@ export async function runCheck(configFile: string, out: NodeJS.WritableStream = 
     const table = await compileDry(loaded);
     out.write(formatRouteTable(table));
     out.write(`\n${formatAuthorizationReport(table)}`);
+    out.write(`\n${formatWafReport(table)}`);
     out.write(`\nconfig OK: ${table.routes.length} routes\n`);
     return 0;
   } catch (error) {
@@ -77,4 +79,21 @@ export function formatAuthorizationReport(table: RouteTable): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   return [line(header), ...rows.map(line), ...warnings].join('\n') + '\n';
+}
+
+/** Per operation: WAF mode and paranoia, and which fields it scans (constrained fields are left out). */
+export function formatWafReport(table: RouteTable): string {
+  const seen = new Set<string>();
+  const rows: string[][] = [];
+  for (const route of table.routes) {
+    const key = `${route.api.name}:${route.operationId}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const report = wafReport(route.api, route.operation);
+    rows.push([route.api.name, route.operationId, report.mode, report.fields.join(' ') || '-']);
+  }
+  const header = ['API', 'OPERATION', 'WAF', 'SCANNED FIELDS'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
 }

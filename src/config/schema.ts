@@ -12,6 +12,7 @@ import { ipFilterSchema } from '../policies/ip-filter/schema.ts';
 import { authSchema } from '../policies/authn/schema.ts';
 import { identitySchema } from '../proxy/identity-schema.ts';
 import { validationSchema } from '../policies/validate/schema.ts';
+import { wafSchema } from '../policies/waf/schema.ts';
 import { responseSchema } from '../policies/response/schema.ts';
 import { ownerLookupSchema, ownerRulesSchema, rolesSchema, rulesSchema } from '../policies/authz/schema.ts';
 import { storeSchema } from '../store/schema.ts';
@@ -168,6 +169,7 @@ const apiSchema = {
     concurrency: concurrencySchema,
     brute_force: bruteForceSchema,
     validation: validationSchema,
+    waf: wafSchema,
     response: responseSchema,
     rules: rulesSchema,
     owner_rules: ownerRulesSchema,

@@ -1,3 +1,4 @@
+import type { WafConfig } from '../policies/waf/schema.ts';
 import type { AuditConfig } from '../audit/schema.ts';
 import type { CountersConfig } from '../counters/schema.ts';
 import type { RateLimitConfig } from '../policies/ratelimit/schema.ts';
@@ -167,6 +168,7 @@ export interface ApiConfig {
   readonly brute_force: BruteForceConfig;
   readonly validation: ValidationConfig;
   /** Filled by the schema default; absent only in configs built by hand (then the WAF runs with its defaults). */
+  readonly waf?: WafConfig;
   readonly response: ResponseContractConfig;
   /** CEL rules by operationId. */
   readonly rules: Readonly<Record<string, string>>;

@@ -21,6 +21,8 @@ export const SECURITY_EVENT_TYPES = [
   'key.reinstated',
   'token.revoked',
   'admin.action',
+  'waf.hit',
+  'waf.leak',
 ] as const;
 
 export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];

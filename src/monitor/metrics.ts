@@ -38,6 +38,7 @@ export class GatewayMetrics {
   readonly #rateLimited: Counter<'api' | 'stage'>;
   readonly #validation: Counter<'api' | 'operation'>;
   readonly #events: Counter<'type' | 'reason'>;
+  readonly #wafHits: Counter<'api' | 'family' | 'rule' | 'mode'>;
   readonly auditRecords: Counter;
   /** Requests whose auth failure was already counted from the event bus (bounded). */
   readonly #authEventRequests = new Set<string>();
@@ -62,6 +63,7 @@ export class GatewayMetrics {
     this.#rateLimited = new Counter({ name: 'rampart_rate_limited_total', help: 'Rate-limit, concurrency and lockout rejections.', labelNames: ['api', 'stage'], registers });
     this.#validation = new Counter({ name: 'rampart_validation_failures_total', help: 'Request validation failures.', labelNames: ['api', 'operation'], registers });
     this.#events = new Counter({ name: 'rampart_security_events_total', help: 'Security events from the event bus.', labelNames: ['type', 'reason'], registers });
+    this.#wafHits = new Counter({ name: 'rampart_waf_hits_total', help: 'WAF detections (request injections and response leaks) by API, family, rule and mode.', labelNames: ['api', 'family', 'rule', 'mode'], registers });
     this.auditRecords = new Counter({ name: 'rampart_audit_records_total', help: 'Audit records committed.', registers });
     this.incidentsOpened = new Counter({ name: 'rampart_incidents_opened_total', help: 'Incidents opened by detector and severity.', labelNames: ['kind', 'severity'], registers });
     this.containment = new Counter({ name: 'rampart_containment_actions_total', help: 'Automated containment actions.', labelNames: ['action'], registers });
@@ -139,6 +141,10 @@ export class GatewayMetrics {
   /** Counts a security event from the bus. */
   onEvent(event: SecurityEvent): void {
     this.#events.inc({ type: event.type, reason: label(event.reason) });
+    if (event.type === 'waf.hit' || event.type === 'waf.leak') {
+      const f = event.fields ?? {};
+      this.#wafHits.inc({ api: label(f['api']), family: label(f['family']), rule: label(f['rule']), mode: label(f['mode']) });
+    }
     if (event.type === 'auth.failure') {
       this.#authFailures.inc({ method: label(event.method, 'unknown'), reason: label(event.reason, 'unknown') });
       if (event.requestId) {

@@ -75,6 +75,10 @@ export interface RequestNotes {
   bruteForceDelayMs?: number;
   /** Why the response broke the contract (enforced or, in monitor mode, only logged). */
   responseViolation?: string;
+  /** WAF hits of the request (family, rule id, sanitised field pointer; never the value). */
+  waf?: readonly { readonly family: string; readonly rule: string; readonly field: string }[];
+  /** A leak the WAF found in the upstream response (kind and rule id). */
+  wafLeak?: { readonly kind: string; readonly rule: string };
   responseHeadersRemoved?: number;
   ownershipFiltered?: number;
   /** Error code of a response stream that failed after the headers were sent. */

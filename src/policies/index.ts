@@ -14,6 +14,7 @@ import { createAuthnPolicy } from './authn/index.ts';
 import { createRateLimitPolicies } from './ratelimit/index.ts';
 import { createConcurrencyPolicy } from './concurrency/index.ts';
 import { createBruteForcePolicies } from './bruteforce/index.ts';
+import { createLeakPolicy, createWafPolicy } from './waf/index.ts';
 
 /** Every policy Rampart knows. Order here does not matter: each policy names its stage, and stages fix the order. */
 export const POLICY_FACTORIES: readonly PolicyFactory[] = [
@@ -32,6 +33,8 @@ export const POLICY_FACTORIES: readonly PolicyFactory[] = [
   { name: 'concurrency', build: (input) => ({ request: createConcurrencyPolicy(input) }) },
   { name: 'brute-force', build: (input) => createBruteForcePolicies(input) },
   { name: 'response-contract', build: (input) => ({ response: createResponseContractPolicy(input) }) },
+  // After response-contract: both run at stage `contract`, the leak check on what minimisation left.
+  { name: 'waf', build: (input) => ({ request: createWafPolicy(input), response: createLeakPolicy(input) }) },
   { name: 'response-headers', build: (input) => ({ response: createResponseHeadersPolicy(input) }) },
   { name: 'audit', build: (input) => ({ response: createAuditResponsePolicy(input.config.audit, input.services.audit) }) },
 ];

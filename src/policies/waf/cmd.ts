@@ -1,0 +1,111 @@
+import { isLetterCode, isSpaceCode, isWordCode, readWord, skipSpaces, someOccurrence, wordStart } from './text.ts';
+import type { Detector, Hit } from './types.ts';
+
+/**
+ * OS command injection: a command separator (`;`, `|`, `&`, newline, backtick, `$(`) followed by a known program,
+ * read after shell quote removal (`c'a't` is `cat`) with `${IFS}`/`$IFS$9`/`+` as spaces; programs that are also
+ * English words (`cat`, `id`, `set`) count only with a shell-looking argument (`-x`, `/path`, `$var`, `~`, end of
+ * text) below level 3. Also: `$(…)`/`${IFS}`, shellshock `() { :; }`, `/bin/sh`, server-side includes
+ * (`<!--#exec`), PHP/ASP code-execution calls and YAML deserialisation tags.
+ */
+
+const hit = (rule: string): Hit => ({ family: 'cmd', rule });
+
+/** Programs whose name is not an English word: any argument (or none) after a separator is enough. */
+const STRONG = new Set([
+  'whoami', 'uname', 'wget', 'getent', 'nslookup', 'ifconfig', 'ipconfig', 'netcat', 'ncat', 'bash', 'zsh', 'ksh', 'csh', 'tcsh',
+  'powershell', 'pwsh', 'certutil', 'systeminfo', 'chmod', 'chown', 'python2', 'python3', 'nc', 'telnet',
+  'tftp', 'busybox', 'xterm', 'nohup', 'wmic', 'bitsadmin', 'mshta', 'rundll32', 'regsvr32', 'cscript', 'wscript', 'netstat', 'traceroute', 'tracert',
+  'useradd', 'sudo', 'crontab', 'base64', 'xxd', 'tasklist', 'taskkill', 'sh',
+]);
+/** Programs that are also words people write (`cat`, `id`, `set`, `ping`): need a shell-looking argument below level 3. */
+const WEAK = new Set(['curl', 'python', 'perl', 'ruby', 'php', 'lua', 'node', 'dash', 'dig', 'host', 'arp', 'ps', 'uptime', 'hostname', 'passwd', 'cmd', 'cat', 'ls', 'id', 'set', 'echo', 'ping', 'sleep', 'type', 'find', 'more', 'head', 'tail', 'kill', 'touch', 'dir', 'net', 'rm', 'cp', 'mv', 'env', 'exec', 'eval', 'less', 'grep', 'sort', 'awk', 'sed', 'export', 'printf', 'timeout', 'whois', 'ver', 'time']);
+const CODE_CALLS = ['system(', 'passthru(', 'shell_exec(', 'popen(', 'proc_open(', 'pcntl_exec(', 'phpinfo(', 'base64_decode(', 'exec(', 'createobject(', 'wscript.shell', 'server.scripttimeout', 'on error resume next', 'runtime.getruntime', 'processbuilder(', 'child_process', 'os.system', 'subprocess.', '__import__(', 'response.write('];
+const SSI = ['<!--#exec', '<!--#include', '<!--#echo', '<!--#printenv', '<!--#config', '<!--#set'];
+
+export const detectCmd: Detector = (probe, paranoia) => {
+  const t = probe.lower;
+  if (t.length < 2) return undefined;
+  for (const needle of SSI) if (t.includes(needle)) return hit('cmd-ssi');
+  if (t.includes('${ifs') || t.includes('$ifs')) return hit('cmd-ifs');
+  if (t.includes('() {') && t.includes(':;')) return hit('cmd-shellshock');
+  if (t.includes('!!python/') || t.includes('!!ruby/') || t.includes('!!java') || t.includes('!!javax')) return hit('cmd-yaml-tag');
+  if (t.includes('<?php') || t.includes('${@')) return hit('cmd-php-code');
+  for (const call of CODE_CALLS) {
+    // "operating system(s)" is prose, not a call.
+    if (someOccurrence(t, call, (at) => wordStart(t, at) && !t.startsWith('s)', at + call.length))) return hit('cmd-code-exec');
+  }
+  const shell = shellForm(t);
+  if (binPath(shell)) return hit('cmd-bin-path');
+  return separated(shell, paranoia);
+};
+
+/**
+ * The text as a shell would see the words: quotes and backslashes removed, `${IFS}`-style and `+` spacing made
+ * spaces (so `c'a't+/et"c"/pas\swd` reads `cat /etc/passwd`). Linear; never longer than the input.
+ */
+export function shellForm(t: string): string {
+  let out = '';
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c === 39 || c === 34 || c === 92) continue;
+    out += c === 43 ? ' ' : t[i];
+  }
+  return out;
+}
+
+/** `/bin/sh`, `/usr/bin/id`, `/bin/bash -c`, `cmd.exe`, `powershell.exe`. */
+function binPath(t: string): boolean {
+  if (t.includes('cmd.exe') || t.includes('powershell.exe') || t.includes('/dev/tcp/')) return true;
+  return someOccurrence(t, 'bin/', (at) => {
+    const before = t.slice(Math.max(0, at - 5), at);
+    if (!(before.endsWith('/') || before.endsWith('/usr/') || before.endsWith('/s') || at === 0)) return false;
+    const name = readWord(t, at + 4, 16);
+    return STRONG.has(name) || WEAK.has(name);
+  });
+}
+
+/** Index right after a separator's end, for each separator occurrence: `;`, `|`, `&`, newline, backtick, `$(`. */
+function separated(t: string, paranoia: number): Hit | undefined {
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    let after = -1;
+    let substitution = false;
+    if (c === 59 || c === 124 || c === 38 || c === 10 || c === 13) after = i + 1;
+    else if (c === 96) {
+      after = i + 1;
+      substitution = true;
+    } else if (c === 36 && t.charCodeAt(i + 1) === 40) {
+      if (t.charCodeAt(i + 2) === 40) return hit('cmd-substitution');
+      after = i + 2;
+      substitution = true;
+    }
+    if (after < 0) continue;
+    while (after < t.length && (t.charCodeAt(after) === 124 || t.charCodeAt(after) === 38)) after++;
+    const start = skipSpaces(t, after, 16);
+    if (!isLetterCode(t.charCodeAt(start))) continue;
+    const name = readWord(t, start, 16);
+    const end = start + name.length;
+    const next = t.charCodeAt(end);
+    // `cat.` or `ls_x` are not a program call.
+    if (end < t.length && !(isSpaceCode(next) || next === 59 || next === 124 || next === 38 || next === 96 || next === 60 || next === 62 || next === 36 || next === 41)) {
+      if (!(STRONG.has(name) && (next === 47 || next === 46))) continue;
+    }
+    if (STRONG.has(name)) return hit(substitution ? 'cmd-substitution' : 'cmd-separator-program');
+    if (!WEAK.has(name)) continue;
+    if (substitution || paranoia >= 3 || shellArgument(t, end)) return hit(substitution ? 'cmd-substitution' : 'cmd-separator-program');
+  }
+  return undefined;
+}
+
+/** After a program name: end of text, another separator, a redirection, or an argument starting `-`, `/`, `$`, `~`, `.`, `\\`. */
+function shellArgument(t: string, at: number): boolean {
+  const i = skipSpaces(t, at, 16);
+  if (i >= t.length) return true;
+  const c = t.charCodeAt(i);
+  if (c === 59 || c === 124 || c === 38 || c === 96 || c === 62 || c === 60 || c === 36 || c === 126) return true;
+  if (c === 45) return isWordCode(t.charCodeAt(i + 1)) && i > at;
+  if (t.startsWith('http://', i) || t.startsWith('https://', i) || t.startsWith('ftp://', i)) return true;
+  if (c === 47 || c === 46) return i > at && (isWordCode(t.charCodeAt(i + 1)) || t.charCodeAt(i + 1) === 46 || t.charCodeAt(i + 1) === 47);
+  return false;
+}

