@@ -86,6 +86,66 @@ if (gateway) {
   }
 }
 
+// The WAF stage on a POST with a JSON body: a typical ~1 KiB review (five free-text fields) and a worst case (a
+// 96 KiB free-text field dense in quotes, markup, escapes and SQL words: every decoder and detector has work). Each
+// case is timed through validate (which parses the body) and through waf; the difference is the WAF's cost.
+if (gateway) {
+  const { Readable } = await import('node:stream');
+  const review = gateway.table.match('POST', '/items/42/reviews');
+  const typical = JSON.stringify({
+    title: 'Solid little widget, but the manual could be clearer',
+    body: "I ordered two of these for the workshop. Setup took ten minutes; the instructions say to 'select the union nut' first, which confused me (it's the brass one). After a week of daily use it still works as on day one. Battery life is about 3 days, less in the cold. Customer service answered within a day and sent a replacement clip. Would I buy it again? Yes, probably. Four stars because the case scratches easily & the strap feels cheap. Tip: drop the <small> adapter, it isn't needed.",
+    author: "Sean O'Neill",
+    location: 'Cork, Ireland — near the harbour',
+    pros: 'Cheap, sturdy; works with 1/2" and 3/8" fittings; 30% lighter than the old one',
+    rating: 4,
+    email: 'sean@example.com',
+    language: 'en',
+  });
+  const unit = `O'Brien said "<b>select</b> from the menu" &amp; 50% off -- union rates /* not */ \u0027 %27 &#39; \${name} `;
+  const worst = JSON.stringify({ title: 'worst case', body: unit.repeat(Math.floor((96 * 1024) / unit.length)) });
+  if (review.kind === 'found') {
+    const through = (stage: string) => {
+      const at = review.route.policies.findIndex((p) => p.stage === stage);
+      return at < 0 ? undefined : review.route.policies.slice(0, at + 1);
+    };
+    const validateStages = through('validate');
+    const wafStages = through('waf');
+    if (!validateStages || !wafStages) skip('WAF stage', 'no validate or waf stage compiled for POST /items/{id}/reviews');
+    else {
+      for (const [name, body] of [['1 KiB review, 5 free-text fields', typical], ['96 KiB adversarial free text', worst]] as const) {
+        const buffer = Buffer.from(body);
+        const post = () => {
+          const req = Object.assign(Readable.from([buffer]), {
+            method: 'POST',
+            url: '/items/42/reviews',
+            headers: { host: 'bench', authorization, 'content-type': 'application/json', 'content-length': String(buffer.length) },
+            httpVersion: '1.1',
+            socket: { remoteAddress: '127.0.0.1' },
+          });
+          const ctx = new RequestContext(req as unknown as ServerRequest, fakeResponse, 'bench-request-0002', '127.0.0.1', false);
+          ctx.route = review.route;
+          ctx.params = review.params;
+          return ctx;
+        };
+        // Fail loudly if the benign review would be refused: the benchmark must time the pass path.
+        const probe = post();
+        for (const p of wafStages) await p.run(probe);
+        summary(() => {
+          bench(`POST ${name}: stages through validate`, async () => {
+            const ctx = post();
+            for (const p of validateStages) await p.run(ctx);
+          });
+          bench(`POST ${name}: stages through waf`, async () => {
+            const ctx = post();
+            for (const p of wafStages) await p.run(ctx);
+          });
+        });
+      }
+    }
+  } else skip('WAF stage', 'POST /items/{id}/reviews did not match');
+}
+
 // JWT: jose ES256 verification with the key already imported, and the verified-token cache in front of it.
 try {
   const { JwtVerifier } = await import('../src/policies/authn-jwt/verify.ts');

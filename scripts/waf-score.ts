@@ -9,7 +9,8 @@
  * (other stages — path normalisation, validation — refuse some encodings first). Deterministic: at most
  * `--max-per-file` payloads per list (default 150), every k-th line.
  *
- * Usage: node scripts/waf-score.ts [--max-per-file N] [--waf-dir ../shared/waf]
+ * `--peer` replays the same requests through nginx + ModSecurity + the OWASP CRS (scripts/waf-peer.ts) and prints
+ * both side by side. Usage: node scripts/waf-score.ts [--max-per-file N] [--waf-dir ../shared/waf] [--peer] [--show-fp]
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -18,6 +19,7 @@ import { parse } from 'yaml';
 import { startGateway } from '../test/helpers/gateway.ts';
 import { startUpstream } from '../test/helpers/upstream.ts';
 import { BENIGN_FREE_TEXT } from '../test/fixtures/benign-text.ts';
+import { startPeer } from './waf-peer.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -154,8 +156,9 @@ async function main(): Promise<void> {
     { files: { 'score.yaml': SPEC } },
   );
   const started = performance.now();
-  const send = async (paranoia: number, placement: Placement, text: string): Promise<Outcome> => {
-    const base = `${gw.url}/p${paranoia}`;
+  /** Sends one payload; `peer` counts any 403 as the peer WAF's (it has no problem types). */
+  const send = async (root: string, paranoia: number, placement: Placement, text: string, peer = false): Promise<Outcome> => {
+    const base = `${root}/p${paranoia}`;
     let res: Response;
     const before = seen;
     try {
@@ -170,7 +173,8 @@ async function main(): Promise<void> {
     }
     const body = await res.text();
     if (res.status === 200 && seen > before) return 'passed';
-    if (res.status === 403 && body.includes('/problems/injection_detected')) return 'waf';
+    if (res.status === 403 && (peer || body.includes('/problems/injection_detected'))) return 'waf';
+    if (peer) return 'other';
     const type = /problems\/([a-z_]+)/.exec(body)?.[1] ?? 'none';
     otherStatuses.set(`${res.status} ${type}`, (otherStatuses.get(`${res.status} ${type}`) ?? 0) + 1);
     return 'other';
@@ -194,12 +198,34 @@ async function main(): Promise<void> {
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < jobs.length) {
         const job = jobs[next++]!;
-        results.push({ ...job, outcome: await send(job.paranoia, job.placement, job.text) });
+        results.push({ ...job, outcome: await send(gw.url, job.paranoia, job.placement, job.text) });
       }
     }),
   );
   const seconds = (performance.now() - started) / 1000;
   await gw.close();
+
+  // The same requests through the peer (nginx + ModSecurity + CRS), when asked for.
+  let peerResults: (Job & { outcome: Outcome })[] | undefined;
+  let peerSeconds = 0;
+  let peerVersion = '';
+  if (args.includes('--peer')) {
+    const peer = await startPeer(upstream.url, PARANOIA);
+    peerVersion = peer.version;
+    const peerStarted = performance.now();
+    peerResults = [];
+    let at = 0;
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (at < jobs.length) {
+          const job = jobs[at++]!;
+          peerResults!.push({ ...job, outcome: await send(peer.url(job.paranoia), job.paranoia, job.placement, job.text, true) });
+        }
+      }),
+    );
+    peerSeconds = (performance.now() - peerStarted) / 1000;
+    await peer.close();
+  }
   await upstream.close();
 
   const pct = (n: number, d: number) => (d === 0 ? '-' : `${((100 * n) / d).toFixed(1)} %`);
@@ -246,6 +272,26 @@ async function main(): Promise<void> {
     for (const r of results) if (r.kind === 'benign' && r.outcome === 'waf') out.push(`- p${r.paranoia} ${r.placement}: ${JSON.stringify(r.text)}`);
   }
   out.push('', `Refused by other stages: ${[...otherStatuses].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ×${n}`).join(', ') || 'none'}`);
+  if (peerResults) {
+    out.push('', `### Rampart beside the peer (${peerVersion})`, '', `Same requests, same upstream, same client; wall time Rampart ${seconds.toFixed(1)} s, peer ${peerSeconds.toFixed(1)} s. "Refused" counts every refusal of the request (the peer's 403s; Rampart's 403 injection_detected and earlier stages' 4xx).`, '');
+    out.push('| | Rampart p1 | peer p1 | Rampart p2 | peer p2 |', '|---|---|---|---|---|');
+    const rate = (list: (Job & { outcome: Outcome })[], paranoia: number, keep: (x: Job) => boolean, refused: (o: Outcome) => boolean) => {
+      const r = list.filter((x) => x.paranoia === paranoia && keep(x));
+      return pct(r.filter((x) => refused(x.outcome)).length, r.length);
+    };
+    const line = (label: string, keep: (x: Job) => boolean, refused: (o: Outcome) => boolean) => {
+      const cells = PARANOIA.flatMap((p) => [rate(results, p, keep, refused), rate(peerResults!, p, keep, refused)]);
+      out.push(`| ${label} | ${cells.join(' | ')} |`);
+    };
+    for (const { label, keep } of rows) line(`detection: ${label}`, (x) => x.kind === 'attack' && keep(x), (o) => o !== 'passed');
+    line('detection: all injection families', (x) => x.kind === 'attack' && inScope(x), (o) => o !== 'passed');
+    line('false positives: benign free text (any refusal)', (x) => x.kind === 'benign', (o) => o !== 'passed');
+    line('false positives: benign free text (by the WAF)', (x) => x.kind === 'benign', (o) => o === 'waf');
+    if (args.includes('--show-fp')) {
+      out.push('', 'Benign texts the peer refused:');
+      for (const r of peerResults) if (r.kind === 'benign' && r.outcome !== 'passed') out.push(`- p${r.paranoia} ${r.placement}: ${JSON.stringify(r.text)}`);
+    }
+  }
   console.log(out.join('\n'));
 }
 

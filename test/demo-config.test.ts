@@ -106,7 +106,8 @@ describe('the shipped demo/rampart.yaml', () => {
     const text = Buffer.concat(chunks).toString('utf8');
     assert.match(text, /getOrder\s.*response\.body\.ownerId == identity\.subject/);
     assert.match(text, /adminListUsers\s.*admin\s+admin/);
-    assert.match(text, /config OK: 15 routes/);
+    assert.match(text, /config OK: 16 routes/);
+    assert.match(text, /demo\s+searchProducts\s+block p1\s+query\/q/, 'the WAF report names the free-text search field');
   });
 
   test('a token from the demo IdP works through Rampart; no token is 401', async () => {
@@ -129,6 +130,27 @@ describe('the shipped demo/rampart.yaml', () => {
     const accounts = await call(`${base}/accounts`, { headers: bearer(alice) });
     assert.equal(accounts.status, 200);
     assert.ok(accounts.body.length > 0 && accounts.body.every((a) => (a as { tenantId: string }).tenantId === 'acme'));
+  });
+
+  test('SQL injection in the free-text product search dumps password hashes directly, 403 through Rampart', async () => {
+    const union = "zz' UNION SELECT id, username, passwordHash, 0 FROM users--";
+    const naked = await call(`${api.url}/products?q=${encodeURIComponent(union)}`);
+    assert.equal(naked.status, 200);
+    assert.ok(JSON.stringify(naked.body).includes('scrypt'), 'the naked API returns password hashes');
+    const stopped = await call(`${base}/products?q=${encodeURIComponent(union)}`);
+    assert.equal(stopped.status, 403);
+    assert.equal(problemType(stopped), 'https://rampart.dev/problems/injection_detected');
+    // What shoppers type passes: words like "select" and "union", apostrophes.
+    const benign = await call(`${base}/products?q=${encodeURIComponent("select the union nut")}`);
+    assert.equal(benign.status, 200);
+    const found = await call(`${base}/products?q=${encodeURIComponent('union nut')}`);
+    assert.equal(found.status, 200);
+    assert.deepEqual((found.body as unknown as { id: string }[]).map((p) => p.id), ['p-widget']);
+    // An apostrophe reaches the naive API (the WAF lets it through) and breaks its SQL: the client sees a generic
+    // 502, never the SQLite error.
+    const apostrophe = await call(`${base}/products?q=${encodeURIComponent("you're")}`);
+    assert.equal(apostrophe.status, 502);
+    assert.ok(!JSON.stringify(apostrophe.body).includes('syntax'));
   });
 
   test('BFLA: the admin operation is 403 for a user, 200 for an admin', async () => {

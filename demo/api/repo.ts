@@ -86,6 +86,8 @@ export interface DemoRepo {
   listOrders(filter: { status?: string; limit?: number }): OrderRow[];
   getOrder(id: string): OrderRow | undefined;
   createOrder(order: Omit<OrderRow, 'id' | 'createdAt'>): OrderRow;
+  /** Products whose name or description contains `text`. Built by string concatenation: SQL injection, on purpose. */
+  searchProducts(text: string): Record<string, unknown>[];
 }
 
 /** Builds the data-access functions over `db`. Statements are prepared once here. */
@@ -135,6 +137,8 @@ export function createRepo(db: DatabaseSync): DemoRepo {
       return db.prepare(`SELECT ${ORDER_COLS} FROM orders ${where} ORDER BY seq LIMIT ?`).all(...params) as unknown as OrderRow[];
     },
     getOrder: (id) => getOrder.get(id) as unknown as OrderRow | undefined,
+    searchProducts: (text) =>
+      db.prepare(`SELECT id, name, description, price FROM products WHERE name LIKE '%${text}%' OR description LIKE '%${text}%' ORDER BY id`).all(),
     createOrder: (o) => {
       const seq = Number((nextSeq.get() as Row)['next']);
       const id = `ord-${seq}`;

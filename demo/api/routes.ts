@@ -1,6 +1,6 @@
 /**
  * The demo API's routes, written the naive way on purpose: no ownership checks, no role checks, internal fields in
- * every response, mass assignment, operator injection in search, verbose errors. Rampart is what makes it safe.
+ * every response, mass assignment, operator injection in search, SQL injection in the product search, verbose errors. Rampart is what makes it safe.
  */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -153,6 +153,8 @@ const ROUTE_TABLE: Array<[string, string, Route['handler']]> = [
       sendJson(ctx.res, 201, order);
     },
   ],
+
+  ['GET', '/products', ({ res, repo, query }) => sendJson(res, 200, repo.searchProducts(query.get('q') ?? ''))],
 
   [
     'POST',

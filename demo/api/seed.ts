@@ -30,6 +30,13 @@ const ORDERS = [
   { seq: 7, owner: 'admin', item: 'Server rack', quantity: 1, amount: 3200, status: 'pending', notes: 'Internal purchase' },
 ] as const;
 
+const PRODUCTS = [
+  { id: 'p-widget', name: 'Widget', description: 'The classic. Fits every standard union nut.', price: 9.99 },
+  { id: 'p-gadget', name: 'Gadget', description: "Does what it says; select the blue one if you're unsure.", price: 49 },
+  { id: 'p-sprocket', name: 'Sprocket', description: 'Steel, 32 teeth, drop-forged.', price: 1.5 },
+  { id: 'p-gizmo', name: 'Gizmo', description: 'Battery included (lasts about 3 days).', price: 60 },
+] as const;
+
 /** Inserts any missing seed rows. Hashes seed passwords with scrypt only for users that are not stored yet. */
 export async function seedDemoData(db: DatabaseSync): Promise<void> {
   const insertTenant = db.prepare('INSERT OR IGNORE INTO tenants (id, name) VALUES (?, ?)');
@@ -53,6 +60,9 @@ export async function seedDemoData(db: DatabaseSync): Promise<void> {
   for (const a of ACCOUNTS) {
     insertAccount.run(a.id, a.tenantId, a.ownerId, a.name, a.balance, TENANT_SECRETS[a.tenantId] ?? '', SEED_TIME);
   }
+
+  const insertProduct = db.prepare('INSERT OR IGNORE INTO products (id, name, description, price) VALUES (?, ?, ?, ?)');
+  for (const p of PRODUCTS) insertProduct.run(p.id, p.name, p.description, p.price);
 
   const insertOrder = db.prepare(
     `INSERT OR IGNORE INTO orders (seq, id, accountId, ownerId, tenantId, item, quantity, amount, status,

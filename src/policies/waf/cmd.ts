@@ -1,4 +1,4 @@
-import { isLetterCode, isSpaceCode, isWordCode, readWord, skipSpaces, someOccurrence, wordStart } from './text.ts';
+import { isLetterCode, isSpaceCode, isWordCode, punctuationMask, readWord, skipSpaces, someOccurrence, wordStart } from './text.ts';
 import type { Detector, Hit } from './types.ts';
 
 /**
@@ -21,17 +21,22 @@ const STRONG = new Set([
 /** Programs that are also words people write (`cat`, `id`, `set`, `ping`): need a shell-looking argument below level 3. */
 const WEAK = new Set(['curl', 'python', 'perl', 'ruby', 'php', 'lua', 'node', 'dash', 'dig', 'host', 'arp', 'ps', 'uptime', 'hostname', 'passwd', 'cmd', 'cat', 'ls', 'id', 'set', 'echo', 'ping', 'sleep', 'type', 'find', 'more', 'head', 'tail', 'kill', 'touch', 'dir', 'net', 'rm', 'cp', 'mv', 'env', 'exec', 'eval', 'less', 'grep', 'sort', 'awk', 'sed', 'export', 'printf', 'timeout', 'whois', 'ver', 'time']);
 const CODE_CALLS = ['system(', 'passthru(', 'shell_exec(', 'popen(', 'proc_open(', 'pcntl_exec(', 'phpinfo(', 'base64_decode(', 'exec(', 'createobject(', 'wscript.shell', 'server.scripttimeout', 'on error resume next', 'runtime.getruntime', 'processbuilder(', 'child_process', 'os.system', 'subprocess.', '__import__(', 'response.write('];
+const CODE_CALL_MASKS = new Map(CODE_CALLS.map((call) => [call, punctuationMask(call)]));
 const SSI = ['<!--#exec', '<!--#include', '<!--#echo', '<!--#printenv', '<!--#config', '<!--#set'];
+
+const LESS_THAN = punctuationMask('<');
 
 export const detectCmd: Detector = (probe, paranoia) => {
   const t = probe.lower;
   if (t.length < 2) return undefined;
-  for (const needle of SSI) if (t.includes(needle)) return hit('cmd-ssi');
+  if (probe.punct & LESS_THAN) for (const needle of SSI) if (t.includes(needle)) return hit('cmd-ssi');
   if (t.includes('${ifs') || t.includes('$ifs')) return hit('cmd-ifs');
   if (t.includes('() {') && t.includes(':;')) return hit('cmd-shellshock');
   if (t.includes('!!python/') || t.includes('!!ruby/') || t.includes('!!java') || t.includes('!!javax')) return hit('cmd-yaml-tag');
   if (t.includes('<?php') || t.includes('${@')) return hit('cmd-php-code');
   for (const call of CODE_CALLS) {
+    const mask = CODE_CALL_MASKS.get(call)!;
+    if ((mask & probe.punct) !== mask) continue;
     // "operating system(s)" is prose, not a call.
     if (someOccurrence(t, call, (at) => wordStart(t, at) && !t.startsWith('s)', at + call.length))) return hit('cmd-code-exec');
   }
@@ -45,13 +50,10 @@ export const detectCmd: Detector = (probe, paranoia) => {
  * spaces (so `c'a't+/et"c"/pas\swd` reads `cat /etc/passwd`). Linear; never longer than the input.
  */
 export function shellForm(t: string): string {
-  let out = '';
-  for (let i = 0; i < t.length; i++) {
-    const c = t.charCodeAt(i);
-    if (c === 39 || c === 34 || c === 92) continue;
-    out += c === 43 ? ' ' : t[i];
-  }
-  return out;
+  // Native passes (a one-character class has nothing to backtrack); most text has none of these characters.
+  let out = t;
+  if (out.includes("'") || out.includes('"') || out.includes('\\')) out = out.replace(/['"\\]/g, '');
+  return out.includes('+') ? out.replaceAll('+', ' ') : out;
 }
 
 /** `/bin/sh`, `/usr/bin/id`, `/bin/bash -c`, `cmd.exe`, `powershell.exe`. */

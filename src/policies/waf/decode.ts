@@ -1,4 +1,4 @@
-import { isLetterCode } from './text.ts';
+import { isLetterCode, punctuationMask } from './text.ts';
 import type { Location, Probe } from './types.ts';
 
 /**
@@ -34,7 +34,7 @@ export function probesOf(value: string, location: Location, budget: ScanBudget):
   const add = (text: string): void => {
     budget.remaining -= text.length + 1;
     if (budget.remaining < 0) throw new ScanBudgetError();
-    probes.push({ text, lower: text.toLowerCase(), location });
+    probes.push({ text, lower: text.toLowerCase(), punct: punctuationMask(text), location });
   };
   add(value);
   let current = value;

@@ -74,3 +74,42 @@ export function readWord(text: string, at: number, max = 32, dash = false): stri
   }
   return text.slice(at, i);
 }
+
+/**
+ * Bit per ASCII punctuation character (the 32 of `!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~`) that occurs in `text`: one
+ * pass per probe, so that a needle holding punctuation the text lacks is never searched for.
+ */
+export function punctuationMask(text: string): number {
+  let mask = 0;
+  for (let i = 0; i < text.length; i++) {
+    const bit = PUNCT_BIT[text.charCodeAt(i)];
+    if (bit !== undefined) mask |= bit;
+  }
+  return mask;
+}
+
+const PUNCT_BIT: (number | undefined)[] = [];
+{
+  let n = 0;
+  for (let c = 33; c < 127; c++) if (!isWordCode(c) || c === 95) PUNCT_BIT[c] = 1 << n++;
+}
+
+/** Substrings searched for together; each is skipped unless the text holds every punctuation character it holds. */
+export class NeedleList {
+  readonly #needles: readonly string[];
+  readonly #masks: Int32Array;
+
+  constructor(needles: readonly string[]) {
+    this.#needles = needles;
+    this.#masks = Int32Array.from(needles, (n) => punctuationMask(n));
+  }
+
+  /** The first needle (in list order) that occurs in `text`, whose {@link punctuationMask} is `mask`. */
+  firstIn(text: string, mask: number): string | undefined {
+    for (let i = 0; i < this.#needles.length; i++) {
+      const m = this.#masks[i]!;
+      if ((m & mask) === m && text.includes(this.#needles[i]!)) return this.#needles[i];
+    }
+    return undefined;
+  }
+}

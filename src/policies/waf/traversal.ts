@@ -1,4 +1,4 @@
-import { isWordCode, someOccurrence } from './text.ts';
+import { isWordCode, NeedleList, punctuationMask, someOccurrence } from './text.ts';
 import type { Detector, Hit } from './types.ts';
 
 /**
@@ -9,13 +9,15 @@ import type { Detector, Hit } from './types.ts';
 
 const hit = (rule: string): Hit => ({ family: 'traversal', rule });
 
-const SENSITIVE = [
+const SENSITIVE = new NeedleList([
   'etc/passwd', 'etc/shadow', 'etc/group', 'etc/hosts', 'etc/issue', 'etc/hostname', 'etc/sudoers', 'etc/crontab', 'etc/os-release',
   'proc/self/', 'proc/version', 'proc/cmdline', 'proc/1/', 'win.ini', 'boot.ini', 'system.ini', 'windows/system32', 'winnt/system32',
   '.htaccess', '.htpasswd', 'web.config', 'web-inf/', 'meta-inf/', '.ssh/', 'id_rsa', 'id_ed25519', 'authorized_keys', '.bash_history',
   '.git/config', '.git/head', 'ntuser.dat', 'var/log/', 'var/run/secrets', 'c:/windows/', 'c:/boot', 'inetpub/wwwroot', 'php://filter',
   '.aws/credentials', '.docker/config', 'wp-config.php',
-];
+]);
+
+const SLASH = punctuationMask('/');
 
 export const detectTraversal: Detector = (probe, paranoia) => {
   if (probe.lower.length < 3) return undefined;
@@ -23,7 +25,8 @@ export const detectTraversal: Detector = (probe, paranoia) => {
   // "1.../2" is prose; "..../" is the filter-evasion form of "../".
   const dotdot = someOccurrence(t, '../', (at) => at === 0 || !(isWordCode(t.charCodeAt(at - 1)) || t.charCodeAt(at - 1) === 46), Number.MAX_SAFE_INTEGER);
   if (dotdot || t.includes('..;/') || t.includes('..../')) return hit('traversal-dot-dot');
-  for (const name of SENSITIVE) if (t.includes(name)) return hit('traversal-sensitive-file');
+  // pathForm only removes quotes and backslashes, so the probe's mask less those still bounds what `t` holds.
+  if (SENSITIVE.firstIn(t, probe.punct | SLASH) !== undefined) return hit('traversal-sensitive-file');
   if (t.includes('c$/') || t.includes('admin$/') || t.includes('ipc$')) return hit('traversal-unc-share');
   if (paranoia >= 2) {
     if (t === '..' || t.endsWith('/..')) return hit('traversal-dot-dot');
@@ -37,22 +40,10 @@ export const detectTraversal: Detector = (probe, paranoia) => {
  * file API would open. Linear; never longer than the input.
  */
 export function pathForm(t: string): string {
-  if (!t.includes('\\') && !t.includes('"') && !t.includes("'") && !t.includes('//') && !t.includes('/./')) return t;
-  // An array, not string concatenation: looking back at a growing rope would flatten it on every character.
-  const out: string[] = [];
-  for (let i = 0; i < t.length; i++) {
-    let c = t[i]!;
-    if (c === "'" || c === '"') continue;
-    if (c === '\\') c = '/';
-    if (c === '/') {
-      const last = out[out.length - 1];
-      if (last === '/') continue;
-      if (last === '.' && out[out.length - 2] === '/') {
-        out.pop();
-        continue;
-      }
-    }
-    out.push(c);
-  }
-  return out.join('');
+  // Native passes: each is linear, and each repeat at least halves what it looks for (`////` → `//` → `/`).
+  let out = t;
+  if (out.includes("'") || out.includes('"')) out = out.replace(/['"]/g, '');
+  if (out.includes('\\')) out = out.replaceAll('\\', '/');
+  for (let round = 0; round < 32 && (out.includes('//') || out.includes('/./')); round++) out = out.replaceAll('//', '/').replaceAll('/./', '/');
+  return out;
 }

@@ -16,6 +16,8 @@ export interface Probe {
   readonly text: string;
   /** `text` lower-cased (computed once per probe, shared by every detector). */
   readonly lower: string;
+  /** Which ASCII punctuation `text` holds ({@link punctuationMask} in text.ts), to skip needles it cannot hold. */
+  readonly punct: number;
   readonly location: Location;
 }
 

@@ -1,4 +1,4 @@
-import { skipSpaces, someOccurrence } from './text.ts';
+import { punctuationMask, skipSpaces, someOccurrence } from './text.ts';
 import type { Detector, Hit } from './types.ts';
 
 /**
@@ -38,5 +38,5 @@ export function refuseXmlBody(text: string): Hit | undefined {
   const lower = text.toLowerCase();
   if (lower.includes('<!doctype')) return hit('xxe-doctype');
   if (lower.includes('<!entity')) return hit('xxe-entity');
-  return detectXxe({ text, lower, location: 'body' }, 1);
+  return detectXxe({ text, lower, punct: punctuationMask(text), location: 'body' }, 1);
 }
