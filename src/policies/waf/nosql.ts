@@ -45,6 +45,8 @@ export const detectNosql: Detector = (probe, paranoia) => {
   if (t.includes('this.') && (t.includes('.match(') || t.includes('.constructor') || t.includes('==')) && (t.includes("'") || t.includes('"'))) return hit('nosql-js-injection');
   if ((t.includes('do{') || t.includes('do {')) && t.includes('while(')) return hit('nosql-js-injection');
   if (someOccurrence(t, 'sleep(', (at) => wordStart(t, at) && quoteOrSemicolonBefore(t, at))) return hit('nosql-js-injection');
+  // `'; return true; var x='`, `"; while(true){}; //`: a `$where` string closed, a statement run, the rest re-opened.
+  if (someOccurrence(t, ';', (at) => statementAfterQuote(t, at))) return hit('nosql-js-injection');
   if (t.includes('mapreduce(') || t.includes('$function') || t.includes('emit(1')) return hit('nosql-js-injection');
   if (paranoia >= 2 && (t.includes('|| 1==1') || t.includes('||1==1') || t.includes("'=='"))) return hit('nosql-js-injection');
   return undefined;
@@ -67,4 +69,15 @@ function quoteOrSemicolonBefore(t: string, at: number): boolean {
     if (c !== ' ' && c !== '+' && c !== '|' && c !== '&') return false;
   }
   return false;
+}
+
+/** A quote right before the `;` at `at`, then `return`/`while(`/`throw`, and later another quote or a `//` comment. */
+function statementAfterQuote(t: string, at: number): boolean {
+  const quote = t[skipSpacesBack(t, at, 4)];
+  if (quote !== "'" && quote !== '"') return false;
+  const start = skipSpaces(t, at + 1, 4);
+  const word = readWord(t, start, 8);
+  if (!(word === 'return' || word === 'throw' || ((word === 'while' || word === 'for') && t[skipSpaces(t, start + word.length, 4)] === '('))) return false;
+  const rest = t.indexOf(quote, start);
+  return rest !== -1 || t.includes('//', start);
 }

@@ -20,12 +20,17 @@ export const detectSsti: Detector = (probe, paranoia) => {
   if (t.includes('<%=') || (t.includes('<%') && t.includes('%>'))) return hit('ssti-erb');
   for (const [open, close] of [['{{', '}}'], ['${', '}'], ['#{', '}'], ['*{', '}'], ['@{', '}'], ['{%', '%}']] as const) {
     let found: Hit | undefined;
+    // The next `close` at or after the last lookup: occurrences come in increasing order, so the text is searched
+    // for `close` once overall rather than once per `open` (a value of repeated `{%` without `%}` is otherwise
+    // re-searched to its end from each of them).
+    let nextClose = -2;
     someOccurrence(
       t,
       open,
       (at) => {
         const from = at + open.length;
-        const end = t.indexOf(close, from);
+        if (nextClose !== -1 && nextClose < from) nextClose = t.indexOf(close, from);
+        const end = nextClose;
         const content = t.slice(from, end === -1 ? Math.min(t.length, from + MAX_EXPRESSION) : Math.min(end, from + MAX_EXPRESSION));
         // `${jndi:…}` is the log4shell family's; an unclosed `{{` is text.
         if (open === '${' && (content.startsWith('jndi') || content.includes(':'))) return false;

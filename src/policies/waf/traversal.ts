@@ -24,7 +24,9 @@ export const detectTraversal: Detector = (probe, paranoia) => {
   const t = pathForm(probe.lower);
   // "1.../2" is prose; "..../" is the filter-evasion form of "../".
   const dotdot = someOccurrence(t, '../', (at) => at === 0 || !(isWordCode(t.charCodeAt(at - 1)) || t.charCodeAt(at - 1) === 46), Number.MAX_SAFE_INTEGER);
-  if (dotdot || t.includes('..;/') || t.includes('..../')) return hit('traversal-dot-dot');
+  // `..././` is what a filter that strips `../` once leaves as `../` (pathForm has read it as `.../`).
+  const stripped = someOccurrence(t, '.../', (at) => at === 0 || t.charCodeAt(at - 1) === 47);
+  if (dotdot || stripped || t.includes('..;/') || t.includes('..../')) return hit('traversal-dot-dot');
   // pathForm only removes quotes and backslashes, so the probe's mask less those still bounds what `t` holds.
   if (SENSITIVE.firstIn(t, probe.punct | SLASH) !== undefined) return hit('traversal-sensitive-file');
   if (t.includes('c$/') || t.includes('admin$/') || t.includes('ipc$')) return hit('traversal-unc-share');
@@ -44,6 +46,8 @@ export function pathForm(t: string): string {
   let out = t;
   if (out.includes("'") || out.includes('"')) out = out.replace(/['"]/g, '');
   if (out.includes('\\')) out = out.replaceAll('\\', '/');
+  // Slash look-alikes that Windows' best-fit code-page conversion turns into `/` and `\\` (∕ ⁄ ⧸ ∖ ⧹): NFKC keeps them.
+  if (/[\u2215\u2044\u29f8\u2216\u29f9]/.test(out)) out = out.replace(/[\u2215\u2044\u29f8\u2216\u29f9]/g, '/');
   for (let round = 0; round < 32 && (out.includes('//') || out.includes('/./')); round++) out = out.replaceAll('//', '/').replaceAll('/./', '/');
   return out;
 }

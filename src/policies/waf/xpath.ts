@@ -1,4 +1,4 @@
-import { someOccurrence } from './text.ts';
+import { skipSpaces, skipSpacesBack, someOccurrence } from './text.ts';
 import type { Detector, Hit } from './types.ts';
 
 /**
@@ -17,10 +17,19 @@ export const detectXpath: Detector = (probe, paranoia) => {
   if (t.length < 4) return undefined;
   for (const f of FUNCTIONS) if (t.includes(f)) return hit('xpath-function');
   for (const axis of AXES) if (t.includes(axis)) return hit('xpath-axis');
-  if (t.includes("']|//") || t.includes('"]|//') || t.includes("'] | //") || t.includes('//*[') || t.includes('/*[1]') || t.includes('//user[')) return hit('xpath-union');
+  if (quotedUnion(t) || t.includes('//*[') || t.includes('/*[1]') || t.includes('//user[')) return hit('xpath-union');
   if (paranoia >= 2) {
     if (someOccurrence(t, '//*', (at) => at === 0 || t[at - 1] === '|' || t[at - 1] === ' ' || t[at - 1] === "'")) return hit('xpath-union');
     if (t.includes('text()') || t.includes('node()') || t.includes('position()') || t.includes('last()')) return hit('xpath-function');
   }
   return undefined;
 };
+
+/** `']|//…`, `"] | //…` with any whitespace (tab, newline) around the `|`: a predicate closed, a union opened. */
+function quotedUnion(t: string): boolean {
+  return someOccurrence(t, '|', (at) => {
+    const close = skipSpacesBack(t, at, 8);
+    if (close < 1 || t[close] !== ']' || (t[close - 1] !== "'" && t[close - 1] !== '"')) return false;
+    return t.startsWith('//', skipSpaces(t, at + 1, 8));
+  }, 4096);
+}

@@ -17,7 +17,8 @@ export const detectXxe: Detector = (probe, paranoia) => {
   if (t.includes('<!entity')) return hit('xxe-entity');
   const doctype = someOccurrence(t, '<!doctype', (at) => {
     const end = t.indexOf('>', at);
-    const decl = t.slice(at, end === -1 ? Math.min(t.length, at + 512) : Math.min(end, at + 512));
+    // XML whitespace is also tab, CR and LF: `<!DOCTYPE x\nSYSTEM "…">`.
+    const decl = t.slice(at, end === -1 ? Math.min(t.length, at + 512) : Math.min(end, at + 512)).replace(/[\t\n\r]/g, ' ');
     return decl.includes(' system') || decl.includes(' public') || decl.includes('[');
   });
   if (doctype) return hit('xxe-doctype');
@@ -39,4 +40,56 @@ export function refuseXmlBody(text: string): Hit | undefined {
   if (lower.includes('<!doctype')) return hit('xxe-doctype');
   if (lower.includes('<!entity')) return hit('xxe-entity');
   return detectXxe({ text, lower, punct: punctuationMask(text), location: 'body' }, 1);
+}
+
+/**
+ * Calls `visit` with each text node, CDATA section and attribute value of an XML document, in order: the values an
+ * application reads out of it and may put into a query, a command or a page. Comments, processing instructions and
+ * declarations are skipped. One forward pass (every `indexOf` starts where the last one stopped): linear.
+ */
+export function xmlValues(text: string, visit: (value: string) => void): void {
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    const lt = text.indexOf('<', i);
+    const textEnd = lt === -1 ? n : lt;
+    if (textEnd > i) visitNonBlank(text, i, textEnd, visit);
+    if (lt === -1) return;
+    if (text.startsWith('<![CDATA[', lt)) {
+      const end = text.indexOf(']]>', lt + 9);
+      visitNonBlank(text, lt + 9, end === -1 ? n : end, visit);
+      i = end === -1 ? n : end + 3;
+      continue;
+    }
+    const skipTo = text.startsWith('<!--', lt) ? '-->' : text.startsWith('<?', lt) ? '?>' : undefined;
+    if (skipTo !== undefined) {
+      const end = text.indexOf(skipTo, lt + 2);
+      i = end === -1 ? n : end + skipTo.length;
+      continue;
+    }
+    // A tag: its quoted attribute values, up to the `>` outside quotes.
+    let j = lt + 1;
+    while (j < n && text.charCodeAt(j) !== 62) {
+      const c = text.charCodeAt(j);
+      if (c === 34 || c === 39) {
+        const close = text.indexOf(c === 34 ? '"' : "'", j + 1);
+        const end = close === -1 ? n : close;
+        visitNonBlank(text, j + 1, end, visit);
+        j = end + 1;
+        continue;
+      }
+      j++;
+    }
+    i = j + 1;
+  }
+}
+
+function visitNonBlank(text: string, from: number, to: number, visit: (value: string) => void): void {
+  for (let k = from; k < to; k++) {
+    const c = text.charCodeAt(k);
+    if (!(c === 32 || c === 9 || c === 10 || c === 13)) {
+      visit(text.slice(from, to));
+      return;
+    }
+  }
 }

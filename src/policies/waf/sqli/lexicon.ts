@@ -207,8 +207,9 @@ const PAIRS_SOURCE: ReadonlyArray<readonly [string, string, number]> = [
   ['insert', 'into', T.STATEMENT],
   ['delete', 'from', T.STATEMENT],
   ['load', 'data', T.STATEMENT],
-  ['into', 'outfile', T.KEYWORD],
-  ['into', 'dumpfile', T.KEYWORD],
+  // Writing a file from a query (a web shell) is an attack wherever it appears: an attack call (X).
+  ['into', 'outfile', T.ATTACK],
+  ['into', 'dumpfile', T.ATTACK],
   ...['left', 'right', 'inner', 'outer', 'cross', 'full', 'natural'].map((w) => [w, 'join', T.KEYWORD] as const),
   ...['drop', 'create', 'alter', 'truncate', 'rename'].flatMap((verb) =>
     ['table', 'database', 'schema', 'view', 'index', 'procedure', 'function', 'trigger', 'user', 'login', 'column', 'tablespace']
@@ -233,3 +234,6 @@ export const PAIRS: ReadonlyMap<number, number> = new Map(
     return [first.id * 4096 + second.id, type] as const;
   }),
 );
+
+/** Word operators that are arithmetic (`1 DIV 0`, `5 MOD 2`): they fold into one operand like `+` does. */
+export const ARITH_WORDS: ReadonlySet<number> = new Set(['div', 'mod'].map((w) => ids.get(w)!.id));

@@ -9,7 +9,7 @@
  * the per-call work free of allocation.
  */
 import type { Entry } from './lexicon.ts';
-import { H1_SEED, H2_SEED, hash1, hash2, lookup, MAX_WORD, PAIRS, T } from './lexicon.ts';
+import { ARITH_WORDS, H1_SEED, H2_SEED, hash1, hash2, lookup, MAX_WORD, PAIRS, T } from './lexicon.ts';
 
 /** Tokens kept in a fingerprint. Six letters of 5 bits fit one small integer. */
 export const MAX_TOKENS = 6;
@@ -283,6 +283,7 @@ function classify(s: string, j: number, n: number, entry: Entry | undefined): vo
   wordId = entry.id;
   wordType = entry.type;
   if (entry.unary) wordFlags = F_UNARY;
+  if (ARITH_WORDS.has(entry.id)) wordFlags = F_ARITH;
   if (entry.attack === 2) {
     wordType = T.ATTACK;
     wordId = 0;
@@ -304,9 +305,11 @@ function classify(s: string, j: number, n: number, entry: Entry | undefined): vo
 
 /**
  * Tokenizes `s` as SQL and fills {@link scan}. `quote` is 0 to read the value as it stands, or the char code of a
- * quote (39 `'`, 34 `"`) to read it as if it continued a string literal the application opened.
+ * quote (39 `'`, 34 `"`) to read it as if it continued a string literal the application opened. With `mysqlDashes`,
+ * `--` followed by anything but whitespace is two minus signs, as MySQL reads it (`1 --1 UNION SELECT …` is
+ * `1 - -1 UNION SELECT …` there, a comment everywhere else).
  */
-export function tokenize(s: string, quote: number): void {
+export function tokenize(s: string, quote: number, mysqlDashes = false): void {
   const n = s.length;
   scan.length = 0;
   scan.more = false;
@@ -402,7 +405,7 @@ export function tokenize(s: string, quote: number): void {
         push(T.OPERATOR, 0, F_ARITH);
         continue;
       case 45: // -
-        if (next === 45) {
+        if (next === 45 && !(mysqlDashes && i + 2 < n && !isSpace(s.charCodeAt(i + 2)))) {
           i = endOfLine(s, i, n);
           push(T.COMMENT, 0, 0);
           continue;
@@ -494,6 +497,15 @@ export function tokenize(s: string, quote: number): void {
       case 46:
         i++;
         push(T.DOT, 0, 0);
+        continue;
+      case 92: // \N is MySQL's NULL
+        if (next === 78) {
+          i += 2;
+          push(T.NUMBER, 0, 0);
+          continue;
+        }
+        i++;
+        push(T.UNKNOWN, 0, 0);
         continue;
       default:
         i++;
