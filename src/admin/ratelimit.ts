@@ -119,7 +119,7 @@ export function rateLimitAdminRoutes(counters: Counters, logins: LoginSource): A
         if (account !== undefined && (account.length === 0 || account.length > 256)) throw new GatewayError('bad_request', 'invalid account');
         let cleared = 0;
         for (const [route, login] of logins()) {
-          const hashed = account === undefined ? undefined : login.hashAccount(account.normalize('NFKC').trim().toLowerCase());
+          const hashed = account === undefined ? undefined : login.hashAccount(account);
           const network = ip === undefined ? undefined : login.network(ip);
           const entries = await lockoutEntries(counters, route, login.group);
           const keys = entries

@@ -3,12 +3,9 @@ import { errorForLog } from '../log.ts';
 import type { AuditRecord } from './chain.ts';
 import type { AuditPrivacy } from './privacy.ts';
 import type { AuditStore, PendingEntry } from './store.ts';
+import type { AuditEvent, AuditTrail } from '../pipeline/types.ts';
 
-/** What callers append: a record type (e.g. `request.denied`, `key.revoked`, `incident.opened`) and its fields. */
-export interface AuditEvent {
-  readonly type: string;
-  readonly fields: Readonly<Record<string, unknown>>;
-}
+export type { AuditEvent } from '../pipeline/types.ts';
 
 export interface AuditLogOptions {
   /** Group-commit delay: a batch is written this many ms after its first record (default 2). */
@@ -46,7 +43,7 @@ function newBatch(): Batch {
  * transaction a few ms later. Callers that must not acknowledge before the record is on disk await `durable()`,
  * which resolves when every record appended so far is committed (and rejects if that write failed).
  */
-export class AuditLog {
+export class AuditLog implements AuditTrail {
   readonly store: AuditStore;
   readonly #flushIntervalMs: number;
   readonly #maxBatch: number;

@@ -1,5 +1,5 @@
 import { requestSummary, type CompiledRoute, type RequestContext } from '../pipeline/types.ts';
-import type { SecurityEvent } from '../monitor/events.ts';
+import type { SecurityEvent } from '../bus/events.ts';
 import type { AuditConfig } from './schema.ts';
 import type { AuditEvent } from './log.ts';
 

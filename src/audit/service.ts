@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Logger } from '../log.ts';
 import { GatewayError } from '../problem.ts';
-import type { RequestContext, RecordSink, ResponsePolicy } from '../pipeline/types.ts';
+import type { AuditTrail, RequestContext, RecordSink, ResponsePolicy } from '../pipeline/types.ts';
 import { openDb, type Db } from './db.ts';
 import { checkPublishedHead, headStatus, unacknowledgedRejections, type HeadCheck, type HeadCheckStatus, type HeadRejection } from './head-check.ts';
 import { HeadPublisher } from './head.ts';
@@ -180,7 +180,7 @@ export async function openAuditService(config: AuditConfig, configFile: string, 
  * appends the record and holds the response until it is durable. If the audit write fails the client gets 503 —
  * nothing is acknowledged that the audit trail did not keep (fail closed).
  */
-export function createAuditResponsePolicy(config: AuditConfig, log: AuditLog | undefined): ResponsePolicy | undefined {
+export function createAuditResponsePolicy(config: AuditConfig, log: AuditTrail | undefined): ResponsePolicy | undefined {
   if (!log || !config.enabled || config.durability !== 'sync') return undefined;
   return {
     name: 'audit',

@@ -20,7 +20,7 @@ export type { FallbackEvent, FallbackReason } from './fallback.ts';
 export interface LoginRegistration {
   /** Counter group (hash tag) of the route's failure counters. */
   readonly group: string;
-  /** HMAC of an account identifier, as stored. */
+  /** HMAC of an account identifier as a client sent it (normalised here: NFKC, trimmed, lower-cased), as stored. */
   hashAccount(account: string): string;
   /** The network a client address is counted under (IPv6 aggregated by `counters.ipv6_prefix`). */
   network(ip: string): string;

@@ -1,6 +1,6 @@
 import type { AdminActions } from '../admin/api/actions.ts';
 import type { Counters } from '../counters/index.ts';
-import type { InvalidationBus } from '../policies/authn-apikey/fanout.ts';
+import type { InvalidationBus } from '../bus/invalidation.ts';
 import type { TokenRevocations } from '../policies/authn-jwt/revocations.ts';
 import type { Responders } from './responders.ts';
 

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FallbackEvent } from '../counters/index.ts';
 import type { RequestContext, RecordSink } from '../pipeline/types.ts';
-import type { SecurityEvent } from './events.ts';
+import type { SecurityEvent } from '../bus/events.ts';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const SAFE_LABEL = /^[A-Za-z0-9_.:-]{1,64}$/;

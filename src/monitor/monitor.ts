@@ -7,7 +7,7 @@ import { auditDataDir, openAuditService, type AuditService } from '../audit/serv
 import { securityAuditEvent } from '../audit/records.ts';
 import { IpBlocks, type BlockEntry } from './blocks.ts';
 import { Detectors, type Detection, type RequestSample } from './detectors.ts';
-import { SecurityEvents } from './events.ts';
+import { SecurityEvents } from '../bus/events.ts';
 import { BlockFanout } from './fanout.ts';
 import { IncidentStore, type Incident, type IncidentAction } from './incidents.ts';
 import { GatewayMetrics } from './metrics.ts';

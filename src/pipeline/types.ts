@@ -11,12 +11,8 @@ import type { Logger } from '../log.ts';
 import type { ApiConfig, CorsConfig, IdentityConfig, RampartConfig, SecurityHeadersConfig, UpstreamConfig } from '../config/types.ts';
 import type { LoadedSpec, SpecOperation } from '../openapi/load.ts';
 import type { Counters, LoginRegistration } from '../counters/index.ts';
-import type { Store } from '../store/types.ts';
-import type { AuditLog } from '../audit/log.ts';
-import type { SecurityEvents } from '../monitor/events.ts';
-import type { IpBlocks } from '../monitor/blocks.ts';
-import type { ApiKeyVerifier } from '../policies/authn-apikey/verifier.ts';
-import type { ControlPlane } from '../admin/api/control-plane.ts';
+import type { ApiKeyRecord, Consumer, Store } from '../store/types.ts';
+import type { SecurityEvents } from '../bus/events.ts';
 import type { Pool } from 'undici';
 
 export type ServerRequest = IncomingMessage | Http2ServerRequest;
@@ -345,21 +341,56 @@ export interface Services {
   /** Security event bus (auth failures, lockouts, rate limits, key lifecycle): emit here, never throw. */
   readonly events?: SecurityEvents;
   /** The audit trail: `append({ type, fields })` for admin actions and key lifecycle (queued, group-committed). */
-  readonly audit?: AuditLog;
+  readonly audit?: AuditTrail;
   /** Dynamic IP blocks placed by incident response (enforced by the ip-filter policy). */
-  readonly blocks?: IpBlocks;
+  readonly blocks?: DynamicBlocks;
   /** Rate-limit and brute-force counters (memory or Redis, with a local fallback). */
   readonly counters?: Counters;
   /** Consumers, API keys (hashed) and admin events (SQLite or PostgreSQL). */
   readonly store?: Store;
   /** API key verification with its cache, batched last-use and cross-instance invalidation. */
-  readonly apiKeys?: ApiKeyVerifier;
-  /** The store, key verifier and admin actions together, closed on stop. */
-  readonly controlPlane?: ControlPlane;
+  readonly apiKeys?: ApiKeyVerification;
   /** The proxy's upstream keep-alive pools, for policies that call the route's upstream themselves (owner lookups). */
   readonly upstreams?: UpstreamPoolSource;
   /** Signs the identity assertion sent upstream; owner lookups send it as the proxy does. */
   readonly identity?: IdentitySigner;
+}
+
+/*
+ * The services as policies use them. The implementations live above the pipeline (audit/log.ts, monitor/blocks.ts,
+ * policies/authn-apikey/verifier.ts) and satisfy these shapes; the pipeline names only the shapes.
+ */
+
+/** What callers append to the audit trail: a record type (e.g. `request.denied`, `key.revoked`) and its fields. */
+export interface AuditEvent {
+  readonly type: string;
+  readonly fields: Readonly<Record<string, unknown>>;
+}
+
+/** The audit trail (audit/log.ts `AuditLog`). */
+export interface AuditTrail {
+  /** Queues a record; false when the queue is full and the record was refused. */
+  append(event: AuditEvent): boolean;
+  /** Resolves when everything appended so far is durable; rejects when that batch failed. */
+  durable(): Promise<void>;
+}
+
+/** Dynamic IP blocks placed by incident response (monitor/blocks.ts `IpBlocks`). */
+export interface DynamicBlocks {
+  isBlocked(ip: string): { readonly reason: string; readonly incidentId?: string } | undefined;
+}
+
+/** Why a presented API key was refused. */
+export type ApiKeyRejectReason = 'malformed' | 'unknown' | 'mismatch' | 'revoked' | 'suspended' | 'expired' | 'rotated' | 'no_consumer';
+
+/** The verdict on a presented API key. */
+export type ApiKeyVerdict =
+  | { readonly ok: true; readonly key: ApiKeyRecord; readonly consumer: Consumer }
+  | { readonly ok: false; readonly reason: ApiKeyRejectReason; readonly keyId?: string };
+
+/** API key verification (policies/authn-apikey/verifier.ts `ApiKeyVerifier`). */
+export interface ApiKeyVerification {
+  verify(presented: string): Promise<ApiKeyVerdict>;
 }
 
 /** What a policy factory sees when compiling one route. */

@@ -16,7 +16,7 @@ import { createConcurrencyPolicy } from './concurrency/index.ts';
 import { createBruteForcePolicies } from './bruteforce/index.ts';
 import { createLeakPolicy, createWafPolicy } from './waf/index.ts';
 
-/** Every policy Rampart knows. Order here does not matter: each policy names its stage, and stages fix the order. */
+/** Every policy Rampart knows. Each policy names its stage and stages fix the order; within one stage, this list order. */
 export const POLICY_FACTORIES: readonly PolicyFactory[] = [
   { name: 'request-limits', build: (input) => ({ request: createRequestLimitsPolicy(input) }) },
   { name: 'ip-filter', build: (input) => ({ request: createIpFilterPolicy(input.config.ip_filter, input.services.blocks) }) },

@@ -56,6 +56,7 @@ export class Gateway {
   monitor!: Monitor;
   readonly #options: GatewayOptions;
   readonly #pools: UpstreamPools;
+  readonly #controlPlane: { close(): Promise<void> };
   readonly #listeners: Tracked[] = [];
   readonly #cleanups: (() => void)[] = [];
   #watched: readonly string[] = [];
@@ -64,11 +65,12 @@ export class Gateway {
   #stopping: Promise<void> | undefined;
   #addresses: GatewayAddresses | undefined;
 
-  private constructor(options: GatewayOptions, table: RouteTable, logger: Logger, services: Services, pools: UpstreamPools, auth: AdminAuth) {
+  private constructor(options: GatewayOptions, table: RouteTable, logger: Logger, services: Services, pools: UpstreamPools, auth: AdminAuth, controlPlane: { close(): Promise<void> }) {
     this.#options = options;
     this.logger = logger;
     this.services = services;
     this.#pools = pools;
+    this.#controlPlane = controlPlane;
     this.handler = new GatewayHandler(table, pools, logger, []);
     if (table.config.logging.access_log) this.handler.addSink(createAccessLog(logger));
     this.admin = new AdminServer(logger, auth);
@@ -90,7 +92,7 @@ export class Gateway {
     const counters = await createCounters(loaded.config.counters, logger);
     const controlPlane = await openControlPlane(loaded.config, loaded.file, logger, { events: monitor.events, ...(monitor.audit ? { audit: monitor.audit.log } : {}) });
     const pools = new UpstreamPools({ logger, watchIntervalMs: options.watchIntervalMs ?? 1000 });
-    const services: Services = { logger, events: monitor.events, audit: monitor.audit?.log, blocks: monitor.blocks, counters, store: controlPlane.store, apiKeys: controlPlane.verifier, controlPlane, upstreams: pools, identity };
+    const services: Services = { logger, events: monitor.events, audit: monitor.audit?.log, blocks: monitor.blocks, counters, store: controlPlane.store, apiKeys: controlPlane.verifier, upstreams: pools, identity };
     const revocations = useTokenRevocations(services, new BusTokenRevocations(controlPlane.bus));
     Object.assign(monitor.responders, createResponders({ actions: controlPlane.actions, bus: controlPlane.bus, revocations, counters }));
     const table = await compileRouteTable(loaded, services, POLICY_REGISTRY).catch(async (error: unknown) => {
@@ -99,7 +101,7 @@ export class Gateway {
       await controlPlane.close();
       throw error;
     });
-    const gateway = new Gateway(options, table, logger, services, pools, adminAuth);
+    const gateway = new Gateway(options, table, logger, services, pools, adminAuth, controlPlane);
     gateway.monitor = monitor;
     counters.onFallback = (event) => monitor.metrics.counterFallback(event);
     gateway.admin.readinessDetail = () => ({ counters: counters.health() });
@@ -260,7 +262,7 @@ export class Gateway {
       this.admin.server.closeAllConnections();
     });
     await this.#pools.close();
-    await this.services.controlPlane?.close();
+    await this.#controlPlane.close();
     await this.services.counters?.close();
     await this.monitor.stop();
     this.logger.info('rampart stopped');

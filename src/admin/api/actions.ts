@@ -1,4 +1,4 @@
-import type { InvalidationBus } from '../../policies/authn-apikey/fanout.ts';
+import type { InvalidationBus } from '../../bus/invalidation.ts';
 import { generateApiKey, KEY_PREFIX } from '../../policies/authn-apikey/format.ts';
 import type { KeyHasher } from '../../policies/authn-apikey/hash.ts';
 import { StoreError, type ApiKeyRecord, type Consumer, type ConsumerPatch, type NewApiKey, type NewConsumer, type Store } from '../../store/types.ts';

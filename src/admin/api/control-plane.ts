@@ -3,13 +3,13 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { dirname, join, resolve } from 'node:path';
 import type { RampartConfig } from '../../config/types.ts';
 import type { Logger } from '../../log.ts';
-import { LocalBus, RedisBus, type InvalidationBus } from '../../policies/authn-apikey/fanout.ts';
+import { LocalBus, RedisBus, type InvalidationBus } from '../../bus/invalidation.ts';
 import { KeyHasher } from '../../policies/authn-apikey/hash.ts';
 import { ApiKeyVerifier } from '../../policies/authn-apikey/verifier.ts';
 import { PostgresStore } from '../../store/postgres/index.ts';
 import { SqliteStore } from '../../store/sqlite/index.ts';
 import type { Store } from '../../store/types.ts';
-import type { SecurityEvents } from '../../monitor/events.ts';
+import type { SecurityEvents } from '../../bus/events.ts';
 import { AdminActions } from './actions.ts';
 import { AdminAuth } from './auth.ts';
 

@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { createLogger } from '../../log.ts';
 import { SqliteStore } from '../../store/sqlite/index.ts';
 import { AdminActions } from '../../admin/api/actions.ts';
-import { LocalBus } from './fanout.ts';
+import { LocalBus } from '../../bus/invalidation.ts';
 import { generateApiKey, parseApiKey } from './format.ts';
 import { KeyHasher } from './hash.ts';
 import { ApiKeyVerifier } from './verifier.ts';

@@ -1,11 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Identity, RequestContext } from '../../pipeline/types.ts';
+import type { ApiKeyVerification, Identity, RequestContext } from '../../pipeline/types.ts';
 import { GatewayError } from '../../problem.ts';
 import type { Authenticator, AuthenticatorFactory } from '../authn/types.ts';
 import type { ApiKeyRecord, Consumer } from '../../store/types.ts';
 import { MAX_KEY_LENGTH } from './format.ts';
 import type { ApiKeyAuthConfig } from './schema.ts';
-import type { ApiKeyVerifier } from './verifier.ts';
 
 export { ApiKeyVerifier } from './verifier.ts';
 export { KeyHasher } from './hash.ts';
@@ -62,7 +61,7 @@ function presentedKey(headers: IncomingHttpHeaders, sources: readonly Source[]):
  * constant-time HMAC → state). A present but invalid key is a 401 `invalid_token`; a store failure is a 503
  * (fail closed). An accepted key's header is removed so the upstream never receives the credential. The reason and key id (never the key) go to the log through the error detail.
  */
-export function createApiKeyAuthenticator(verifier: ApiKeyVerifier, config: ApiKeyAuthConfig): Authenticator {
+export function createApiKeyAuthenticator(verifier: ApiKeyVerification, config: ApiKeyAuthConfig): Authenticator {
   const sources: readonly Source[] = typeof config === 'object' && config.headers ? [...config.headers] : ['x-api-key', 'authorization'];
   return {
     method: 'api_key',
@@ -100,7 +99,7 @@ export const apiKeyAuthenticatorFactory: AuthenticatorFactory = {
   create(input) {
     const config = (input.auth as { api_keys?: ApiKeyAuthConfig }).api_keys;
     if (config === undefined || config === false) return undefined;
-    const verifier = (input.services as { apiKeys?: ApiKeyVerifier }).apiKeys;
+    const verifier = input.services.apiKeys;
     if (!verifier) throw new Error(`apis[${input.apiIndex}].auth.api_keys: API keys need the store; it was not started`);
     return createApiKeyAuthenticator(verifier, config);
   },

@@ -1,7 +1,8 @@
 import type { Logger } from '../../log.ts';
 import { errorForLog } from '../../log.ts';
 import type { ApiKeyRecord, Consumer, Store } from '../../store/types.ts';
-import type { InvalidationBus, Invalidation } from './fanout.ts';
+import type { ApiKeyRejectReason, ApiKeyVerdict } from '../../pipeline/types.ts';
+import type { InvalidationBus, Invalidation } from '../../bus/invalidation.ts';
 import type { KeyHasher } from './hash.ts';
 import { parseApiKey } from './format.ts';
 
@@ -23,14 +24,12 @@ export interface VerifierOptions {
   readonly background?: boolean;
 }
 
-export type RejectReason = 'malformed' | 'unknown' | 'mismatch' | 'revoked' | 'suspended' | 'expired' | 'rotated' | 'no_consumer';
+export type RejectReason = ApiKeyRejectReason;
 
 /** Upper bound on suspended key ids remembered by one process. */
 const MAX_SUSPENDED = 100_000;
 
-export type VerifyResult =
-  | { readonly ok: true; readonly key: ApiKeyRecord; readonly consumer: Consumer }
-  | { readonly ok: false; readonly reason: RejectReason; readonly keyId?: string };
+export type VerifyResult = ApiKeyVerdict;
 
 interface Entry {
   readonly key: ApiKeyRecord | undefined;

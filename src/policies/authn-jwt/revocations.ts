@@ -1,5 +1,5 @@
 import type { Services } from '../../pipeline/types.ts';
-import type { InvalidationBus } from '../authn-apikey/fanout.ts';
+import type { InvalidationBus } from '../../bus/invalidation.ts';
 
 /** What a revocation check sees of a verified token. Times in seconds since the epoch. */
 export interface RevocationSubject {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startDemoApi, type DemoApi } from '../../../demo/api/server.ts';
-import type { SecurityEvent } from '../../monitor/events.ts';
+import type { SecurityEvent } from '../../bus/events.ts';
 import { startGateway, type TestGateway } from '../../../test/helpers/gateway.ts';
 import { eventually, send } from '../../../test/helpers/gateway-fixtures.ts';
 import { ADMIN_TOKEN, READ_TOKEN, TEST_ENV } from '../../../test/helpers/apikeys.ts';

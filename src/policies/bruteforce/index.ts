@@ -4,7 +4,7 @@ import { CounterUnavailableError, type CounterBackend, type CountState } from '.
 import type { Logger } from '../../log.ts';
 import type { RequestContext, ProxiedResponse, RequestPolicy, ResponsePolicy, PolicyBuildInput } from '../../pipeline/types.ts';
 import { GatewayError } from '../../problem.ts';
-import type { SecurityEvents } from '../../monitor/events.ts';
+import type { SecurityEvents } from '../../bus/events.ts';
 import { parsedBody } from '../validate/body.ts';
 import { bodyLimitsFor } from '../validate/index.ts';
 import { clientNetwork, DEFAULT_IPV6_PREFIX } from '../ratelimit/keys.ts';
@@ -54,7 +54,12 @@ async function accountFrom(ctx: RequestContext, maxBodyBytes: number, field: str
     }
   }
   if (typeof value !== 'string' || value.length === 0) return undefined;
-  return value.slice(0, MAX_ACCOUNT_CHARS).normalize('NFKC').trim().toLowerCase();
+  return value;
+}
+
+/** The one spelling of an account every counter key uses (the admin API's lockout lifting goes through it too). */
+function normaliseAccount(account: string): string {
+  return account.slice(0, MAX_ACCOUNT_CHARS).normalize('NFKC').trim().toLowerCase();
 }
 
 /** The request and response halves of one login route, sharing per-request state. */
@@ -83,7 +88,7 @@ export function createBruteForcePolicies(input: PolicyBuildInput): BruteForcePol
     throw new Error(`apis[${input.apiIndex}].brute_force.account_key: required with redis counters so every instance hashes accounts alike`);
   }
   const key = config.account_key === undefined ? PROCESS_KEY : Buffer.from(config.account_key, 'utf8');
-  const hashAccount = (account: string) => createHmac('sha256', key).update(account).digest('base64url').slice(0, 32);
+  const hashAccount = (account: string) => createHmac('sha256', key).update(normaliseAccount(account)).digest('base64url').slice(0, 32);
   const group = `bf:${input.api.name}:${input.operationId}`;
   const ipv6Prefix = input.config.counters?.ipv6_prefix ?? DEFAULT_IPV6_PREFIX;
   input.logins?.set(`${input.api.name}:${input.operationId}`, { group, hashAccount, network: (ip) => clientNetwork(ip, ipv6Prefix) });

@@ -1,8 +1,7 @@
 import type { BlockList } from 'node:net';
 import { cidrList, inList } from '../../http/cidr.ts';
 import { GatewayError } from '../../problem.ts';
-import type { RequestContext, RequestPolicy } from '../../pipeline/types.ts';
-import type { IpBlocks } from '../../monitor/blocks.ts';
+import type { DynamicBlocks, RequestContext, RequestPolicy } from '../../pipeline/types.ts';
 import type { IpFilterConfig } from './schema.ts';
 
 
@@ -16,7 +15,7 @@ const compiled = new WeakMap<IpFilterConfig, { allow: BlockList | undefined; den
  *
  * @throws Error naming `ip_filter.allow[i]`/`ip_filter.deny[i]` for an invalid CIDR.
  */
-export function createIpFilterPolicy(config: IpFilterConfig, blocks: IpBlocks | undefined): RequestPolicy | undefined {
+export function createIpFilterPolicy(config: IpFilterConfig, blocks: DynamicBlocks | undefined): RequestPolicy | undefined {
   let lists = compiled.get(config);
   if (!lists) {
     lists = { allow: cidrList(config.allow, 'ip_filter.allow'), deny: cidrList(config.deny, 'ip_filter.deny') };

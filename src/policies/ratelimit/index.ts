@@ -2,7 +2,7 @@ import type { Counters } from '../../counters/index.ts';
 import { CounterUnavailableError, type Decision, type LimitSpec } from '../../counters/types.ts';
 import type { Identity, RequestContext, RequestPolicy, PolicyBuildInput } from '../../pipeline/types.ts';
 import { GatewayError } from '../../problem.ts';
-import type { SecurityEvents } from '../../monitor/events.ts';
+import type { SecurityEvents } from '../../bus/events.ts';
 import { loginOf } from '../bruteforce/login.ts';
 import { compileKey, type KeyExtractor } from './keys.ts';
 import type { RateLimitConfig } from './schema.ts';

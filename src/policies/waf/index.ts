@@ -1,5 +1,5 @@
 import type { Logger } from '../../log.ts';
-import type { SecurityEvents } from '../../monitor/events.ts';
+import type { SecurityEvents } from '../../bus/events.ts';
 import { mediaTypeOf } from '../../http/media.ts';
 import { parseCookies } from '../../openapi/params.ts';
 import type { PolicyBuildInput, RequestContext, RequestPolicy } from '../../pipeline/types.ts';

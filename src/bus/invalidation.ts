@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { Logger } from '../../log.ts';
+import type { Logger } from '../log.ts';
 
 /**
  * What every instance must learn: a key or consumer to drop from its cache; with `suspended`, a key suspended
