@@ -1,3 +1,4 @@
+import { needleGroup } from './needles.ts';
 import { isLetterCode, isSpaceCode, isWordCode, punctuationMask, readWord, skipSpaces, someOccurrence, wordStart } from './text.ts';
 import type { Detector, Hit } from './types.ts';
 
@@ -23,18 +24,19 @@ const WEAK = new Set(['curl', 'python', 'perl', 'ruby', 'php', 'lua', 'node', 'd
 const CODE_CALLS = ['system(', 'passthru(', 'shell_exec(', 'popen(', 'proc_open(', 'pcntl_exec(', 'phpinfo(', 'base64_decode(', 'exec(', 'createobject(', 'wscript.shell', 'server.scripttimeout', 'on error resume next', 'runtime.getruntime', 'processbuilder(', 'child_process', 'os.system', 'subprocess.', '__import__(', 'response.write('];
 const CODE_CALL_MASKS = new Map(CODE_CALLS.map((call) => [call, punctuationMask(call)]));
 const SSI = ['<!--#exec', '<!--#include', '<!--#echo', '<!--#printenv', '<!--#config', '<!--#set'];
+const SSI_GROUP = needleGroup(SSI);
+const CODE_CALL_GROUP = needleGroup(CODE_CALLS);
 
-const LESS_THAN = punctuationMask('<');
 
 export const detectCmd: Detector = (probe, paranoia) => {
   const t = probe.lower;
   if (t.length < 2) return undefined;
-  if (probe.punct & LESS_THAN) for (const needle of SSI) if (t.includes(needle)) return hit('cmd-ssi');
+  if (probe.groups & SSI_GROUP) return hit('cmd-ssi');
   if (t.includes('${ifs') || t.includes('$ifs')) return hit('cmd-ifs');
   if (t.includes('() {') && t.includes(':;')) return hit('cmd-shellshock');
   if (t.includes('!!python/') || t.includes('!!ruby/') || t.includes('!!java') || t.includes('!!javax')) return hit('cmd-yaml-tag');
   if (t.includes('<?php') || t.includes('${@')) return hit('cmd-php-code');
-  for (const call of CODE_CALLS) {
+  if (probe.groups & CODE_CALL_GROUP) for (const call of CODE_CALLS) {
     const mask = CODE_CALL_MASKS.get(call)!;
     if ((mask & probe.punct) !== mask) continue;
     // "operating system(s)" is prose, not a call.

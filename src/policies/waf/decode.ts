@@ -1,4 +1,5 @@
-import { isLetterCode, punctuationMask } from './text.ts';
+import { indexText } from './needles.ts';
+import { isLetterCode } from './text.ts';
 import type { Location, Probe } from './types.ts';
 
 /**
@@ -34,7 +35,9 @@ export function probesOf(value: string, location: Location, budget: ScanBudget):
   const add = (text: string): void => {
     budget.remaining -= text.length + 1;
     if (budget.remaining < 0) throw new ScanBudgetError();
-    probes.push({ text, lower: text.toLowerCase(), punct: punctuationMask(text), location });
+    const lower = text.toLowerCase();
+    const { groups, punct } = indexText(lower);
+    probes.push({ text, lower, punct, groups, location });
   };
   add(value);
   let current = value;
@@ -60,10 +63,30 @@ export function probesOf(value: string, location: Location, budget: ScanBudget):
 /** One round of percent → HTML → JS decoding. */
 function decodeRound(text: string): string {
   let next = text;
-  if (next.includes('%')) next = percentDecode(next);
-  if (next.includes('&')) next = htmlDecode(next);
+  // Each decoder is a full pass that builds a new string: run it only where an escape can start ("30% off" and
+  // "salt & pepper" hold none).
+  if (escapeStarts(next, '%', isPercentEscapeStart)) next = percentDecode(next);
+  if (escapeStarts(next, '&', isReferenceStart)) next = htmlDecode(next);
   if (next.includes('\\')) next = jsUnescape(next);
   return next;
+}
+
+/** Whether some `marker` in `text` is followed by a character `starts` accepts. */
+function escapeStarts(text: string, marker: string, starts: (code: number) => boolean): boolean {
+  for (let at = text.indexOf(marker); at !== -1; at = text.indexOf(marker, at + 1)) {
+    if (starts(text.charCodeAt(at + 1))) return true;
+  }
+  return false;
+}
+
+/** `%41`, `%u0041` (a hex digit or `u`). */
+function isPercentEscapeStart(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102) || c === 117 || c === 85;
+}
+
+/** `&lt`, `&#60` (a letter or `#`). */
+function isReferenceStart(c: number): boolean {
+  return c === 35 || isLetterCode(c);
 }
 
 /** Without NUL, zero-width and soft-hyphen characters; NFKC-normalised (fullwidth `＜`, circled letters) when not ASCII. */

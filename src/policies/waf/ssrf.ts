@@ -1,3 +1,4 @@
+import { needleGroup } from './needles.ts';
 import { BlockList, isIP } from 'node:net';
 import { isLetterCode, isWordCode, someOccurrence, wordStart } from './text.ts';
 import type { Detector, Hit } from './types.ts';
@@ -34,6 +35,7 @@ const SCHEMES = new Set(['file', 'gopher', 'dict', 'ldap', 'ldaps', 'jar', 'netd
 /** Schemes dangerous even without `//` (`jar:http://…`, `netdoc:/etc/passwd`); not words people write before a colon. */
 const BARE_SCHEMES = new Set(['jar', 'netdoc', 'gopher', 'dict', 'ldap', 'ldaps', 'expect', 'phar', 'jndi', 'rmi', 'iiop', 'tftp']);
 const METADATA = ['169.254.169.254', '100.100.100.200', 'fd00:ec2::254', 'metadata.google.internal', '169.254.170.2', 'metadata.azure.com'];
+const METADATA_GROUP = needleGroup(METADATA);
 const METADATA_HOSTS = new Set(['metadata.google.internal', 'metadata.goog', 'metadata', 'instance-data', 'metadata.azure.com']);
 /** Public DNS names that resolve to loopback or to the address they spell. */
 const REBINDING = ['.nip.io', '.sslip.io', '.xip.io', 'localtest.me', '.lvh.me', 'lvh.me', '.vcap.me', '.traefik.me', '.localhost', '1u.ms'];
@@ -43,12 +45,13 @@ const CLUSTER = ['.cluster.local', '.svc', '.kubernetes.default'];
 const SPECIAL = new Set(['http', 'https', 'ws', 'wss', 'ftp']);
 /** Out-of-band interaction services used to confirm blind injection. */
 const OAST = ['burpcollaborator.net', 'oastify.com', '.oast.me', '.oast.pro', '.oast.live', '.oast.site', '.oast.online', '.oast.fun', 'interact.sh', 'interactsh.com', 'dnslog.cn', 'ceye.io', 'requestbin.net', 'canarytokens.com', 'pipedream.net', 'webhook.site'];
+const OAST_GROUP = needleGroup(OAST);
 
 export const detectSsrf: Detector = (probe, paranoia) => {
   const t = probe.lower;
   if (t.length < 4) return undefined;
-  for (const needle of METADATA) if (t.includes(needle)) return hit('ssrf-metadata');
-  for (const needle of OAST) if (t.includes(needle)) return hit('ssrf-oast-host');
+  if (probe.groups & METADATA_GROUP) return hit('ssrf-metadata');
+  if (probe.groups & OAST_GROUP) return hit('ssrf-oast-host');
   let found: Hit | undefined;
   let lastEnd = 0;
   let valueStart = 0;

@@ -82,34 +82,15 @@ export function readWord(text: string, at: number, max = 32, dash = false): stri
 export function punctuationMask(text: string): number {
   let mask = 0;
   for (let i = 0; i < text.length; i++) {
-    const bit = PUNCT_BIT[text.charCodeAt(i)];
-    if (bit !== undefined) mask |= bit;
+    const c = text.charCodeAt(i);
+    if (c < 128) mask |= PUNCTUATION_BITS[c]!;
   }
   return mask;
 }
 
-const PUNCT_BIT: (number | undefined)[] = [];
+/** The {@link punctuationMask} bit of each ASCII code (0 for letters, digits, controls and space). */
+export const PUNCTUATION_BITS = new Int32Array(128);
 {
   let n = 0;
-  for (let c = 33; c < 127; c++) if (!isWordCode(c) || c === 95) PUNCT_BIT[c] = 1 << n++;
-}
-
-/** Substrings searched for together; each is skipped unless the text holds every punctuation character it holds. */
-export class NeedleList {
-  readonly #needles: readonly string[];
-  readonly #masks: Int32Array;
-
-  constructor(needles: readonly string[]) {
-    this.#needles = needles;
-    this.#masks = Int32Array.from(needles, (n) => punctuationMask(n));
-  }
-
-  /** The first needle (in list order) that occurs in `text`, whose {@link punctuationMask} is `mask`. */
-  firstIn(text: string, mask: number): string | undefined {
-    for (let i = 0; i < this.#needles.length; i++) {
-      const m = this.#masks[i]!;
-      if ((m & mask) === m && text.includes(this.#needles[i]!)) return this.#needles[i];
-    }
-    return undefined;
-  }
+  for (let c = 33; c < 127; c++) if (!isWordCode(c) || c === 95) PUNCTUATION_BITS[c] = 1 << n++;
 }

@@ -1,4 +1,5 @@
-import { isWordCode, NeedleList, punctuationMask, someOccurrence } from './text.ts';
+import { groupsIn, needleGroup } from './needles.ts';
+import { isWordCode, someOccurrence } from './text.ts';
 import type { Detector, Hit } from './types.ts';
 
 /**
@@ -9,15 +10,15 @@ import type { Detector, Hit } from './types.ts';
 
 const hit = (rule: string): Hit => ({ family: 'traversal', rule });
 
-const SENSITIVE = new NeedleList([
+const SENSITIVE_NEEDLES = [
   'etc/passwd', 'etc/shadow', 'etc/group', 'etc/hosts', 'etc/issue', 'etc/hostname', 'etc/sudoers', 'etc/crontab', 'etc/os-release',
   'proc/self/', 'proc/version', 'proc/cmdline', 'proc/1/', 'win.ini', 'boot.ini', 'system.ini', 'windows/system32', 'winnt/system32',
   '.htaccess', '.htpasswd', 'web.config', 'web-inf/', 'meta-inf/', '.ssh/', 'id_rsa', 'id_ed25519', 'authorized_keys', '.bash_history',
   '.git/config', '.git/head', 'ntuser.dat', 'var/log/', 'var/run/secrets', 'c:/windows/', 'c:/boot', 'inetpub/wwwroot', 'php://filter',
   '.aws/credentials', '.docker/config', 'wp-config.php',
-]);
+];
+const SENSITIVE_GROUP = needleGroup(SENSITIVE_NEEDLES);
 
-const SLASH = punctuationMask('/');
 
 export const detectTraversal: Detector = (probe, paranoia) => {
   if (probe.lower.length < 3) return undefined;
@@ -28,7 +29,9 @@ export const detectTraversal: Detector = (probe, paranoia) => {
   const stripped = someOccurrence(t, '.../', (at) => at === 0 || t.charCodeAt(at - 1) === 47);
   if (dotdot || stripped || t.includes('..;/') || t.includes('..../')) return hit('traversal-dot-dot');
   // pathForm only removes quotes and backslashes, so the probe's mask less those still bounds what `t` holds.
-  if (SENSITIVE.firstIn(t, probe.punct | SLASH) !== undefined) return hit('traversal-sensitive-file');
+  // No needle holds what pathForm removes, so one found in the probe is in `t` too; pathForm can only add some.
+  const sensitive = (probe.groups & SENSITIVE_GROUP) !== 0 || (t !== probe.lower && (groupsIn(t) & SENSITIVE_GROUP) !== 0);
+  if (sensitive) return hit('traversal-sensitive-file');
   if (t.includes('c$/') || t.includes('admin$/') || t.includes('ipc$')) return hit('traversal-unc-share');
   if (paranoia >= 2) {
     if (t === '..' || t.endsWith('/..')) return hit('traversal-dot-dot');

@@ -18,6 +18,8 @@ export interface Probe {
   readonly lower: string;
   /** Which ASCII punctuation `text` holds ({@link punctuationMask} in text.ts), to skip needles it cannot hold. */
   readonly punct: number;
+  /** Which registered needle groups occur in `lower` ({@link groupsIn} in needles.ts). */
+  readonly groups: number;
   readonly location: Location;
 }
 

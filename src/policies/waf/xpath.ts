@@ -1,3 +1,4 @@
+import { needleGroup } from './needles.ts';
 import { skipSpaces, skipSpacesBack, someOccurrence } from './text.ts';
 import type { Detector, Hit } from './types.ts';
 
@@ -10,13 +11,15 @@ import type { Detector, Hit } from './types.ts';
 const hit = (rule: string): Hit => ({ family: 'xpath', rule });
 
 const FUNCTIONS = ['count(/', 'name(/', 'local-name(/', 'string-length(/', 'string(/', 'substring(/', 'namespace-uri(/', 'count(//', 'name(//', 'doc(', 'document(/'];
+const FUNCTION_GROUP = needleGroup(FUNCTIONS);
 const AXES = ['/child::', '/descendant::', '/ancestor::', '/following-sibling::', '/preceding-sibling::', '/parent::', '/self::', '/attribute::', 'descendant-or-self::'];
+const AXIS_GROUP = needleGroup(AXES);
 
 export const detectXpath: Detector = (probe, paranoia) => {
   const t = probe.lower;
   if (t.length < 4) return undefined;
-  for (const f of FUNCTIONS) if (t.includes(f)) return hit('xpath-function');
-  for (const axis of AXES) if (t.includes(axis)) return hit('xpath-axis');
+  if (probe.groups & FUNCTION_GROUP) return hit('xpath-function');
+  if (probe.groups & AXIS_GROUP) return hit('xpath-axis');
   if (quotedUnion(t) || t.includes('//*[') || t.includes('/*[1]') || t.includes('//user[')) return hit('xpath-union');
   if (paranoia >= 2) {
     if (someOccurrence(t, '//*', (at) => at === 0 || t[at - 1] === '|' || t[at - 1] === ' ' || t[at - 1] === "'")) return hit('xpath-union');

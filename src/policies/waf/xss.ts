@@ -1,3 +1,4 @@
+import { needleGroup } from './needles.ts';
 import { isLetterCode, isSpaceCode, isWordCode, readWord, skipSpaces, skipSpacesBack, someOccurrence, wordStart } from './text.ts';
 import type { Detector, Hit } from './types.ts';
 
@@ -18,13 +19,16 @@ const ACTIVE_TAGS = new Set(['img', 'image', 'video', 'audio', 'source', 'track'
 /** Functions whose call is the proof-of-concept or the payload. */
 const SINKS = ['alert', 'confirm', 'prompt', 'eval', 'settimeout', 'setinterval', 'execscript', 'fromcharcode', 'atob'];
 const DOM = ['document.cookie', 'document.domain', 'document.write', 'document.location', 'document[', 'window.location', 'window[', '.innerhtml', 'localstorage.', 'sessionstorage.', 'string.fromcharcode', 'top.location', 'self.location', 'parent.location'];
+const DOM_GROUP = needleGroup(DOM);
+const PROTOTYPE_GROUP = needleGroup(['__proto__', 'constructor.prototype', '.constructor(']);
+const CSS_GROUP = needleGroup(['expression(', '-moz-binding', 'behavior:url(']);
 const SCRIPT_SCHEMES = new Set(['javascript', 'vbscript', 'livescript', 'mocha', 'jscript']);
 const DATA_TYPES = ['text/html', 'image/svg', 'application/xhtml', 'text/xml', 'application/x-', 'text/javascript', 'application/javascript'];
 
 export const detectXss: Detector = (probe, paranoia) => {
   const t = probe.lower;
   if (t.length < 4) return undefined;
-  return tags(t, paranoia) ?? handlerBreakout(t) ?? schemes(t, paranoia) ?? sinks(t, paranoia) ?? misc(t, paranoia);
+  return tags(t, paranoia) ?? handlerBreakout(t) ?? schemes(t, paranoia) ?? sinks(t, paranoia) ?? misc(t, probe.groups, paranoia);
 };
 
 /** `<name …>`: executing tags, and event handlers among its attributes (scanned up to the next `<` or `>`). */
@@ -155,10 +159,10 @@ function sinks(t: string, paranoia: number): Hit | undefined {
   return undefined;
 }
 
-function misc(t: string, paranoia: number): Hit | undefined {
-  for (const needle of DOM) if (t.includes(needle)) return hit('xss-dom-access');
-  if (t.includes('__proto__') || t.includes('constructor.prototype') || t.includes('.constructor(')) return hit('xss-prototype');
-  if (t.includes('expression(') || t.includes('-moz-binding') || t.includes('behavior:url(')) return hit('xss-css-expression');
+function misc(t: string, groups: number, paranoia: number): Hit | undefined {
+  if (groups & DOM_GROUP) return hit('xss-dom-access');
+  if (groups & PROTOTYPE_GROUP) return hit('xss-prototype');
+  if (groups & CSS_GROUP) return hit('xss-css-expression');
   if (paranoia >= 2 && (t.includes('@import') || t.includes('<!--') || t.includes('srcdoc'))) return hit('xss-markup-misc');
   return undefined;
 }

@@ -1,3 +1,4 @@
+import { groupsIn } from './needles.ts';
 import { punctuationMask, skipSpaces, someOccurrence } from './text.ts';
 import type { Detector, Hit } from './types.ts';
 
@@ -39,7 +40,7 @@ export function refuseXmlBody(text: string): Hit | undefined {
   const lower = text.toLowerCase();
   if (lower.includes('<!doctype')) return hit('xxe-doctype');
   if (lower.includes('<!entity')) return hit('xxe-entity');
-  return detectXxe({ text, lower, punct: punctuationMask(text), location: 'body' }, 1);
+  return detectXxe({ text, lower, punct: punctuationMask(text), groups: groupsIn(lower), location: 'body' }, 1);
 }
 
 /**

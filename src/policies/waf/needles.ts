@@ -1,0 +1,116 @@
+/**
+ * Needle groups searched in one pass per probe. Every detector's substring lists (sensitive file names, code calls,
+ * metadata hosts, XPath functions…) register here at module load; the first scan builds one Aho–Corasick automaton
+ * (a full transition table over the ASCII characters the needles use) and each probe is read once, character by
+ * character, into a bit set of the groups that occur in it. A detector then tests a bit instead of calling
+ * `includes` once per needle. Linear in the text, whatever the needles.
+ */
+
+import { PUNCTUATION_BITS } from './text.ts';
+
+const MAX_GROUPS = 31;
+const groups: (readonly string[])[] = [];
+let automaton: Automaton | undefined;
+
+interface Automaton {
+  /** ASCII code → symbol (0: a character no needle holds). */
+  readonly symbols: Uint8Array;
+  readonly width: number;
+  /** Next state per state × symbol. */
+  readonly next: Int32Array;
+  /** Groups ending in each state (its own and its failure chain's). */
+  readonly output: Int32Array;
+}
+
+/** Registers a group of lower-case ASCII needles (at module load) and returns its bit. */
+export function needleGroup(needles: readonly string[]): number {
+  if (groups.length === MAX_GROUPS) throw new Error(`waf needles: more than ${MAX_GROUPS} groups`);
+  for (const needle of needles) {
+    if (needle === '' || needle !== needle.toLowerCase() || /[^\x20-\x7e]/.test(needle)) throw new Error(`waf needles: ${JSON.stringify(needle)} must be non-empty lower-case printable ASCII`);
+  }
+  groups.push(needles);
+  automaton = undefined;
+  return 1 << (groups.length - 1);
+}
+
+/** Bit set of the registered groups one of whose needles occurs in `text` (lower-cased by the caller). */
+export function groupsIn(text: string): number {
+  return indexText(text).groups;
+}
+
+/** What one pass over a probe's lower-cased text learns: its needle groups and its punctuation (text.ts). */
+export interface TextIndex {
+  readonly groups: number;
+  readonly punct: number;
+}
+
+/** Needle groups and {@link punctuationMask} of `text` in one pass. */
+export function indexText(text: string): TextIndex {
+  const { symbols, width, next, output } = (automaton ??= build());
+  let state = 0;
+  let groups = 0;
+  let punct = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 128) {
+      state = next[state * width + symbols[c]!]!;
+      punct |= PUNCTUATION_BITS[c]!;
+    } else state = 0;
+    groups |= output[state]!;
+  }
+  return { groups, punct };
+}
+
+function build(): Automaton {
+  const symbols = new Uint8Array(128);
+  let width = 1;
+  for (const group of groups) for (const needle of group) for (let i = 0; i < needle.length; i++) {
+    const c = needle.charCodeAt(i);
+    if (symbols[c] === 0) symbols[c] = width++;
+  }
+  // The trie, as rows of `width` child states (0 = none; the root never is a child).
+  const rows: Int32Array[] = [new Int32Array(width)];
+  const outputs: number[] = [0];
+  groups.forEach((group, g) => {
+    for (const needle of group) {
+      let state = 0;
+      for (let i = 0; i < needle.length; i++) {
+        const s = symbols[needle.charCodeAt(i)]!;
+        let child = rows[state]![s]!;
+        if (child === 0) {
+          child = rows.length;
+          rows.push(new Int32Array(width));
+          outputs.push(0);
+          rows[state]![s] = child;
+        }
+        state = child;
+      }
+      outputs[state]! |= 1 << g;
+    }
+  });
+  // Breadth first: each missing edge goes where the failure state's edge goes; outputs gather along failures.
+  const next = new Int32Array(rows.length * width);
+  const output = Int32Array.from(outputs);
+  const fail = new Int32Array(rows.length);
+  const queue: number[] = [];
+  for (let s = 0; s < width; s++) {
+    const child = rows[0]![s]!;
+    next[s] = child;
+    if (child !== 0) queue.push(child);
+  }
+  for (let head = 0; head < queue.length; head++) {
+    const state = queue[head]!;
+    output[state]! |= output[fail[state]!]!;
+    for (let s = 0; s < width; s++) {
+      const child = rows[state]![s]!;
+      if (child === 0) {
+        next[state * width + s] = next[fail[state]! * width + s]!;
+      } else {
+        fail[child] = next[fail[state]! * width + s]!;
+        next[state * width + s] = child;
+        queue.push(child);
+      }
+    }
+  }
+  return { symbols, width, next, output };
+}
