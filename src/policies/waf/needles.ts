@@ -9,8 +9,6 @@
 import { PUNCTUATION_BITS } from './text.ts';
 
 const MAX_GROUPS = 31;
-const groups: (readonly string[])[] = [];
-let automaton: Automaton | undefined;
 
 interface Automaton {
   /** ASCII code → symbol (0: a character no needle holds). */
@@ -22,46 +20,65 @@ interface Automaton {
   readonly output: Int32Array;
 }
 
-/** Registers a group of lower-case ASCII needles (at module load) and returns its bit. */
-export function needleGroup(needles: readonly string[]): number {
-  if (groups.length === MAX_GROUPS) throw new Error(`waf needles: more than ${MAX_GROUPS} groups`);
-  for (const needle of needles) {
-    if (needle === '' || needle !== needle.toLowerCase() || /[^\x20-\x7e]/.test(needle)) throw new Error(`waf needles: ${JSON.stringify(needle)} must be non-empty lower-case printable ASCII`);
-  }
-  groups.push(needles);
-  automaton = undefined;
-  return 1 << (groups.length - 1);
-}
-
-/** Bit set of the registered groups one of whose needles occurs in `text` (lower-cased by the caller). */
-export function groupsIn(text: string): number {
-  return indexText(text).groups;
-}
-
 /** What one pass over a probe's lower-cased text learns: its needle groups and its punctuation (text.ts). */
 export interface TextIndex {
   readonly groups: number;
   readonly punct: number;
 }
 
-/** Needle groups and {@link punctuationMask} of `text` in one pass. */
-export function indexText(text: string): TextIndex {
-  const { symbols, width, next, output } = (automaton ??= build());
-  let state = 0;
-  let groups = 0;
-  let punct = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 128) {
-      state = next[state * width + symbols[c]!]!;
-      punct |= PUNCTUATION_BITS[c]!;
-    } else state = 0;
-    groups |= output[state]!;
+/** A set of needle groups and the automaton that finds them (built on first use, rebuilt when a group is added). */
+export class NeedleIndex {
+  readonly #groups: (readonly string[])[] = [];
+  #automaton: Automaton | undefined;
+
+  /** Registers a group of lower-case printable ASCII needles and returns its bit. */
+  group(needles: readonly string[]): number {
+    if (this.#groups.length === MAX_GROUPS) throw new Error(`waf needles: more than ${MAX_GROUPS} groups`);
+    for (const needle of needles) {
+      if (needle === '' || needle !== needle.toLowerCase() || /[^\x20-\x7e]/.test(needle)) throw new Error(`waf needles: ${JSON.stringify(needle)} must be non-empty lower-case printable ASCII`);
+    }
+    this.#groups.push(needles);
+    this.#automaton = undefined;
+    return 1 << (this.#groups.length - 1);
   }
-  return { groups, punct };
+
+  /** Needle groups and {@link punctuationMask} of `text` (lower-cased by the caller) in one pass. */
+  index(text: string): TextIndex {
+    const { symbols, width, next, output } = (this.#automaton ??= build(this.#groups));
+    let state = 0;
+    let groups = 0;
+    let punct = 0;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c < 128) {
+        state = next[state * width + symbols[c]!]!;
+        punct |= PUNCTUATION_BITS[c]!;
+      } else state = 0;
+      groups |= output[state]!;
+    }
+    return { groups, punct };
+  }
 }
 
-function build(): Automaton {
+/** The detectors' shared index: each registers its lists at module load. */
+const SHARED = new NeedleIndex();
+
+/** Registers a group in the detectors' shared index (at module load) and returns its bit. */
+export function needleGroup(needles: readonly string[]): number {
+  return SHARED.group(needles);
+}
+
+/** Needle groups and punctuation of `text` in the detectors' shared index. */
+export function indexText(text: string): TextIndex {
+  return SHARED.index(text);
+}
+
+/** Bit set of the shared groups one of whose needles occurs in `text` (lower-cased by the caller). */
+export function groupsIn(text: string): number {
+  return SHARED.index(text).groups;
+}
+
+function build(groups: readonly (readonly string[])[]): Automaton {
   const symbols = new Uint8Array(128);
   let width = 1;
   for (const group of groups) for (const needle of group) for (let i = 0; i < needle.length; i++) {
