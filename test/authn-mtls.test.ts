@@ -15,26 +15,11 @@ import { loadConfigText } from '../src/config/load.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { DAY, createCa, issueLeaf, type TestCa as Ca } from './helpers/test-ca.ts';
 import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
+import { itemsSpec } from './helpers/apikeys.ts';
 
 const issueClient = (ca: Ca, cn: string, notBefore: Date, notAfter: Date) => issueLeaf(ca, cn, { usage: 'client', notBefore, notAfter });
 
-const SPEC = `openapi: 3.1.0
-info: { title: mtls, version: 1.0.0 }
-components:
-  securitySchemes:
-    clientCert: { type: mutualTLS }
-security: [ { clientCert: [] } ]
-paths:
-  /items:
-    get:
-      operationId: listItems
-      responses: { '200': { description: ok } }
-  /public:
-    get:
-      operationId: publicInfo
-      security: []
-      responses: { '200': { description: ok } }
-`;
+const SPEC = itemsSpec('mtls', 'clientCert: { type: mutualTLS }');
 
 function get(base: string, path: string, client?: { cert: string; key: string }): Promise<{ status: number; body: string }> {
   const url = new URL(path, base);

@@ -15,24 +15,12 @@ import { send } from './helpers/gateway-fixtures.ts';
 import { assertProblem } from './helpers/http.ts';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.ts';
 import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
+import { loginSpec } from './helpers/login-spec.ts';
 
 const REDIS = new URL(process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379');
 const TIMEOUT_MS = 300;
 
-const op = (path: string, id: string) => `  ${path}:
-    post:
-      operationId: ${id}
-      security: []
-      x-rampart-login: { account_field: username }
-      requestBody:
-        required: true
-        content: { application/json: { schema: { type: object } } }
-      responses: { '200': { description: ok }, '401': { description: no } }
-`;
-const LOGIN_SPEC = `openapi: 3.1.0
-info: { title: login, version: 1.0.0 }
-paths:
-${op('/login', 'login')}${op('/limited/login', 'limitedLogin')}`;
+const LOGIN_SPEC = loginSpec({ routes: [['/login', 'login'], ['/limited/login', 'limitedLogin']] });
 
 async function fallbacks(gw: TestGateway, limit: string): Promise<number> {
   const metric = await gw.gateway.monitor.metrics.registry.getSingleMetric('rampart_counter_fallback_total')!.get();

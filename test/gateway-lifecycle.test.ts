@@ -13,6 +13,7 @@ import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
 import { eventually, itemsConfig, ITEMS_SPEC, send, SPEC_FILES } from './helpers/gateway-fixtures.ts';
 import { freePort } from './helpers/ports.ts';
+import { itemsSuite } from './helpers/items-suite.ts';
 
 const CLI = new URL('../src/cli/main.ts', import.meta.url).pathname;
 
@@ -85,43 +86,33 @@ describe('reload', () => {
 });
 
 describe('graceful stop and health', () => {
-  let upstream: TestUpstream;
-  let gw: TestGateway;
-
-  before(async () => {
-    upstream = await startUpstream();
-    gw = await startGateway(itemsConfig(upstream.url), { files: SPEC_FILES });
-  });
-  after(async () => {
-    await gw?.close();
-    await upstream?.close();
-  });
+  const suite = itemsSuite();
 
   test('/healthz and /readyz answer on the admin listener, not on the data plane', async () => {
-    const health = await fetch(`${gw.adminUrl}/healthz`);
+    const health = await fetch(`${suite.gw.adminUrl}/healthz`);
     assert.equal(health.status, 200);
     assert.deepEqual(await health.json(), { status: 'ok' });
-    const ready = await fetch(`${gw.adminUrl}/readyz`);
+    const ready = await fetch(`${suite.gw.adminUrl}/readyz`);
     assert.equal(ready.status, 200);
-    assert.equal((await send(gw.url, '/healthz')).status, 404);
+    assert.equal((await send(suite.gw.url, '/healthz')).status, 404);
   });
 
   test('an in-flight slow request completes while new connections are refused', async () => {
     let release: () => void = () => undefined;
-    upstream.handler = (_req, res) => {
+    suite.upstream.handler = (_req, res) => {
       release = () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"slow":true}');
     };
-    const inflight = send(gw.url, '/slow');
-    assert.ok(await eventually(() => upstream.seen.some((s) => s.url === '/slow')), 'the slow request reached the upstream');
-    const stopped = gw.gateway.stop(5000);
-    assert.equal((await fetch(`${gw.adminUrl}/readyz`)).status, 503, 'not ready while draining');
-    await assert.rejects(send(gw.url, '/items', { timeoutMs: 2000 }), /ECONNREFUSED|ECONNRESET|socket hang up/);
+    const inflight = send(suite.gw.url, '/slow');
+    assert.ok(await eventually(() => suite.upstream.seen.some((s) => s.url === '/slow')), 'the slow request reached the upstream');
+    const stopped = suite.gw.gateway.stop(5000);
+    assert.equal((await fetch(`${suite.gw.adminUrl}/readyz`)).status, 503, 'not ready while draining');
+    await assert.rejects(send(suite.gw.url, '/items', { timeoutMs: 2000 }), /ECONNREFUSED|ECONNRESET|socket hang up/);
     release();
     const res = await inflight;
     assert.equal(res.status, 200);
     assert.equal(res.body, '{"slow":true}');
     await stopped;
-    upstream.handler = undefined;
+    suite.upstream.handler = undefined;
   });
 });
 

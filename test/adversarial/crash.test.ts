@@ -5,10 +5,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startGateway, type TestGateway } from '../helpers/gateway.ts';
+import { startGateway } from '../helpers/gateway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { itemsConfig, send, SPEC_FILES } from '../helpers/gateway-fixtures.ts';
 import { assertAlive, assertProblem } from '../helpers/http.ts';
+import { itemsSuite } from '../helpers/items-suite.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -24,20 +25,10 @@ const STRAY_CHILD = new URL('../helpers/stray-gateway.ts', import.meta.url).path
 const NINE_MIB = 9 * 1024 * 1024;
 
 describe('crash: hostile upstream responses', () => {
-  let upstream: TestUpstream;
-  let gw: TestGateway;
-
-  before(async () => {
-    upstream = await startUpstream();
-    gw = await startGateway(itemsConfig(upstream.url), { files: SPEC_FILES });
-  });
-  after(async () => {
-    await gw?.close();
-    await upstream?.close();
-  });
+  const suite = itemsSuite();
 
   test('a 9 MiB upstream body on a checked route → 502 problem, process alive, connection released', async () => {
-    upstream.handler = (_req, res) => {
+    suite.upstream.handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       const chunk = Buffer.alloc(64 * 1024, 0x20);
       let sent = 0;
@@ -50,17 +41,17 @@ describe('crash: hostile upstream responses', () => {
       };
       pump();
     };
-    for (let i = 0; i < 3; i++) assertProblem(await send(gw.url, '/items/big'), 502, 'upstream_invalid_response');
+    for (let i = 0; i < 3; i++) assertProblem(await send(suite.gw.url, '/items/big'), 502, 'upstream_invalid_response');
     // Sent without a length and chunked, the same body must be refused the same way.
-    upstream.handler = (_req, res) => {
+    suite.upstream.handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
       res.end(Buffer.alloc(NINE_MIB, 0x20));
     };
-    assertProblem(await send(gw.url, '/items/big'), 502, 'upstream_invalid_response');
-    upstream.handler = undefined;
-    const ok = await send(gw.url, '/items/after');
+    assertProblem(await send(suite.gw.url, '/items/big'), 502, 'upstream_invalid_response');
+    suite.upstream.handler = undefined;
+    const ok = await send(suite.gw.url, '/items/after');
     assert.equal(ok.status, 200, 'the next request is served');
-    await assertAlive(gw.adminUrl);
+    await assertAlive(suite.gw.adminUrl);
   });
 
   test('an upstream that resets mid-body, lies about its length or sends garbage → 502, process alive', async () => {

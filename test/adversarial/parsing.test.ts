@@ -9,24 +9,16 @@ import { after, before, describe, it } from 'node:test';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { problemOf, send } from '../helpers/gateway-fixtures.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { loginSpec } from '../helpers/login-spec.ts';
 
-const SPEC = `openapi: 3.1.0
-info: { title: parsing, version: 1.0.0 }
-paths:
-  /auth/login:
-    post:
-      operationId: login
-      security: []
-      x-rampart-login: { account_field: username }
-      requestBody:
-        required: true
-        content:
+const SPEC = loginSpec({
+  routes: [['/auth/login', 'login']],
+  content: `
           application/json:
             schema: { type: object, properties: { username: { type: string }, password: { type: string } } }
           application/x-www-form-urlencoded:
-            schema: { type: object, properties: { username: { type: string }, password: { type: string } } }
-      responses: { '200': { description: ok }, '401': { description: no } }
-  /orders:
+            schema: { type: object, properties: { username: { type: string }, password: { type: string } } }`,
+  extraPaths: `  /orders:
     post:
       operationId: findOrder
       security: []
@@ -36,7 +28,8 @@ paths:
           application/json:
             schema: { type: object }
       responses: { '200': { description: ok } }
-`;
+`,
+});
 
 describe('adversarial: body parsing differentials', () => {
   let upstream: TestUpstream;

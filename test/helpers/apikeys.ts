@@ -1,11 +1,16 @@
 /** Shared fixtures for the API key, admin API and mTLS integration tests. */
 
-export const KEYS_SPEC = `openapi: 3.1.0
-info: { title: keys, version: 1.0.0 }
+/**
+ * `GET /items` (secured by the one scheme, `name: definition` in YAML flow) and a public `GET /public`: the spec the
+ * authentication integration tests share.
+ */
+export function itemsSpec(title: string, scheme: string): string {
+  return `openapi: 3.1.0
+info: { title: ${title}, version: 1.0.0 }
 components:
   securitySchemes:
-    apiKey: { type: apiKey, in: header, name: X-API-Key }
-security: [ { apiKey: [] } ]
+    ${scheme}
+security: [ { ${scheme.slice(0, scheme.indexOf(':'))}: [] } ]
 paths:
   /items:
     get:
@@ -17,6 +22,9 @@ paths:
       security: []
       responses: { '200': { description: ok } }
 `;
+}
+
+export const KEYS_SPEC = itemsSpec('keys', 'apiKey: { type: apiKey, in: header, name: X-API-Key }');
 
 export const ADMIN_TOKEN = 'admin-token-'.padEnd(40, 'a');
 export const READ_TOKEN = 'read-token-'.padEnd(40, 'r');

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { loginSpec } from '../../../test/helpers/login-spec.ts';
 import { after, before, describe, it } from 'node:test';
 import { startDemoApi, type DemoApi } from '../../../demo/api/server.ts';
 import type { SecurityEvent } from '../../bus/events.ts';
@@ -6,21 +7,7 @@ import { startGateway, type TestGateway } from '../../../test/helpers/gateway.ts
 import { eventually, send } from '../../../test/helpers/gateway-fixtures.ts';
 import { ADMIN_TOKEN, READ_TOKEN, TEST_ENV } from '../../../test/helpers/apikeys.ts';
 
-const LOGIN_SPEC = `openapi: 3.1.0
-info: { title: login, version: 1.0.0 }
-paths:
-  /auth/login:
-    post:
-      operationId: login
-      security: []
-      x-rampart-login: { account_field: username }
-      requestBody:
-        required: true
-        content:
-          application/json:
-            schema: { type: object }
-      responses: { '200': { description: ok }, '401': { description: no } }
-`;
+const LOGIN_SPEC = loginSpec({ routes: [['/auth/login', 'login']] });
 
 const ATTACKER = '203.0.113.7';
 const USER_IP = '198.51.100.2';
