@@ -45,7 +45,7 @@ export function resolveLookups(t: string, from: number): string {
       stack[stack.length - 1] += resolveOne(inner);
       continue;
     }
-    stack[stack.length - 1] += t[i];
+    stack[stack.length - 1] += t.charAt(i);
   }
   let out = stack[0]!;
   for (let k = 1; k < stack.length; k++) out += '${' + stack[k];

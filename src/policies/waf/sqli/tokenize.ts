@@ -58,7 +58,7 @@ function isSpace(c: number): boolean {
 }
 /** Letters, digits, `_`, `$` and any non-space character outside ASCII (SQL identifiers may hold them). */
 function isWordChar(c: number): boolean {
-  if (c < 128) return CLASS[c] >= WORD;
+  if (c < 128) return CLASS[c]! >= WORD;
   return !isSpace(c);
 }
 function isWordStart(c: number): boolean {
