@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { bench, do_not_optimize, run, summary } from 'mitata';
 import { createLogger } from '../src/log.ts';
-import { RequestContext, type ServerRequest, type ServerResponseLike } from '../src/pipeline/types.ts';
+import { outcomeOf, RequestContext, type ServerRequest, type ServerResponseLike } from '../src/pipeline/types.ts';
 import { Gateway } from '../src/server/gateway.ts';
 import { startIssuer } from './lib/issuer.ts';
 import { ITEM } from './lib/item.ts';
@@ -193,7 +193,7 @@ try {
   const sink = new Writable({ write: (_chunk, _encoding, callback) => callback() });
   const accessLog = createAccessLog(createLogger({ level: 'info', destination: sink }));
   const ctx = context();
-  bench('access log line', () => accessLog.record(ctx, 200));
+  bench('request outcome + access log line', () => accessLog.record(outcomeOf(ctx, 200)));
 } catch (error) {
   skip('access log line', error);
 }

@@ -1,4 +1,4 @@
-import { requestSummary, type CompiledRoute, type RequestContext } from '../pipeline/types.ts';
+import type { CompiledRoute, RequestOutcome } from '../pipeline/types.ts';
 import type { SecurityEvent } from '../bus/events.ts';
 import type { AuditConfig } from './schema.ts';
 import type { AuditEvent } from './log.ts';
@@ -14,24 +14,33 @@ export function isSensitive(route: CompiledRoute | undefined, config: AuditConfi
  * audited: every deny and error is; allowed requests per `audit.record_allowed` (authenticated ones = auth success,
  * or only sensitive operations). Fields carry the route template (never the raw path), ids, reason code and rule.
  */
-export function requestAuditEvent(ctx: RequestContext, status: number, config: AuditConfig): AuditEvent | undefined {
-  const sensitive = isSensitive(ctx.route, config);
+export function requestAuditEvent(o: RequestOutcome, config: AuditConfig): AuditEvent | undefined {
+  const sensitive = isSensitive(o.compiled, config);
   let type: string;
-  if (ctx.decision === 'deny') type = 'request.denied';
-  else if (ctx.decision === 'error') type = 'request.error';
+  if (o.decision === 'deny') type = 'request.denied';
+  else if (o.decision === 'error') type = 'request.error';
   else if (sensitive && config.record_allowed !== 'none') type = 'request.sensitive';
-  else if (ctx.identity && config.record_allowed === 'authenticated') type = 'auth.success';
+  else if (o.identity && config.record_allowed === 'authenticated') type = 'auth.success';
   else return undefined;
-  const id = ctx.identity;
+  const id = o.identity;
   return {
     type,
     fields: {
-      ...requestSummary(ctx, status),
-      rule: ctx.notes.rule,
-      waf: ctx.notes.waf,
-      wafLeak: ctx.notes.wafLeak,
-      authFailure: authFailureReason(ctx),
-      ip: ctx.clientIp,
+      requestId: o.requestId,
+      method: o.method,
+      api: o.api,
+      operationId: o.operationId,
+      route: o.route,
+      status: o.status,
+      decision: o.decision,
+      stage: o.stage,
+      code: o.code,
+      reason: o.reason,
+      rule: o.notes.rule,
+      waf: o.notes.waf,
+      wafLeak: o.notes.wafLeak,
+      authFailure: o.notes.authFailure?.reason.slice(0, 64),
+      ip: o.clientIp,
       subject: id?.subject,
       consumer: id?.consumer,
       tenant: id?.tenant,
@@ -40,11 +49,6 @@ export function requestAuditEvent(ctx: RequestContext, status: number, config: A
       sensitive: sensitive || undefined,
     },
   };
-}
-
-/** The bounded reason an authenticator gave for refusing a credential (`unknown_key`, `expired`, …), if any. */
-function authFailureReason(ctx: RequestContext): string | undefined {
-  return ctx.notes.authFailure?.reason.slice(0, 64);
 }
 
 /** The audit record for a security event from the bus (auth failure, lockout, key lifecycle, …). */

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Logger } from '../log.ts';
 import { GatewayError } from '../problem.ts';
-import type { AuditTrail, RequestContext, RecordSink, ResponsePolicy } from '../pipeline/types.ts';
+import { outcomeOf, type AuditTrail, type RequestContext, type RequestOutcome, type RecordSink, type ResponsePolicy } from '../pipeline/types.ts';
 import { openDb, type Db } from './db.ts';
 import { checkPublishedHead, headStatus, unacknowledgedRejections, type HeadCheck, type HeadCheckStatus, type HeadRejection } from './head-check.ts';
 import { HeadPublisher } from './head.ts';
@@ -139,11 +139,10 @@ export async function openAuditService(config: AuditConfig, configFile: string, 
   const timer = setInterval(prune, 3_600_000);
   timer.unref();
 
-  const appendFor = (ctx: RequestContext, status: number): boolean => {
-    if (ctx.notes.audited === true) return false;
-    const event = requestAuditEvent(ctx, status, config);
+  const appendFor = (outcome: RequestOutcome): boolean => {
+    if (outcome.notes.audited === true) return false;
+    const event = requestAuditEvent(outcome, config);
     if (!event) return false;
-    ctx.notes.audited = true;
     log.append(event);
     return true;
   };
@@ -156,11 +155,13 @@ export async function openAuditService(config: AuditConfig, configFile: string, 
     headCheck: check,
     headStatus: () => headStatus(headFile),
     rejectedHeads: () => unacknowledgedRejections(headFile),
-    sink: { record: (ctx, status) => void appendFor(ctx, status) },
+    sink: { record: (outcome) => void appendFor(outcome) },
     denyGate: (ctx, status) => {
       if (!sync) return undefined;
       try {
-        return appendFor(ctx, status) ? log.durable() : undefined;
+        if (!appendFor(outcomeOf(ctx, status))) return undefined;
+        ctx.notes.audited = true;
+        return log.durable();
       } catch (error) {
         // A deny the trail cannot keep is not sent as a deny: the handler answers 503 (fail closed).
         return Promise.reject(error instanceof Error ? error : new Error(String(error)));
@@ -188,7 +189,7 @@ export function createAuditResponsePolicy(config: AuditConfig, log: AuditTrail |
     needsBody: false,
     async run(ctx, response) {
       if (ctx.notes.audited === true) return;
-      const event = requestAuditEvent(ctx, response.status, config);
+      const event = requestAuditEvent(outcomeOf(ctx, response.status), config);
       if (!event) return;
       ctx.notes.audited = true;
       log.append(event);

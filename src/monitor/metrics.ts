@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FallbackEvent } from '../counters/index.ts';
-import type { RequestContext, RecordSink } from '../pipeline/types.ts';
+import type { RecordSink, RequestOutcome } from '../pipeline/types.ts';
 import type { SecurityEvent } from '../bus/events.ts';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -130,7 +130,7 @@ export class GatewayMetrics {
 
   /** The record sink (stage 13). */
   readonly sink: RecordSink = {
-    record: (ctx: RequestContext, status: number) => this.#record(ctx, status),
+    record: (outcome: RequestOutcome) => this.#record(outcome),
   };
 
   /** Counts one local fallback decision of the counters (Counters.onFallback). */
@@ -154,32 +154,31 @@ export class GatewayMetrics {
     }
   }
 
-  #record(ctx: RequestContext, status: number): void {
-    const route = ctx.route;
-    const api = label(route?.api.name);
-    const operation = label(route?.operationId, 'unmatched');
-    this.#requests.inc({ api, operation, status: String(status), decision: ctx.decision });
-    const totalNs = process.hrtime.bigint() - ctx.startedAt;
-    this.#overhead.observe({ api }, Math.max(0, Number(totalNs - ctx.upstreamNs)) / 1e9);
-    if (route && ctx.upstreamNs > 0n) this.#upstream.observe({ upstream: label(route.upstreamName) }, Number(ctx.upstreamNs) / 1e9);
-    const code = ctx.errorCode;
+  #record(o: RequestOutcome): void {
+    const route = o.compiled;
+    const api = label(o.api);
+    const operation = label(o.operationId, 'unmatched');
+    this.#requests.inc({ api, operation, status: String(o.status), decision: o.decision });
+    this.#overhead.observe({ api }, Math.max(0, Number(o.totalNs - o.upstreamNs)) / 1e9);
+    if (route && o.upstreamNs > 0n) this.#upstream.observe({ upstream: label(route.upstreamName) }, Number(o.upstreamNs) / 1e9);
+    const code = o.code;
     if (route) {
       if (code && UPSTREAM_CODES.has(code)) {
         this.#upstreamErrors.inc({ upstream: label(route.upstreamName), code });
         this.#upstreamUp.set({ upstream: label(route.upstreamName) }, 0);
-      } else if (ctx.upstreamStatus !== undefined) {
-        this.#upstreamUp.set({ upstream: label(route.upstreamName) }, ctx.upstreamStatus >= 500 ? 0 : 1);
+      } else if (o.upstreamStatus !== undefined) {
+        this.#upstreamUp.set({ upstream: label(route.upstreamName) }, o.upstreamStatus >= 500 ? 0 : 1);
       }
     }
-    if (ctx.decision === 'allow' || !code) return;
-    this.#denies.inc({ api, stage: label(ctx.deniedBy), code });
-    if (AUTH_CODES.has(code) && !this.#authEventRequests.delete(ctx.id)) {
+    if (o.decision === 'allow' || !code) return;
+    this.#denies.inc({ api, stage: label(o.stage), code });
+    if (AUTH_CODES.has(code) && !this.#authEventRequests.delete(o.requestId)) {
       // Authenticators note a bounded failure reason (unknown_key, expired, …); no method at all: no credential.
-      const failure = ctx.notes.authFailure;
-      const method = label(failure?.method ?? ctx.notes.authMethod, code === 'unauthorized' ? 'none' : 'unknown');
+      const failure = o.notes.authFailure;
+      const method = label(failure?.method ?? o.notes.authMethod, code === 'unauthorized' ? 'none' : 'unknown');
       this.#authFailures.inc({ method, reason: label(failure?.reason, code) });
     }
-    if (RATE_CODES.has(code)) this.#rateLimited.inc({ api, stage: label(ctx.deniedBy) });
+    if (RATE_CODES.has(code)) this.#rateLimited.inc({ api, stage: label(o.stage) });
     if (code === 'validation_failed') this.#validation.inc({ api, operation });
   }
 }

@@ -14,13 +14,38 @@ import { Writable } from 'node:stream';
 import { stringify } from 'yaml';
 import { loadConfigText } from '../config/load.ts';
 import { createLogger } from '../log.ts';
-import type { RequestContext } from '../pipeline/types.ts';
+import type { Identity, RequestContext, RequestOutcome } from '../pipeline/types.ts';
 import { GatewayError } from '../problem.ts';
 import { createIpFilterPolicy } from '../policies/ip-filter/index.ts';
 import { IpBlocks } from './blocks.ts';
 import { Detectors, type RequestSample } from './detectors.ts';
 import { Monitor } from './monitor.ts';
 import { AlertSender, signPayload, verifySignature } from './webhooks.ts';
+
+/** The outcome of an allowed GET answered 200, as the handler would record it. */
+function outcome(ctx: { id: string; clientIp: string; params: Record<string, string>; path: string; route?: { api: { name: string }; operationId: string; template: string }; identity: Identity }): RequestOutcome {
+  return {
+    requestId: ctx.id,
+    method: 'GET',
+    api: ctx.route?.api.name,
+    operationId: ctx.route?.operationId,
+    route: ctx.route?.template,
+    status: 200,
+    decision: 'allow',
+    stage: undefined,
+    code: undefined,
+    reason: undefined,
+    compiled: ctx.route as unknown as RequestOutcome['compiled'],
+    clientIp: ctx.clientIp,
+    identity: ctx.identity,
+    objectId: ctx.route?.template === '*' ? ctx.path : Object.values(ctx.params).join('/'),
+    totalNs: 0n,
+    upstreamNs: 0n,
+    upstreamStatus: 200,
+    httpVersion: '1.1',
+    notes: {},
+  };
+}
 
 const quiet = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
 
@@ -91,7 +116,7 @@ test('leaked key incident suspends the key, revokes tokens, tightens the limit; 
   const sink = monitor.sinks.at(-1)!;
   for (let i = 0; i < 4; i++) {
     const ctx = { id: `req${i}`, clientIp: `198.51.100.${i + 1}`, method: 'GET', decision: 'allow', params: {}, path: '/x', route: { api: { name: 'shop' }, operationId: 'op', template: '/x' }, identity: { subject: 'svc', consumer: 'acme', keyId: 'key_42', method: 'api_key', roles: [], scopes: [], claims: {} } };
-    sink.record(ctx as unknown as RequestContext, 200);
+    sink.record(outcome(ctx));
   }
   await monitor.drain();
   const [incident] = monitor.openIncidents();
@@ -124,7 +149,7 @@ test('after a restart, the containment of open incidents is applied again; resol
   const sink = first.sinks.at(-1)!;
   for (let i = 0; i < 2; i++) {
     const ctx = { id: `s${i}`, clientIp: `198.51.100.${i + 1}`, method: 'GET', decision: 'allow', params: {}, path: '/', identity: { subject: 'svc', consumer: 'acme', keyId: 'key_7', method: 'api_key', roles: [], scopes: [], claims: {} } };
-    sink.record(ctx as unknown as RequestContext, 200);
+    sink.record(outcome(ctx));
   }
   await first.drain();
   const incident = first.openIncidents()[0]!;
@@ -148,7 +173,7 @@ test('a missing responder is recorded as unavailable, never as applied', async (
   const sink = monitor.sinks.at(-1)!;
   for (let i = 0; i < 2; i++) {
     const ctx = { id: `q${i}`, clientIp: `198.51.100.${i + 1}`, method: 'GET', decision: 'allow', params: {}, path: '/', identity: { subject: 's', keyId: 'k1', method: 'api_key', roles: [], scopes: [], claims: {} } };
-    sink.record(ctx as unknown as RequestContext, 200);
+    sink.record(outcome(ctx));
   }
   await monitor.drain();
   assert.deepEqual(monitor.openIncidents()[0]?.actions.map((a) => a.status), ['unavailable']);

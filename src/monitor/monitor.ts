@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { RampartConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import { errorForLog } from '../log.ts';
-import type { RequestContext, RecordSink } from '../pipeline/types.ts';
+import type { RecordSink, RequestOutcome } from '../pipeline/types.ts';
 import { auditDataDir, openAuditService, type AuditService } from '../audit/service.ts';
 import { securityAuditEvent } from '../audit/records.ts';
 import { IpBlocks, type BlockEntry } from './blocks.ts';
@@ -147,28 +147,27 @@ export class Monitor {
     const sinks: RecordSink[] = [];
     if (this.audit) sinks.push(this.audit.sink);
     sinks.push(this.metrics.sink);
-    if (this.#config.monitor.enabled) sinks.push({ record: (ctx, status) => this.#enqueue(ctx, status) });
+    if (this.#config.monitor.enabled) sinks.push({ record: (outcome) => this.#enqueue(outcome) });
     return sinks;
   }
 
-  #enqueue(ctx: RequestContext, status: number): void {
+  #enqueue(o: RequestOutcome): void {
     if (this.#queue.length >= MAX_QUEUE) {
       this.#queue.shift();
       this.#dropped++;
     }
-    const route = ctx.route;
-    const id = ctx.identity;
+    const id = o.identity;
     this.#queue.push({
       at: this.#now(),
-      requestId: ctx.id,
-      ip: ctx.clientIp,
-      method: ctx.method,
-      status,
-      decision: ctx.decision,
-      code: ctx.errorCode,
-      route: route ? `${route.api.name}:${route.operationId}` : undefined,
+      requestId: o.requestId,
+      ip: o.clientIp,
+      method: o.method,
+      status: o.status,
+      decision: o.decision,
+      code: o.code,
+      route: o.compiled ? `${o.compiled.api.name}:${o.compiled.operationId}` : undefined,
       // object ids from the route's path parameters; passthrough routes (template `*`) have none, so the path stands in
-      objectId: route?.template === '*' ? ctx.path : Object.values(ctx.params).join('/'),
+      objectId: o.objectId,
       consumer: id?.consumer ?? (id ? id.subject : undefined),
       subject: id?.subject,
       keyId: id?.keyId,

@@ -79,7 +79,7 @@ export interface RequestNotes {
   ownershipFiltered?: number;
   /** Error code of a response stream that failed after the headers were sent. */
   streamError?: string;
-  /** Set once the request's audit record was appended (by the audit gate or the sink, never both). */
+  /** Set once the request's audit record was appended by the audit gate or the deny gate (the sink then skips it). */
   audited?: boolean;
 }
 
@@ -281,9 +281,9 @@ export interface ResponsePolicy {
   run(ctx: RequestContext, response: ProxiedResponse): void | Promise<void>;
 }
 
-/** Called once per finished request (stage 13): access log, audit, metrics, monitor. Must not throw or block. */
+/** Called once per finished request (stage 13) with its outcome: access log, audit, metrics, monitor. Must not throw or block. */
 export interface RecordSink {
-  record(ctx: RequestContext, status: number): void;
+  record(outcome: RequestOutcome): void;
 }
 
 const STAGE_INDEX = new Map<string, number>([...REQUEST_STAGES.map((s, i) => [s, i] as const), ...RESPONSE_STAGES.map((s, i) => [s, i] as const)]);
@@ -478,5 +478,43 @@ export function requestSummary(ctx: RequestContext, status: number): RequestSumm
     stage: ctx.deniedBy,
     code: ctx.errorCode,
     reason: ctx.notes.reason,
+  };
+}
+
+/**
+ * What a finished (or about to be answered) request was: built once per request at stage 13 by `outcomeOf` and given
+ * to every record sink, so the access log, audit, metrics and monitor read one typed record instead of the context.
+ */
+export interface RequestOutcome extends RequestSummary {
+  /** The compiled route, when one matched. */
+  readonly compiled: CompiledRoute | undefined;
+  readonly clientIp: string;
+  readonly identity: Identity | undefined;
+  /** Path parameter values (ids of the object asked for), or the normalised path on passthrough routes. */
+  readonly objectId: string;
+  /** From the request's start to this record, and the part spent waiting for the upstream (ns). */
+  readonly totalNs: bigint;
+  readonly upstreamNs: bigint;
+  /** The upstream's status, when it answered. */
+  readonly upstreamStatus: number | undefined;
+  readonly httpVersion: string;
+  /** What the stages learnt (never secrets); the same notes the stages wrote. */
+  readonly notes: Readonly<RequestNotes>;
+}
+
+/** The outcome of `ctx` answered with `status`. */
+export function outcomeOf(ctx: RequestContext, status: number): RequestOutcome {
+  const route = ctx.route;
+  return {
+    ...requestSummary(ctx, status),
+    compiled: route,
+    clientIp: ctx.clientIp,
+    identity: ctx.identity,
+    objectId: route?.template === '*' ? ctx.path : Object.values(ctx.params).join('/'),
+    totalNs: process.hrtime.bigint() - ctx.startedAt,
+    upstreamNs: ctx.upstreamNs,
+    upstreamStatus: ctx.upstreamStatus,
+    httpVersion: ctx.req.httpVersion,
+    notes: ctx.notes,
   };
 }

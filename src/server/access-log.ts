@@ -1,5 +1,5 @@
 import { createLineWriter, type Logger } from '../log.ts';
-import { requestSummary, type RequestContext, type RecordSink } from '../pipeline/types.ts';
+import type { RecordSink, RequestOutcome } from '../pipeline/types.ts';
 
 /**
  * One JSON line per request (stage 13). Logs the route template, never the raw path or query (they can carry
@@ -9,16 +9,24 @@ import { requestSummary, type RequestContext, type RecordSink } from '../pipelin
 export function createAccessLog(logger: Logger): RecordSink {
   const write = createLineWriter(logger, { log: 'access' }, 'request');
   return {
-    record(ctx: RequestContext, status: number): void {
-      const latencyMs = Number(process.hrtime.bigint() - ctx.startedAt) / 1e6;
+    record(o: RequestOutcome): void {
       write({
-        ...requestSummary(ctx, status),
-        latencyMs: Math.round(latencyMs * 1000) / 1000,
-        upstreamMs: ctx.upstreamStatus === undefined ? undefined : Math.round(Number(ctx.upstreamNs) / 1000) / 1000,
-        clientIp: ctx.clientIp,
-        consumer: ctx.identity?.consumer ?? ctx.identity?.subject,
-        authMethod: ctx.identity?.method,
-        http: ctx.req.httpVersion,
+        requestId: o.requestId,
+        method: o.method,
+        api: o.api,
+        operationId: o.operationId,
+        route: o.route,
+        status: o.status,
+        decision: o.decision,
+        stage: o.stage,
+        code: o.code,
+        reason: o.reason,
+        latencyMs: Math.round(Number(o.totalNs) / 1000) / 1000,
+        upstreamMs: o.upstreamStatus === undefined ? undefined : Math.round(Number(o.upstreamNs) / 1000) / 1000,
+        clientIp: o.clientIp,
+        consumer: o.identity?.consumer ?? o.identity?.subject,
+        authMethod: o.identity?.method,
+        http: o.httpVersion,
       });
     },
   };

@@ -5,7 +5,7 @@ import { listenerAuthority } from '../http/hosts.ts';
 import { GatewayError, toGatewayError } from '../problem.ts';
 import { RequestContext, type ServerRequest, type ServerResponseLike } from '../pipeline/types.ts';
 import { stripPrefix, type RouteTable } from '../pipeline/compile.ts';
-import type { RecordSink } from '../pipeline/types.ts';
+import { outcomeOf, type RecordSink } from '../pipeline/types.ts';
 import { clientIpOf, parseTarget, requestIdOf } from '../http/normalise.ts';
 import { discardBody, forward } from '../proxy/forward.ts';
 import { runRoute, type PipelineEnds } from '../pipeline/run.ts';
@@ -73,9 +73,10 @@ export class GatewayHandler {
       const status = res.headersSent ? res.statusCode : CLIENT_CLOSED_STATUS;
       // HTTP/2: a reset stream's response reports writableFinished although end() was never called.
       if (!res.writableFinished || !res.writableEnded) ctx.clientGone = true;
+      const outcome = outcomeOf(ctx, status);
       for (const sink of this.#sinks) {
         try {
-          sink.record(ctx, status);
+          sink.record(outcome);
         } catch (error) {
           this.#logger.error({ requestId: ctx.id, err: errorForLog(error) }, 'record sink failed');
         }

@@ -64,7 +64,7 @@ describe('parseJsonSafely (properties)', () => {
 
   it('refuses an object iff two of its keys are equal, whatever the escapes and whitespace', () => {
     const key = fc.constantFrom('id', 'a', 'ID', 'i', 'role', 'é', '\u00e9', 'e\u0301', '😀', 'x y', 'a:b', ':');
-    const entries = fc.array(fc.tuple(key, fc.jsonValue({ maxDepth: 1 })), { maxLength: 6 });
+    const entries = fc.array(fc.tuple(key, fc.jsonValue({ maxDepth: 1 }).filter((v) => !hasForbidden(v))), { maxLength: 6 });
     const document = entries.chain((list) =>
       fc.tuple(fc.tuple(...list.map(([k]) => spelling(k))), fc.array(space, { minLength: list.length * 3 + 2, maxLength: list.length * 3 + 2 })).map(([spelt, ws]) => {
         const body = list.map(([, v], i) => `${ws[3 * i]}${spelt[i]}${ws[3 * i + 1]}:${ws[3 * i + 2]}${JSON.stringify(v)}`).join(',');
