@@ -67,6 +67,6 @@ console.log(`
     the naked API:     http://127.0.0.1:3000    (for the before/after tour — never expose it)
     demo IdP:          http://127.0.0.1:3001
     admin listener:    http://127.0.0.1:8081   (admin API token: ${adminTokenFile})
-                       export ADMIN_TOKEN=$(cat ${adminTokenFile})
+                       export RAMPART_ADMIN_TOKEN=$(cat ${adminTokenFile})
   See README.md for the tour. Ctrl-C stops everything.
 `);

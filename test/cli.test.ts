@@ -368,3 +368,73 @@ describe('rampart CLI errors', () => {
     assert.ok(!existsSync(join(dir, 'data', 'audit.db')), 'no empty database was created');
   });
 });
+
+describe('rampart CLI conventions', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rampart-cli-conv-'));
+
+  test('--help on every command and subcommand prints that command\'s help to stdout, exits 0 and does nothing', async () => {
+    // A config that would fail if anything ran: the help must come first.
+    const missing = join(dir, 'does-not-exist.yaml');
+    const cases: [string[], RegExp][] = [
+      [['--help'], /Usage: rampart <command>/],
+      [['start', '--help'], /Usage: rampart start/],
+      [['start', '-c', missing, '-h'], /Usage: rampart start/],
+      [['check', '--help'], /Usage: rampart check/],
+      [['audit', 'verify', '--help'], /Usage: rampart audit/],
+      [['incidents', 'resolve', 'inc-1', '--help'], /Usage: rampart incidents/],
+      [['keys', 'revoke', 'key_1', '--help'], /Usage: rampart keys/],
+      [['consumers', 'delete', 'c1', '--help'], /Usage: rampart consumers/],
+    ];
+    for (const [args, usage] of cases) {
+      const r = await rampart(args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stdout, usage, args.join(' '));
+      assert.equal(r.stderr, '', `${args.join(' ')} wrote to stderr`);
+    }
+    assert.ok(!existsSync(join(dir, 'data')), 'nothing was created');
+  });
+
+  test('--version prints the package version', async () => {
+    const r = await rampart(['--version']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^rampart \d+\.\d+\.\d+/);
+  });
+
+  test('no command is a usage error (exit 2, usage on stderr)', async () => {
+    const r = await rampart([]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /Usage: rampart <command>/);
+  });
+
+  test('a port in use stops start with exit 2 naming the config path, no stack trace', async () => {
+    const { createServer } = await import('node:net');
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const file = join(dir, 'taken.yaml');
+      writeFileSync(file, MINIMAL.replace('port: 0, host: 127.0.0.1', `port: ${port}, host: 127.0.0.1`).replace('listen:\n', 'listen:\n  admin: { port: 0, host: 127.0.0.1 }\n'));
+      const r = await rampart(['start', '-c', file]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /listen\.http\.port: 127\.0\.0\.1:\d+ is in use by another process \(EADDRINUSE\)\. Fix: stop that process or choose another port/);
+      assert.ok(r.stderr.includes(file));
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    } finally {
+      taken.close();
+    }
+  });
+
+  test('a missing spec names its config path; a literal secret says how to give one', async () => {
+    const spec = join(dir, 'missing-spec.yaml');
+    writeFileSync(spec, MINIMAL.replace('{ name: pass, passthrough: true, upstream: up }', '{ name: a, spec: ./nope.yaml, upstream: up }'));
+    const r = await rampart(['check', '-c', spec]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /apis\[0\]\.spec: \S*nope\.yaml: no such file\. Fix: /);
+    assert.doesNotMatch(r.stderr, /ENOENT/);
+    const literal = join(dir, 'literal-secret.yaml');
+    writeFileSync(literal, `${MINIMAL}admin:\n  tokens: [ { name: x, token: "abcdefghijklmnopqrstuvwxyz0123456789", role: admin } ]\n`);
+    const s = await rampart(['check', '-c', literal]);
+    assert.equal(s.code, 2);
+    assert.match(s.stderr, /admin\.tokens\[0\]\.token \(line \d+\): a literal secret is not allowed here\. Fix: use \$\{env:NAME\} or \$\{file:/);
+  });
+});

@@ -10,7 +10,7 @@ import { signingKeyFromPem, type SigningKey } from '../audit/signing.ts';
 import { AuditStore, AuditStoreDamaged } from '../audit/store.ts';
 import { verifyChain } from '../audit/verify.ts';
 
-const USAGE = `Usage: rampart audit <verify|tail|search|export> [-c rampart.yaml] [options]
+export const AUDIT_USAGE = `Usage: rampart audit <verify|tail|search|export> [-c rampart.yaml] [options]
 
   verify [--head file|json]... [--public-key file]
                                  check the hash chain, record MACs, signed checkpoints and the published heads
@@ -94,7 +94,7 @@ export async function runAudit(configFile: string, args: readonly string[], out:
       return 2;
     }
     if ((error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`rampart: ${(error as Error).message}\n${USAGE}`);
+      process.stderr.write(`rampart: ${(error as Error).message}\n${AUDIT_USAGE}`);
       return 2;
     }
     throw error;
@@ -119,7 +119,7 @@ async function audit(configFile: string, args: readonly string[], out: NodeJS.Wr
   });
   const sub = positionals[0];
   if (!sub || !['verify', 'tail', 'search', 'export'].includes(sub)) {
-    process.stderr.write(USAGE);
+    process.stderr.write(AUDIT_USAGE);
     return 2;
   }
   const { config, file } = loadConfigFile(values.config ?? configFile);

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/errors.ts';
 import { loadConfigFile } from '../config/load.ts';
 
-const USAGE = `Usage: rampart incidents <list|show ID|resolve ID|unblock IP> [-c rampart.yaml] [--admin URL] [options]
+export const INCIDENTS_USAGE = `Usage: rampart incidents <list|show ID|resolve ID|unblock IP> [-c rampart.yaml] [--admin URL] [options]
 
   list [--status open|resolved]    incidents, newest first
   show ID                          one incident: evidence, actions, timeline
@@ -28,14 +28,14 @@ export async function runIncidents(configFile: string, args: readonly string[], 
       allowPositionals: true,
     });
   } catch (error) {
-    process.stderr.write(`rampart: ${(error as Error).message}\n${USAGE}`);
+    process.stderr.write(`rampart: ${(error as Error).message}\n${INCIDENTS_USAGE}`);
     return 2;
   }
   const { values, positionals } = parsed;
   const [sub, target] = positionals;
   const needsTarget = sub === 'show' || sub === 'resolve' || sub === 'unblock';
   if (!sub || !['list', 'show', 'resolve', 'unblock'].includes(sub) || (needsTarget && !target)) {
-    process.stderr.write(USAGE);
+    process.stderr.write(INCIDENTS_USAGE);
     return 2;
   }
   const token = process.env['RAMPART_ADMIN_TOKEN'];

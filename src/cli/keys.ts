@@ -54,8 +54,8 @@ async function withControlPlane(configFile: string, writes: boolean, fn: (cp: Co
   return code;
 }
 
-const KEYS_USAGE = 'usage: rampart keys create --consumer ID [--scopes a,b] [--expires-in 30d] [--plan P] | list [--consumer ID] | rotate KEY_ID [--grace 24h] | revoke KEY_ID  [-c rampart.yaml]';
-const CONSUMERS_USAGE = 'usage: rampart consumers create --name N [--id ID] [--tenant T] [--roles a,b] [--groups a,b] [--plan P] | list [--tenant T] | delete ID  [-c rampart.yaml]';
+export const KEYS_USAGE = 'Usage: rampart keys create --consumer ID [--scopes a,b] [--expires-in 30d] [--plan P] | list [--consumer ID] | rotate KEY_ID [--grace 24h] | revoke KEY_ID  [-c rampart.yaml]';
+export const CONSUMERS_USAGE = 'Usage: rampart consumers create --name N [--id ID] [--tenant T] [--roles a,b] [--groups a,b] [--plan P] | list [--tenant T] | delete ID  [-c rampart.yaml]';
 
 function usage(text: string, problem?: string): number {
   process.stderr.write(`${problem ? `rampart: ${problem}\n` : ''}${text}\n`);

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runCheck } from './check.ts';
-import { runAudit } from './audit.ts';
-import { runIncidents } from './incidents.ts';
-import { runConsumers, runKeys } from './keys.ts';
+import { AUDIT_USAGE, runAudit } from './audit.ts';
+import { INCIDENTS_USAGE, runIncidents } from './incidents.ts';
+import { CONSUMERS_USAGE, KEYS_USAGE, runConsumers, runKeys } from './keys.ts';
 import { parseWorkers, runStart } from './start.ts';
 
 const USAGE = `Usage: rampart <command> [options]
@@ -20,15 +21,69 @@ Commands:
 
 Options:
   -c, --config <file>        config file (default: ./rampart.yaml)
-  -h, --help                 this help
+  -h, --help                 this help (after a command: that command's help)
+  -v, --version              the version
 `;
+
+const START_USAGE = `Usage: rampart start [-c rampart.yaml] [--workers N|auto]
+
+  Runs the gateway and its admin listener until SIGTERM/SIGINT (in-flight requests drain); SIGHUP reloads the
+  config (a config that fails keeps the current one serving). Config and listen errors name the config path and
+  exit 2.
+
+  -c, --config <file>        config file (default: ./rampart.yaml)
+  -w, --workers N|auto       N processes sharing the listeners (node:cluster); in-memory counters are per process:
+                             use Redis counters for exact limits across workers
+`;
+
+const CHECK_USAGE = `Usage: rampart check [-c rampart.yaml]
+
+  Validates the config and the OpenAPI specs it names, then prints the compiled route table (auth, scopes, roles,
+  rules, ownership), the authorization report and what the WAF scans per operation. Exit 0 when the config can be
+  used, 2 with every problem and its config path when not.
+`;
+
+/** Each command's help, printed by `rampart <command> --help` (exit 0; the command never runs). */
+const COMMAND_USAGE: Readonly<Record<string, string>> = {
+  start: START_USAGE,
+  check: CHECK_USAGE,
+  audit: AUDIT_USAGE,
+  incidents: INCIDENTS_USAGE,
+  consumers: `${CONSUMERS_USAGE}\n`,
+  keys: `${KEYS_USAGE}\n`,
+};
+
+/** The package version (package.json beside src/ and dist/). */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Whether `args` ask for help (before a `--` that ends the options). */
+function asksForHelp(args: readonly string[]): boolean {
+  for (const arg of args) {
+    if (arg === '--') return false;
+    if (arg === '-h' || arg === '--help') return true;
+  }
+  return false;
+}
 
 /** CLI entry: dispatches to a command and sets the exit code (2 for usage and config errors). */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '-h' || command === '--help') {
-    process.stdout.write(USAGE);
+    // No command at all is a usage error (help to stderr); asking for help is not.
+    (command ? process.stdout : process.stderr).write(USAGE);
     return command ? 0 : 2;
+  }
+  if (command === '-v' || command === '--version' || command === 'version') {
+    process.stdout.write(`rampart ${version()}\n`);
+    return 0;
+  }
+  const help = COMMAND_USAGE[command];
+  if (help !== undefined && asksForHelp(rest)) {
+    process.stdout.write(help);
+    return 0;
   }
   const { values } = parseArgs({
     args: rest,

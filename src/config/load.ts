@@ -1,3 +1,4 @@
+import { SECRET_REF_PATTERN } from './refs.ts';
 import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
@@ -155,7 +156,7 @@ function describeSchemaError(error: ErrorObject, lineOf: (pointer: string) => nu
       hint = 'add it';
       break;
     case 'pattern':
-      if (error.schemaPath.includes('secret') || (error.parentSchema as { description?: string })?.description?.includes('reference')) {
+      if (params['pattern'] === SECRET_REF_PATTERN || error.schemaPath.includes('secret') || (error.parentSchema as { description?: string })?.description?.includes('reference')) {
         message = 'a literal secret is not allowed here';
         hint = 'use ${env:NAME} or ${file:/path/to/secret}';
       } else {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { BlockList } from 'node:net';
 import { cidrList } from '../http/cidr.ts';
 import type { LoadedConfig } from '../config/load.ts';
@@ -92,6 +93,9 @@ export async function compileRouteTable(loaded: LoadedConfig, services: Services
     const at = `apis[${apiIndex}]`;
     try {
       if (api.spec) {
+        if (!specs.has(api.spec) && !existsSync(api.spec)) {
+          throw new ConfigError(loaded.file, [{ path: `${at}.spec`, message: `${api.spec}: no such file`, hint: 'give the OpenAPI document\'s path, relative to the config file' }]);
+        }
         const spec = specs.get(api.spec) ?? (await loadSpec(api.spec));
         specs.set(api.spec, spec);
         checkOperationOverrides(api, spec, at, loaded.file);

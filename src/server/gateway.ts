@@ -1,6 +1,7 @@
 import { unwatchFile, watchFile } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
+import { ConfigError } from '../config/errors.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { AdminServer } from '../admin/server.ts';
 import { createLogger, errorForLog, type Logger } from '../log.ts';
@@ -130,7 +131,12 @@ export class Gateway {
         if (ctx) gateway.handler.failRequest(ctx, error);
       }),
     );
-    await gateway.#listen(table);
+    try {
+      await gateway.#listen(table);
+    } catch (error) {
+      await gateway.stop().catch(() => undefined);
+      throw error;
+    }
     if (options.watch !== false) gateway.#watchConfig(table.watchFiles);
     gateway.admin.ready = true;
     logger.info({ routes: table.routes.length, addresses: gateway.addresses }, 'rampart started');
@@ -165,16 +171,16 @@ export class Gateway {
           this.#options.watchIntervalMs ?? 1000,
         ),
       );
-      await listenOn(tlsListener.server as HttpServer, cfg.port, cfg.host);
+      await listenOn(tlsListener.server as HttpServer, cfg.port, cfg.host, table.file, 'listen.https');
       this.#listeners.push(tlsListener);
     }
     let plain: Tracked | undefined;
     if (listen.http) {
       plain = createPlainListener(listen.http, limits, this.handler.handle, () => portOf(tlsListener));
-      await listenOn(plain.server as HttpServer, listen.http.port, listen.http.host);
+      await listenOn(plain.server as HttpServer, listen.http.port, listen.http.host, table.file, 'listen.http');
       this.#listeners.push(plain);
     }
-    await listenOn(this.admin.server, listen.admin.port, listen.admin.host);
+    await listenOn(this.admin.server, listen.admin.port, listen.admin.host, table.file, 'listen.admin');
     this.#addresses = {
       ...(tlsListener ? { https: portOf(tlsListener) } : {}),
       ...(plain ? { http: portOf(plain) } : {}),
@@ -270,11 +276,23 @@ export class Gateway {
   }
 }
 
-function listenOn(server: HttpServer, port: number, host: string): Promise<void> {
+/** Why a listener could not bind, as a config problem: the port or host the config names is unusable here. */
+const LISTEN_ERRORS: Readonly<Record<string, { message: string; hint: string }>> = {
+  EADDRINUSE: { message: 'is in use by another process', hint: 'stop that process or choose another port' },
+  EACCES: { message: 'may not be bound by this user (ports below 1024 need privileges)', hint: 'choose a port from 1024 up, or grant CAP_NET_BIND_SERVICE' },
+  EADDRNOTAVAIL: { message: 'names an address this machine does not have', hint: 'use an address of one of its interfaces, or 0.0.0.0 / ::' },
+};
+
+function listenOn(server: HttpServer, port: number, host: string, file: string, at: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    const fail = (error: NodeJS.ErrnoException) => {
+      const known = LISTEN_ERRORS[error.code ?? ''];
+      if (!known) return reject(error);
+      reject(new ConfigError(file, [{ path: `${at}.port`, message: `${host}:${port} ${known.message} (${error.code})`, hint: known.hint }]));
+    };
+    server.once('error', fail);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', fail);
       resolve();
     });
   });
