@@ -13,7 +13,7 @@ import { ApiKeyVerifier } from '../src/policies/authn-apikey/verifier.ts';
 import { SqliteStore } from '../src/store/sqlite/index.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
-import { ADMIN_TOKEN, KEYS_SPEC, READ_TOKEN, TEST_ENV, adminCall, keysConfig } from './helpers/apikeys.ts';
+import { ADMIN_TOKEN, KEYS_SPEC, READ_TOKEN, TEST_ENV, adminCall, itemsSpec, keysConfig } from './helpers/apikeys.ts';
 
 describe('API keys through the gateway', () => {
   let up: TestUpstream;
@@ -139,5 +139,37 @@ describe('API keys through the gateway', () => {
     assert.equal((await adminCall(gw.adminUrl, 'POST', `/keys/${String(rotated.json['id'])}/revoke`, ADMIN_TOKEN)).status, 200);
     await assertDenied(await call({ 'x-api-key': next }), up.seen.length);
     assert.equal((await adminCall(gw.adminUrl, 'POST', `/keys/${keyId}/rotate`, ADMIN_TOKEN, {})).status, 409);
+  });
+});
+
+describe('the OpenAPI apiKey scheme decides where the key is read', () => {
+  let up: TestUpstream;
+  let gw: TestGateway;
+  let key = '';
+
+  before(async () => {
+    up = await startUpstream();
+    gw = await startGateway(keysConfig(up.url), { files: { 'keys.yaml': itemsSpec('token', 'token: { type: apiKey, in: header, name: X-Token }') }, env: TEST_ENV });
+    assert.equal((await adminCall(gw.adminUrl, 'POST', '/consumers', ADMIN_TOKEN, { id: 'svc-t', name: 'Service T' })).status, 201);
+    key = String((await adminCall(gw.adminUrl, 'POST', '/keys', ADMIN_TOKEN, { consumer: 'svc-t' })).json['key']);
+  });
+  after(async () => {
+    await gw?.close();
+    await up?.close();
+  });
+
+  it('a key in the header the scheme names (X-Token) is accepted and not forwarded', async () => {
+    const res = await fetch(`${gw.url}/items`, { headers: { 'x-token': key } });
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+    assert.equal(up.seen.at(-1)!.headers['x-token'], undefined, 'the credential is not forwarded');
+    assert.equal((await fetch(`${gw.url}/items`, { headers: { 'x-token': `${key}x` } })).status, 401, 'a wrong key there is refused');
+  });
+
+  it('a scheme that puts the key in the query stops start-up, naming the spec and operation', async () => {
+    await assert.rejects(
+      startGateway(keysConfig(up.url), { files: { 'keys.yaml': itemsSpec('q', 'q: { type: apiKey, in: query, name: api_key }') }, env: TEST_ENV }),
+      /apis\[0\]\.spec: operation "listItems" uses apiKey scheme "q" with the key in the query; Rampart reads API keys from headers only/,
+    );
   });
 });

@@ -5,6 +5,7 @@ import type { Authenticator, AuthenticatorFactory } from '../authn/types.ts';
 import type { ApiKeyRecord, Consumer } from '../../store/types.ts';
 import { MAX_KEY_LENGTH } from './format.ts';
 import type { ApiKeyAuthConfig } from './schema.ts';
+import type { SpecOperation } from '../../openapi/load.ts';
 
 export { ApiKeyVerifier } from './verifier.ts';
 export { KeyHasher } from './hash.ts';
@@ -13,7 +14,8 @@ export { generateApiKey, parseApiKey } from './format.ts';
 const CHALLENGE = { 'www-authenticate': 'ApiKey realm="rampart"' };
 const AUTH_SCHEME = /^ApiKey[ \t]+(\S+)[ \t]*$/i;
 
-type Source = 'x-api-key' | 'authorization';
+/** A header a key is read from: `authorization` (the `ApiKey` scheme) or any other header carrying the raw key. */
+type Source = string;
 
 /** The Identity an API key stands for: the consumer (subject, tenant, roles) with the key's scopes. */
 export function identityForKey(key: ApiKeyRecord, consumer: Consumer): Identity {
@@ -37,10 +39,10 @@ function presentedKey(headers: IncomingHttpHeaders, sources: readonly Source[]):
   let found: string | undefined;
   for (const source of sources) {
     let value: string | undefined;
-    if (source === 'x-api-key') {
-      const raw = headers['x-api-key'];
+    if (source !== 'authorization') {
+      const raw = headers[source];
       if (raw === undefined) continue;
-      if (typeof raw !== 'string') throw new GatewayError('invalid_token', 'repeated X-API-Key header', { headers: CHALLENGE });
+      if (typeof raw !== 'string') throw new GatewayError('invalid_token', `repeated ${source} header`, { headers: CHALLENGE });
       value = raw.trim();
     } else {
       const raw = headers.authorization;
@@ -61,8 +63,10 @@ function presentedKey(headers: IncomingHttpHeaders, sources: readonly Source[]):
  * constant-time HMAC → state). A present but invalid key is a 401 `invalid_token`; a store failure is a 503
  * (fail closed). An accepted key's header is removed so the upstream never receives the credential. The reason and key id (never the key) go to the log through the error detail.
  */
-export function createApiKeyAuthenticator(verifier: ApiKeyVerification, config: ApiKeyAuthConfig): Authenticator {
-  const sources: readonly Source[] = typeof config === 'object' && config.headers ? [...config.headers] : ['x-api-key', 'authorization'];
+export function createApiKeyAuthenticator(verifier: ApiKeyVerification, config: ApiKeyAuthConfig, specHeaders: readonly string[] = []): Authenticator {
+  const configured: readonly Source[] = typeof config === 'object' && config.headers ? [...config.headers] : ['x-api-key', 'authorization'];
+  const sources: readonly Source[] = [...new Set([...configured, ...specHeaders])];
+  const rawHeaders = sources.filter((s) => s !== 'authorization');
   return {
     method: 'api_key',
     kind: 'apiKey',
@@ -82,11 +86,32 @@ export function createApiKeyAuthenticator(verifier: ApiKeyVerification, config: 
       }
       // The upstream gets the identity (signed assertion), never the credential itself.
       const headers = ctx.req.headers as Record<string, unknown>;
-      delete headers['x-api-key'];
+      for (const name of rawHeaders) delete headers[name];
       if (typeof headers['authorization'] === 'string' && AUTH_SCHEME.test(headers['authorization'])) delete headers['authorization'];
       return identityForKey(result.key, result.consumer);
     },
   };
+}
+
+/**
+ * The headers the operation's OpenAPI `apiKey` schemes name (`in: header, name: X-Token`), read besides
+ * `auth.api_keys.headers`. A scheme with the key in the query or a cookie is refused: a key in a URL ends up in
+ * access logs, caches and Referer headers, and Rampart never reads one from there.
+ */
+function specKeyHeaders(operation: SpecOperation | undefined, operationId: string, at: string): string[] {
+  if (!operation) return [];
+  const headers: string[] = [];
+  for (const requirement of operation.security ?? []) {
+    for (const name of Object.keys(requirement)) {
+      const scheme = operation.securitySchemes[name];
+      if (scheme?.type !== 'apiKey') continue;
+      if (scheme.in !== 'header') {
+        throw new Error(`${at}: operation "${operationId}" uses apiKey scheme "${name}" with the key in the ${scheme.in}; Rampart reads API keys from headers only (declare it with in: header)`);
+      }
+      headers.push(scheme.name.toLowerCase());
+    }
+  }
+  return headers;
 }
 
 /**
@@ -101,6 +126,6 @@ export const apiKeyAuthenticatorFactory: AuthenticatorFactory = {
     if (config === undefined || config === false) return undefined;
     const verifier = input.services.apiKeys;
     if (!verifier) throw new Error(`apis[${input.apiIndex}].auth.api_keys: API keys need the store; it was not started`);
-    return createApiKeyAuthenticator(verifier, config);
+    return createApiKeyAuthenticator(verifier, config, specKeyHeaders(input.operation, input.operationId, `apis[${input.apiIndex}].spec`));
   },
 };
