@@ -38,6 +38,12 @@ paths:
       operationId: health
       security: []
       responses: { '200': { description: ok } }
+  /status:
+    get:
+      operationId: status
+      security: []
+      x-rampart-roles: [ops]
+      responses: { '200': { description: ok } }
 `;
 
 function check(api: Record<string, unknown>, extraApis: Record<string, unknown>[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -74,6 +80,9 @@ test('rampart check prints auth, scopes, roles, rules and ownership per operatio
   assert.ok(rows.includes('warning: shop GET /health (health) has no authorization at all'), stdout);
   assert.ok(rows.some((line) => /^warning: legacy \S+ \* \(legacy:passthrough\) has no authorization at all$/.test(line)), stdout);
   assert.ok(!rows.some((line) => /warning: .*(getOrder|adminListUsers)/.test(line)), stdout);
+  // Public, but roles restrict it (an anonymous caller has none): reported with its roles, not warned about.
+  assert.deepEqual(row('status').split(/\s{2,}/).slice(0, 5), ['shop', 'status', 'public', '-', 'ops']);
+  assert.ok(!rows.some((line) => /warning: .*\(status\)/.test(line)), stdout);
   assert.match(stdout, /config OK: \d+ routes/);
 });
 

@@ -36,6 +36,7 @@ export function summariseAuthorization(route: CompiledRoute): AuthzSummary {
     roles,
     rules: rules.join(' && ') || '-',
     owner: [ownerText, lookupText].filter((t) => t !== '').join('; ') || '-',
-    unprotected: auth === 'public' || (auth === 'passthrough' && api.auth === undefined),
+    // Roles, rules and ownership rules restrict a public operation too (an anonymous caller has no roles).
+    unprotected: (auth === 'public' || (auth === 'passthrough' && api.auth === undefined)) && roles === '-' && rules.length === 0 && ownerText === '' && lookupText === '',
   };
 }
