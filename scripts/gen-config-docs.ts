@@ -5,7 +5,8 @@
  *
  * Usage: node scripts/gen-config-docs.ts [--check]
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SECRET_REF_PATTERN } from '../src/config/refs.ts';
 import { configSchema } from '../src/config/schema.ts';
@@ -13,6 +14,16 @@ import { configSchema } from '../src/config/schema.ts';
 /** Where the generated reference lives, relative to the repository root. */
 export const CONFIG_DOCS_PATH = fileURLToPath(new URL('../docs/configuration.md', import.meta.url));
 export const REGENERATE_COMMAND = 'npm run docs';
+/** The published JSON Schema of rampart.yaml (shipped in the package; editors point at it). */
+export const CONFIG_SCHEMA_PATH = fileURLToPath(new URL('../schema/rampart.schema.json', import.meta.url));
+
+/**
+ * The config schema as a standalone JSON Schema document for editors and CI linters:
+ * `# yaml-language-server: $schema=./node_modules/rampart/schema/rampart.schema.json` at the top of rampart.yaml.
+ */
+export function renderConfigSchema(): string {
+  return `${JSON.stringify(configSchema, null, 2)}\n`;
+}
 
 interface Schema {
   readonly type?: string | readonly string[];
@@ -172,6 +183,10 @@ export function renderConfigDocs(): string {
     'and the keys allowed there. Defaults below are filled in for anything not set. `rampart check -c rampart.yaml`',
     'validates a config (and its OpenAPI specs) without starting anything.',
     '',
+    'The same schema ships as `schema/rampart.schema.json` (also in the npm package) for editors and linters: put',
+    '`# yaml-language-server: $schema=./node_modules/rampart/schema/rampart.schema.json` on the first line of',
+    '`rampart.yaml` to get completion and errors as you type.',
+    '',
     'Secrets are never written in the file: fields marked *secret reference* take `${env:NAME}` or `${file:/path}`',
     'and reject literals. Other free-form string fields (those without a pattern) may also take a reference; a',
     'missing variable or unreadable file is a start-up error naming the field. Relative paths are taken from the',
@@ -209,8 +224,14 @@ if (import.meta.main) {
       process.stderr.write(`docs/configuration.md is out of date: run \`${REGENERATE_COMMAND}\`\n`);
       process.exitCode = 1;
     }
+    if (!existsSync(CONFIG_SCHEMA_PATH) || readFileSync(CONFIG_SCHEMA_PATH, 'utf8') !== renderConfigSchema()) {
+      process.stderr.write(`schema/rampart.schema.json is out of date: run \`${REGENERATE_COMMAND}\`\n`);
+      process.exitCode = 1;
+    }
   } else {
     writeFileSync(CONFIG_DOCS_PATH, text);
-    process.stdout.write(`wrote ${CONFIG_DOCS_PATH} (${collectRows().length} settings)\n`);
+    mkdirSync(dirname(CONFIG_SCHEMA_PATH), { recursive: true });
+    writeFileSync(CONFIG_SCHEMA_PATH, renderConfigSchema());
+    process.stdout.write(`wrote ${CONFIG_DOCS_PATH} (${collectRows().length} settings) and ${CONFIG_SCHEMA_PATH}\n`);
   }
 }

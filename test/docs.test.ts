@@ -11,7 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import { configSchema } from '../src/config/schema.ts';
 import { checkConfigSemantics } from '../src/config/semantics.ts';
 import type { RampartConfig } from '../src/config/types.ts';
-import { CONFIG_DOCS_PATH, REGENERATE_COMMAND, collectRows, renderConfigDocs, undocumented } from '../scripts/gen-config-docs.ts';
+import { CONFIG_DOCS_PATH, CONFIG_SCHEMA_PATH, REGENERATE_COMMAND, collectRows, renderConfigDocs, renderConfigSchema, undocumented } from '../scripts/gen-config-docs.ts';
 import { ERRORS, PROBLEM_TYPE_BASE } from '../src/problem.ts';
 
 const ERRORS_DOC = new URL('../docs/errors.md', import.meta.url);
@@ -34,6 +34,21 @@ test('docs/configuration.md matches the config schema', () => {
     const stale = generated.split('\n').filter((l) => !have.has(l)).slice(0, 5);
     assert.fail(`docs/configuration.md is out of date with src/config/schema.ts: run \`${REGENERATE_COMMAND}\` and commit the result.\nFirst missing lines:\n${stale.join('\n')}`);
   }
+});
+
+test('schema/rampart.schema.json is the config schema, and the shipped demo config validates against it', () => {
+  let committed = '';
+  try {
+    committed = readFileSync(CONFIG_SCHEMA_PATH, 'utf8');
+  } catch {
+    assert.fail(`schema/rampart.schema.json is missing: run \`${REGENERATE_COMMAND}\``);
+  }
+  assert.equal(committed, renderConfigSchema(), `schema/rampart.schema.json is out of date: run \`${REGENERATE_COMMAND}\``);
+  // As an editor or linter would use it: the published file alone, no Rampart code.
+  const validate = new Ajv2020({ strict: false, allErrors: true }).compile(JSON.parse(committed) as object);
+  const demo = parseYaml(readFileSync(new URL('../demo/rampart.yaml', import.meta.url), 'utf8')) as unknown;
+  assert.ok(validate(demo), JSON.stringify(validate.errors));
+  assert.equal(validate({ listen: {}, upstreams: {}, apis: [], nonsense: 1 }), false, 'an unknown top-level key is refused');
 });
 
 test('the configuration reference has one row per schema property', () => {
