@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +23,7 @@ test('npm pack → install into an empty folder → --version, check and start w
   t.after(() => rmSync(work, { recursive: true, force: true }));
   const copy = join(work, 'src-copy');
   mkdirSync(copy);
-  for (const entry of ['package.json', 'tsconfig.json', 'tsconfig.build.json', 'bin', 'src', 'docs', 'README.md', 'LICENSE']) cpSync(join(ROOT, entry), join(copy, entry), { recursive: true });
+  for (const entry of ['package.json', 'tsconfig.json', 'tsconfig.build.json', 'bin', 'src', 'schema', 'docs', 'README.md', 'LICENSE']) cpSync(join(ROOT, entry), join(copy, entry), { recursive: true });
   // The build needs the checkout's type definitions; npm pack never packs node_modules.
   symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'), 'dir');
   await run(process.execPath, [TSC, '-p', 'tsconfig.build.json'], { cwd: copy });
@@ -37,6 +37,9 @@ test('npm pack → install into an empty folder → --version, check and start w
   await run('npm', ['install', '--omit=dev', join(work, tarball)], { cwd: app, env: NPM_ENV, timeout: 180_000 });
   const bin = join(app, 'node_modules', '.bin', 'rampart');
 
+  for (const shipped of ['LICENSE', 'schema/rampart.schema.json', 'dist/cli/main.js']) {
+    assert.ok(existsSync(join(app, 'node_modules', 'rampart', shipped)), `the package ships ${shipped}`);
+  }
   const version = await run(process.execPath, [bin, '--version'], { cwd: app });
   assert.match(version.stdout, /^rampart \d+\.\d+\.\d+/);
 
