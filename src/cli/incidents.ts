@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/errors.ts';
 import { loadConfigFile } from '../config/load.ts';
+import type { RampartConfig } from '../config/types.ts';
 
 export const INCIDENTS_USAGE = `Usage: rampart incidents <list|show ID|resolve ID|unblock IP> [-c rampart.yaml] [--admin URL] [options]
 
@@ -10,7 +11,8 @@ export const INCIDENTS_USAGE = `Usage: rampart incidents <list|show ID|resolve I
   unblock IP                       lift a block (audited)
 
 Talks to the running gateway's admin listener (default: listen.admin from the config) with the admin token in
-RAMPART_ADMIN_TOKEN (read_only for list/show, admin for resolve/unblock; the actor recorded is the token's name).
+RAMPART_ADMIN_TOKEN, or else the config's own admin.tokens (read_only for list/show, admin for resolve/unblock;
+the actor recorded is the token's name).
 `;
 
 /** `rampart incidents …` over the admin API. Returns the exit code. */
@@ -38,23 +40,31 @@ export async function runIncidents(configFile: string, args: readonly string[], 
     process.stderr.write(INCIDENTS_USAGE);
     return 2;
   }
-  const token = process.env['RAMPART_ADMIN_TOKEN'];
-  if (!token) {
-    process.stderr.write('rampart: RAMPART_ADMIN_TOKEN is not set: the admin API needs an admin token (read_only for list/show, admin for resolve/unblock)\n');
+  const writes = sub === 'resolve' || sub === 'unblock';
+  let config: RampartConfig | undefined;
+  const loadConfig = (): RampartConfig => (config ??= loadConfigFile(values.config ?? configFile).config);
+  let token = process.env['RAMPART_ADMIN_TOKEN'];
+  let base = values.admin;
+  try {
+    // Without RAMPART_ADMIN_TOKEN, the config's own admin token (its reference resolved) serves: the least one
+    // that may do the job (read_only for list/show, admin for resolve/unblock).
+    if (!token) {
+      const tokens = loadConfig().admin.tokens;
+      token = (writes ? undefined : tokens.find((t) => t.role === 'read_only'))?.token ?? tokens.find((t) => t.role === 'admin')?.token;
+    }
+    if (!base) {
+      const admin = loadConfig().listen.admin;
+      const host = admin.host === '0.0.0.0' ? '127.0.0.1' : admin.host === '::' ? '::1' : admin.host;
+      base = `http://${host.includes(':') ? `[${host}]` : host}:${admin.port}`;
+    }
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`rampart: ${error.message}\n`);
     return 2;
   }
-  let base = values.admin;
-  if (!base) {
-    let admin: { host: string; port: number };
-    try {
-      admin = loadConfigFile(values.config ?? configFile).config.listen.admin;
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      process.stderr.write(`rampart: ${error.message}\n`);
-      return 2;
-    }
-    const host = admin.host === '0.0.0.0' ? '127.0.0.1' : admin.host === '::' ? '::1' : admin.host;
-    base = `http://${host.includes(':') ? `[${host}]` : host}:${admin.port}`;
+  if (!token) {
+    process.stderr.write(`rampart: no admin token: set RAMPART_ADMIN_TOKEN, or give the config (-c) whose admin.tokens has ${writes ? 'an admin' : 'a read_only or admin'} token\n`);
+    return 2;
   }
   const call = async (method: string, path: string, body?: object) => {
     const url = new URL(path, base);
