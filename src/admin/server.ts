@@ -16,6 +16,7 @@ export interface AdminRouteOptions {
 
 interface AdminRoute {
   readonly method: string;
+  readonly path: string;
   readonly pattern: RegExp;
   readonly names: readonly string[];
   readonly handler: AdminHandler;
@@ -73,6 +74,11 @@ export class AdminServer {
     return detail;
   }
 
+  /** The registered routes (method, `:name` path, public), for the admin API's OpenAPI document and its test. */
+  get routes(): readonly { readonly method: string; readonly path: string; readonly public: boolean }[] {
+    return this.#routes.map((r) => ({ method: r.method, path: r.path, public: r.public }));
+  }
+
   /** Registers a route; `path` may hold `:name` segments. Authenticated unless `options.public`. */
   route(method: string, path: string, handler: AdminHandler, options: AdminRouteOptions = {}): void {
     const names: string[] = [];
@@ -80,7 +86,7 @@ export class AdminServer {
       names.push(name);
       return '([^/]+)';
     });
-    this.#routes.push({ method, pattern: new RegExp(`^${source}$`), names, handler, public: options.public === true });
+    this.#routes.push({ method, path, pattern: new RegExp(`^${source}$`), names, handler, public: options.public === true });
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

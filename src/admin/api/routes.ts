@@ -7,6 +7,7 @@ import { sendJson, type AdminServer } from '../server.ts';
 import { consumerView, keyView, type AdminActions } from './actions.ts';
 import type { AdminAuth, AdminRole } from './auth.ts';
 import type { AdminConfig } from './schema.ts';
+import { ADMIN_OPENAPI } from '../openapi.ts';
 
 /** Base path of the admin API on the admin listener. */
 export const ADMIN_API_BASE = '/admin/v1';
@@ -39,7 +40,7 @@ export function registerAdminApi(admin: AdminServer, auth: AdminAuth, actions: A
   add('GET', '/consumers', 'read_only', async (req, res) => {
     const q = query(req);
     const consumers = await store.listConsumers({ ...limitOf(q), ...(q.get('after') ? { after: q.get('after')! } : {}), ...(q.get('tenant') ? { tenant: q.get('tenant')! } : {}) });
-    sendJson(res, 200, { items: consumers.map(consumerView), next: consumers.length > 0 ? consumers.at(-1)!.id : null });
+    sendJson(res, 200, pageOf(consumers, q, consumerView));
   });
   add('POST', '/consumers', 'admin', async (_req, res, _p, actor, body) => {
     const consumer = await actions.createConsumer(actor, {
@@ -77,7 +78,7 @@ export function registerAdminApi(admin: AdminServer, auth: AdminAuth, actions: A
   add('GET', '/keys', 'read_only', async (req, res) => {
     const q = query(req);
     const keys = await store.listApiKeys({ ...limitOf(q), ...(q.get('after') ? { after: q.get('after')! } : {}), ...(q.get('consumer') ? { consumerId: q.get('consumer')! } : {}) });
-    sendJson(res, 200, { items: keys.map((k) => keyView(k)), next: keys.length > 0 ? keys.at(-1)!.id : null });
+    sendJson(res, 200, pageOf(keys, q, (k) => keyView(k)));
   });
   add('POST', '/keys', 'admin', async (_req, res, _p, actor, body) => {
     const { key, record } = await actions.createKey(actor, {
@@ -110,10 +111,13 @@ export function registerAdminApi(admin: AdminServer, auth: AdminAuth, actions: A
     sendJson(res, 200, keyView(await actions.revokeKey(actor, params['id']!)));
   });
 
+  add('GET', '/openapi.json', 'read_only', async (_req, res) => {
+    sendJson(res, 200, ADMIN_OPENAPI);
+  });
   add('GET', '/events', 'read_only', async (req, res) => {
     const q = query(req);
     const before = q.get('before');
-    const events = await store.listAdminEvents({ ...limitOf(q), ...(before && /^[0-9]{1,15}$/.test(before) ? { beforeSeq: Number(before) } : {}) });
+    const events = await store.listAdminEvents({ limit: pageSize(q), ...(before && /^[0-9]{1,15}$/.test(before) ? { beforeSeq: Number(before) } : {}) });
     sendJson(res, 200, { items: events.map((e) => ({ seq: e.seq, id: e.id, at: new Date(e.at).toISOString(), actor: e.actor, action: e.action, target_type: e.targetType, target_id: e.targetId, details: e.details })) });
   });
 
@@ -130,11 +134,27 @@ function query(req: IncomingMessage): URLSearchParams {
   return new URLSearchParams(index === -1 ? '' : url.slice(index + 1));
 }
 
-function limitOf(q: URLSearchParams): { limit?: number } {
+/** Largest page; the default is {@link DEFAULT_PAGE}. */
+const MAX_PAGE = 500;
+const DEFAULT_PAGE = 100;
+
+function pageSize(q: URLSearchParams): number {
   const raw = q.get('limit');
-  if (raw === null) return {};
-  if (!/^[0-9]{1,4}$/.test(raw)) throw invalid('limit', 'must be an integer from 1 to 1000');
-  return { limit: Number(raw) };
+  if (raw === null) return DEFAULT_PAGE;
+  if (!/^[0-9]{1,3}$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_PAGE) throw invalid('limit', `must be an integer from 1 to ${MAX_PAGE}`);
+  return Number(raw);
+}
+
+/** Store options for one page: one row more than asked, to learn whether another page follows. */
+function limitOf(q: URLSearchParams): { limit: number } {
+  return { limit: pageSize(q) + 1 };
+}
+
+/** The page the client asked for, with `next` (the cursor for `after=`) only when another page follows. */
+function pageOf<T extends { id: string }, V>(rows: readonly T[], q: URLSearchParams, view: (row: T) => V): { items: V[]; next: string | null } {
+  const size = pageSize(q);
+  const items = rows.slice(0, size);
+  return { items: items.map(view), next: rows.length > size ? items.at(-1)!.id : null };
 }
 
 function invalid(pointer: string, message: string): GatewayError {

@@ -1,0 +1,98 @@
+/**
+ * The admin listener's OpenAPI 3.1 document, served at `GET /admin/v1/openapi.json` (read_only token). Every route
+ * the listener registers is described here; test/admin-openapi.test.ts checks both directions against the running
+ * listener and validates the document with swagger-parser.
+ */
+
+type Json = Record<string, unknown>;
+type Role = 'public' | 'read_only' | 'admin';
+
+const PROBLEM = { $ref: '#/components/responses/Problem' };
+const OBJECT = { type: 'object' };
+
+function op(summary: string, role: Role, options: { params?: string[]; query?: [string, string][]; body?: Json; status?: number; response?: Json; contentType?: string } = {}): Json {
+  const status = String(options.status ?? 200);
+  return {
+    summary,
+    ...(role === 'public' ? { security: [] } : { 'x-rampart-role': role }),
+    parameters: [
+      ...(options.params ?? []).map((name) => ({ name, in: 'path', required: true, schema: { type: 'string', maxLength: 256 } })),
+      ...(options.query ?? []).map(([name, description]) => ({ name, in: 'query', required: false, description, schema: { type: 'string', maxLength: 256 } })),
+    ],
+    ...(options.body ? { requestBody: { required: true, content: { 'application/json': { schema: options.body } } } } : {}),
+    responses: {
+      [status]: { description: 'OK', content: { [options.contentType ?? 'application/json']: { schema: options.response ?? OBJECT } } },
+      ...(role === 'public' ? {} : { '401': PROBLEM, '403': PROBLEM }),
+      '400': PROBLEM,
+      '404': PROBLEM,
+    },
+  };
+}
+
+const page = (item: string) => ({ type: 'object', required: ['items', 'next'], properties: { items: { type: 'array', items: { $ref: `#/components/schemas/${item}` } }, next: { type: ['string', 'null'], description: 'Cursor of the next page (`after=`); null on the last page.' } } });
+const paging: [string, string][] = [['limit', 'Page size (1–500, default 100).'], ['after', 'Cursor from the previous page’s `next`.']];
+const strings = { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 128 } };
+const consumerFields = { name: { type: 'string', maxLength: 256 }, tenant: { type: ['string', 'null'] }, roles: strings, groups: strings, plan: { type: ['string', 'null'] }, metadata: OBJECT };
+
+/** The document (built once). */
+export const ADMIN_OPENAPI: Json = {
+  openapi: '3.1.0',
+  info: {
+    title: 'Rampart admin listener',
+    version: '1',
+    description: 'Health, metrics, the admin API (consumers, API keys, events, audit head), incidents and blocks, rate-limit counters and lockouts. Bearer tokens from `admin.tokens`: `read_only` for reads, `admin` for changes (`x-rampart-role`).',
+  },
+  security: [{ adminToken: [] }],
+  components: {
+    securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'A token from admin.tokens.' } },
+    responses: { Problem: { description: 'RFC 9457 problem', content: { 'application/problem+json': { schema: { type: 'object', required: ['type', 'title', 'status'], properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, requestId: { type: 'string' } } } } } } },
+    schemas: {
+      Consumer: { type: 'object', required: ['id', 'name'], properties: { id: { type: 'string' }, ...consumerFields, createdAt: { type: 'string' } } },
+      Key: { type: 'object', required: ['id', 'consumer'], description: 'Never the secret or its hash.', properties: { id: { type: 'string' }, consumer: { type: 'string' }, scopes: strings, plan: { type: ['string', 'null'] }, expiresAt: { type: ['string', 'null'] }, revokedAt: { type: ['string', 'null'] } } },
+      NewKey: { type: 'object', required: ['key'], description: 'The secret, shown once.', properties: { key: { type: 'string' } } },
+      Incident: { type: 'object', required: ['id', 'kind', 'status'], properties: { id: { type: 'string' }, kind: { type: 'string' }, status: { enum: ['open', 'resolved'] }, severity: { type: 'string' } } },
+    },
+  },
+  paths: {
+    '/healthz': { get: op('Liveness', 'public') },
+    '/readyz': { get: op('Readiness (503 until listening; detail of counters, audit head, …)', 'public') },
+    '/.well-known/jwks.json': { get: op('Public keys of the identity assertion sent upstream (with identity on)', 'public') },
+    '/metrics': { get: op('Prometheus metrics', 'read_only', { contentType: 'text/plain', response: { type: 'string' } }) },
+    '/admin/v1/openapi.json': { get: op('This document', 'read_only') },
+    '/admin/v1/consumers': {
+      get: op('List consumers', 'read_only', { query: [...paging, ['tenant', 'Only this tenant.']], response: page('Consumer') }),
+      post: op('Create a consumer', 'admin', { status: 201, body: { type: 'object', required: ['name'], properties: { id: { type: 'string', maxLength: 128 }, ...consumerFields } }, response: { $ref: '#/components/schemas/Consumer' } }),
+    },
+    '/admin/v1/consumers/{id}': {
+      get: op('One consumer', 'read_only', { params: ['id'], response: { $ref: '#/components/schemas/Consumer' } }),
+      patch: op('Change a consumer', 'admin', { params: ['id'], body: { type: 'object', properties: consumerFields }, response: { $ref: '#/components/schemas/Consumer' } }),
+      delete: op('Delete a consumer (its keys stop working)', 'admin', { params: ['id'] }),
+    },
+    '/admin/v1/keys': {
+      get: op('List API keys (never their secrets)', 'read_only', { query: [...paging, ['consumer', 'Only this consumer’s keys.']], response: page('Key') }),
+      post: op('Create an API key (the secret is in this response only)', 'admin', { status: 201, body: { type: 'object', required: ['consumer'], properties: { consumer: { type: 'string' }, scopes: strings, expires_at: { type: ['string', 'null'], format: 'date-time' }, plan: { type: ['string', 'null'] }, metadata: OBJECT } }, response: { allOf: [{ $ref: '#/components/schemas/NewKey' }, { $ref: '#/components/schemas/Key' }] } }),
+    },
+    '/admin/v1/keys/{id}': {
+      get: op('One API key', 'read_only', { params: ['id'], response: { $ref: '#/components/schemas/Key' } }),
+      delete: op('Revoke an API key', 'admin', { params: ['id'], response: { $ref: '#/components/schemas/Key' } }),
+    },
+    '/admin/v1/keys/{id}/rotate': { post: op('Rotate: a successor key; the old one works during the grace period', 'admin', { params: ['id'], status: 201, body: { type: 'object', properties: { grace_seconds: { type: 'integer', minimum: 0 }, expires_at: { type: ['string', 'null'], format: 'date-time' } } } }) },
+    '/admin/v1/keys/{id}/revoke': { post: op('Revoke an API key', 'admin', { params: ['id'], response: { $ref: '#/components/schemas/Key' } }) },
+    '/admin/v1/events': { get: op('Admin events (who changed what)', 'read_only', { query: paging }) },
+    '/admin/v1/audit/head': { get: op('The newest signed audit head (404 before the first)', 'read_only') },
+    '/admin/incidents': { get: op('Incidents, newest first', 'read_only', { query: [['status', 'open or resolved']] }) },
+    '/admin/incidents/{id}': { get: op('One incident: evidence, actions, timeline', 'read_only', { params: ['id'], response: { $ref: '#/components/schemas/Incident' } }) },
+    '/admin/incidents/{id}/resolve': { post: op('Resolve an incident and revert its containment', 'admin', { params: ['id'], body: { type: 'object', properties: { note: { type: 'string', maxLength: 1000 } } } }) },
+    '/admin/blocks': { get: op('Active IP blocks', 'read_only') },
+    '/admin/blocks/{ip}': { delete: op('Lift a block everywhere', 'admin', { params: ['ip'] }) },
+    '/ratelimit/counters': {
+      get: op('Rate-limit counters', 'read_only', { query: [['prefix', 'Counter key prefix.']] }),
+      delete: op('Reset rate-limit counters', 'admin', { query: [['prefix', 'Counter key prefix.']] }),
+    },
+    '/ratelimit/lockouts': {
+      get: op('Brute-force failure counters (accounts hashed)', 'read_only'),
+      delete: op('Lift lockouts by IP and/or account', 'admin', { query: [['ip', 'Client IP or network.'], ['account', 'Account as the client sent it.']] }),
+    },
+    '/ratelimit/concurrency': { get: op('Requests in flight per concurrency key', 'read_only') },
+  },
+};
