@@ -100,7 +100,7 @@ describe('rampart CLI against a running gateway', () => {
     const consumer = await rampartJson<Record<string, unknown>>(['consumers', 'create', '--id', 'billing', '--name', 'Billing service', '--tenant', 'acme', '--roles', 'reader', '-c', cfg]);
     assert.equal(consumer['id'], 'billing');
     assert.deepEqual(consumer['roles'], ['reader']);
-    const consumers = await rampartJson<Record<string, unknown>[]>(['consumers', 'list', '-c', cfg]);
+    const consumers = await rampartJson<Record<string, unknown>[]>(['consumers', 'list', '--json', '-c', cfg]);
     assert.deepEqual(consumers.map((c) => c['id']), ['billing']);
 
     const duplicate = await rampart(['consumers', 'create', '--id', 'billing', '--name', 'again', '-c', cfg]);
@@ -157,7 +157,7 @@ describe('rampart CLI against a running gateway', () => {
     }
     assert.equal(status, 401, 'the revoked key is refused within 1 s (cached for 60 s, re-check every 30 s: only the fan-out can do it)');
 
-    const statuses = await rampartJson<KeyOut[]>(['keys', 'list', '-c', cfg]);
+    const statuses = await rampartJson<KeyOut[]>(['keys', 'list', '--json', '-c', cfg]);
     assert.deepEqual(Object.fromEntries(statuses.map((k) => [k.id, k.status])), { [oldId]: 'rotating', [next.id]: 'revoked' });
 
     const missing = await rampart(['keys', 'revoke', 'AAAAAAAAAAAA', '-c', cfg]);
@@ -194,7 +194,7 @@ describe('rampart CLI against a running gateway', () => {
     const noToken: NodeJS.ProcessEnv = { ...TEST_ENV };
     delete noToken['RAMPART_ADMIN_TOKEN'];
     // Without RAMPART_ADMIN_TOKEN the config's own read_only token (its reference resolved) serves for a list …
-    const fromConfig = await rampart(['incidents', 'list', '--admin', gw.adminUrl, '-c', cfg], noToken);
+    const fromConfig = await rampart(['incidents', 'list', '--json', '--admin', gw.adminUrl, '-c', cfg], noToken);
     assert.equal(fromConfig.code, 0, fromConfig.stderr);
     // … and when the config's reference cannot be resolved either, the CLI fails naming it.
     const bare: NodeJS.ProcessEnv = { ...noToken };

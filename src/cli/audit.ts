@@ -114,6 +114,8 @@ async function audit(configFile: string, args: readonly string[], out: NodeJS.Wr
       since: { type: 'string' },
       until: { type: 'string' },
       limit: { type: 'string' },
+      // Output is JSON lines already; accepted for scripts that ask for it.
+      json: { type: 'boolean' },
     },
     allowPositionals: true,
   });

@@ -26,6 +26,8 @@ export async function runIncidents(configFile: string, args: readonly string[], 
         admin: { type: 'string' },
         status: { type: 'string' },
         note: { type: 'string' },
+        // Output is always JSON; `--json` is accepted so scripts can say so.
+        json: { type: 'boolean' },
       },
       allowPositionals: true,
     });

@@ -67,7 +67,7 @@ type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
 /** Strict option parsing; an unknown or malformed option prints the usage (exit 2) instead of a stack trace. */
 function parse<O extends Options>(args: string[], options: O, text: string) {
   try {
-    return parseArgs({ args, options: { ...options, config: { type: 'string', short: 'c' } } as O & { config: { type: 'string'; short: 'c' } }, allowPositionals: true });
+    return parseArgs({ args, options: { ...options, config: { type: 'string', short: 'c' }, json: { type: 'boolean' } } as O & { config: { type: 'string'; short: 'c' }; json: { type: 'boolean' } }, allowPositionals: true });
   } catch (error) {
     usage(text, (error as Error).message);
     return undefined;

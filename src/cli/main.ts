@@ -23,6 +23,7 @@ Options:
   -c, --config <file>        config file (default: ./rampart.yaml)
   -h, --help                 this help (after a command: that command's help)
   -v, --version              the version
+      --json                 accepted by every list/show: their output is JSON (JSON lines for audit) already
 `;
 
 const START_USAGE = `Usage: rampart start [-c rampart.yaml] [--workers N|auto]
