@@ -19,6 +19,20 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * Thrown by a policy factory (or anything compiling the config) for one problem at one config path: the compiler
+ * turns it into that issue as it stands, where a plain Error's message is filed under the API's path.
+ */
+export class ConfigIssueError extends Error {
+  readonly issue: ConfigIssue;
+
+  constructor(path: string, message: string, hint?: string) {
+    super(`${path}: ${message}${hint ? `. Fix: ${hint}` : ''}`);
+    this.name = 'ConfigIssueError';
+    this.issue = { path, message, ...(hint ? { hint } : {}) };
+  }
+}
+
 function formatIssue(issue: ConfigIssue): string {
   const where = issue.line === undefined ? issue.path : `${issue.path} (line ${issue.line})`;
   return `  - ${where}: ${issue.message}${issue.hint ? `. Fix: ${issue.hint}` : ''}`;

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import type { BlockList } from 'node:net';
 import { cidrList } from '../http/cidr.ts';
 import type { LoadedConfig } from '../config/load.ts';
-import { ConfigError, type ConfigIssue } from '../config/errors.ts';
+import { ConfigError, ConfigIssueError, type ConfigIssue } from '../config/errors.ts';
 import type { ApiConfig, RampartConfig } from '../config/types.ts';
 import { loadSpec, SpecError, type LoadedSpec, type SpecOperation } from '../openapi/load.ts';
 import { createHostMatcher, type HostMatcher } from '../http/hosts.ts';
@@ -115,6 +115,7 @@ export async function compileRouteTable(loaded: LoadedConfig, services: Services
       }
     } catch (error) {
       if (error instanceof ConfigError || error instanceof SpecError) throw error;
+      if (error instanceof ConfigIssueError) throw new ConfigError(loaded.file, [error.issue]);
       throw new ConfigError(loaded.file, [{ path: at, message: (error as Error).message }]);
     }
     apis.push({ api, prefix: api.base_path, router });

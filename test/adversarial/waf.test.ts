@@ -220,3 +220,19 @@ describe('WAF stage', () => {
     await assertAlive(gw.adminUrl);
   });
 });
+
+test('an exclusion that names only an operation stops start-up with its config path and the fix', async () => {
+  const upstream = await startUpstream();
+  try {
+    await assert.rejects(
+      startGateway({ upstreams: { main: { url: upstream.url } }, apis: [{ name: 'shop', spec: './shop.yaml', upstream: 'main', waf: { exclusions: [{ operation: 'getUser' }] } }] }, { files: { 'shop.yaml': SPEC } }),
+      (error: Error & { issues?: { path: string; hint?: string }[] }) => {
+        assert.deepEqual(error.issues?.map((i) => i.path), ['apis[0].waf.exclusions[0]']);
+        assert.match(error.issues?.[0]?.hint ?? '', /waf\.families or waf\.enabled/);
+        return true;
+      },
+    );
+  } finally {
+    await upstream.close();
+  }
+});

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ApiKeyVerification, Identity, RequestContext } from '../../pipeline/types.ts';
+import { ConfigIssueError } from '../../config/errors.ts';
 import { GatewayError } from '../../problem.ts';
 import type { Authenticator, AuthenticatorFactory } from '../authn/types.ts';
 import type { ApiKeyRecord, Consumer } from '../../store/types.ts';
@@ -106,7 +107,7 @@ function specKeyHeaders(operation: SpecOperation | undefined, operationId: strin
       const scheme = operation.securitySchemes[name];
       if (scheme?.type !== 'apiKey') continue;
       if (scheme.in !== 'header') {
-        throw new Error(`${at}: operation "${operationId}" uses apiKey scheme "${name}" with the key in the ${scheme.in}; Rampart reads API keys from headers only (declare it with in: header)`);
+        throw new ConfigIssueError(at, `operation "${operationId}" uses apiKey scheme "${name}" with the key in the ${scheme.in}; Rampart reads API keys from headers only`, 'declare the scheme with in: header (a key in a URL ends up in logs, caches and Referer headers)');
       }
       headers.push(scheme.name.toLowerCase());
     }

@@ -3,6 +3,7 @@ import type { Counters } from '../../counters/index.ts';
 import { CounterUnavailableError, type CounterBackend, type CountState } from '../../counters/types.ts';
 import type { Logger } from '../../log.ts';
 import type { RequestContext, ProxiedResponse, RequestPolicy, ResponsePolicy, PolicyBuildInput } from '../../pipeline/types.ts';
+import { ConfigIssueError } from '../../config/errors.ts';
 import { GatewayError } from '../../problem.ts';
 import type { SecurityEvents } from '../../bus/events.ts';
 import { parsedBody } from '../validate/body.ts';
@@ -85,7 +86,7 @@ export function createBruteForcePolicies(input: PolicyBuildInput): BruteForcePol
   const counters = input.services.counters;
   if (!counters) throw new Error('brute-force protection needs the counters service');
   if (counters.shared.kind === 'redis' && config.account_key === undefined) {
-    throw new Error(`apis[${input.apiIndex}].brute_force.account_key: required with redis counters so every instance hashes accounts alike`);
+    throw new ConfigIssueError(`apis[${input.apiIndex}].brute_force.account_key`, 'is required with redis counters, so that every instance hashes accounts alike', 'set it to the same ${env:…} or ${file:…} secret on every instance');
   }
   const key = config.account_key === undefined ? PROCESS_KEY : Buffer.from(config.account_key, 'utf8');
   const hashAccount = (account: string) => createHmac('sha256', key).update(normaliseAccount(account)).digest('base64url').slice(0, 32);

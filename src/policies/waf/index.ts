@@ -3,6 +3,7 @@ import type { SecurityEvents } from '../../bus/events.ts';
 import { mediaTypeOf } from '../../http/media.ts';
 import { parseCookies } from '../../openapi/params.ts';
 import type { PolicyBuildInput, RequestContext, RequestPolicy } from '../../pipeline/types.ts';
+import { ConfigIssueError } from '../../config/errors.ts';
 import { GatewayError } from '../../problem.ts';
 import { parsedBody } from '../validate/body.ts';
 import { bodyLimitsFor } from '../validate/index.ts';
@@ -52,7 +53,7 @@ export function createWafPolicy(input: PolicyBuildInput): RequestPolicy | undefi
   const plan = planOf(input.operation, { shortMaxLength: config.short_string_max_length });
   config.exclusions.forEach((e, i) => {
     if (e.field === undefined && e.family === undefined && e.rule === undefined) {
-      throw new Error(`apis[${input.apiIndex}].waf.exclusions[${i}]: give at least one of field, family or rule (an operation alone would turn the WAF off there: use a family list instead)`);
+      throw new ConfigIssueError(`apis[${input.apiIndex}].waf.exclusions[${i}]`, 'an exclusion needs at least one of field, family or rule', 'an operation alone would turn the WAF off there: use waf.families or waf.enabled instead, visibly');
     }
   });
   const exclusions: Exclusion[] = config.exclusions
