@@ -1,4 +1,4 @@
-import type { CompiledRoute, RequestOutcome } from '../pipeline/types.ts';
+import { summaryOf, type CompiledRoute, type RequestOutcome } from '../pipeline/types.ts';
 import type { SecurityEvent } from '../bus/events.ts';
 import type { AuditConfig } from './schema.ts';
 import type { AuditEvent } from './log.ts';
@@ -26,16 +26,7 @@ export function requestAuditEvent(o: RequestOutcome, config: AuditConfig): Audit
   return {
     type,
     fields: {
-      requestId: o.requestId,
-      method: o.method,
-      api: o.api,
-      operationId: o.operationId,
-      route: o.route,
-      status: o.status,
-      decision: o.decision,
-      stage: o.stage,
-      code: o.code,
-      reason: o.reason,
+      ...summaryOf(o),
       rule: o.notes.rule,
       waf: o.notes.waf,
       wafLeak: o.notes.wafLeak,

@@ -481,6 +481,11 @@ export function requestSummary(ctx: RequestContext, status: number): RequestSumm
   };
 }
 
+/** Just the {@link RequestSummary} fields of `o` (an outcome carries more), for records that share them. */
+export function summaryOf(o: RequestSummary): RequestSummary {
+  return { requestId: o.requestId, method: o.method, api: o.api, operationId: o.operationId, route: o.route, status: o.status, decision: o.decision, stage: o.stage, code: o.code, reason: o.reason };
+}
+
 /**
  * What a finished (or about to be answered) request was: built once per request at stage 13 by `outcomeOf` and given
  * to every record sink, so the access log, audit, metrics and monitor read one typed record instead of the context.

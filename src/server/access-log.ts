@@ -1,5 +1,5 @@
 import { createLineWriter, type Logger } from '../log.ts';
-import type { RecordSink, RequestOutcome } from '../pipeline/types.ts';
+import { summaryOf, type RecordSink, type RequestOutcome } from '../pipeline/types.ts';
 
 /**
  * One JSON line per request (stage 13). Logs the route template, never the raw path or query (they can carry
@@ -11,16 +11,7 @@ export function createAccessLog(logger: Logger): RecordSink {
   return {
     record(o: RequestOutcome): void {
       write({
-        requestId: o.requestId,
-        method: o.method,
-        api: o.api,
-        operationId: o.operationId,
-        route: o.route,
-        status: o.status,
-        decision: o.decision,
-        stage: o.stage,
-        code: o.code,
-        reason: o.reason,
+        ...summaryOf(o),
         latencyMs: Math.round(Number(o.totalNs) / 1000) / 1000,
         upstreamMs: o.upstreamStatus === undefined ? undefined : Math.round(Number(o.upstreamNs) / 1000) / 1000,
         clientIp: o.clientIp,
