@@ -7,7 +7,7 @@ import { openAuditService } from '../audit/service.ts';
 import { consumerView, keyView } from '../admin/api/actions.ts';
 import { StoreError } from '../store/types.ts';
 
-const actor = () => `cli:${process.env['USER'] ?? 'unknown'}`;
+export const actor = () => `cli:${process.env['USER'] ?? 'unknown'}`;
 const list = (v: unknown): string[] => (typeof v === 'string' && v !== '' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
 
 /**
@@ -15,7 +15,7 @@ const list = (v: unknown): string[] => (typeof v === 'string' && v !== '' ? v.sp
  * for changes, the audit trail.
  * Exit codes: 0 done, 1 refused by the store (unknown id, duplicate, bad value), 2 usage or config error.
  */
-async function withControlPlane(configFile: string, writes: boolean, fn: (cp: ControlPlane) => Promise<void>): Promise<number> {
+export async function withControlPlane(configFile: string, writes: boolean, fn: (cp: ControlPlane) => Promise<void>): Promise<number> {
   let loaded: ReturnType<typeof loadConfigFile>;
   try {
     loaded = loadConfigFile(configFile);

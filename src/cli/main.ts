@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runCheck } from './check.ts';
+import { APPLY_USAGE, runApply } from './apply.ts';
 import { AUDIT_USAGE, runAudit } from './audit.ts';
 import { INCIDENTS_USAGE, runIncidents } from './incidents.ts';
 import { CONSUMERS_USAGE, KEYS_USAGE, runConsumers, runKeys } from './keys.ts';
@@ -18,6 +19,8 @@ Commands:
   incidents list|show|resolve|unblock  incidents and IP blocks (via the admin API)
   consumers create|list|delete        consumers in the store
   keys    create|list|rotate|revoke   API keys in the store (the secret is printed once)
+  apply   -f consumers.yaml [--dry-run] [--prune]   declare consumers as code (plan printed, audited)
+  export                             print the store's consumers in the file format apply reads
 
 Options:
   -c, --config <file>        config file (default: ./rampart.yaml)
@@ -52,6 +55,8 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = {
   incidents: INCIDENTS_USAGE,
   consumers: `${CONSUMERS_USAGE}\n`,
   keys: `${KEYS_USAGE}\n`,
+  apply: APPLY_USAGE,
+  export: APPLY_USAGE,
 };
 
 /** The package version (package.json beside src/ and dist/). */
@@ -118,6 +123,9 @@ export async function main(argv: string[]): Promise<number> {
       return runConsumers(rest, config);
     case 'keys':
       return runKeys(rest, config);
+    case 'apply':
+    case 'export':
+      return runApply(command, rest, config);
     default:
       process.stderr.write(`rampart: unknown command "${command}"\n\n${USAGE}`);
       return 2;
