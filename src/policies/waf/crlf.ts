@@ -23,6 +23,8 @@ const SINGLE_LINE = new Set(['path', 'header', 'cookie', 'filename']);
 
 export const detectCrlf: Detector = (probe, paranoia) => {
   const t = probe.lower;
+  // Most values hold no break at all: four native searches instead of a loop over every character.
+  if (t.indexOf('\n') === -1 && t.indexOf('\r') === -1 && t.indexOf('\u560a') === -1 && t.indexOf('\u560d') === -1) return undefined;
   // Query values are often echoed into `Location` or logs; a search box cannot send a line break, a textarea can.
   if (SINGLE_LINE.has(probe.location) || (paranoia >= 3 && probe.location === 'query')) {
     for (let i = 0; i < t.length; i++) {

@@ -91,24 +91,20 @@ function isReferenceStart(c: number): boolean {
 
 /** Without NUL, zero-width and soft-hyphen characters; NFKC-normalised (fullwidth `＜`, circled letters) when not ASCII. */
 export function compactForm(text: string): string {
-  let ascii = true;
-  let strip = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c > 0x7f) ascii = false;
-    if (c === 0 || c === 0xad || (c >= 0x200b && c <= 0x200f) || c === 0xfeff || c === 0x2060) strip = true;
-  }
-  let out = text;
-  if (strip) {
-    let kept = '';
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (!(c === 0 || c === 0xad || (c >= 0x200b && c <= 0x200f) || c === 0xfeff || c === 0x2060)) kept += text[i];
-    }
-    out = kept;
-  }
+  // Single-class native scans (nothing to backtrack): most text is ASCII without invisible characters.
+  const ascii = !NON_ASCII.test(text);
+  const nul = text.includes('\u0000');
+  if (ascii && !nul) return text;
+  let out = nul ? text.replaceAll('\u0000', '') : text;
+  if (!ascii && INVISIBLE.test(out)) out = out.replace(INVISIBLE_ALL, '');
   return ascii ? out : out.normalize('NFKC');
 }
+
+/** Any UTF-16 unit outside ASCII (surrogates included). */
+const NON_ASCII = /[\u0080-\uffff]/;
+/** Soft hyphen and zero-width characters (NUL is removed apart). */
+const INVISIBLE = /[\u00ad\u200b-\u200f\ufeff\u2060]/;
+const INVISIBLE_ALL = /[\u00ad\u200b-\u200f\ufeff\u2060]/g;
 
 function hexValue(code: number): number {
   if (code >= 48 && code <= 57) return code - 48;

@@ -1,4 +1,5 @@
-import { isLetterCode, skipSpaces, someOccurrence } from './text.ts';
+import { needleGroup } from './needles.ts';
+import { isLetterCode, punctuationMask, skipSpaces, someOccurrence } from './text.ts';
 import type { Detector, Hit } from './types.ts';
 
 /**
@@ -9,11 +10,16 @@ import type { Detector, Hit } from './types.ts';
 
 const hit = (rule: string): Hit => ({ family: 'ldap', rule });
 
+const OPERATOR_GROUP = needleGroup(['(&(', '(|(', '(!(', '(& (', '(| (', ')(&)', ')(|)']);
+const LDAP_TRIGGERS = punctuationMask('(=:');
+
 export const detectLdap: Detector = (probe) => {
   const t = probe.lower;
   if (t.length < 4) return undefined;
   // `)(&)`, `)(|)`: the absolute true and false filters (RFC 4526) after the application's filter was closed.
-  for (const op of ['(&(', '(|(', '(!(', '(& (', '(| (', ')(&)', ')(|)']) if (t.includes(op)) return hit('ldap-filter-operator');
+  // Every LDAP shape below holds `(`, `=` or `:`.
+  if ((probe.punct & LDAP_TRIGGERS) === 0) return undefined;
+  if (probe.groups & OPERATOR_GROUP) return hit('ldap-filter-operator');
   if (t.includes('*)(') || t.includes('objectclass=')) return hit('ldap-filter-breakout');
   // `)(attr=`: a new filter component right after the application's one was closed.
   if (someOccurrence(t, ')(', (at) => attributeAssertion(t, at + 2), Number.MAX_SAFE_INTEGER)) return hit('ldap-filter-breakout');
