@@ -72,9 +72,15 @@ function binPath(t: string): boolean {
   });
 }
 
+/** Where a separator may start: `;`, `|`, `&`, newline, backtick, `$` (of `$(`). */
+const SEPARATOR = /[;|&\n\r`$]/g;
+
 /** Index right after a separator's end, for each separator occurrence: `;`, `|`, `&`, newline, backtick, `$(`. */
 function separated(t: string, paranoia: number): Hit | undefined {
-  for (let i = 0; i < t.length; i++) {
+  // The next separator candidate by a native single-class search, not a visit of every character.
+  SEPARATOR.lastIndex = 0;
+  for (let found = SEPARATOR.exec(t); found !== null; found = SEPARATOR.exec(t)) {
+    let i = found.index;
     const c = t.charCodeAt(i);
     let after = -1;
     let substitution = false;
@@ -91,7 +97,10 @@ function separated(t: string, paranoia: number): Hit | undefined {
     while (after < t.length && (t.charCodeAt(after) === 124 || t.charCodeAt(after) === 38)) after++;
     // Every separator of a run (`||`, `&&`, `|||…`) reads the same program: the run is visited once (a run of
     // a million `|` is otherwise re-skipped from each of its characters, quadratic).
-    if (after - 1 > i) i = after - 1;
+    if (after - 1 > i) {
+      i = after - 1;
+      SEPARATOR.lastIndex = after;
+    }
     let start = skipSpaces(t, after, 16);
     if (t.charCodeAt(start) === 47 && globPath(t, start)) return hit('cmd-glob-path');
     // Brace expansion: `{ls,-la}` runs `ls -la`.

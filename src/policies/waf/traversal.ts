@@ -1,5 +1,5 @@
 import { groupsIn, needleGroup } from './needles.ts';
-import { isWordCode, someOccurrence } from './text.ts';
+import { isWordCode, punctuationMask, someOccurrence } from './text.ts';
 import type { Detector, Hit } from './types.ts';
 
 /**
@@ -18,21 +18,25 @@ const SENSITIVE_NEEDLES = [
   '.aws/credentials', '.docker/config', 'wp-config.php',
 ];
 const SENSITIVE_GROUP = needleGroup(SENSITIVE_NEEDLES);
+const DOLLAR = punctuationMask('$');
 
 
 export const detectTraversal: Detector = (probe, paranoia) => {
   if (probe.lower.length < 3) return undefined;
   const t = pathForm(probe.lower);
-  // "1.../2" is prose; "..../" is the filter-evasion form of "../".
-  const dotdot = someOccurrence(t, '../', (at) => at === 0 || !(isWordCode(t.charCodeAt(at - 1)) || t.charCodeAt(at - 1) === 46), Number.MAX_SAFE_INTEGER);
-  // `..././` is what a filter that strips `../` once leaves as `../` (pathForm has read it as `.../`).
-  const stripped = someOccurrence(t, '.../', (at) => at === 0 || t.charCodeAt(at - 1) === 47);
-  if (dotdot || stripped || t.includes('..;/') || t.includes('..../')) return hit('traversal-dot-dot');
+  // Every dot-dot shape holds `..` (most text has none: one native search decides).
+  if (t.includes('..')) {
+    // "1.../2" is prose; "..../" is the filter-evasion form of "../".
+    const dotdot = someOccurrence(t, '../', (at) => at === 0 || !(isWordCode(t.charCodeAt(at - 1)) || t.charCodeAt(at - 1) === 46), Number.MAX_SAFE_INTEGER);
+    // `..././` is what a filter that strips `../` once leaves as `../` (pathForm has read it as `.../`).
+    const stripped = someOccurrence(t, '.../', (at) => at === 0 || t.charCodeAt(at - 1) === 47);
+    if (dotdot || stripped || t.includes('..;/') || t.includes('..../')) return hit('traversal-dot-dot');
+  }
   // pathForm only removes quotes and backslashes, so the probe's mask less those still bounds what `t` holds.
   // No needle holds what pathForm removes, so one found in the probe is in `t` too; pathForm can only add some.
   const sensitive = (probe.groups & SENSITIVE_GROUP) !== 0 || (t !== probe.lower && (groupsIn(t) & SENSITIVE_GROUP) !== 0);
   if (sensitive) return hit('traversal-sensitive-file');
-  if (t.includes('c$/') || t.includes('admin$/') || t.includes('ipc$')) return hit('traversal-unc-share');
+  if ((probe.punct & DOLLAR) !== 0 && (t.includes('c$/') || t.includes('admin$/') || t.includes('ipc$'))) return hit('traversal-unc-share');
   if (paranoia >= 2) {
     if (t === '..' || t.endsWith('/..')) return hit('traversal-dot-dot');
     if (t.includes('\u0000')) return hit('traversal-nul-byte');
