@@ -3,7 +3,6 @@ import { parseArgs } from 'node:util';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parse, stringify } from 'yaml';
 import type { Consumer, ConsumerPatch, NewConsumer } from '../store/types.ts';
-import { StoreError } from '../store/types.ts';
 import { actor, withControlPlane } from './keys.ts';
 
 export const APPLY_USAGE = `Usage: rampart apply -f consumers.yaml [--dry-run] [--prune] [-c rampart.yaml]
@@ -48,15 +47,8 @@ const FILE_SCHEMA = {
 } as const;
 const validateFile = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true }).compile(FILE_SCHEMA);
 
-interface Declared {
-  readonly id: string;
-  readonly name: string;
-  readonly tenant?: string | null;
-  readonly roles?: readonly string[];
-  readonly groups?: readonly string[];
-  readonly plan?: string | null;
-  readonly metadata?: Readonly<Record<string, unknown>>;
-}
+/** A consumer as the file declares it: the store's new-consumer fields, with the id required. */
+type Declared = NewConsumer & { readonly id: string };
 
 /** One planned change. */
 export type Change =
@@ -173,11 +165,5 @@ export async function runApply(command: 'apply' | 'export', args: readonly strin
       else await actions.deleteConsumer(who, change.id);
     }
     out.write(`${changes.length} change(s) applied\n`);
-  }).catch((error: unknown) => {
-    if (error instanceof StoreError) {
-      process.stderr.write(`rampart: ${error.message}\n`);
-      return 1;
-    }
-    throw error;
   });
 }

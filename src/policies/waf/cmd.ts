@@ -1,5 +1,5 @@
 import { needleGroup } from './needles.ts';
-import { isLetterCode, isSpaceCode, isWordCode, punctuationMask, readWord, skipSpaces, someOccurrence, wordStart } from './text.ts';
+import { isLetterCode, isSpaceCode, isWordCode, readWord, skipSpaces, someOccurrence, wordStart } from './text.ts';
 import type { Detector, Hit } from './types.ts';
 
 /**
@@ -22,7 +22,6 @@ const STRONG = new Set([
 /** Programs that are also words people write (`cat`, `id`, `set`, `ping`): need a shell-looking argument below level 3. */
 const WEAK = new Set(['curl', 'python', 'perl', 'ruby', 'php', 'lua', 'node', 'dash', 'dig', 'host', 'arp', 'ps', 'uptime', 'hostname', 'passwd', 'cmd', 'cat', 'ls', 'id', 'set', 'echo', 'ping', 'sleep', 'type', 'find', 'more', 'head', 'tail', 'kill', 'touch', 'dir', 'net', 'rm', 'cp', 'mv', 'env', 'exec', 'eval', 'less', 'grep', 'sort', 'awk', 'sed', 'export', 'printf', 'timeout', 'whois', 'ver', 'time']);
 const CODE_CALLS = ['system(', 'passthru(', 'shell_exec(', 'popen(', 'proc_open(', 'pcntl_exec(', 'phpinfo(', 'base64_decode(', 'exec(', 'createobject(', 'wscript.shell', 'server.scripttimeout', 'on error resume next', 'runtime.getruntime', 'processbuilder(', 'child_process', 'os.system', 'subprocess.', '__import__(', 'response.write('];
-const CODE_CALL_MASKS = new Map(CODE_CALLS.map((call) => [call, punctuationMask(call)]));
 const SSI = ['<!--#exec', '<!--#include', '<!--#echo', '<!--#printenv', '<!--#config', '<!--#set'];
 const SSI_GROUP = needleGroup(SSI);
 const CODE_CALL_GROUP = needleGroup(CODE_CALLS);
@@ -37,8 +36,6 @@ export const detectCmd: Detector = (probe, paranoia) => {
   if (t.includes('!!python/') || t.includes('!!ruby/') || t.includes('!!java') || t.includes('!!javax')) return hit('cmd-yaml-tag');
   if (t.includes('<?php') || t.includes('${@')) return hit('cmd-php-code');
   if (probe.groups & CODE_CALL_GROUP) for (const call of CODE_CALLS) {
-    const mask = CODE_CALL_MASKS.get(call)!;
-    if ((mask & probe.punct) !== mask) continue;
     // "operating system(s)" is prose, not a call.
     if (someOccurrence(t, call, (at) => wordStart(t, at) && !t.startsWith('s)', at + call.length))) return hit('cmd-code-exec');
   }

@@ -478,25 +478,13 @@ export function tokenize(s: string, quote: number, mysqlDashes = false): void {
           push(T.COLON, 0, 0);
         }
         continue;
-      case 40:
-        i++;
-        push(T.LPAREN, 0, 0);
-        continue;
+      case 40: // ( ) , ; .
       case 41:
-        i++;
-        push(T.RPAREN, 0, 0);
-        continue;
       case 44:
-        i++;
-        push(T.COMMA, 0, 0);
-        continue;
       case 59:
-        i++;
-        push(T.SEMICOLON, 0, 0);
-        continue;
       case 46:
         i++;
-        push(T.DOT, 0, 0);
+        push(PUNCTUATION[c]!, 0, 0);
         continue;
       case 92: // \N is MySQL's NULL
         if (next === 78) {
@@ -523,6 +511,9 @@ export function tokenize(s: string, quote: number, mysqlDashes = false): void {
 }
 
 /** Index after the number starting at `i`: decimal with fraction and exponent, 0x hex, 0b binary. */
+/** Token type of each one-character punctuation token. */
+const PUNCTUATION: Readonly<Record<number, number>> = { 40: T.LPAREN, 41: T.RPAREN, 44: T.COMMA, 59: T.SEMICOLON, 46: T.DOT };
+
 /** Words that MySQL reads apart from a number glued before them (`1and 1=1`, `1union select`). */
 const GLUED_OPERATORS: ReadonlySet<string> = new Set(['and', 'or', 'xor', 'div', 'mod', 'union', 'from', 'order', 'group', 'having', 'limit', 'like', 'rlike', 'regexp', 'between', 'in', 'is', 'not']);
 
