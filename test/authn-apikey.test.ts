@@ -163,7 +163,9 @@ describe('the OpenAPI apiKey scheme decides where the key is read', () => {
     assert.equal(res.status, 200);
     await res.arrayBuffer();
     assert.equal(up.seen.at(-1)!.headers['x-token'], undefined, 'the credential is not forwarded');
+    const seen = up.seen.length;
     assert.equal((await fetch(`${gw.url}/items`, { headers: { 'x-token': `${key}x` } })).status, 401, 'a wrong key there is refused');
+    assert.equal(up.seen.length, seen, 'and never reaches the upstream');
   });
 
   it('a scheme that puts the key in the query stops start-up, naming the spec and operation', async () => {
