@@ -17,7 +17,8 @@ export async function runCheck(configFile: string, out: NodeJS.WritableStream = 
     out.write(formatRouteTable(table));
     out.write(`\n${formatAuthorizationReport(table)}`);
     out.write(`\n${formatWafReport(table)}`);
-    out.write(`\nconfig OK: ${table.routes.length} routes\n`);
+    for (const warning of table.warnings) out.write(`warning: ${warning}\n`);
+    out.write(`\nconfig OK: ${table.routes.length} routes${table.warnings.length > 0 ? `, ${table.warnings.length} warning(s)` : ''}\n`);
     return 0;
   } catch (error) {
     if (error instanceof ConfigError || error instanceof SpecError) {

@@ -6,6 +6,7 @@ import { countersSchema } from '../counters/schema.ts';
 import { plansSchema, rateLimitListSchema } from '../policies/ratelimit/schema.ts';
 import { concurrencySchema } from '../policies/concurrency/schema.ts';
 import { bruteForceSchema, loginSchema } from '../policies/bruteforce/schema.ts';
+import { upstreamCredentialSchema } from '../policies/upstream-credential/schema.ts';
 import { auditSchema } from '../audit/schema.ts';
 import { monitorSchema } from '../monitor/schema.ts';
 import { ipFilterSchema } from '../policies/ip-filter/schema.ts';
@@ -173,6 +174,7 @@ const apiSchema = {
     response: responseSchema,
     rules: rulesSchema,
     owner_rules: ownerRulesSchema,
+    upstream_credential: upstreamCredentialSchema,
     operations: { type: 'object', propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,128}$' }, additionalProperties: operationOverrides, default: {} },
   },
 } as const;

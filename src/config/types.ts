@@ -11,6 +11,7 @@ import type { StoreConfig } from '../store/schema.ts';
 import type { ApiKeyAuthConfig, AuthKeysConfig } from '../policies/authn-apikey/schema.ts';
 import type { AdminConfig } from '../admin/api/schema.ts';
 import type { MtlsAuthConfig } from '../policies/authn-mtls/schema.ts';
+import type { UpstreamCredentialConfig } from '../policies/upstream-credential/schema.ts';
 /** Types of the validated, defaulted and frozen config. They mirror `schema.ts`. */
 
 export interface CorsConfig {
@@ -87,13 +88,16 @@ export interface OwnerLookupConfig {
 /** One `apis[].auth.jwt.issuers[]` entry (see src/policies/authn-jwt/schema.ts). */
 export interface JwtIssuerConfig {
   readonly issuer: string;
-  readonly audience: string | readonly string[];
+  readonly audience?: string | readonly string[];
+  /** Claims every token must carry (always `exp` and `sub`). */
+  readonly require: readonly ('iss' | 'aud' | 'exp' | 'iat' | 'sub' | 'nbf' | 'jti')[];
   readonly discovery_url?: string;
   readonly jwks_url?: string;
   /** Static public keys: JWK objects or PEM text (resolved from `${file:…}`). */
   readonly keys?: readonly (string | Readonly<Record<string, unknown>>)[];
-  /** HMAC secret (resolved from its reference). */
+  /** HMAC secret (resolved from its reference; `base64:`/`base64url:`/`hex:` prefixes give bytes). */
   readonly secret?: string;
+  readonly allow_weak_secret: boolean;
   readonly algorithms: readonly string[];
   readonly max_token_age_seconds: number;
   readonly clock_skew_seconds: number;
@@ -174,6 +178,7 @@ export interface ApiConfig {
   readonly rules: Readonly<Record<string, string>>;
   readonly owner_rules: Readonly<Record<string, OwnerRuleConfig>>;
   readonly operations: Readonly<Record<string, OperationOverrides>>;
+  readonly upstream_credential?: UpstreamCredentialConfig;
 }
 
 export interface UpstreamConfig {

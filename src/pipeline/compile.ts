@@ -37,6 +37,8 @@ export class RouteTable {
   readonly specs: ReadonlyMap<string, LoadedSpec>;
   /** The login routes compiled into this table (for the lockout admin API): swapped with it, kept on a rejected reload. */
   readonly logins: ReadonlyMap<string, LoginRegistration>;
+  /** Configuration warnings (`path: message`), each once: accepted settings weaker than they should be. */
+  readonly warnings: readonly string[];
   readonly #apis: readonly CompiledApi[];
 
   constructor(
@@ -47,6 +49,7 @@ export class RouteTable {
     securityHeaders: SecurityHeaders,
     trustedProxies: BlockList | undefined,
     logins: ReadonlyMap<string, LoginRegistration> = new Map(),
+    warnings: readonly string[] = [],
   ) {
     this.config = loaded.config;
     this.file = loaded.file;
@@ -57,6 +60,7 @@ export class RouteTable {
     this.securityHeaders = securityHeaders;
     this.trustedProxies = trustedProxies;
     this.logins = logins;
+    this.warnings = warnings;
     const hosts = loaded.config.listen.hosts ?? [];
     this.hosts = hosts.length > 0 ? createHostMatcher(hosts) : undefined;
   }
@@ -83,7 +87,8 @@ export function stripPrefix(path: string, prefix: string): string | undefined {
  * build, in stage order, with every matcher and validator prebuilt. Throws ConfigError (naming the config path) or SpecError (naming the file).
  */
 export async function compileRouteTable(loaded: LoadedConfig, services: Services, registry: PolicyRegistry): Promise<RouteTable> {
-  const env: CompileEnv = { services, registry, logins: new Map() };
+  const warnings = new Set<string>();
+  const env: CompileEnv = { services, registry, logins: new Map(), warn: (path, message) => warnings.add(`${path}: ${message}`) };
   const { config } = loaded;
   const specs = new Map<string, LoadedSpec>();
   const apis: CompiledApi[] = [];
@@ -127,7 +132,7 @@ export async function compileRouteTable(loaded: LoadedConfig, services: Services
   } catch (error) {
     throw new ConfigError(loaded.file, [{ path: 'trusted_proxies', message: (error as Error).message }]);
   }
-  return new RouteTable(loaded, apis, routes, specs, registry.securityHeaders(config.security_headers), trusted, env.logins);
+  return new RouteTable(loaded, apis, routes, specs, registry.securityHeaders(config.security_headers), trusted, env.logins, [...warnings]);
 }
 
 /** What every route's compilation shares: the gateway's services and the policy registry (passed in by server/). */
@@ -136,6 +141,7 @@ interface CompileEnv {
   readonly registry: PolicyRegistry;
   /** Filled by the brute-force factories; becomes the table's `logins`. */
   readonly logins: Map<string, LoginRegistration>;
+  readonly warn: (path: string, message: string) => void;
 }
 
 function compileRoute(
@@ -155,7 +161,7 @@ function compileRoute(
   const declaredTypes = operation?.requestBody ? Object.keys(operation.requestBody.content ?? {}) : [];
   const types = override?.content_types ?? api.content_types ?? (operation ? declaredTypes : PASSTHROUGH_TYPES);
   const contentTypes = new Set(types.map((t) => t.toLowerCase()));
-  const input: PolicyBuildInput = { config, api, apiIndex, operationId, method, operation, ...(spec ? { spec } : {}), maxBodyBytes, contentTypes, services, logins: env.logins };
+  const input: PolicyBuildInput = { config, api, apiIndex, operationId, method, operation, ...(spec ? { spec } : {}), maxBodyBytes, contentTypes, services, logins: env.logins, warn: env.warn };
   const request: RequestPolicy[] = [];
   const response: ResponsePolicy[] = [];
   for (const factory of registry.factories) {

@@ -117,6 +117,10 @@ export class RequestContext {
   forwardedHost: string | undefined = undefined;
   /** Set once the client went away (connection closed, HTTP/2 stream reset) before its response finished. */
   clientGone = false;
+  /** Headers the credential stage sends upstream (a minted credential); they win over the client's. */
+  upstreamHeaders: Record<string, string> | undefined = undefined;
+  /** Client request headers the credential stage keeps from the upstream (the client's own credentials). */
+  stripUpstreamHeaders: ReadonlySet<string> | undefined = undefined;
   /** Headers policies add to the client response, success or error (e.g. rate-limit headers); set in finishHeaders. */
   responseHeaders: Record<string, string> | undefined = undefined;
   /** What the stages learnt, for later stages and the record stage (access log, audit, metrics); never secrets. */
@@ -234,6 +238,7 @@ export const REQUEST_STAGES = [
   'authorize',
   'validate',
   'waf',
+  'credential',
 ] as const;
 
 export type RequestStage = (typeof REQUEST_STAGES)[number];
@@ -410,6 +415,8 @@ export interface PolicyBuildInput {
   readonly services: Services;
   /** The login routes of the table being compiled: the brute-force factory registers its route here. */
   readonly logins?: Map<string, LoginRegistration>;
+  /** Records a configuration warning (accepted, but weaker than it should be) under its config path: `check` prints it, start-up logs it. */
+  readonly warn?: (path: string, message: string) => void;
 }
 
 /**

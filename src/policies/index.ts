@@ -15,6 +15,7 @@ import { createRateLimitPolicies } from './ratelimit/index.ts';
 import { createConcurrencyPolicy } from './concurrency/index.ts';
 import { createBruteForcePolicies } from './bruteforce/index.ts';
 import { createLeakPolicy, createWafPolicy } from './waf/index.ts';
+import { createUpstreamCredentialPolicy } from './upstream-credential/index.ts';
 
 /** Every policy Rampart knows. Each policy names its stage and stages fix the order; within one stage, this list order. */
 export const POLICY_FACTORIES: readonly PolicyFactory[] = [
@@ -32,6 +33,7 @@ export const POLICY_FACTORIES: readonly PolicyFactory[] = [
   { name: 'rate-limit', build: (input) => ({ request: createRateLimitPolicies(input) }) },
   { name: 'concurrency', build: (input) => ({ request: createConcurrencyPolicy(input) }) },
   { name: 'brute-force', build: (input) => createBruteForcePolicies(input) },
+  { name: 'upstream-credential', build: (input) => ({ request: createUpstreamCredentialPolicy(input) }) },
   { name: 'response-contract', build: (input) => ({ response: createResponseContractPolicy(input) }) },
   // After response-contract: both run at stage `contract`, the leak check on what minimisation left.
   { name: 'waf', build: (input) => ({ request: createWafPolicy(input), response: createLeakPolicy(input) }) },

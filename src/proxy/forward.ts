@@ -65,7 +65,8 @@ export async function forward(ctx: RequestContext, route: CompiledRoute, options
       priorForwardedFor: viaProxy ? joinHeader(req.headers['x-forwarded-for']) : undefined,
       peerIp,
     },
-    options.extraHeaders,
+    ctx.upstreamHeaders === undefined ? options.extraHeaders : { ...options.extraHeaders, ...ctx.upstreamHeaders },
+    ctx.stripUpstreamHeaders,
   );
 
   let body: Buffer | Readable | undefined;

@@ -61,15 +61,20 @@ export interface ForwardInfo {
   readonly peerIp?: string;
 }
 
-/** Builds the upstream request headers: filtered client headers plus Rampart's forwarding headers. */
-export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, info: ForwardInfo, extra?: Record<string, string>): Record<string, string | string[]> {
+/** Builds the upstream request headers: filtered client headers (less `strip`) plus Rampart's forwarding headers and `extra`. */
+export function upstreamRequestHeaders(
+  incoming: IncomingHttpHeaders,
+  info: ForwardInfo,
+  extra?: Record<string, string>,
+  strip?: ReadonlySet<string>,
+): Record<string, string | string[]> {
   const connectionListed = listedInConnection(incoming['connection']);
   const out: Record<string, string | string[]> = {};
   for (const name in incoming) {
     const value = incoming[name];
     if (value === undefined || name.charCodeAt(0) === 58 /* ':' pseudo-header */) continue;
     if (HOP_BY_HOP.has(name) || CLIENT_FORBIDDEN.has(name) || name.startsWith(IDENTITY_HEADER_PREFIX)) continue;
-    if (connectionListed?.has(name)) continue;
+    if (connectionListed?.has(name) || strip?.has(name)) continue;
     out[name] = value;
   }
   out['x-forwarded-for'] = info.priorForwardedFor ? `${info.priorForwardedFor}, ${info.peerIp ?? info.clientIp}` : info.clientIp;

@@ -102,6 +102,7 @@ export class Gateway {
       await controlPlane.close();
       throw error;
     });
+    logConfigWarnings(logger, table);
     const gateway = new Gateway(options, table, logger, services, pools, adminAuth, controlPlane);
     gateway.monitor = monitor;
     counters.onFallback = (event) => monitor.metrics.counterFallback(event);
@@ -209,6 +210,7 @@ export class Gateway {
     try {
       const loaded = loadConfigFile(this.#options.configFile, this.#options.env ?? process.env);
       const table = await compileRouteTable(loaded, this.services, POLICY_REGISTRY);
+      logConfigWarnings(this.logger, table);
       const before = this.table.config.listen;
       if (JSON.stringify(before) !== JSON.stringify(loaded.config.listen)) {
         this.logger.warn('listener changes (ports, hosts, certificate paths) take effect on restart only');
@@ -296,4 +298,9 @@ function listenOn(server: HttpServer, port: number, host: string, file: string, 
       resolve();
     });
   });
+}
+
+/** Every configuration warning of a table, on each start and reload (a weakened control is never silent). */
+function logConfigWarnings(logger: Logger, table: RouteTable): void {
+  for (const warning of table.warnings) logger.warn({ config: table.file }, `configuration warning: ${warning}`);
 }

@@ -8,6 +8,8 @@ import { startTestIssuer, type TestIssuer } from '../../../test/helpers/jwt-issu
 import { InMemoryTokenRevocations, JwtVerifier, KeySourceUnavailable, RemoteJwks } from './index.ts';
 
 const DEFAULTS = {
+  require: ['iss', 'aud', 'exp', 'iat', 'sub'],
+  allow_weak_secret: false,
   algorithms: ['ES256', 'RS256', 'EdDSA', 'PS256'],
   max_token_age_seconds: 3600,
   clock_skew_seconds: 30,
@@ -179,7 +181,7 @@ describe('JwtVerifier', () => {
     assert.throws(() => new JwtVerifier(jwtConfig({ issuer: 'i', jwks_url: 'http://idp.example/jwks' }), at), /jwks_url: must be an https/);
     assert.throws(() => new JwtVerifier(jwtConfig({ issuer: 'i', jwks_url: 'https://idp.example/jwks', algorithms: ['RS256', 'HS256'] }), at), /key confusion/);
     assert.throws(() => new JwtVerifier(jwtConfig({ issuer: 'i', secret: 'x'.repeat(40), algorithms: ['HS256', 'RS256'] }), at), /only HS256/);
-    assert.throws(() => new JwtVerifier(jwtConfig({ issuer: 'i', secret: 'short', algorithms: ['HS256'] }), at), /at least 32 bytes/);
+    assert.throws(() => new JwtVerifier(jwtConfig({ issuer: 'i', secret: 'short', algorithms: ['HS256'] }), at), /under the 256 bits it needs.*allow_weak_secret/);
     assert.throws(() => new JwtVerifier(jwtConfig({ issuer: 'i', keys: ['-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----'] }), at), /private key/);
     assert.throws(() => new JwtVerifier(jwtConfig({ issuer: 'i', keys: [{ kty: 'oct', k: 'AAAA' }] }), at), /public asymmetric JWK/);
   });

@@ -42,6 +42,7 @@ function verifierFor(input: AuthenticatorBuildInput): JwtVerifier | undefined {
       revocations: tokenRevocationsFor(input.services),
       jwksCache: jwksCacheFor(input.services),
       onStale: (message) => logger.warn(message),
+      ...(input.warn ? { warn: input.warn } : {}),
     });
     verifiers.set(input.api, verifier);
   }

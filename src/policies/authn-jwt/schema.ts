@@ -5,6 +5,9 @@ export const ASYMMETRIC_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384
 /** HMAC algorithms: only with a `secret` reference and never together with asymmetric keys (key confusion). */
 export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
 export const DEFAULT_ALGORITHMS = ['ES256', 'RS256', 'EdDSA', 'PS256'] as const;
+/** Claims an issuer may require; `exp` and `sub` are always required (the schema says so). */
+export const REQUIRABLE_CLAIMS = ['iss', 'aud', 'exp', 'iat', 'sub', 'nbf', 'jti'] as const;
+export const DEFAULT_REQUIRED_CLAIMS = ['iss', 'aud', 'exp', 'iat', 'sub'] as const;
 
 const seconds = (def: number, min: number, max: number, description: string) =>
   ({ type: 'integer', minimum: min, maximum: max, default: def, description }) as const;
@@ -16,16 +19,30 @@ const httpUrl = (description: string) => ({ type: 'string', pattern: '^https?://
 export const jwtIssuerSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['issuer', 'audience'],
+  required: ['issuer'],
   description: 'A trusted JWT issuer and how its tokens are checked.',
   properties: {
-    issuer: { type: 'string', minLength: 1, maxLength: 2048, description: 'Exact `iss` value required in tokens.' },
+    issuer: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 2048,
+      description: 'Exact `iss` value required in tokens (when `iss` is left out of `require`, tokens without `iss` are accepted, and a present `iss` must still equal this).',
+    },
     audience: {
       anyOf: [
         { type: 'string', minLength: 1, maxLength: 512 },
         { type: 'array', minItems: 1, maxItems: 32, items: { type: 'string', minLength: 1, maxLength: 512 } },
       ],
-      description: 'Accepted `aud` value(s); a token must name at least one.',
+      description: 'Accepted `aud` value(s); a token must name at least one. Required unless `aud` is left out of `require` (then a present `aud` must still match, when set).',
+    },
+    require: {
+      type: 'array',
+      uniqueItems: true,
+      items: { enum: [...REQUIRABLE_CLAIMS] },
+      allOf: [{ contains: { const: 'exp' } }, { contains: { const: 'sub' } }],
+      default: [...DEFAULT_REQUIRED_CLAIMS],
+      description:
+        'Claims every token must carry. `exp` and `sub` always; leave out `iss`, `aud` or `iat` only for an issuer that does not set them (an upstream that issues its own tokens).',
     },
     discovery_url: httpUrl('OIDC discovery document URL (`…/.well-known/openid-configuration`); its `issuer` must equal `issuer`. HTTPS unless loopback.'),
     jwks_url: httpUrl('JWKS URL of the issuer. HTTPS unless loopback.'),
@@ -41,7 +58,16 @@ export const jwtIssuerSchema = {
       },
       description: 'Static public keys (JWK objects or PEM via `${file:…}`), for issuers without a JWKS endpoint.',
     },
-    secret: { ...secretRef, description: 'HMAC secret reference (`${env:…}`/`${file:…}`), only with HS* algorithms and no other keys.' },
+    secret: {
+      ...secretRef,
+      description:
+        'HMAC secret reference (`${env:…}`/`${file:…}`), only with HS* algorithms and no other keys. The value is UTF-8 text, or bytes when it starts with `base64:`, `base64url:` or `hex:`. At least 256 bits (384/512 for HS384/HS512).',
+    },
+    allow_weak_secret: {
+      type: 'boolean',
+      default: false,
+      description: 'Accept an HMAC secret shorter than its algorithm needs (an existing app\'s key you cannot change yet). Start-up and `rampart check` warn every time.',
+    },
     algorithms: {
       type: 'array',
       minItems: 1,
@@ -50,7 +76,7 @@ export const jwtIssuerSchema = {
       default: [...DEFAULT_ALGORITHMS],
       description: 'Allowed `alg` values. `none` is never accepted; HS* only with `secret`.',
     },
-    max_token_age_seconds: seconds(3600, 1, 86400 * 31, 'Longest token lifetime accepted (`exp - iat`), in seconds; `iat` is required.'),
+    max_token_age_seconds: seconds(3600, 1, 86400 * 31, 'Longest token lifetime accepted (`exp - iat`; without `iat`, `exp` may be at most this far ahead), in seconds.'),
     clock_skew_seconds: seconds(30, 0, 300, 'Tolerance for `exp`, `nbf` and `iat`, in seconds.'),
     required_typ: { type: 'string', pattern: '^[A-Za-z0-9.+/-]{1,64}$', description: 'Required `typ` header, e.g. `at+jwt` (RFC 9068). Unset: not checked.' },
     jwks_cache_max_age_seconds: seconds(600, 1, 86400, 'How long fetched keys are used before a refetch, in seconds.'),

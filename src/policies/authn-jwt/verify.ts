@@ -9,11 +9,10 @@ import { claimPath, readClaim, stringClaim, stringList, type ClaimPath } from '.
 import { KeySourceUnavailable, RemoteJwks } from './jwks.ts';
 import type { TokenRevocations } from './revocations.ts';
 import { VerifiedTokenCache } from './verified-cache.ts';
-import { HMAC_ALGORITHMS } from './schema.ts';
+import { DEFAULT_REQUIRED_CLAIMS, HMAC_ALGORITHMS } from './schema.ts';
 
 /** Header parameters that point at or carry keys, or change processing: never followed, always rejected. */
 const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk', 'x5c', 'crit', 'b64'] as const;
-const REQUIRED_CLAIMS = ['iss', 'aud', 'exp', 'iat', 'sub'];
 const HMAC_MIN_BYTES: Record<string, number> = { HS256: 32, HS384: 48, HS512: 64 };
 
 export interface JwtVerifierOptions {
@@ -26,6 +25,8 @@ export interface JwtVerifierOptions {
   /** Returns the shared RemoteJwks for a cache key, creating it with `create` on first use. */
   readonly jwksCache?: (key: string, create: () => RemoteJwks) => RemoteJwks;
   readonly onStale?: (message: string) => void;
+  /** Receives each configuration warning (a weak HMAC secret), with its config path. */
+  readonly warn?: (path: string, message: string) => void;
   /** Most tokens remembered as verified (default 10 000); 0 turns the verified-token cache off. */
   readonly verifiedCacheEntries?: number;
 }
@@ -33,7 +34,10 @@ export interface JwtVerifierOptions {
 interface CompiledIssuer {
   readonly config: JwtIssuerConfig;
   readonly key: JWTVerifyGetKey | Uint8Array;
-  readonly audience: string[];
+  readonly audience: string[] | undefined;
+  readonly required: ReadonlySet<string>;
+  /** The claims jose checks for presence (`require` less those checked here). */
+  readonly requiredClaims: string[];
   readonly scope: ClaimPath;
   readonly roles: ClaimPath;
   readonly tenant: ClaimPath;
@@ -49,6 +53,8 @@ interface CompiledIssuer {
 export class JwtVerifier {
   readonly #issuers = new Map<string, CompiledIssuer>();
   readonly #single: CompiledIssuer | undefined;
+  /** The one issuer whose tokens may omit `iss` (at most one may, or a token without `iss` would be ambiguous). */
+  readonly #withoutIss: CompiledIssuer | undefined;
   readonly #now: () => number;
   readonly #revocations: TokenRevocations | undefined;
   readonly #cache: VerifiedTokenCache | undefined;
@@ -66,6 +72,11 @@ export class JwtVerifier {
       this.#issuers.set(issuer.issuer, compileIssuer(issuer, at, options));
     });
     this.#single = this.#issuers.size === 1 ? [...this.#issuers.values()][0] : undefined;
+    const optionalIss = [...this.#issuers.values()].filter((i) => !i.required.has('iss'));
+    if (optionalIss.length > 1) {
+      throw new Error(`${options.at}.issuers: at most one issuer may leave iss out of require (a token without iss must name its issuer unambiguously)`);
+    }
+    this.#withoutIss = optionalIss[0];
   }
 
   /**
@@ -102,7 +113,7 @@ export class JwtVerifier {
       if (typeof header.alg !== 'string' || header.alg === 'none') throw invalidToken('JWT alg missing or none');
       if (!issuer) {
         const iss = decodeJwt(token).iss;
-        issuer = typeof iss === 'string' ? this.#issuers.get(iss) : undefined;
+        issuer = typeof iss === 'string' ? this.#issuers.get(iss) : iss === undefined ? this.#withoutIss : undefined;
         if (!issuer) throw invalidToken('JWT from an unknown issuer');
       }
     } catch (error) {
@@ -112,13 +123,14 @@ export class JwtVerifier {
     const cfg = issuer.config;
     let payload: JWTPayload;
     try {
+      // `iss`, `aud` and the lifetime are checked below when they are optional: jose would require them.
       const verifyOptions = {
         algorithms: [...cfg.algorithms],
-        issuer: cfg.issuer,
-        audience: issuer.audience,
+        ...(issuer.required.has('iss') ? { issuer: cfg.issuer } : {}),
+        ...(issuer.required.has('aud') ? { audience: issuer.audience! } : {}),
         clockTolerance: cfg.clock_skew_seconds,
-        maxTokenAge: cfg.max_token_age_seconds,
-        requiredClaims: REQUIRED_CLAIMS,
+        ...(issuer.required.has('iat') ? { maxTokenAge: cfg.max_token_age_seconds } : {}),
+        requiredClaims: issuer.requiredClaims,
         currentDate: new Date(this.#now()),
         ...(cfg.required_typ ? { typ: cfg.required_typ } : {}),
       };
@@ -131,8 +143,8 @@ export class JwtVerifier {
       if (error instanceof errors.JOSEError) throw invalidToken(`JWT rejected: ${error.code}`, error);
       throw error;
     }
-    const iat = payload.iat!;
     const exp = payload.exp!;
+    const iat = checkOptionalClaims(payload, issuer, Math.floor(this.#now() / 1000));
     if (exp - iat > cfg.max_token_age_seconds) throw invalidToken(`JWT lifetime ${exp - iat}s over the maximum ${cfg.max_token_age_seconds}s`);
     const subject = stringClaim(payload.sub);
     if (!subject) throw invalidToken('JWT sub is not a string');
@@ -155,7 +167,46 @@ export class JwtVerifier {
   }
 }
 
+/**
+ * The checks jose leaves out when `iss`, `aud` or `iat` are optional for the issuer: a present `iss` must still be
+ * the issuer's, a present `aud` one of the configured audiences, a present `iat` a number not in the future (jose
+ * checks only its type then). Returns the `iat` the lifetime is measured from: the token's, or now when it has none
+ * (so `exp` can be at most `max_token_age_seconds` ahead).
+ */
+function checkOptionalClaims(payload: JWTPayload, issuer: CompiledIssuer, nowSeconds: number): number {
+  if (payload.iss !== undefined && payload.iss !== issuer.config.issuer) throw invalidToken('JWT iss does not match its issuer');
+  const audience = issuer.audience;
+  if (audience !== undefined && payload.aud !== undefined && !issuer.required.has('aud')) {
+    const named = typeof payload.aud === 'string' ? [payload.aud] : payload.aud;
+    if (!named.some((a) => audience.includes(a))) throw invalidToken('JWT aud names none of the accepted audiences');
+  }
+  if (payload.iat === undefined) return nowSeconds;
+  if (payload.iat > nowSeconds + issuer.config.clock_skew_seconds) throw invalidToken('JWT iat is in the future');
+  return payload.iat;
+}
+
+/** An HMAC secret as bytes: `base64:`, `base64url:` or `hex:` prefixed values decoded, anything else UTF-8. */
+export function secretBytes(value: string, at: string): Uint8Array {
+  const colon = value.indexOf(':');
+  const prefix = colon > 0 ? value.slice(0, colon) : '';
+  const body = value.slice(colon + 1).trim();
+  if (prefix === 'hex') {
+    if (!/^(?:[0-9a-fA-F]{2})+$/.test(body)) throw new Error(`${at}: hex: secret is not an even number of hex digits`);
+    return Buffer.from(body, 'hex');
+  }
+  if (prefix === 'base64' || prefix === 'base64url') {
+    if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(body)) throw new Error(`${at}: ${prefix}: secret is not valid ${prefix}`);
+    return Buffer.from(body, prefix);
+  }
+  return new TextEncoder().encode(value);
+}
+
 function compileIssuer(cfg: JwtIssuerConfig, at: string, options: JwtVerifierOptions): CompiledIssuer {
+  const required = new Set<string>(cfg.require ?? DEFAULT_REQUIRED_CLAIMS);
+  if (!required.has('exp') || !required.has('sub')) throw new Error(`${at}.require: must include exp and sub`);
+  if (required.has('aud') && cfg.audience === undefined) {
+    throw new Error(`${at}.audience: is required while require lists aud (set the accepted audience, or leave aud out of require for an issuer that sets none)`);
+  }
   const sources = (['discovery_url', 'jwks_url', 'keys', 'secret'] as const).filter((k) => cfg[k] !== undefined);
   if (sources.length !== 1) {
     throw new Error(`${at}: set exactly one of discovery_url, jwks_url, keys or secret (found ${sources.length === 0 ? 'none' : sources.join(', ')})`);
@@ -164,9 +215,14 @@ function compileIssuer(cfg: JwtIssuerConfig, at: string, options: JwtVerifierOpt
   let key: JWTVerifyGetKey | Uint8Array;
   if (cfg.secret !== undefined) {
     if (hmac.length !== cfg.algorithms.length) throw new Error(`${at}.algorithms: with a secret only HS256/HS384/HS512 are allowed (never asymmetric algorithms alongside)`);
-    const bytes = new TextEncoder().encode(cfg.secret);
+    const bytes = secretBytes(cfg.secret, `${at}.secret`);
+    if (bytes.length === 0) throw new Error(`${at}.secret: is empty`);
     for (const alg of hmac) {
-      if (bytes.length < HMAC_MIN_BYTES[alg]!) throw new Error(`${at}.secret: ${alg} needs a secret of at least ${HMAC_MIN_BYTES[alg]} bytes`);
+      const needed = HMAC_MIN_BYTES[alg]!;
+      if (bytes.length >= needed) continue;
+      const message = `${alg} secret is ${bytes.length * 8} bits, under the ${needed * 8} bits it needs: anyone who guesses it can forge tokens`;
+      if (!cfg.allow_weak_secret) throw new Error(`${at}.secret: ${message} (use a longer random secret, e.g. \`base64:\` of 32 random bytes; or set allow_weak_secret: true for an app key you cannot change yet, and mint upstream credentials)`);
+      options.warn?.(`${at}.secret`, `${message}; accepted because allow_weak_secret is true (see docs/app-tokens.md)`);
     }
     key = bytes;
   } else {
@@ -194,7 +250,9 @@ function compileIssuer(cfg: JwtIssuerConfig, at: string, options: JwtVerifierOpt
   return {
     config: cfg,
     key,
-    audience: typeof cfg.audience === 'string' ? [cfg.audience] : [...cfg.audience],
+    audience: cfg.audience === undefined ? undefined : typeof cfg.audience === 'string' ? [cfg.audience] : [...cfg.audience],
+    required,
+    requiredClaims: [...required].filter((c) => c !== 'iss' && c !== 'aud'),
     scope: claimPath(cfg.scope_claim),
     roles: claimPath(cfg.roles_claim),
     tenant: claimPath(cfg.tenant_claim),

@@ -14,6 +14,8 @@ const jwtAuth: AuthConfig = {
       {
         issuer: 'https://idp.example',
         audience: 'a',
+        require: ['iss', 'aud', 'exp', 'iat', 'sub'],
+        allow_weak_secret: false,
         jwks_url: 'https://idp.example/jwks',
         algorithms: ['ES256'],
         max_token_age_seconds: 3600,

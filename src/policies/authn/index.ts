@@ -80,6 +80,7 @@ export function createAuthnPolicy(input: PolicyBuildInput): RequestPolicy | unde
     operationId,
     operation,
     allowQueryToken: operation?.raw['x-rampart-token-query'] === true,
+    ...(input.warn ? { warn: input.warn } : {}),
   };
   const byKind = new Map<SchemeKind, Authenticator[]>();
   for (const factory of AUTHENTICATOR_FACTORIES) {

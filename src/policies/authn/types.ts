@@ -33,6 +33,8 @@ export interface AuthenticatorBuildInput {
   readonly operation: SpecOperation | undefined;
   /** Whether the operation allows bearer tokens in the query string (`x-rampart-token-query: true`). */
   readonly allowQueryToken: boolean;
+  /** Records a configuration warning under its config path (see PolicyBuildInput.warn). */
+  readonly warn?: (path: string, message: string) => void;
 }
 
 /**
