@@ -11,6 +11,7 @@ export const ERRORS = {
   validation_failed: { status: 400, title: 'Request validation failed' },
   unauthorized: { status: 401, title: 'Authentication required' },
   invalid_token: { status: 401, title: 'Invalid credentials' },
+  login_failed: { status: 401, title: 'Login failed' },
   forbidden: { status: 403, title: 'Forbidden' },
   insufficient_scope: { status: 403, title: 'Insufficient scope' },
   ip_blocked: { status: 403, title: 'Forbidden' },

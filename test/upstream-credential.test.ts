@@ -99,6 +99,18 @@ describe('minted JWT for the upstream', () => {
     assert.equal(decodeJwt(app.authorizations.at(-1)!.slice(7)).sub, 'bob');
   });
 
+  test('an owner lookup calls the upstream with the minted credential too, never the client\'s forged one', async () => {
+    const forged = await appToken('admin');
+    const key = String((await adminCall(gw.adminUrl, 'POST', '/keys', ADMIN_TOKEN, { consumer: 'alice', scopes: [] })).json['key']);
+    const from = app.requests.length;
+    const put = (id: string) => send(gw.url, `/notes/${id}`, { method: 'PUT', headers: { 'x-api-key': key, authorization: `Bearer ${forged}`, 'content-type': 'application/json' }, body: '{}' });
+    assert.equal((await put('note-b')).status, 404, 'bob\'s note is not visible to alice: the lookup ran as alice');
+    assert.equal((await put('note-a')).status, 200);
+    const seen = app.requests.slice(from);
+    assert.ok(seen.length >= 3, 'two lookups and one update reached the app');
+    for (const r of seen) assert.equal(decodeJwt(String(r.headers.authorization).slice(7)).sub, 'alice', `${r.path} carried alice's minted token`);
+  });
+
   test('check and start-up warn that the upstream trusts a weak key', () => {
     assert.ok(gw.logs.some((l) => String(l['msg']).includes('apis[0].upstream_credential.jwt.key: the upstream trusts a 72-bit HS256 secret')));
   });
@@ -137,7 +149,7 @@ describe('misconfiguration stops start-up naming the config path', () => {
   }
 });
 
-test('`rampart check` prints a warning for a weak app secret and for a weak minting key, every time', async () => {
+test('`rampart check` prints a warning for a weak app secret, a weak minting key and a login that never fails, every time', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'rampart-check-'));
   writeFileSync(join(dir, 'shop.yaml'), APP_SPEC);
   const appIssuer = { issuer: 'shop-app', require: ['exp', 'iat', 'sub'], secret: '${env:APP_JWT_SECRET}', algorithms: ['HS256'], allow_weak_secret: true };
@@ -155,7 +167,8 @@ test('`rampart check` prints a warning for a weak app secret and for a weak mint
       const text = Buffer.concat(chunks).toString('utf8');
       assert.match(text, /warning: apis\[0\]\.auth\.jwt\.issuers\[0\]\.secret: HS256 secret is 72 bits/);
       assert.match(text, /warning: apis\[0\]\.upstream_credential\.jwt\.key: the upstream trusts a 72-bit HS256 secret/);
-      assert.match(text, /config OK: \d+ routes, 2 warning\(s\)/);
+      assert.match(text, /warning: x-rampart-login on operation login: the failed-login condition matches none of the responses operation login declares \(200\)/);
+      assert.match(text, /config OK: \d+ routes, 3 warning\(s\)/);
     }
   } finally {
     process.env = saved;

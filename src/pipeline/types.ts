@@ -67,7 +67,8 @@ export interface RequestNotes {
   authMethod?: string;
   /** Name of the rate limit that refused the request. */
   rateLimit?: string;
-  bruteForce?: 'locked';
+  /** `locked`: refused by a lockout; `failed`: the upstream's answer was a failed login. */
+  bruteForce?: 'locked' | 'failed';
   bruteForceDelayMs?: number;
   /** Why the response broke the contract (enforced or, in monitor mode, only logged). */
   responseViolation?: string;

@@ -8,6 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { jwtVerify, SignJWT } from 'jose';
 
 export const APP_SECRET = 'secret123';
+/** Notes and their owners: only the owner (or the admin) sees or changes one. */
+export const NOTE_OWNERS: Readonly<Record<string, string>> = { 'note-a': 'alice', 'note-b': 'bob' };
 export const APP_USERS: Readonly<Record<string, string>> = { alice: 'correct horse battery staple', admin: 'admin password 2026' };
 
 export interface AppUpstream {
@@ -73,6 +75,13 @@ export async function startAppUpstream(): Promise<AppUpstream> {
       const subject = await bearerSubject(req);
       if (subject === undefined) return json(401, { message: 'Unauthorized' });
       if (path === '/me') return json(200, { sub: subject });
+      const note = /^\/notes\/([a-z0-9-]+)$/.exec(path ?? '');
+      if (note) {
+        const owner = NOTE_OWNERS[note[1]!];
+        const visible = owner !== undefined && (subject === owner || subject === 'admin');
+        if (req.method === 'GET') return visible ? json(200, { id: note[1], owner }) : json(404, { message: 'Not found' });
+        return visible ? json(200, { id: note[1], updated: true }) : json(403, { message: 'Not yours' });
+      }
       if (path === '/admin/users') return subject === 'admin' ? json(200, { users: Object.keys(APP_USERS) }) : json(403, { message: 'Admins only' });
       return json(404, { message: 'Not found' });
     })().catch(() => json(500, { message: 'error' }));
@@ -118,6 +127,16 @@ paths:
     get:
       operationId: listUsers
       responses: { '200': { description: ok, content: { application/json: { schema: { $ref: '#/components/schemas/Any' } } } }, '403': { description: no } }
+  /notes/{id}:
+    parameters: [ { name: id, in: path, required: true, schema: { type: string, pattern: '^[a-z0-9-]{1,32}$' } } ]
+    get:
+      operationId: getNote
+      responses: { '200': { description: ok, content: { application/json: { schema: { $ref: '#/components/schemas/Any' } } } }, '404': { description: no } }
+    put:
+      operationId: updateNote
+      x-rampart-owner-lookup: { from: params.id, operation: getNote, rule: 'true' }
+      requestBody: { required: true, content: { application/json: { schema: { $ref: '#/components/schemas/Any' } } } }
+      responses: { '200': { description: ok, content: { application/json: { schema: { $ref: '#/components/schemas/Any' } } } }, '403': { description: no }, '404': { description: no } }
   /public:
     get:
       operationId: publicInfo

@@ -7,6 +7,7 @@ import type { Identity, RequestContext, PolicyBuildInput } from '../../pipeline/
 import { GatewayError, type ErrorCode } from '../../problem.ts';
 import { upstreamError } from '../../proxy/forward.ts';
 import { upstreamRequestHeaders } from '../../proxy/headers.ts';
+import { upstreamCredentialOf } from '../upstream-credential/index.ts';
 import { ExpiringLru } from '../authn-introspection/cache.ts';
 import type { ParsedBody } from '../validate/body.ts';
 import { parseJsonSafely } from '../validate/json.ts';
@@ -98,6 +99,8 @@ export function compileOwnerLookup(config: OwnerLookupConfig, at: string, input:
   const upstreamName = input.api.upstream;
   const upstream = input.config.upstreams[upstreamName];
   const identityConfig = input.config.identity;
+  // With a minted upstream credential, the lookup sends it too: never the client's own (possibly forged) one.
+  const minted = upstreamCredentialOf(input);
   const { services } = input;
   const now = options.now ?? Date.now;
   const ttlMs = config.cache_seconds * 1000;
@@ -114,12 +117,13 @@ export function compileOwnerLookup(config: OwnerLookupConfig, at: string, input:
     const credentials: Record<string, string | string[]> = {};
     for (const header of CREDENTIAL_HEADERS) {
       const value = ctx.headers[header];
-      if (value !== undefined) credentials[header] = value;
+      if (value !== undefined && !minted?.strip.has(header)) credentials[header] = value;
     }
+    const mintedHeaders = minted && ctx.identity ? await minted.headersFor(ctx.identity) : undefined;
     const headers = upstreamRequestHeaders(
       credentials,
       { requestId: ctx.id, clientIp: ctx.clientIp, proto: ctx.secure ? 'https' : 'http', host: undefined, priorForwardedFor: undefined },
-      { accept: 'application/json', ...identityHeaders },
+      { accept: 'application/json', ...identityHeaders, ...mintedHeaders },
     );
     const signal = AbortSignal.timeout(config.timeout_ms);
     let response: Dispatcher.ResponseData;

@@ -10,7 +10,8 @@ import { parsedBody } from '../validate/body.ts';
 import { bodyLimitsFor } from '../validate/index.ts';
 import { clientNetwork, DEFAULT_IPV6_PREFIX } from '../ratelimit/keys.ts';
 import { loginOf } from './login.ts';
-import type { BruteForceConfig } from './schema.ts';
+import { compileFailureCondition, type FailureCondition } from './failure.ts';
+import { DEFAULT_MIN_RESPONSE_MS, type BruteForceConfig } from './schema.ts';
 
 /** Per-process HMAC key for account identifiers when none is configured (memory counters only). */
 const PROCESS_KEY = randomBytes(32);
@@ -80,9 +81,13 @@ type BruteForcePolicies = { readonly request: RequestPolicy; readonly response: 
  * Throws (naming the config path) when Redis counters are used without a shared `account_key`.
  */
 export function createBruteForcePolicies(input: PolicyBuildInput): BruteForcePolicies | undefined {
-  const login = loginOf(input);
+  const marker = loginOf(input);
   const config = input.api.brute_force;
-  if (!login || !config?.enabled) return undefined;
+  if (!marker || !config?.enabled) return undefined;
+  const login = marker.config;
+  const failure = compileFailureCondition(login, marker.at);
+  warnIfFailureNeverMatches(input, failure, marker.at);
+  const uniformMs = login.uniform_failures ? (login.min_response_ms ?? DEFAULT_MIN_RESPONSE_MS) : undefined;
   const counters = input.services.counters;
   if (!counters) throw new Error('brute-force protection needs the counters service');
   if (counters.shared.kind === 'redis' && config.account_key === undefined) {
@@ -96,8 +101,21 @@ export function createBruteForcePolicies(input: PolicyBuildInput): BruteForcePol
   const attempts = new WeakMap<RequestContext, Attempt>();
   return {
     request: requestPolicy(config, ipv6Prefix, login.account_field, input.maxBodyBytes, group, hashAccount, counters, attempts, input.services.logger),
-    response: responsePolicy(config, group, counters, attempts, input.services.events, input.services.logger),
+    response: responsePolicy(config, group, counters, attempts, input.services.events, input.services.logger, failure, uniformMs),
   };
+}
+
+/**
+ * A login whose failure condition matches none of the responses its operation declares counts nothing: brute force
+ * goes unnoticed (the usual case: an app answering failures with `200 {"message": …}`). Warned at start and by check.
+ */
+function warnIfFailureNeverMatches(input: PolicyBuildInput, failure: FailureCondition, at: string): void {
+  const declared = Object.keys(input.operation?.responses ?? {});
+  if (declared.length === 0 || declared.some((status) => failure.canMatch(status))) return;
+  input.warn?.(
+    at,
+    `the failed-login condition matches none of the responses operation ${input.operationId} declares (${declared.join(', ')}), so failed logins are never counted; set failure.status or failure.body (e.g. { pointer: /message, matches: "not correct" })`,
+  );
 }
 
 const unavailable = (cause: unknown) =>
@@ -200,48 +218,63 @@ function responsePolicy(
   attempts: WeakMap<RequestContext, Attempt>,
   events: SecurityEvents | undefined,
   logger: Logger,
+  failure: FailureCondition,
+  uniformMs: number | undefined,
 ): ResponsePolicy {
   const emit = (ctx: RequestContext, type: 'lockout' | 'credential_stuffing' | 'distributed_brute_force', reason: string, fields: Record<string, unknown>) =>
     events?.emit({ type, requestId: ctx.id, ip: ctx.clientIp, reason, fields: { api: ctx.route?.api.name, operation: ctx.route?.operationId, ...fields } });
   return {
     name: 'brute-force',
     stage: 'outcome',
-    needsBody: false,
+    needsBody: failure.needsBody,
     async run(ctx: RequestContext, response: ProxiedResponse): Promise<void> {
       const attempt = attempts.get(ctx);
       if (!attempt || attempt.settled) return;
       attempt.settled = true;
-      const { backend, keys } = attempt;
-      // Settling waits on the backend holding the reservation; on the shared one, within what is left of the
-      // request's wait budget (a stalled Redis delays the answer by at most the timeout in total).
-      const settle = <T>(call: (b: CounterBackend) => Promise<T>): Promise<T> => (backend === counters.local ? call(backend) : counters.within(ctx, () => call(backend)));
-      try {
-        if (response.status === 401 || response.status === 403) {
-          // The reservation stands as the failure; the one that reached a threshold started that lockout.
-          const thresholds = thresholdsOf(config, keys);
-          attempt.reserved.forEach((s: CountState, i) => {
-            if (s.count === thresholds[i]) emit(ctx, 'lockout', keys[i]!.split(':')[0]!, { lockoutMs: s.ttlMs, account: attempt.account });
-          });
-          const account = attempt.account;
-          if (account === undefined) return;
-          const accounts = await settle((b) => b.distinct(group, `dip:${attempt.ip}`, account, config.window_ms, config.distinct_accounts_per_ip));
-          if (accounts === config.distinct_accounts_per_ip) emit(ctx, 'credential_stuffing', 'many_accounts_per_ip', { accounts });
-          const ips = await settle((b) => b.distinct(group, `dacct:${account}`, attempt.ip, config.window_ms, config.distinct_ips_per_account));
-          if (ips === config.distinct_ips_per_account) emit(ctx, 'distributed_brute_force', 'many_ips_per_account', { ips, account });
-        } else if (response.status < 500) {
-          // Not a failed login (success, or a request the login refused before checking it): the attempt is
-          // released; a success also forgets the pair's failures. A 5xx keeps it, like an upstream that never answered.
-          if (response.status < 400 && attempt.account !== undefined) {
-            await settle((b) => b.release(group, keys.slice(0, 2)));
-            await settle((b) => b.clear(group, [keys[2]!]));
-          } else {
-            await settle((b) => b.release(group, keys));
-          }
-        }
-      } catch (error) {
-        // The upstream has answered; failing to count must not replace its response. Logged for operators.
-        logCountingFailure(logger, ctx, error);
+      const failed = failure.isFailure(response);
+      if (failed) ctx.notes.bruteForce = 'failed';
+      await settleAttempt(ctx, attempt, response, failed);
+      if (failed && uniformMs !== undefined) {
+        // One answer for every failed login, never earlier than uniformMs after arrival: neither the upstream's
+        // message ("no such user" / "wrong password") nor its timing tells an attacker whether the account exists.
+        const elapsedMs = Number(process.hrtime.bigint() - ctx.startedAt) / 1e6;
+        if (elapsedMs < uniformMs) await sleep(uniformMs - elapsedMs);
+        throw new GatewayError('login_failed', `failed login (upstream ${response.status}) answered uniformly`);
       }
     },
   };
+
+  async function settleAttempt(ctx: RequestContext, attempt: Attempt, response: ProxiedResponse, failed: boolean): Promise<void> {
+    const { backend, keys } = attempt;
+    // Settling waits on the backend holding the reservation; on the shared one, within what is left of the
+    // request's wait budget (a stalled Redis delays the answer by at most the timeout in total).
+    const settle = <T>(call: (b: CounterBackend) => Promise<T>): Promise<T> => (backend === counters.local ? call(backend) : counters.within(ctx, () => call(backend)));
+    try {
+      if (failed) {
+        // The reservation stands as the failure; the one that reached a threshold started that lockout.
+        const thresholds = thresholdsOf(config, keys);
+        attempt.reserved.forEach((s: CountState, i) => {
+          if (s.count === thresholds[i]) emit(ctx, 'lockout', keys[i]!.split(':')[0]!, { lockoutMs: s.ttlMs, account: attempt.account });
+        });
+        const account = attempt.account;
+        if (account === undefined) return;
+        const accounts = await settle((b) => b.distinct(group, `dip:${attempt.ip}`, account, config.window_ms, config.distinct_accounts_per_ip));
+        if (accounts === config.distinct_accounts_per_ip) emit(ctx, 'credential_stuffing', 'many_accounts_per_ip', { accounts });
+        const ips = await settle((b) => b.distinct(group, `dacct:${account}`, attempt.ip, config.window_ms, config.distinct_ips_per_account));
+        if (ips === config.distinct_ips_per_account) emit(ctx, 'distributed_brute_force', 'many_ips_per_account', { ips, account });
+      } else if (response.status < 500) {
+        // Not a failed login (success, or a request the login refused before checking it): the attempt is
+        // released; a success also forgets the pair's failures. A 5xx keeps it, like an upstream that never answered.
+        if (response.status < 400 && attempt.account !== undefined) {
+          await settle((b) => b.release(group, keys.slice(0, 2)));
+          await settle((b) => b.clear(group, [keys[2]!]));
+        } else {
+          await settle((b) => b.release(group, keys));
+        }
+      }
+    } catch (error) {
+      // The upstream has answered; failing to count must not replace its response. Logged for operators.
+      logCountingFailure(logger, ctx, error);
+    }
+  }
 }

@@ -1,18 +1,32 @@
-import type { LoginConfig } from './schema.ts';
+import { createOpenApiAjv } from '../../openapi/ajv.ts';
 import type { PolicyBuildInput } from '../../pipeline/types.ts';
+import { loginSchema, type LoginConfig } from './schema.ts';
+
+const validateSpecLogin = createOpenApiAjv().compile(loginSchema);
+
+/** A login marker and the path it came from, for errors and warnings. */
+export interface LoginMarker {
+  readonly config: LoginConfig;
+  readonly at: string;
+}
 
 /**
- * The login marker of a route: `apis[].operations.<id>.login` (config wins) or `x-rampart-login` in the spec.
- * Throws when the spec extension is malformed (so a typo never silently disables the protection).
+ * The login marker of a route: `apis[].operations.<id>.login` (config wins) or `x-rampart-login` in the spec,
+ * checked against the same schema (defaults applied). Throws when the spec extension is malformed (so a typo never
+ * silently disables the protection).
  */
-export function loginOf(input: PolicyBuildInput): LoginConfig | undefined {
+export function loginOf(input: PolicyBuildInput): LoginMarker | undefined {
   const configured = input.api.operations[input.operationId]?.login;
-  if (configured) return configured;
+  if (configured) return { config: configured, at: `apis[${input.apiIndex}].operations.${input.operationId}.login` };
   const raw = input.operation?.raw['x-rampart-login'];
   if (raw === undefined || raw === false) return undefined;
-  const field = (raw as { account_field?: unknown } | null)?.account_field;
-  if (typeof field !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(field)) {
-    throw new Error(`x-rampart-login on operation ${input.operationId} needs account_field (a body field name)`);
+  const at = `x-rampart-login on operation ${input.operationId}`;
+  const copy = raw !== null && typeof raw === 'object' ? structuredClone(raw) : raw;
+  if (!validateSpecLogin(copy)) {
+    const error = validateSpecLogin.errors?.[0];
+    const field = (raw as { account_field?: unknown } | null)?.account_field;
+    if (typeof field !== 'string') throw new Error(`${at} needs account_field (a body field name)`);
+    throw new Error(`${at}${error?.instancePath ? ` at ${error.instancePath}` : ''}: ${error?.message ?? 'invalid'}`);
   }
-  return { account_field: field };
+  return { config: copy as LoginConfig, at };
 }

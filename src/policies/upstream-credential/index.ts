@@ -27,20 +27,37 @@ type Mint = (identity: Identity) => Promise<string>;
  * @throws ConfigIssueError naming the config path on an unusable key, header or combination.
  */
 export function createUpstreamCredentialPolicy(input: PolicyBuildInput): RequestPolicy | undefined {
-  const config = input.api.upstream_credential;
-  if (!config) return undefined;
-  const at = `apis[${input.apiIndex}].upstream_credential`;
-  const compiled = compiledFor(config, at, input);
-  const strip = new Set([...CLIENT_CREDENTIAL_HEADERS, ...config.strip_headers, compiled.header, ...specKeyHeaders(input)]);
+  const credential = upstreamCredentialOf(input);
+  if (!credential) return undefined;
   return {
     name: 'upstream-credential',
     stage: 'credential',
     async run(ctx: RequestContext): Promise<void> {
-      ctx.stripUpstreamHeaders = strip;
-      const identity = ctx.identity;
-      if (identity === undefined) return;
-      ctx.upstreamHeaders = { [compiled.header]: compiled.prefix + (await compiled.mint(identity)) };
+      ctx.stripUpstreamHeaders = credential.strip;
+      if (ctx.identity !== undefined) ctx.upstreamHeaders = await credential.headersFor(ctx.identity);
     },
+  };
+}
+
+/** What every call Rampart makes to the API's upstream on a client's behalf sends instead of the client's credential. */
+export interface UpstreamCredential {
+  /** Client request headers never forwarded. */
+  readonly strip: ReadonlySet<string>;
+  /** The minted credential header for an identity; rejects with a 403 GatewayError when there is none for it. */
+  headersFor(identity: Identity): Promise<Record<string, string>>;
+}
+
+/**
+ * The route's upstream credential, or undefined when the API has none. Shared with the owner lookups of the same
+ * API, which call the upstream before the credential stage runs and must not send the client's own credential either.
+ */
+export function upstreamCredentialOf(input: PolicyBuildInput): UpstreamCredential | undefined {
+  const config = input.api.upstream_credential;
+  if (!config) return undefined;
+  const compiled = compiledFor(config, `apis[${input.apiIndex}].upstream_credential`, input);
+  return {
+    strip: new Set([...CLIENT_CREDENTIAL_HEADERS, ...config.strip_headers, compiled.header, ...specKeyHeaders(input)]),
+    headersFor: async (identity) => ({ [compiled.header]: compiled.prefix + (await compiled.mint(identity)) }),
   };
 }
 
