@@ -12,6 +12,7 @@ export const ERRORS = {
   unauthorized: { status: 401, title: 'Authentication required' },
   invalid_token: { status: 401, title: 'Invalid credentials' },
   login_failed: { status: 401, title: 'Login failed' },
+  insufficient_user_authentication: { status: 401, title: 'Stronger authentication required' },
   forbidden: { status: 403, title: 'Forbidden' },
   insufficient_scope: { status: 403, title: 'Insufficient scope' },
   ip_blocked: { status: 403, title: 'Forbidden' },

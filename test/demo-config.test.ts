@@ -9,6 +9,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { generate } from 'otplib';
 import { Agent, fetch } from 'undici';
 import { parse, stringify } from 'yaml';
 import { startDemoApi, type DemoApi } from '../demo/api/server.ts';
@@ -189,6 +190,40 @@ describe('the shipped demo/rampart.yaml', () => {
     const right = await call(`${base}/auth/login`, { method: 'POST', body: '{"username":"bob","password":"bob-pass"}' });
     assert.equal(right.status, 429);
     assert.equal(problemType(right), 'https://rampart.dev/problems/account_locked');
+  });
+
+  test('step-up: deleting a user needs a TOTP login within 5 minutes; a password-only token and an admin API key get the RFC 9470 challenge', async () => {
+    const target = `${base}/admin/users/u-carol`;
+    const pwdOnly = await call(target, { method: 'DELETE', headers: bearer(await tokenOf('admin')) });
+    assert.equal(pwdOnly.status, 401);
+    assert.equal(problemType(pwdOnly), 'https://rampart.dev/problems/insufficient_user_authentication');
+    assert.equal(pwdOnly.headers.get('www-authenticate'), 'Bearer realm="rampart", error="insufficient_user_authentication", error_description="A different authentication level is required", acr_values="urn:rampart:acr:mfa", max_age="300"');
+
+    const enroll = await fetch(`${idp.url}/mfa/enroll`, { method: 'POST', body: new URLSearchParams({ username: 'admin', password: 'admin-pass' }) });
+    assert.equal(enroll.status, 200);
+    const { secret, otpauth_uri: uri } = (await enroll.json()) as { secret: string; otpauth_uri: string };
+    assert.match(uri, /^otpauth:\/\/totp\//);
+    const mfaToken = async (otp: string) =>
+      fetch(`${idp.url}/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'admin', password: 'admin-pass', otp }) });
+    assert.equal((await mfaToken('000000')).status, 400, 'a wrong code fails the grant');
+    const code = await generate({ secret });
+    const granted = await mfaToken(code);
+    assert.equal(granted.status, 200);
+    assert.equal((await mfaToken(code)).status, 400, 'a code is accepted once');
+    const token = ((await granted.json()) as { access_token: string }).access_token;
+
+    const adminKeyHolder = await call(`${adminBase}/admin/v1/consumers`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}` }, body: '{"id":"ops-bot","name":"Ops bot","roles":["admin"]}' });
+    assert.equal(adminKeyHolder.status, 201);
+    const key = await call(`${adminBase}/admin/v1/keys`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}` }, body: '{"consumer":"ops-bot","scopes":["admin"]}' });
+    const byKey = await call(target, { method: 'DELETE', headers: { 'x-api-key': key.body['key'] as string } });
+    assert.equal(byKey.status, 401, 'an API key never satisfies a second-factor requirement');
+    assert.equal(problemType(byKey), 'https://rampart.dev/problems/insufficient_user_authentication');
+
+    const stale = await idp.issueToken({ sub: 'u-admin', tenant: 'acme', roles: ['admin'], scope: 'admin', acr: 'urn:rampart:acr:mfa', amr: ['pwd', 'otp'], auth_time: Math.floor(Date.now() / 1000) - 301 });
+    assert.equal((await call(target, { method: 'DELETE', headers: bearer(stale) })).status, 401, 'a second factor older than max_age');
+
+    const deleted = await fetch(target, { method: 'DELETE', headers: bearer(token), dispatcher, signal: AbortSignal.timeout(10_000) });
+    assert.equal(deleted.status, 204);
   });
 
   test('the per-consumer token bucket answers 429 with Retry-After past its burst', async () => {

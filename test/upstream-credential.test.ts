@@ -23,7 +23,7 @@ before(async () => {
 });
 after(() => app?.close());
 
-const ENV = { ...TEST_ENV, APP_JWT_SECRET: 'secret123', ALICE_UPSTREAM: 'alice-static-credential' };
+const ENV = { ...TEST_ENV, APP_JWT_SECRET: 'secret123', OTHER_APP_SECRET: 'secret456', ALICE_UPSTREAM: 'alice-static-credential' };
 
 function config(credential: Record<string, unknown>): Record<string, unknown> {
   return {
@@ -152,7 +152,7 @@ describe('misconfiguration stops start-up naming the config path', () => {
 test('`rampart check` prints a warning for a weak app secret, a weak minting key and a login that never fails, every time', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'rampart-check-'));
   writeFileSync(join(dir, 'shop.yaml'), APP_SPEC);
-  const appIssuer = { issuer: 'shop-app', require: ['exp', 'iat', 'sub'], secret: '${env:APP_JWT_SECRET}', algorithms: ['HS256'], allow_weak_secret: true };
+  const appIssuer = { issuer: 'shop-app', require: ['exp', 'iat', 'sub'], secret: '${env:OTHER_APP_SECRET}', algorithms: ['HS256'], allow_weak_secret: true };
   const cfg = config({ jwt: { algorithm: 'HS256', key: '${env:APP_JWT_SECRET}' } }) as { apis: Record<string, unknown>[] };
   cfg.apis[0]!['auth'] = { api_keys: true, jwt: { issuers: [appIssuer] } };
   writeFileSync(join(dir, 'rampart.yaml'), stringify({ ...cfg, listen: { http: { port: 0, host: '127.0.0.1', insecure: true } }, store: { path: join(dir, 'store.db') } }));

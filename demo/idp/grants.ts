@@ -3,8 +3,9 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { hashPassword, verifyPassword } from '../password.ts';
-import { DEMO_USERS, findDemoUser } from '../users.ts';
+import { DEMO_USERS, findDemoUser, type DemoUser } from '../users.ts';
 import type { DemoClient } from './clients.ts';
+import { ACR_MFA, ACR_PASSWORD, type TotpFactor } from './mfa.ts';
 import type { TokenClaims } from './tokens.ts';
 
 /** The outcome of a token request: claims to sign, or an OAuth error with its HTTP status. */
@@ -40,32 +41,56 @@ function basicCredentials(authorization: string | undefined): { id: string; secr
   };
 }
 
+/** Checks a username and password; the user when both are right. */
+export type PasswordCheck = (username: string, password: string) => Promise<DemoUser | undefined>;
+
 /**
- * Builds the grant handler. Hashes every seed user's password with scrypt once (plus a dummy hash so unknown
- * usernames cost the same time as wrong passwords); logins are then checked with scrypt + timingSafeEqual.
+ * Hashes every seed user's password with scrypt once (plus a dummy hash so unknown usernames cost the same time
+ * as wrong passwords); logins are then checked with scrypt + timingSafeEqual.
  */
-export async function createGrantHandler(client: DemoClient): Promise<GrantHandler> {
+export async function createPasswordCheck(): Promise<PasswordCheck> {
   const hashes = new Map<string, string>();
   for (const u of DEMO_USERS) hashes.set(u.username, await hashPassword(u.password));
   const dummyHash = await hashPassword('not-a-demo-password');
+  return async (username, password) => {
+    const user = findDemoUser(username);
+    const valid = await verifyPassword(password, hashes.get(username) ?? dummyHash);
+    return user && valid ? user : undefined;
+  };
+}
 
+/**
+ * Builds the grant handler. A password grant with an `otp` field also checks the user's TOTP code: such tokens
+ * carry `amr: ["pwd", "otp"]` and `acr` {@link ACR_MFA}; password-only ones `amr: ["pwd"]` and {@link ACR_PASSWORD}.
+ * Both carry `auth_time`. A wrong or replayed code fails the whole grant.
+ */
+export async function createGrantHandler(client: DemoClient, checkPassword: PasswordCheck, totp: TotpFactor): Promise<GrantHandler> {
   return async (form, authorization) => {
     const grantType = form.get('grant_type');
 
     if (grantType === 'password') {
       const clientId = form.get('client_id') ?? client.clientId;
       if (clientId !== client.clientId) return { ok: false, status: 400, error: 'invalid_client' };
-      const username = form.get('username') ?? '';
-      const password = form.get('password') ?? '';
-      const user = findDemoUser(username);
-      const valid = await verifyPassword(password, hashes.get(username) ?? dummyHash);
-      if (!user || !valid) return { ok: false, status: 400, error: 'invalid_grant' };
+      const user = await checkPassword(form.get('username') ?? '', form.get('password') ?? '');
+      if (!user) return { ok: false, status: 400, error: 'invalid_grant' };
+      const otp = form.get('otp');
+      if (otp !== null && !(await totp.check(user.id, otp))) return { ok: false, status: 400, error: 'invalid_grant' };
       const scope = narrowScope(user.scope, form.get('scope'));
       if (scope === undefined) return { ok: false, status: 400, error: 'invalid_scope' };
+      const mfa = otp !== null;
       return {
         ok: true,
         scope,
-        claims: { sub: user.id, scope, roles: [...user.roles], tenant: user.tenantId, client_id: clientId },
+        claims: {
+          sub: user.id,
+          scope,
+          roles: [...user.roles],
+          tenant: user.tenantId,
+          client_id: clientId,
+          amr: mfa ? ['pwd', 'otp'] : ['pwd'],
+          acr: mfa ? ACR_MFA : ACR_PASSWORD,
+          auth_time: Math.floor(Date.now() / 1000),
+        },
       };
     }
 

@@ -8,8 +8,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { baseUrl, HttpError, runAsScript, isLoopback, readText, sendJson } from '../http.ts';
 import { demoClient } from './clients.ts';
-import { createGrantHandler } from './grants.ts';
-import type { GrantHandler } from './grants.ts';
+import { createGrantHandler, createPasswordCheck } from './grants.ts';
+import type { GrantHandler, PasswordCheck } from './grants.ts';
+import { ACR_MFA, ACR_PASSWORD, TotpFactor } from './mfa.ts';
 import { createKeyRing } from './keys.ts';
 import { signAccessToken } from './tokens.ts';
 import type { TokenClaims, TokenSettings } from './tokens.ts';
@@ -54,6 +55,8 @@ interface IdpContext {
   issuer: string;
   settings: TokenSettings;
   grants: GrantHandler;
+  checkPassword: PasswordCheck;
+  totp: TotpFactor;
   rotate(): Promise<string>;
 }
 
@@ -68,7 +71,8 @@ function discovery(issuer: string): Record<string, unknown> {
     id_token_signing_alg_values_supported: ['ES256'],
     token_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],
     scopes_supported: SCOPES,
-    claims_supported: ['iss', 'aud', 'sub', 'iat', 'exp', 'jti', 'scope', 'roles', 'tenant', 'client_id'],
+    claims_supported: ['iss', 'aud', 'sub', 'iat', 'exp', 'jti', 'scope', 'roles', 'tenant', 'client_id', 'acr', 'amr', 'auth_time'],
+    acr_values_supported: [ACR_PASSWORD, ACR_MFA],
   };
 }
 
@@ -95,6 +99,19 @@ async function tokenEndpoint(ctx: IdpContext, req: IncomingMessage, res: ServerR
   );
 }
 
+/**
+ * TOTP enrolment: the user's username and password (form-encoded) get a fresh secret, shown this once as the
+ * secret and an `otpauth://` URI; it replaces any earlier one. Then `otp=<code>` in a password grant gives an MFA token.
+ */
+async function enrollEndpoint(ctx: IdpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const noStore = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
+  const form = new URLSearchParams(await readText(req));
+  const user = await ctx.checkPassword(form.get('username') ?? '', form.get('password') ?? '');
+  if (!user) return sendJson(res, 400, { error: 'invalid_grant' }, noStore);
+  const enrolment = ctx.totp.enroll(user.id, user.username);
+  sendJson(res, 200, { secret: enrolment.secret, otpauth_uri: enrolment.otpauthUri }, noStore);
+}
+
 async function route(ctx: IdpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const { pathname } = new URL(req.url ?? '/', 'http://demo-idp.local');
   const key = `${req.method} ${pathname}`;
@@ -105,6 +122,8 @@ async function route(ctx: IdpContext, req: IncomingMessage, res: ServerResponse)
       return sendJson(res, 200, ctx.settings.keys.jwks(), { 'Cache-Control': 'public, max-age=60' });
     case 'POST /token':
       return tokenEndpoint(ctx, req, res);
+    case 'POST /mfa/enroll':
+      return enrollEndpoint(ctx, req, res);
     case 'POST /rotate':
       if (!isLoopback(req)) return sendJson(res, 403, { error: 'forbidden' });
       return sendJson(res, 200, { kid: await ctx.rotate() });
@@ -122,12 +141,16 @@ async function route(ctx: IdpContext, req: IncomingMessage, res: ServerResponse)
 export async function startIdp(opts: IdpOptions = {}): Promise<Idp> {
   const host = opts.host ?? '127.0.0.1';
   const ttlSeconds = opts.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS;
-  const [keys, grants] = await Promise.all([createKeyRing(), createGrantHandler(demoClient())]);
+  const [keys, checkPassword] = await Promise.all([createKeyRing(), createPasswordCheck()]);
+  const totp = new TotpFactor();
+  const grants = await createGrantHandler(demoClient(), checkPassword, totp);
 
   const ctx: IdpContext = {
     issuer: '',
     settings: { keys, issuer: '', audience: opts.audience ?? DEFAULT_AUDIENCE, ttlSeconds },
     grants,
+    checkPassword,
+    totp,
     rotate: () => keys.rotate(),
   };
 

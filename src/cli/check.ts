@@ -8,6 +8,9 @@ import { compileRouteTable, type RouteTable } from '../pipeline/compile.ts';
 import { POLICY_REGISTRY } from '../policies/index.ts';
 import { summariseAuthorization } from '../policies/authz/report.ts';
 import { wafReport } from '../policies/waf/index.ts';
+import { loginReport } from '../policies/bruteforce/login.ts';
+import { stepUpReport } from '../policies/step-up/index.ts';
+import { upstreamCredentialReport } from '../policies/upstream-credential/index.ts';
 
 /** `rampart check`: validates config + specs and prints the compiled route table. Exit 2 on any error. */
 export async function runCheck(configFile: string, out: NodeJS.WritableStream = process.stdout): Promise<number> {
@@ -17,6 +20,8 @@ export async function runCheck(configFile: string, out: NodeJS.WritableStream = 
     out.write(formatRouteTable(table));
     out.write(`\n${formatAuthorizationReport(table)}`);
     out.write(`\n${formatWafReport(table)}`);
+    const credentials = formatCredentialReport(table);
+    if (credentials) out.write(`\n${credentials}`);
     for (const warning of table.warnings) out.write(`warning: ${warning}\n`);
     out.write(`\nconfig OK: ${table.routes.length} routes${table.warnings.length > 0 ? `, ${table.warnings.length} warning(s)` : ''}\n`);
     return 0;
@@ -94,6 +99,31 @@ export function formatWafReport(table: RouteTable): string {
     rows.push([route.api.name, route.operationId, report.mode, report.fields.join(' ') || '-']);
   }
   const header = ['API', 'OPERATION', 'WAF', 'SCANNED FIELDS'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+/**
+ * Per operation with any of them: the login failure condition, the step-up requirement and the credential minted
+ * for the upstream. Empty when no operation has one.
+ */
+export function formatCredentialReport(table: RouteTable): string {
+  const seen = new Set<string>();
+  const rows: string[][] = [];
+  for (const route of table.routes) {
+    const key = `${route.api.name}:${route.operationId}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const apiIndex = table.config.apis.indexOf(route.api);
+    const login = loginReport({ api: route.api, apiIndex, operationId: route.operationId, operation: route.operation });
+    const stepUp = stepUpReport(route.api, route.operationId, route.operation?.raw);
+    const minted = upstreamCredentialReport(route.api);
+    if (!login && !stepUp && !minted) continue;
+    rows.push([route.api.name, route.operationId, [login, stepUp].filter(Boolean).join('; ') || '-', minted ?? 'client credential forwarded']);
+  }
+  if (rows.length === 0) return '';
+  const header = ['API', 'OPERATION', 'LOGIN / STEP-UP', 'UPSTREAM CREDENTIAL'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   return [line(header), ...rows.map(line)].join('\n') + '\n';

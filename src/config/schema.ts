@@ -7,6 +7,7 @@ import { plansSchema, rateLimitListSchema } from '../policies/ratelimit/schema.t
 import { concurrencySchema } from '../policies/concurrency/schema.ts';
 import { bruteForceSchema, loginSchema } from '../policies/bruteforce/schema.ts';
 import { upstreamCredentialSchema } from '../policies/upstream-credential/schema.ts';
+import { stepUpSchema } from '../policies/step-up/schema.ts';
 import { auditSchema } from '../audit/schema.ts';
 import { monitorSchema } from '../monitor/schema.ts';
 import { ipFilterSchema } from '../policies/ip-filter/schema.ts';
@@ -135,6 +136,7 @@ const operationOverrides = {
     rate_limits: { ...rateLimitListSchema, description: 'Rate limits for this operation; a limit with the same name as an API-level one replaces it.' },
     concurrency: concurrencySchema,
     login: loginSchema,
+    step_up: stepUpSchema,
     owner_lookup: ownerLookupSchema,
   },
 } as const;

@@ -12,6 +12,7 @@ import type { ApiKeyAuthConfig, AuthKeysConfig } from '../policies/authn-apikey/
 import type { AdminConfig } from '../admin/api/schema.ts';
 import type { MtlsAuthConfig } from '../policies/authn-mtls/schema.ts';
 import type { UpstreamCredentialConfig } from '../policies/upstream-credential/schema.ts';
+import type { StepUpConfig } from '../policies/step-up/schema.ts';
 /** Types of the validated, defaulted and frozen config. They mirror `schema.ts`. */
 
 export interface CorsConfig {
@@ -32,6 +33,8 @@ export interface OperationOverrides {
   readonly rate_limits?: readonly RateLimitConfig[];
   readonly concurrency?: ConcurrencyConfig;
   readonly login?: LoginConfig;
+  /** Step-up authentication (RFC 9470); wins over `x-rampart-auth`. */
+  readonly step_up?: StepUpConfig;
   /** Ownership check of an object the request references (see docs/authorization.md); wins over `x-rampart-owner-lookup`. */
   readonly owner_lookup?: OwnerLookupConfig;
 }

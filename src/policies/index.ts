@@ -16,12 +16,14 @@ import { createConcurrencyPolicy } from './concurrency/index.ts';
 import { createBruteForcePolicies } from './bruteforce/index.ts';
 import { createLeakPolicy, createWafPolicy } from './waf/index.ts';
 import { createUpstreamCredentialPolicy } from './upstream-credential/index.ts';
+import { createStepUpPolicy } from './step-up/index.ts';
 
 /** Every policy Rampart knows. Each policy names its stage and stages fix the order; within one stage, this list order. */
 export const POLICY_FACTORIES: readonly PolicyFactory[] = [
   { name: 'request-limits', build: (input) => ({ request: createRequestLimitsPolicy(input) }) },
   { name: 'ip-filter', build: (input) => ({ request: createIpFilterPolicy(input.config.ip_filter, input.services.blocks) }) },
   { name: 'authenticate', build: (input) => ({ request: createAuthnPolicy(input) }) },
+  { name: 'step-up', build: (input) => ({ request: createStepUpPolicy(input) }) },
   {
     name: 'authorize',
     build: (input) => {

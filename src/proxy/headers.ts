@@ -73,8 +73,10 @@ export function upstreamRequestHeaders(
   for (const name in incoming) {
     const value = incoming[name];
     if (value === undefined || name.charCodeAt(0) === 58 /* ':' pseudo-header */) continue;
-    if (HOP_BY_HOP.has(name) || CLIENT_FORBIDDEN.has(name) || name.startsWith(IDENTITY_HEADER_PREFIX)) continue;
-    if (connectionListed?.has(name) || strip?.has(name)) continue;
+    // CGI-style upstreams (PHP, WSGI, Rack) read `x_api_key` as the same variable as `x-api-key`: judge the twin.
+    const as = name.includes('_') ? name.replaceAll('_', '-') : name;
+    if (HOP_BY_HOP.has(as) || CLIENT_FORBIDDEN.has(as) || as.startsWith(IDENTITY_HEADER_PREFIX)) continue;
+    if (connectionListed?.has(as) || strip?.has(as)) continue;
     out[name] = value;
   }
   out['x-forwarded-for'] = info.priorForwardedFor ? `${info.priorForwardedFor}, ${info.peerIp ?? info.clientIp}` : info.clientIp;

@@ -81,9 +81,10 @@ export class VerifiedTokenCache {
 
   /**
    * Remembers a token that has just passed full verification. Reads `iss`, `sub`, `iat`, `exp` and `jti` from the
-   * identity's claims; a token without a numeric `exp` is not cached.
+   * identity's claims; a token without a numeric `exp` is not cached. `issuer` is the configured issuer the token was
+   * checked against (revocations are scoped by it), for tokens that carry no `iss`.
    */
-  set(token: string, identity: Identity): void {
+  set(token: string, identity: Identity, issuer?: string): void {
     const claims = identity.claims;
     const exp = claims['exp'];
     if (typeof exp !== 'number' || !Number.isFinite(exp)) return;
@@ -96,7 +97,7 @@ export class VerifiedTokenCache {
     this.#entries.set(key, {
       identity,
       expiresAtMs,
-      issuer: String(claims['iss'] ?? ''),
+      issuer: issuer ?? String(claims['iss'] ?? ''),
       subject: identity.subject,
       issuedAt: typeof claims['iat'] === 'number' ? claims['iat'] : 0,
       tokenId: typeof claims['jti'] === 'string' ? claims['jti'] : undefined,

@@ -90,7 +90,7 @@ export class JwtVerifier {
    */
   verify(token: string): Promise<Identity> {
     const cache = this.#cache;
-    if (cache === undefined) return this.#verifyFully(token);
+    if (cache === undefined) return this.#verifyFully(token).then((verified) => verified.identity);
     let hit: Identity | undefined;
     try {
       hit = cache.get(token, this.#revocations);
@@ -98,13 +98,13 @@ export class JwtVerifier {
       return Promise.reject(error as Error);
     }
     if (hit !== undefined) return Promise.resolve(hit);
-    return this.#verifyFully(token).then((identity) => {
-      cache.set(token, identity);
+    return this.#verifyFully(token).then(({ identity, issuer }) => {
+      cache.set(token, identity, issuer);
       return identity;
     });
   }
 
-  async #verifyFully(token: string): Promise<Identity> {
+  async #verifyFully(token: string): Promise<{ identity: Identity; issuer: string }> {
     if (!looksLikeJwt(token)) throw invalidToken('bearer token is not a compact JWS');
     let issuer = this.#single;
     try {
@@ -149,13 +149,16 @@ export class JwtVerifier {
     const subject = stringClaim(payload.sub);
     if (!subject) throw invalidToken('JWT sub is not a string');
     const tokenId = stringClaim(payload.jti);
-    if (this.#revocations?.isRevoked({ issuer: cfg.issuer, subject, issuedAt: iat, ...(tokenId ? { tokenId } : {}) })) {
+    // Without `iat`, the token may have been issued as early as its lifetime allows: a revocation of "every token
+    // before T" must cover it (taking "now" would let it outlive any revocation).
+    const issuedAt = payload.iat ?? exp - cfg.max_token_age_seconds;
+    if (this.#revocations?.isRevoked({ issuer: cfg.issuer, subject, issuedAt, ...(tokenId ? { tokenId } : {}) })) {
       throw invalidToken('JWT revoked');
     }
     const scopes = stringList(readClaim(payload, issuer.scope));
     const consumer = stringClaim(readClaim(payload, issuer.consumer)) ?? stringClaim(payload['azp']);
     const tenant = stringClaim(readClaim(payload, issuer.tenant));
-    return Object.freeze({
+    const identity: Identity = Object.freeze({
       subject,
       ...(consumer ? { consumer } : {}),
       ...(tenant ? { tenant } : {}),
@@ -164,6 +167,7 @@ export class JwtVerifier {
       claims: Object.freeze(payload),
       method: 'jwt',
     });
+    return { identity, issuer: cfg.issuer };
   }
 }
 
@@ -176,8 +180,10 @@ export class JwtVerifier {
 function checkOptionalClaims(payload: JWTPayload, issuer: CompiledIssuer, nowSeconds: number): number {
   if (payload.iss !== undefined && payload.iss !== issuer.config.issuer) throw invalidToken('JWT iss does not match its issuer');
   const audience = issuer.audience;
-  if (audience !== undefined && payload.aud !== undefined && !issuer.required.has('aud')) {
-    const named = typeof payload.aud === 'string' ? [payload.aud] : payload.aud;
+  const aud: unknown = payload.aud;
+  if (aud !== undefined && typeof aud !== 'string' && !(Array.isArray(aud) && aud.every((a) => typeof a === 'string'))) throw invalidToken('JWT aud is neither a string nor an array of strings');
+  if (audience !== undefined && aud !== undefined && !issuer.required.has('aud')) {
+    const named = typeof aud === 'string' ? [aud] : (aud as string[]);
     if (!named.some((a) => audience.includes(a))) throw invalidToken('JWT aud names none of the accepted audiences');
   }
   if (payload.iat === undefined) return nowSeconds;
@@ -188,15 +194,18 @@ function checkOptionalClaims(payload: JWTPayload, issuer: CompiledIssuer, nowSec
 /** An HMAC secret as bytes: `base64:`, `base64url:` or `hex:` prefixed values decoded, anything else UTF-8. */
 export function secretBytes(value: string, at: string): Uint8Array {
   const colon = value.indexOf(':');
-  const prefix = colon > 0 ? value.slice(0, colon) : '';
+  const prefix = colon > 0 ? value.slice(0, colon).toLowerCase() : '';
   const body = value.slice(colon + 1).trim();
   if (prefix === 'hex') {
     if (!/^(?:[0-9a-fA-F]{2})+$/.test(body)) throw new Error(`${at}: hex: secret is not an even number of hex digits`);
     return Buffer.from(body, 'hex');
   }
   if (prefix === 'base64' || prefix === 'base64url') {
-    if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(body)) throw new Error(`${at}: ${prefix}: secret is not valid ${prefix}`);
-    return Buffer.from(body, prefix);
+    const alphabet = prefix === 'base64' ? /^[A-Za-z0-9+/]+={0,2}$/ : /^[A-Za-z0-9_-]+={0,2}$/;
+    const bytes = alphabet.test(body) ? Buffer.from(body, prefix) : undefined;
+    // Node drops characters that do not make a whole byte: only an encoding that round-trips is the secret meant.
+    if (bytes === undefined || bytes.toString(prefix).replace(/=+$/, '') !== body.replace(/=+$/, '')) throw new Error(`${at}: ${prefix}: secret is not valid ${prefix}`);
+    return bytes;
   }
   return new TextEncoder().encode(value);
 }
@@ -206,6 +215,9 @@ function compileIssuer(cfg: JwtIssuerConfig, at: string, options: JwtVerifierOpt
   if (!required.has('exp') || !required.has('sub')) throw new Error(`${at}.require: must include exp and sub`);
   if (required.has('aud') && cfg.audience === undefined) {
     throw new Error(`${at}.audience: is required while require lists aud (set the accepted audience, or leave aud out of require for an issuer that sets none)`);
+  }
+  if (!required.has('aud') && cfg.secret === undefined) {
+    options.warn?.(`${at}.require`, 'aud is not required from an issuer with public keys: tokens it issued for any of its clients are accepted; require aud and set audience unless this API is the issuer\'s only audience');
   }
   const sources = (['discovery_url', 'jwks_url', 'keys', 'secret'] as const).filter((k) => cfg[k] !== undefined);
   if (sources.length !== 1) {

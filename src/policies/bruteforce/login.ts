@@ -15,7 +15,7 @@ export interface LoginMarker {
  * checked against the same schema (defaults applied). Throws when the spec extension is malformed (so a typo never
  * silently disables the protection).
  */
-export function loginOf(input: PolicyBuildInput): LoginMarker | undefined {
+export function loginOf(input: Pick<PolicyBuildInput, 'api' | 'apiIndex' | 'operationId' | 'operation'>): LoginMarker | undefined {
   const configured = input.api.operations[input.operationId]?.login;
   if (configured) return { config: configured, at: `apis[${input.apiIndex}].operations.${input.operationId}.login` };
   const raw = input.operation?.raw['x-rampart-login'];
@@ -29,4 +29,19 @@ export function loginOf(input: PolicyBuildInput): LoginMarker | undefined {
     throw new Error(`${at}${error?.instancePath ? ` at ${error.instancePath}` : ''}: ${error?.message ?? 'invalid'}`);
   }
   return { config: copy as LoginConfig, at };
+}
+
+/** The login's failure condition as `rampart check` prints it, or undefined off login routes. */
+export function loginReport(input: Pick<PolicyBuildInput, 'api' | 'apiIndex' | 'operationId' | 'operation'>): string | undefined {
+  const marker = loginOf(input);
+  if (!marker) return undefined;
+  const failure = marker.config.failure;
+  const statuses = failure?.status ?? [401, 403];
+  const parts = [`login(${marker.config.account_field}) fails on ${statuses.length > 0 ? `status ${statuses.join(',')}` : 'no status'}`];
+  for (const rule of failure?.body ?? []) {
+    const test = rule.matches !== undefined ? `matches /${rule.matches}/` : rule.equals !== undefined ? `= ${JSON.stringify(rule.equals)}` : 'present';
+    parts.push(`body ${rule.pointer} ${test}${rule.status ? ` on ${rule.status.join(',')}` : ''}`);
+  }
+  if (marker.config.uniform_failures) parts.push(`uniform ≥${marker.config.min_response_ms ?? 500}ms`);
+  return parts.join('; ');
 }

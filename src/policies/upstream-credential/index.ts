@@ -1,6 +1,7 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { ConfigIssueError } from '../../config/errors.ts';
+import type { ApiConfig } from '../../config/types.ts';
 import type { Identity, PolicyBuildInput, RequestContext, RequestPolicy } from '../../pipeline/types.ts';
 import { GatewayError } from '../../problem.ts';
 import { claimPath, readClaim } from '../authn-jwt/claims.ts';
@@ -77,6 +78,8 @@ function compiledFor(config: UpstreamCredentialConfig, at: string, input: Policy
   const spec = config.jwt ?? config.static!;
   const where = `${at}.${config.jwt ? 'jwt' : 'static'}.header`;
   if (RESERVED_HEADERS.has(spec.header) || spec.header.startsWith('x-rampart-')) throw new ConfigIssueError(where, `"${spec.header}" is set by the proxy itself and cannot carry a credential`, 'use authorization or an application header');
+  checkNoOtherPathToUpstream(input);
+  if (config.jwt) checkKeyNotAccepted(config.jwt, `${at}.jwt.key`, input);
   compiled = {
     header: spec.header,
     prefix: spec.prefix,
@@ -84,6 +87,38 @@ function compiledFor(config: UpstreamCredentialConfig, at: string, input: Policy
   };
   compiledCredentials.set(config, compiled);
   return compiled;
+}
+
+/**
+ * Every API on this upstream must mint too: another API forwarding the client's own credential to the same
+ * upstream would let a forged token in beside the minted ones.
+ */
+function checkNoOtherPathToUpstream(input: PolicyBuildInput): void {
+  input.config?.apis.forEach((other, i) => {
+    if (other === input.api || other.upstream !== input.api.upstream || other.upstream_credential !== undefined) return;
+    throw new ConfigIssueError(
+      `apis[${i}].upstream_credential`,
+      `API "${other.name}" forwards clients' own credentials to upstream "${other.upstream}", which apis[${input.apiIndex}] (${input.api.name}) mints credentials for: a forged token would reach it that way`,
+      'set upstream_credential on every API of this upstream',
+    );
+  });
+}
+
+/**
+ * Rampart must not accept tokens signed with the key it mints with: a client that guessed or stole the key would have
+ * its forged token verified and then re-minted into a genuine one.
+ */
+function checkKeyNotAccepted(config: MintJwtConfig, at: string, input: PolicyBuildInput): void {
+  if (!config.algorithm.startsWith('HS')) return;
+  const key = Buffer.from(secretBytes(config.key, at));
+  input.api.auth?.jwt?.issuers.forEach((issuer, i) => {
+    if (issuer.secret === undefined || !key.equals(Buffer.from(secretBytes(issuer.secret, 'secret')))) return;
+    throw new ConfigIssueError(
+      at,
+      `is also the secret of apis[${input.apiIndex}].auth.jwt.issuers[${i}]: a token forged with it would be accepted and re-minted into a genuine one`,
+      'let clients authenticate with something else (API keys, your IdP, mTLS) and keep the upstream\'s key for minting only',
+    );
+  });
 }
 
 function staticCredential(config: StaticCredentialConfig): Mint {
@@ -110,6 +145,8 @@ function jwtMinter(config: MintJwtConfig, at: string, input: PolicyBuildInput): 
     for (const [name, read] of claims) {
       const value = read(identity);
       if (value !== undefined) payload[name] = value;
+      // Never a token without its subject: the upstream would take whatever it defaults to, and callers would share it.
+      else if (name === 'sub') throw new GatewayError('forbidden', 'the caller has no value for the minted token\'s sub');
     }
     const cacheKey = JSON.stringify(payload);
     const now = Date.now();
@@ -159,7 +196,7 @@ function signingKey(config: MintJwtConfig, at: string, input: PolicyBuildInput):
     const bytes = secretBytes(config.key, `${at}.key`);
     if (bytes.length === 0) throw new ConfigIssueError(`${at}.key`, 'is empty');
     if (bytes.length < HMAC_MIN_BYTES[alg]!) {
-      input.warn?.(`${at}.key`, `the upstream trusts a ${bytes.length * 8}-bit ${alg} secret: clients cannot forge through Rampart, but anyone who reaches the upstream directly can; keep it off the network and rotate to 256 bits`);
+      input.warn?.(`${at}.key`, `the upstream trusts a ${bytes.length * 8}-bit ${alg} secret: Rampart never forwards a client's token, but anyone who guesses the key and reaches the upstream directly can forge; keep it off the network and rotate to 256 bits`);
     }
     return bytes;
   }
@@ -184,4 +221,15 @@ function signingKey(config: MintJwtConfig, at: string, input: PolicyBuildInput):
 function specKeyHeaders(input: PolicyBuildInput): string[] {
   const schemes = input.operation?.securitySchemes ?? {};
   return Object.values(schemes).flatMap((s) => (s?.type === 'apiKey' && s.in === 'header' ? [s.name.toLowerCase()] : []));
+}
+
+/** The API's upstream credential as `rampart check` prints it, or undefined without one. */
+export function upstreamCredentialReport(api: ApiConfig): string | undefined {
+  const config = api.upstream_credential;
+  if (config?.jwt) {
+    const claims = Object.entries(config.jwt.claims).map(([name, source]) => `${name}←${typeof source === 'string' ? source : JSON.stringify(source.value)}`);
+    return `mint ${config.jwt.algorithm} jwt → ${config.jwt.header} (${claims.join(' ')}, ${config.jwt.ttl_seconds}s)`;
+  }
+  if (config?.static) return `static → ${config.static.header} (${Object.keys(config.static.consumers).length} consumers)`;
+  return undefined;
 }
