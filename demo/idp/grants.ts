@@ -74,7 +74,7 @@ export async function createGrantHandler(client: DemoClient, checkPassword: Pass
       const user = await checkPassword(form.get('username') ?? '', form.get('password') ?? '');
       if (!user) return { ok: false, status: 400, error: 'invalid_grant' };
       const otp = form.get('otp');
-      if (otp !== null && !(await totp.check(user.id, otp))) return { ok: false, status: 400, error: 'invalid_grant' };
+      if (otp !== null && !totp.check(user.id, otp)) return { ok: false, status: 400, error: 'invalid_grant' };
       const scope = narrowScope(user.scope, form.get('scope'));
       if (scope === undefined) return { ok: false, status: 400, error: 'invalid_scope' };
       const mfa = otp !== null;

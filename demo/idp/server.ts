@@ -101,14 +101,16 @@ async function tokenEndpoint(ctx: IdpContext, req: IncomingMessage, res: ServerR
 
 /**
  * TOTP enrolment: the user's username and password (form-encoded) get a fresh secret, shown this once as the
- * secret and an `otpauth://` URI; it replaces any earlier one. Then `otp=<code>` in a password grant gives an MFA token.
+ * secret and an `otpauth://` URI. Replacing an enrolled one also needs `otp`, a current code of it. Then
+ * `otp=<code>` in a password grant gives an MFA token.
  */
 async function enrollEndpoint(ctx: IdpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const noStore = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
   const form = new URLSearchParams(await readText(req));
   const user = await ctx.checkPassword(form.get('username') ?? '', form.get('password') ?? '');
   if (!user) return sendJson(res, 400, { error: 'invalid_grant' }, noStore);
-  const enrolment = ctx.totp.enroll(user.id, user.username);
+  const enrolment = ctx.totp.enroll(user.id, user.username, form.get('otp') ?? undefined);
+  if (!enrolment) return sendJson(res, 400, { error: 'invalid_grant', error_description: 'already enrolled: send otp, a current code of the enrolled authenticator' }, noStore);
   sendJson(res, 200, { secret: enrolment.secret, otpauth_uri: enrolment.otpauthUri }, noStore);
 }
 

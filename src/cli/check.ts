@@ -105,8 +105,8 @@ export function formatWafReport(table: RouteTable): string {
 }
 
 /**
- * Per operation with any of them: the login failure condition, the step-up requirement and the credential minted
- * for the upstream. Empty when no operation has one.
+ * Per operation with any of them: the login failure condition, the step-up requirement, a sender-constraint
+ * requirement and the credential minted for the upstream. Empty when no operation has one.
  */
 export function formatCredentialReport(table: RouteTable): string {
   const seen = new Set<string>();
@@ -119,11 +119,12 @@ export function formatCredentialReport(table: RouteTable): string {
     const login = loginReport({ api: route.api, apiIndex, operationId: route.operationId, operation: route.operation });
     const stepUp = stepUpReport(route.api, route.operationId, route.operation?.raw);
     const minted = upstreamCredentialReport(route.api);
-    if (!login && !stepUp && !minted) continue;
-    rows.push([route.api.name, route.operationId, [login, stepUp].filter(Boolean).join('; ') || '-', minted ?? 'client credential forwarded']);
+    const constrained = (route.api.operations[route.operationId]?.sender_constraint ?? route.api.auth?.sender_constraint?.mode) === 'required' ? 'sender-constrained (DPoP or certificate)' : undefined;
+    if (!login && !stepUp && !minted && !constrained) continue;
+    rows.push([route.api.name, route.operationId, [login, stepUp, constrained].filter(Boolean).join('; ') || '-', minted ?? 'client credential forwarded']);
   }
   if (rows.length === 0) return '';
-  const header = ['API', 'OPERATION', 'LOGIN / STEP-UP', 'UPSTREAM CREDENTIAL'];
+  const header = ['API', 'OPERATION', 'LOGIN / STEP-UP / SENDER', 'UPSTREAM CREDENTIAL'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   return [line(header), ...rows.map(line)].join('\n') + '\n';

@@ -137,6 +137,10 @@ const operationOverrides = {
     concurrency: concurrencySchema,
     login: loginSchema,
     step_up: stepUpSchema,
+    sender_constraint: {
+      enum: ['allowed', 'required'],
+      description: 'Overrides `auth.sender_constraint.mode` for this operation: `required` refuses tokens not bound to a DPoP key or the client certificate.',
+    },
     owner_lookup: ownerLookupSchema,
   },
 } as const;

@@ -13,6 +13,7 @@ import type { AdminConfig } from '../admin/api/schema.ts';
 import type { MtlsAuthConfig } from '../policies/authn-mtls/schema.ts';
 import type { UpstreamCredentialConfig } from '../policies/upstream-credential/schema.ts';
 import type { StepUpConfig } from '../policies/step-up/schema.ts';
+import type { SenderConstraintConfig } from '../policies/authn-dpop/schema.ts';
 /** Types of the validated, defaulted and frozen config. They mirror `schema.ts`. */
 
 export interface CorsConfig {
@@ -35,6 +36,8 @@ export interface OperationOverrides {
   readonly login?: LoginConfig;
   /** Step-up authentication (RFC 9470); wins over `x-rampart-auth`. */
   readonly step_up?: StepUpConfig;
+  /** Overrides `auth.sender_constraint.mode` for this operation. */
+  readonly sender_constraint?: 'allowed' | 'required';
   /** Ownership check of an object the request references (see docs/authorization.md); wins over `x-rampart-owner-lookup`. */
   readonly owner_lookup?: OwnerLookupConfig;
 }
@@ -145,6 +148,8 @@ export interface AuthConfig {
   readonly introspection?: IntrospectionConfig;
   readonly api_keys?: ApiKeyAuthConfig;
   readonly mtls?: MtlsAuthConfig;
+  /** Filled by the schema default; absent only in configs built by hand (then: mode allowed, defaults). */
+  readonly sender_constraint?: SenderConstraintConfig;
   /** Filled by the schema default; absent only in configs built by hand. */
   readonly failure_backoff?: FailureBackoffConfig;
 }

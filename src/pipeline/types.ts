@@ -39,6 +39,8 @@ export interface Identity {
   readonly method: string;
   /** Key id for API keys (never the key itself). */
   readonly keyId?: string;
+  /** The configured issuer that vouched for a token (JWT: the issuer it was checked against; introspection: its endpoint's issuer). */
+  readonly issuer?: string;
 }
 
 /** Why an authenticator refused a presented credential: bounded codes, never the credential. */

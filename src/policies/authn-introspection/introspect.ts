@@ -115,6 +115,7 @@ export class Introspector {
         scopes: Object.freeze(stringList(answer['scope'])),
         claims: Object.freeze({ ...answer }),
         method: 'introspection',
+        issuer: this.#config.issuer ?? this.#config.endpoint,
       }),
     };
   }

@@ -5,6 +5,7 @@ import type { Authenticator, AuthenticatorBuildInput, AuthenticatorFactory } fro
 import type { RemoteJwks } from './jwks.ts';
 import { tokenRevocationsFor } from './revocations.ts';
 import { JwtVerifier } from './verify.ts';
+import { dpopToken, senderBindingFor } from '../authn-dpop/binding.ts';
 
 export { JwtVerifier } from './verify.ts';
 export { RemoteJwks, KeySourceUnavailable } from './jwks.ts';
@@ -62,13 +63,18 @@ export function createJwtAuthenticator(input: AuthenticatorBuildInput): Authenti
   const sources = input.allowQueryToken && jwt.token_sources.includes('query') ? jwt.token_sources : jwt.token_sources.filter((s) => s !== 'query');
   const bearer = { sources: sources.length > 0 ? sources : (['header'] as const), maxBytes: jwt.max_token_bytes };
   const leaveOpaque = input.auth.introspection !== undefined;
+  const binding = senderBindingFor(input);
   return {
     method: 'jwt',
     kind: 'bearer',
     authenticate(ctx) {
-      const token = extractBearer(ctx, bearer);
+      const dpop = dpopToken(ctx, jwt.max_token_bytes);
+      const token = dpop ?? extractBearer(ctx, bearer);
       if (token === undefined || (leaveOpaque && !looksLikeJwt(token))) return undefined;
-      return verifier.verify(token);
+      return verifier.verify(token).then(async (identity) => {
+        await binding.check(ctx, token, dpop === undefined ? 'bearer' : 'dpop', identity);
+        return identity;
+      });
     },
   };
 }

@@ -166,6 +166,7 @@ export class JwtVerifier {
       scopes: Object.freeze(scopes.length > 0 ? scopes : stringList(payload['scp'])),
       claims: Object.freeze(payload),
       method: 'jwt',
+      issuer: cfg.issuer,
     });
     return { identity, issuer: cfg.issuer };
   }

@@ -8,7 +8,8 @@ import type { MtlsAuthConfig } from './schema.ts';
 /** How long a consumer looked up for a certificate is cached, in ms. */
 const CONSUMER_TTL_MS = 10_000;
 
-function tlsSocketOf(ctx: RequestContext): TLSSocket | undefined {
+/** The TLS socket a request arrived on (HTTP/1.1 or HTTP/2), or undefined over plain HTTP. */
+export function tlsSocketOf(ctx: RequestContext): TLSSocket | undefined {
   const req = ctx.req as { socket?: unknown; stream?: { session?: { socket?: unknown } } };
   const socket = (req.stream?.session?.socket ?? req.socket) as Partial<TLSSocket> | undefined;
   return socket && typeof socket.getPeerCertificate === 'function' ? (socket as TLSSocket) : undefined;

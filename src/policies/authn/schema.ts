@@ -1,3 +1,4 @@
+import { senderConstraintSchema } from '../authn-dpop/schema.ts';
 import { jwtSchema } from '../authn-jwt/schema.ts';
 import { introspectionSchema } from '../authn-introspection/schema.ts';
 import { apiKeyAuthSchema } from '../authn-apikey/schema.ts';
@@ -22,6 +23,7 @@ export const authSchema = {
     introspection: introspectionSchema,
     api_keys: apiKeyAuthSchema,
     mtls: mtlsAuthSchema,
+    sender_constraint: senderConstraintSchema,
     failure_backoff: failureBackoffSchema,
   },
 } as const;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import type { ProxiedResponse } from '../../pipeline/types.ts';
 import { compileFailureCondition } from './failure.ts';
 
@@ -17,7 +18,7 @@ test('default: 401 and 403 only; nothing read from the body', () => {
   assert.deepEqual(['200', '401', '4XX', '2XX', 'default'].map((s) => c.canMatch(s)), [false, true, true, false, true]);
 });
 
-test('body rules: nested pointers with escapes and array indexes; non-JSON, malformed and 5xx bodies never match', () => {
+test('body rules: nested pointers with escapes and array indexes; non-JSON and malformed bodies count as failures, 5xx never', () => {
   const c = compileFailureCondition(
     { account_field: 'u', failure: { status: [], body: [{ pointer: '/errors/0/a~1b', equals: 'BAD' }, { pointer: '/msg', matches: 'wrong$' }] } },
     'x',
@@ -29,8 +30,13 @@ test('body rules: nested pointers with escapes and array indexes; non-JSON, malf
   assert.ok(c.isFailure(response(400, { msg: 'password wrong' })));
   assert.ok(!c.isFailure(response(200, { msg: `${'x'.repeat(2000)}wrong` })), 'only the first 1024 characters are matched');
   assert.ok(!c.isFailure(response(200, { msg: ['wrong'] })), 'matches needs a string');
-  assert.ok(!c.isFailure(response(200, 'password wrong', 'text/plain')));
-  assert.ok(!c.isFailure(response(200, '{"msg": "wrong"', 'application/json')), 'malformed JSON');
+  assert.ok(c.isFailure(response(200, '<r><msg>wrong</msg></r>', 'application/xml')), 'a body the rules cannot judge (the client negotiated XML) fails closed');
+  assert.ok(c.isFailure(response(200, '{"msg": "wrong"', 'application/json')), 'malformed JSON');
+  assert.ok(!c.isFailure(response(200, '', 'application/json')), 'an empty body (a 204-style success) is not a failure');
+  const gzipped: ProxiedResponse = { status: 200, headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: gzipSync(JSON.stringify({ msg: 'wrong' })) };
+  assert.ok(c.isFailure(gzipped), 'a compressed body is decoded first');
+  const success: ProxiedResponse = { status: 200, headers: { 'content-type': 'application/json', 'content-encoding': 'br' }, body: brotliCompressSync(JSON.stringify({ token: 't' })) };
+  assert.ok(!c.isFailure(success));
   assert.ok(!c.isFailure(response(502, { msg: 'wrong' })), '5xx is never a login failure');
   assert.ok(c.isFailure(response(200, { msg: 'wrong' }, 'application/problem+json; charset=utf-8')));
   assert.ok(!c.isFailure(response(200, { ['__proto__']: { msg: 'wrong' } })));

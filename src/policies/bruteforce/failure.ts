@@ -1,4 +1,5 @@
 import type { ProxiedResponse } from '../../pipeline/types.ts';
+import { jsonBodyOf } from '../response/json.ts';
 import { DEFAULT_FAILURE_STATUSES, type FailureBodyRule, type LoginConfig } from './schema.ts';
 
 /** Longest string a `matches` rule is run on: an upstream message, never a document. */
@@ -18,7 +19,8 @@ type Test = (value: unknown) => boolean;
 
 /**
  * Compiles `login.failure`: a status in `status`, or any body rule holding on the JSON body (for logins that answer
- * failures with 200 and a message). A body that is not JSON, or is over the response buffer, matches no body rule.
+ * failures with 200 and a message). Bodies are decoded first (Content-Encoding); a non-empty body a rule applies to
+ * that is not readable JSON counts as a failure (fail closed).
  * @throws Error naming `at` on a regular expression that does not compile.
  */
 export function compileFailureCondition(login: LoginConfig, at: string): FailureCondition {
@@ -28,14 +30,14 @@ export function compileFailureCondition(login: LoginConfig, at: string): Failure
     needsBody: rules.length > 0,
     isFailure(response) {
       if (statuses.has(response.status)) return true;
-      if (rules.length === 0 || response.status >= 500 || response.body === undefined || !isJson(response.headers['content-type'])) return false;
-      let body: unknown;
-      try {
-        body = JSON.parse(response.body.toString('utf8'));
-      } catch {
-        return false;
-      }
-      return rules.some((rule) => rule.applies(response.status) && rule.test(valueAt(body, rule.pointer)));
+      const applicable = rules.filter((rule) => rule.applies(response.status));
+      if (applicable.length === 0) return false;
+      // Decoded like every response check (gzip/br/deflate undone): the client chooses the encoding. A non-empty
+      // body that cannot be judged — another media type it negotiated, corrupt, over the cap — is a failure, or a
+      // client could make every guess uncountable by asking for XML.
+      const body = jsonBodyOf(response);
+      if (!body.ok) return response.body !== undefined && response.body.length > 0;
+      return applicable.some((rule) => rule.test(valueAt(body.value, rule.pointer)));
     },
     canMatch(declared) {
       const can = (status: number) => statuses.has(status) || rules.some((r) => r.applies(status));
@@ -97,9 +99,4 @@ function valueAt(document: unknown, pointer: readonly string[]): unknown {
     }
   }
   return value;
-}
-
-function isJson(contentType: string | string[] | undefined): boolean {
-  const type = (Array.isArray(contentType) ? contentType[0] : contentType)?.split(';')[0]?.trim().toLowerCase();
-  return type === 'application/json' || (type !== undefined && type.startsWith('application/') && type.endsWith('+json'));
 }

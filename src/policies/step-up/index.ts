@@ -32,13 +32,21 @@ export function createStepUpPolicy(input: PolicyBuildInput): RequestPolicy | und
   }
   const challenge = challengeOf(config);
   const acr = config.acr ? new Set(config.acr) : undefined;
+  const issuers = config.issuers ? new Set(config.issuers) : undefined;
+  const known = [...(input.api.auth?.jwt?.issuers.map((i) => i.issuer) ?? []), ...(input.api.auth?.introspection ? [input.api.auth.introspection.issuer ?? input.api.auth.introspection.endpoint] : [])];
+  for (const issuer of config.issuers ?? []) {
+    if (!known.includes(issuer)) throw new Error(`${at}.issuers: "${issuer}" is not an issuer of this API (${known.join(', ') || 'none configured'})`);
+  }
+  if (!issuers && known.length > 1) {
+    input.warn?.(at, `the API trusts ${known.length} token issuers and any of them can vouch for this step-up; acr values mean what their issuer says, so name the ones that do multi-factor authentication in issuers`);
+  }
   return {
     name: 'step-up',
     stage: 'authorize',
     run(ctx: RequestContext): void {
       const identity = ctx.identity;
       if (identity === undefined) throw new GatewayError('unauthorized', 'step-up operation without an identity');
-      const missing = unmet(identity, config, acr, Math.floor(Date.now() / 1000));
+      const missing = issuers && !(identity.issuer !== undefined && issuers.has(identity.issuer)) ? 'issuer not trusted for step-up' : unmet(identity, config, acr, Math.floor(Date.now() / 1000));
       if (missing !== undefined) {
         throw new GatewayError('insufficient_user_authentication', `step-up required: ${missing}`, { headers: { 'www-authenticate': challenge } });
       }
@@ -67,7 +75,11 @@ function unmet(identity: Identity, config: StepUpConfig, acr: ReadonlySet<string
     const authTime = claims['auth_time'];
     if (typeof authTime !== 'number' || !Number.isFinite(authTime)) return 'no auth_time';
     if (authTime > now + AUTH_TIME_SKEW_SECONDS) return 'auth_time in the future';
-    if (now - authTime > config.max_age) return 'authentication older than max_age';
+    // An authentication is never newer than the token it is in, nor than now: a future auth_time (skew, or a
+    // careless issuer) must not keep a token "fresh" for max_age as the clock catches up.
+    const iat = claims['iat'];
+    const authenticatedAt = Math.min(authTime, typeof iat === 'number' && Number.isFinite(iat) ? iat : authTime, now);
+    if (now - authenticatedAt > config.max_age) return 'authentication older than max_age';
   }
   return undefined;
 }

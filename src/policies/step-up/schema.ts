@@ -22,6 +22,14 @@ export const stepUpSchema = {
       items: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' },
       description: 'Authentication methods the token\'s `amr` must all contain, e.g. `[otp]` or `[hwk]`.',
     },
+    issuers: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 16,
+      uniqueItems: true,
+      items: { type: 'string', minLength: 1, maxLength: 2048 },
+      description: 'Issuers (`auth.jwt.issuers[].issuer`, or the introspection `issuer`/endpoint) whose `acr`/`amr` are trusted here: `acr` values mean what their issuer says. Unset: any issuer of the API (warned when it has several).',
+    },
     max_age: {
       type: 'integer',
       minimum: 0,
@@ -35,4 +43,5 @@ export interface StepUpConfig {
   readonly acr?: readonly string[];
   readonly amr?: readonly string[];
   readonly max_age?: number;
+  readonly issuers?: readonly string[];
 }

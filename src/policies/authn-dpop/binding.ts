@@ -1,0 +1,142 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { CounterUnavailableError } from '../../counters/types.ts';
+import type { Identity, RequestContext } from '../../pipeline/types.ts';
+import { GatewayError } from '../../problem.ts';
+import { invalidToken } from '../authn/bearer.ts';
+import type { AuthenticatorBuildInput } from '../authn/types.ts';
+import { tlsSocketOf } from '../authn-mtls/index.ts';
+import { ConfigIssueError } from '../../config/errors.ts';
+import { DpopNonces } from './nonce.ts';
+import { invalidProof, verifyProof, type ProofOptions } from './proof.ts';
+import type { SenderConstraintConfig } from './schema.ts';
+
+const DEFAULTS: SenderConstraintConfig = {
+  mode: 'allowed',
+  dpop_algorithms: ['ES256', 'EdDSA', 'PS256', 'RS256'],
+  proof_max_age_seconds: 60,
+  clock_skew_seconds: 5,
+  nonce: { enabled: false, rotate_seconds: 300 },
+};
+/** The limit name DPoP replay checks are counted under in the counters' fallback metrics. */
+const REPLAY_LIMIT = 'dpop_replay';
+const DPOP_SCHEME = /^DPoP +([A-Za-z0-9\-._~+/]+=*) *$/i;
+const DPOP_SCHEME_PREFIX = /^dpop(?: |$)/i;
+
+/** How the access token came: `Authorization: Bearer` (or the query) or `Authorization: DPoP`. */
+export type TokenScheme = 'bearer' | 'dpop';
+
+/**
+ * The token of an `Authorization: DPoP <token>` header, or undefined when the header uses another scheme. Throws a
+ * 401 for a malformed or oversized one.
+ */
+export function dpopToken(ctx: RequestContext, maxBytes: number): string | undefined {
+  const header = ctx.headers.authorization;
+  if (header === undefined || !DPOP_SCHEME_PREFIX.test(header)) return undefined;
+  if (header.length > maxBytes + 16) throw invalidToken(`DPoP token over ${maxBytes} bytes`);
+  const match = DPOP_SCHEME.exec(header);
+  if (!match) throw invalidToken('malformed Authorization: DPoP header');
+  return match[1]!;
+}
+
+/** Checks that a verified token is used by the sender it is bound to. */
+export interface SenderBinding {
+  check(ctx: RequestContext, token: string, scheme: TokenScheme, identity: Identity): Promise<void>;
+}
+
+const bindings = new WeakMap<object, { readonly options: ProofOptions; readonly windowMs: number }>();
+
+/**
+ * The sender-constraint check of one route (RFC 9449 DPoP, RFC 8705 certificate-bound tokens), always built for token
+ * authenticators: a token bound to a key (`cnf.jkt`) is only accepted with the `DPoP` scheme and a valid proof of
+ * that key (never as a bearer token), one bound to a certificate (`cnf.x5t#S256`) only over a TLS connection that
+ * presented that certificate, a `cnf` with neither is refused, and with mode `required` (the API's, or the
+ * operation's override) an unbound token is refused too. A proof's `jti` is reserved in the shared counters for the
+ * proof's lifetime, so a replayed proof fails on every instance; counters that cannot answer fail closed (503).
+ * @throws ConfigIssueError naming the config path when nonces are on with Redis counters but no shared key.
+ */
+export function senderBindingFor(input: AuthenticatorBuildInput): SenderBinding {
+  const config = { ...DEFAULTS, ...input.auth.sender_constraint };
+  const mode = input.api.operations[input.operationId]?.sender_constraint ?? config.mode;
+  const counters = input.services.counters;
+  let shared = bindings.get(input.auth);
+  if (!shared) {
+    if (config.nonce.enabled && counters?.shared.kind === 'redis' && config.nonce.key === undefined) {
+      throw new ConfigIssueError(`apis[${input.apiIndex}].auth.sender_constraint.nonce.key`, 'is required with redis counters, so that every instance accepts the nonces the others issue', 'set it to the same ${env:…} or ${file:…} secret on every instance');
+    }
+    shared = {
+      options: {
+        algorithms: config.dpop_algorithms,
+        maxAgeSeconds: config.proof_max_age_seconds,
+        skewSeconds: config.clock_skew_seconds,
+        ...(config.nonce.enabled ? { nonce: new DpopNonces(config.nonce.key, config.nonce.rotate_seconds) } : {}),
+      },
+      windowMs: (config.proof_max_age_seconds + config.clock_skew_seconds) * 1000 * 2,
+    };
+    bindings.set(input.auth, shared);
+  }
+  const { options, windowMs } = shared;
+
+  const reserveJti = async (ctx: RequestContext, jkt: string, jti: string): Promise<void> => {
+    if (!counters) throw new GatewayError('internal', 'DPoP replay check needs the counters service');
+    const key = createHash('sha256').update(`${jkt}\0${jti}`).digest('base64url');
+    let allowed: boolean;
+    try {
+      allowed = (await counters.withFallback(REPLAY_LIMIT, ctx, (b) => b.reserve('dpop', { keys: [key], thresholds: [1], windowMs, lockMs: windowMs }), 'closed')).allowed;
+    } catch (error) {
+      if (error instanceof CounterUnavailableError) throw new GatewayError('service_unavailable', 'DPoP replay cache unavailable; fails closed', { cause: error, headers: { 'retry-after': '1' } });
+      throw error;
+    }
+    if (!allowed) throw invalidProof('jti already used (replayed proof)', options.algorithms);
+  };
+
+  return {
+    async check(ctx, token, scheme, identity) {
+      const cnf = identity.claims['cnf'];
+      const bound = cnf === undefined ? {} : confirmationOf(cnf);
+      if (scheme === 'dpop' || bound.jkt !== undefined) {
+        if (bound.jkt === undefined) throw invalidToken('DPoP scheme with a token not bound to a key');
+        if (scheme !== 'dpop') throw invalidToken('a DPoP-bound token sent as a bearer token');
+        const proof = singleProof(ctx, options.algorithms);
+        const verified = await verifyProof(proof, { method: ctx.method, url: requestUrl(ctx, options.algorithms), accessToken: token, nowMs: Date.now() }, options);
+        if (verified.jkt !== bound.jkt) throw invalidProof('proof key is not the key the token is bound to', options.algorithms);
+        await reserveJti(ctx, verified.jkt, verified.jti);
+      }
+      if (bound.x5t !== undefined) {
+        const raw = ctx.secure ? tlsSocketOf(ctx)?.getPeerCertificate()?.raw : undefined;
+        const presented = raw && raw.length > 0 ? createHash('sha256').update(raw).digest() : undefined;
+        const expected = Buffer.from(bound.x5t, 'base64url');
+        if (!presented || expected.length !== presented.length || !timingSafeEqual(expected, presented)) throw invalidToken('certificate-bound token without its client certificate');
+      }
+      if (mode === 'required' && bound.jkt === undefined && bound.x5t === undefined) throw invalidToken('token is not sender-constrained (sender_constraint: required)');
+    },
+  };
+}
+
+/** `cnf` members Rampart checks; any other confirmation method, or wrong types, is refused (fail closed). */
+function confirmationOf(cnf: unknown): { jkt?: string; x5t?: string } {
+  if (cnf === null || typeof cnf !== 'object' || Array.isArray(cnf)) throw invalidToken('cnf claim is not an object');
+  const record = cnf as Record<string, unknown>;
+  const jkt = record['jkt'];
+  const x5t = record['x5t#S256'];
+  if (jkt !== undefined && (typeof jkt !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(jkt))) throw invalidToken('cnf.jkt is not a SHA-256 thumbprint');
+  if (x5t !== undefined && (typeof x5t !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(x5t))) throw invalidToken('cnf.x5t#S256 is not a SHA-256 thumbprint');
+  if (jkt === undefined && x5t === undefined) throw invalidToken('cnf names no confirmation method Rampart checks');
+  return { ...(jkt ? { jkt } : {}), ...(x5t ? { x5t } : {}) };
+}
+
+/** The one `DPoP` header of the request (two, or a joined list, are refused). */
+function singleProof(ctx: RequestContext, algorithms: readonly string[]): string {
+  const raw = ctx.req.rawHeaders;
+  let count = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'dpop') count++;
+  const value = ctx.headers['dpop'];
+  if (count !== 1 || typeof value !== 'string') throw invalidProof(count === 0 ? 'no DPoP header' : 'more than one DPoP header', algorithms);
+  return value;
+}
+
+/** The URL the client addressed, as `htu` must name it: scheme, the Host it sent, the path as received. */
+function requestUrl(ctx: RequestContext, algorithms: readonly string[]): string {
+  const host = (ctx.headers[':authority'] as string | undefined) ?? ctx.headers.host;
+  if (typeof host !== 'string' || host === '') throw invalidProof('request has no host to match htu against', algorithms);
+  return `${ctx.secure ? 'https' : 'http'}://${host}${ctx.path}`;
+}

@@ -1,0 +1,34 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Stateless DPoP server nonces: the HMAC of the current period number, so any instance holding the key issues and
+ * accepts the same nonces with nothing stored. The current and the previous period's nonces are accepted.
+ */
+export class DpopNonces {
+  readonly #key: Buffer;
+  readonly #periodMs: number;
+  readonly #now: () => number;
+
+  constructor(key: string | undefined, rotateSeconds: number, now: () => number = Date.now) {
+    this.#key = key === undefined ? randomBytes(32) : Buffer.from(key, 'utf8');
+    this.#periodMs = rotateSeconds * 1000;
+    this.#now = now;
+  }
+
+  /** The nonce to hand out now (`DPoP-Nonce`). */
+  current(): string {
+    return this.#nonceFor(Math.floor(this.#now() / this.#periodMs));
+  }
+
+  /** Whether `nonce` is this period's or the previous one's. */
+  accepts(nonce: unknown): boolean {
+    if (typeof nonce !== 'string' || nonce.length !== 43) return false;
+    const period = Math.floor(this.#now() / this.#periodMs);
+    const given = Buffer.from(nonce);
+    return [period, period - 1].some((p) => timingSafeEqual(given, Buffer.from(this.#nonceFor(p))));
+  }
+
+  #nonceFor(period: number): string {
+    return createHmac('sha256', this.#key).update(`dpop-nonce:${period}`).digest('base64url');
+  }
+}
