@@ -13,6 +13,7 @@ export const ERRORS = {
   invalid_token: { status: 401, title: 'Invalid credentials' },
   login_failed: { status: 401, title: 'Login failed' },
   insufficient_user_authentication: { status: 401, title: 'Stronger authentication required' },
+  use_dpop_nonce: { status: 401, title: 'DPoP nonce required' },
   forbidden: { status: 403, title: 'Forbidden' },
   insufficient_scope: { status: 403, title: 'Insufficient scope' },
   ip_blocked: { status: 403, title: 'Forbidden' },

@@ -11,6 +11,7 @@ import { wafReport } from '../policies/waf/index.ts';
 import { loginReport } from '../policies/bruteforce/login.ts';
 import { stepUpReport } from '../policies/step-up/index.ts';
 import { upstreamCredentialReport } from '../policies/upstream-credential/index.ts';
+import { markedFields } from '../policies/password-policy/index.ts';
 
 /** `rampart check`: validates config + specs and prints the compiled route table. Exit 2 on any error. */
 export async function runCheck(configFile: string, out: NodeJS.WritableStream = process.stdout): Promise<number> {
@@ -106,7 +107,7 @@ export function formatWafReport(table: RouteTable): string {
 
 /**
  * Per operation with any of them: the login failure condition, the step-up requirement, a sender-constraint
- * requirement and the credential minted for the upstream. Empty when no operation has one.
+ * requirement, the password-policy fields and the credential minted for the upstream. Empty when no operation has one.
  */
 export function formatCredentialReport(table: RouteTable): string {
   const seen = new Set<string>();
@@ -120,11 +121,13 @@ export function formatCredentialReport(table: RouteTable): string {
     const stepUp = stepUpReport(route.api, route.operationId, route.operation?.raw);
     const minted = upstreamCredentialReport(route.api);
     const constrained = (route.api.operations[route.operationId]?.sender_constraint ?? route.api.auth?.sender_constraint?.mode) === 'required' ? 'sender-constrained (DPoP or certificate)' : undefined;
-    if (!login && !stepUp && !minted && !constrained) continue;
-    rows.push([route.api.name, route.operationId, [login, stepUp, constrained].filter(Boolean).join('; ') || '-', minted ?? 'client credential forwarded']);
+    const passwords = markedFields(route.operation?.requestBody).map((path) => `body/${path.join('/')}`);
+    const policy = passwords.length > 0 ? `password policy on ${passwords.join(' ')}` : undefined;
+    if (!login && !stepUp && !minted && !constrained && !policy) continue;
+    rows.push([route.api.name, route.operationId, [login, stepUp, constrained, policy].filter(Boolean).join('; ') || '-', minted ?? 'client credential forwarded']);
   }
   if (rows.length === 0) return '';
-  const header = ['API', 'OPERATION', 'LOGIN / STEP-UP / SENDER', 'UPSTREAM CREDENTIAL'];
+  const header = ['API', 'OPERATION', 'CREDENTIAL CONTROLS', 'UPSTREAM CREDENTIAL'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   return [line(header), ...rows.map(line)].join('\n') + '\n';

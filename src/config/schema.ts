@@ -8,6 +8,7 @@ import { concurrencySchema } from '../policies/concurrency/schema.ts';
 import { bruteForceSchema, loginSchema } from '../policies/bruteforce/schema.ts';
 import { upstreamCredentialSchema } from '../policies/upstream-credential/schema.ts';
 import { stepUpSchema } from '../policies/step-up/schema.ts';
+import { passwordPolicySchema } from '../policies/password-policy/schema.ts';
 import { auditSchema } from '../audit/schema.ts';
 import { monitorSchema } from '../monitor/schema.ts';
 import { ipFilterSchema } from '../policies/ip-filter/schema.ts';
@@ -181,6 +182,7 @@ const apiSchema = {
     rules: rulesSchema,
     owner_rules: ownerRulesSchema,
     upstream_credential: upstreamCredentialSchema,
+    password_policy: passwordPolicySchema,
     operations: { type: 'object', propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,128}$' }, additionalProperties: operationOverrides, default: {} },
   },
 } as const;

@@ -13,6 +13,7 @@ import type { AdminConfig } from '../admin/api/schema.ts';
 import type { MtlsAuthConfig } from '../policies/authn-mtls/schema.ts';
 import type { UpstreamCredentialConfig } from '../policies/upstream-credential/schema.ts';
 import type { StepUpConfig } from '../policies/step-up/schema.ts';
+import type { PasswordPolicyConfig } from '../policies/password-policy/schema.ts';
 import type { SenderConstraintConfig } from '../policies/authn-dpop/schema.ts';
 /** Types of the validated, defaulted and frozen config. They mirror `schema.ts`. */
 
@@ -187,6 +188,8 @@ export interface ApiConfig {
   readonly owner_rules: Readonly<Record<string, OwnerRuleConfig>>;
   readonly operations: Readonly<Record<string, OperationOverrides>>;
   readonly upstream_credential?: UpstreamCredentialConfig;
+  /** Filled by the schema default; absent only in configs built by hand (then the defaults apply). */
+  readonly password_policy?: PasswordPolicyConfig;
 }
 
 export interface UpstreamConfig {

@@ -6,7 +6,7 @@ import type { FormatsPlugin } from 'ajv-formats';
 const addFormats = addFormatsModule as unknown as FormatsPlugin;
 
 /** OpenAPI keywords and extensions that carry no validation meaning for Ajv. */
-const OPENAPI_ANNOTATIONS = ['example', 'discriminator', 'xml', 'externalDocs', 'x-rampart-sensitive'];
+const OPENAPI_ANNOTATIONS = ['example', 'discriminator', 'xml', 'externalDocs', 'x-rampart-sensitive', 'x-rampart-password'];
 
 /**
  * Creates an Ajv (JSON Schema 2020-12) instance for OpenAPI schemas: formats from ajv-formats, OpenAPI annotation

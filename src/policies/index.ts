@@ -17,6 +17,7 @@ import { createBruteForcePolicies } from './bruteforce/index.ts';
 import { createLeakPolicy, createWafPolicy } from './waf/index.ts';
 import { createUpstreamCredentialPolicy } from './upstream-credential/index.ts';
 import { createStepUpPolicy } from './step-up/index.ts';
+import { createPasswordPolicy } from './password-policy/index.ts';
 
 /** Every policy Rampart knows. Each policy names its stage and stages fix the order; within one stage, this list order. */
 export const POLICY_FACTORIES: readonly PolicyFactory[] = [
@@ -32,6 +33,7 @@ export const POLICY_FACTORIES: readonly PolicyFactory[] = [
     },
   },
   { name: 'validate', build: (input) => ({ request: createValidatePolicy(input) }) },
+  { name: 'password-policy', build: (input) => ({ request: createPasswordPolicy(input) }) },
   { name: 'rate-limit', build: (input) => ({ request: createRateLimitPolicies(input) }) },
   { name: 'concurrency', build: (input) => ({ request: createConcurrencyPolicy(input) }) },
   { name: 'brute-force', build: (input) => createBruteForcePolicies(input) },

@@ -1,5 +1,4 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { CounterUnavailableError } from '../../counters/types.ts';
 import type { Identity, RequestContext } from '../../pipeline/types.ts';
 import { GatewayError } from '../../problem.ts';
 import { invalidToken } from '../authn/bearer.ts';
@@ -7,6 +6,7 @@ import type { AuthenticatorBuildInput } from '../authn/types.ts';
 import { tlsSocketOf } from '../authn-mtls/index.ts';
 import { ConfigIssueError } from '../../config/errors.ts';
 import { DpopNonces } from './nonce.ts';
+import { replayCacheFor, type ReplayCache } from './replay.ts';
 import { invalidProof, verifyProof, type ProofOptions } from './proof.ts';
 import type { SenderConstraintConfig } from './schema.ts';
 
@@ -17,8 +17,10 @@ const DEFAULTS: SenderConstraintConfig = {
   clock_skew_seconds: 5,
   nonce: { enabled: false, rotate_seconds: 300 },
 };
-/** The limit name DPoP replay checks are counted under in the counters' fallback metrics. */
-const REPLAY_LIMIT = 'dpop_replay';
+/** Live proofs one key may have within the replay window (about 75 requests a second, sustained). */
+const MAX_PROOFS_PER_KEY = 10_000;
+/** A bare `host[:port]` authority (as http/hosts.ts accepts): anything else cannot be matched against `htu`. */
+const AUTHORITY = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]{1,253})(:[0-9]{1,5})?$/i;
 const DPOP_SCHEME = /^DPoP +([A-Za-z0-9\-._~+/]+=*) *$/i;
 const DPOP_SCHEME_PREFIX = /^dpop(?: |$)/i;
 
@@ -43,7 +45,7 @@ export interface SenderBinding {
   check(ctx: RequestContext, token: string, scheme: TokenScheme, identity: Identity): Promise<void>;
 }
 
-const bindings = new WeakMap<object, { readonly options: ProofOptions; readonly windowMs: number }>();
+const bindings = new WeakMap<object, { readonly options: ProofOptions; readonly replay: ReplayCache; readonly nonces: DpopNonces | undefined }>();
 
 /**
  * The sender-constraint check of one route (RFC 9449 DPoP, RFC 8705 certificate-bound tokens), always built for token
@@ -63,30 +65,20 @@ export function senderBindingFor(input: AuthenticatorBuildInput): SenderBinding 
     if (config.nonce.enabled && counters?.shared.kind === 'redis' && config.nonce.key === undefined) {
       throw new ConfigIssueError(`apis[${input.apiIndex}].auth.sender_constraint.nonce.key`, 'is required with redis counters, so that every instance accepts the nonces the others issue', 'set it to the same ${env:…} or ${file:…} secret on every instance');
     }
+    const nonces = config.nonce.enabled ? new DpopNonces(config.nonce.key, config.nonce.rotate_seconds) : undefined;
     shared = {
-      options: {
-        algorithms: config.dpop_algorithms,
-        maxAgeSeconds: config.proof_max_age_seconds,
-        skewSeconds: config.clock_skew_seconds,
-        ...(config.nonce.enabled ? { nonce: new DpopNonces(config.nonce.key, config.nonce.rotate_seconds) } : {}),
-      },
-      windowMs: (config.proof_max_age_seconds + config.clock_skew_seconds) * 1000 * 2,
+      options: { algorithms: config.dpop_algorithms, maxAgeSeconds: config.proof_max_age_seconds, skewSeconds: config.clock_skew_seconds, ...(nonces ? { nonce: nonces } : {}) },
+      replay: replayCacheFor(counters, (config.proof_max_age_seconds + config.clock_skew_seconds) * 1000 * 2, MAX_PROOFS_PER_KEY),
+      nonces,
     };
     bindings.set(input.auth, shared);
   }
-  const { options, windowMs } = shared;
+  const { options, replay, nonces } = shared;
 
-  const reserveJti = async (ctx: RequestContext, jkt: string, jti: string): Promise<void> => {
-    if (!counters) throw new GatewayError('internal', 'DPoP replay check needs the counters service');
-    const key = createHash('sha256').update(`${jkt}\0${jti}`).digest('base64url');
-    let allowed: boolean;
-    try {
-      allowed = (await counters.withFallback(REPLAY_LIMIT, ctx, (b) => b.reserve('dpop', { keys: [key], thresholds: [1], windowMs, lockMs: windowMs }), 'closed')).allowed;
-    } catch (error) {
-      if (error instanceof CounterUnavailableError) throw new GatewayError('service_unavailable', 'DPoP replay cache unavailable; fails closed', { cause: error, headers: { 'retry-after': '1' } });
-      throw error;
-    }
-    if (!allowed) throw invalidProof('jti already used (replayed proof)', options.algorithms);
+  const rememberJti = async (ctx: RequestContext, jkt: string, jti: string): Promise<void> => {
+    const verdict = await replay.remember(ctx, jkt, jti);
+    if (verdict === 'replayed') throw invalidProof('jti already used (replayed proof)', options.algorithms);
+    if (verdict === 'key_over_quota') throw new GatewayError('rate_limited', 'DPoP key over its quota of live proofs', { headers: { 'retry-after': String(options.maxAgeSeconds) } });
   };
 
   return {
@@ -97,9 +89,10 @@ export function senderBindingFor(input: AuthenticatorBuildInput): SenderBinding 
         if (bound.jkt === undefined) throw invalidToken('DPoP scheme with a token not bound to a key');
         if (scheme !== 'dpop') throw invalidToken('a DPoP-bound token sent as a bearer token');
         const proof = singleProof(ctx, options.algorithms);
-        const verified = await verifyProof(proof, { method: ctx.method, url: requestUrl(ctx, options.algorithms), accessToken: token, nowMs: Date.now() }, options);
-        if (verified.jkt !== bound.jkt) throw invalidProof('proof key is not the key the token is bound to', options.algorithms);
-        await reserveJti(ctx, verified.jkt, verified.jti);
+        const verified = await verifyProof(proof, { method: ctx.method, url: requestUrl(ctx, options.algorithms), accessToken: token, nowMs: Date.now(), jkt: bound.jkt }, options);
+        await rememberJti(ctx, verified.jkt, verified.jti);
+        // RFC 9449 §8.2: a fresh nonce on success, so clients rotate without a failed round trip.
+        if (nonces) ctx.responseHeaders = { ...ctx.responseHeaders, 'dpop-nonce': nonces.current() };
       }
       if (bound.x5t !== undefined) {
         const raw = ctx.secure ? tlsSocketOf(ctx)?.getPeerCertificate()?.raw : undefined;
@@ -137,6 +130,9 @@ function singleProof(ctx: RequestContext, algorithms: readonly string[]): string
 /** The URL the client addressed, as `htu` must name it: scheme, the Host it sent, the path as received. */
 function requestUrl(ctx: RequestContext, algorithms: readonly string[]): string {
   const host = (ctx.headers[':authority'] as string | undefined) ?? ctx.headers.host;
-  if (typeof host !== 'string' || host === '') throw invalidProof('request has no host to match htu against', algorithms);
-  return `${ctx.secure ? 'https' : 'http'}://${host}${ctx.path}`;
+  // Only a bare authority: a Host of `h/public?` would move the real path out of the URL the proof is judged by.
+  if (typeof host !== 'string' || !AUTHORITY.test(host)) throw invalidProof('request has no plain host to match htu against', algorithms);
+  const url = `${ctx.secure ? 'https' : 'http'}://${host}${ctx.path}`;
+  if (new URL(url).pathname !== ctx.path) throw invalidProof('request path is not a plain path', algorithms);
+  return url;
 }

@@ -16,6 +16,8 @@ export interface ProofExpectation {
   readonly url: string;
   readonly accessToken: string;
   readonly nowMs: number;
+  /** The thumbprint the token is bound to (`cnf.jkt`): a proof by another key is refused before its signature is checked. */
+  readonly jkt: string;
 }
 
 export interface ProofOptions {
@@ -43,8 +45,9 @@ export function invalidProof(detail: string, algorithms: readonly string[], caus
 /**
  * Verifies a DPoP proof JWT (RFC 9449 §4.3): `typ: dpop+jwt`, an allowed asymmetric `alg`, a public `jwk` in the
  * header that the signature verifies with, `htm`/`htu` equal to this request, `iat` within the window, a `jti`,
- * `ath` = SHA-256 of the access token, and the server nonce when required. Replay (`jti` seen before) is the
- * caller's check: it needs the shared counters. Throws a 401 GatewayError on any failure.
+ * `ath` = SHA-256 of the access token, and the server nonce when required. The key's thumbprint is compared with
+ * the token's `cnf.jkt` before the signature is checked (a thief's proofs cost no verification). Replay (`jti` seen
+ * before) is the caller's check: it needs the shared counters. Throws a 401 GatewayError on any failure.
  */
 export async function verifyProof(proof: string, expected: ProofExpectation, options: ProofOptions): Promise<VerifiedProof> {
   const algorithms = options.algorithms;
@@ -65,6 +68,15 @@ export async function verifyProof(proof: string, expected: ProofExpectation, opt
   if (jwk.kty === 'RSA' && (typeof jwk.n !== 'string' || jwk.n.length < RSA_N_LENGTHS[0] || jwk.n.length > RSA_N_LENGTHS[1])) {
     throw invalidProof('RSA key outside 2048–4096 bits', algorithms);
   }
+  // A huge public exponent makes verification many times dearer; every real key uses 65537.
+  if (jwk.kty === 'RSA' && jwk.e !== 'AQAB') throw invalidProof('RSA public exponent is not 65537', algorithms);
+  let jkt: string;
+  try {
+    jkt = await calculateJwkThumbprint(jwk, 'sha256');
+  } catch (error) {
+    throw invalidProof('jwk cannot be thumbprinted', algorithms, error);
+  }
+  if (jkt !== expected.jkt) throw invalidProof('proof key is not the key the token is bound to', algorithms);
   let payload: JWTPayload;
   try {
     ({ payload } = await jwtVerify(proof, EmbeddedJWK, {
@@ -86,11 +98,11 @@ export async function verifyProof(proof: string, expected: ProofExpectation, opt
   if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) throw invalidProof('jti missing or too long', algorithms);
   if (payload['ath'] !== accessTokenHash(expected.accessToken)) throw invalidProof('ath does not match the access token', algorithms);
   if (options.nonce && !options.nonce.accepts(payload['nonce'])) {
-    throw new GatewayError('invalid_token', 'DPoP proof without a current server nonce', {
+    throw new GatewayError('use_dpop_nonce', 'DPoP proof without a current server nonce', {
       headers: { 'www-authenticate': `DPoP algs="${algorithms.join(' ')}", error="use_dpop_nonce"`, 'dpop-nonce': options.nonce.current() },
     });
   }
-  return { jkt: await calculateJwkThumbprint(jwk, 'sha256'), jti };
+  return { jkt, jti };
 }
 
 /** RFC 9449 §4.2 `ath`: base64url SHA-256 of the access token's ASCII. */

@@ -1,5 +1,6 @@
 import type { ApiConfig } from '../../config/types.ts';
 import { extractBearer, looksLikeJwt } from '../authn/bearer.ts';
+import { dpopToken, senderBindingFor } from '../authn-dpop/binding.ts';
 import type { Authenticator, AuthenticatorBuildInput, AuthenticatorFactory } from '../authn/types.ts';
 import { Introspector } from './introspect.ts';
 
@@ -26,13 +27,19 @@ export function createIntrospectionAuthenticator(input: AuthenticatorBuildInput)
   const checker = introspector;
   const jwtToo = input.auth.jwt !== undefined;
   const bearer = { sources: ['header'] as const, maxBytes: config.max_token_bytes };
+  const binding = senderBindingFor(input);
   return {
     method: 'introspection',
     kind: 'bearer',
     authenticate(ctx) {
-      const token = extractBearer(ctx, bearer);
+      const dpop = dpopToken(ctx, config.max_token_bytes);
+      const token = dpop ?? extractBearer(ctx, bearer);
       if (token === undefined || (jwtToo && looksLikeJwt(token))) return undefined;
-      return checker.introspect(token);
+      // The introspection answer's `cnf` binds the token as a JWT's would (RFC 8705 §3.2, RFC 9449 §6.2).
+      return checker.introspect(token).then(async (identity) => {
+        await binding.check(ctx, token, dpop === undefined ? 'bearer' : 'dpop', identity);
+        return identity;
+      });
     },
   };
 }

@@ -1,6 +1,6 @@
 import type { ApiConfig } from '../../config/types.ts';
 import type { Services } from '../../pipeline/types.ts';
-import { extractBearer, looksLikeJwt } from '../authn/bearer.ts';
+import { extractBearer, invalidToken, looksLikeJwt } from '../authn/bearer.ts';
 import type { Authenticator, AuthenticatorBuildInput, AuthenticatorFactory } from '../authn/types.ts';
 import type { RemoteJwks } from './jwks.ts';
 import { tokenRevocationsFor } from './revocations.ts';
@@ -69,7 +69,10 @@ export function createJwtAuthenticator(input: AuthenticatorBuildInput): Authenti
     kind: 'bearer',
     authenticate(ctx) {
       const dpop = dpopToken(ctx, jwt.max_token_bytes);
-      const token = dpop ?? extractBearer(ctx, bearer);
+      // Always run: it refuses (or consumes) an access_token in the query, also next to a DPoP header.
+      const fromBearer = extractBearer(ctx, bearer);
+      if (dpop !== undefined && fromBearer !== undefined) throw invalidToken('access token sent twice (DPoP header and query)');
+      const token = dpop ?? fromBearer;
       if (token === undefined || (leaveOpaque && !looksLikeJwt(token))) return undefined;
       return verifier.verify(token).then(async (identity) => {
         await binding.check(ctx, token, dpop === undefined ? 'bearer' : 'dpop', identity);
