@@ -107,7 +107,7 @@ describe('the shipped demo/rampart.yaml', () => {
     const text = Buffer.concat(chunks).toString('utf8');
     assert.match(text, /getOrder\s.*response\.body\.ownerId == identity\.subject/);
     assert.match(text, /adminListUsers\s.*admin\s+admin/);
-    assert.match(text, /config OK: 16 routes/);
+    assert.match(text, /config OK: 19 routes/);
     assert.match(text, /demo\s+searchProducts\s+block p1\s+query\/q/, 'the WAF report names the free-text search field');
   });
 
@@ -224,6 +224,19 @@ describe('the shipped demo/rampart.yaml', () => {
 
     const deleted = await fetch(target, { method: 'DELETE', headers: bearer(token), dispatcher, signal: AbortSignal.timeout(10_000) });
     assert.equal(deleted.status, 204);
+  });
+
+  test('self-service keys: bob creates a key with his token and reads his own profile with it; the key cannot mint keys', async () => {
+    const bob = await fetch(`${idp.url}/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'bob', password: 'bob-pass' }) });
+    const token = ((await bob.json()) as { access_token: string }).access_token;
+    const created = await call(`${base}/me/api-keys`, { method: 'POST', headers: bearer(token), body: '{"name":"cli","scopes":["profile"]}' });
+    assert.equal(created.status, 201);
+    const key = created.body['key'] as string;
+    const me = await call(`${base}/users/me`, { headers: { 'x-api-key': key } });
+    assert.equal(me.status, 200);
+    assert.equal(me.body['id'], 'u-bob');
+    assert.deepEqual(created.body['scopes'], ['profile'], 'only the scope asked for');
+    assert.equal((await call(`${base}/me/api-keys`, { method: 'POST', headers: { 'x-api-key': key }, body: '{}' })).status, 401);
   });
 
   test('the per-consumer token bucket answers 429 with Retry-After past its burst', async () => {

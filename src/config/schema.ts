@@ -9,6 +9,7 @@ import { bruteForceSchema, loginSchema } from '../policies/bruteforce/schema.ts'
 import { upstreamCredentialSchema } from '../policies/upstream-credential/schema.ts';
 import { stepUpSchema } from '../policies/step-up/schema.ts';
 import { passwordPolicySchema } from '../policies/password-policy/schema.ts';
+import { selfServiceKeysSchema } from '../policies/self-service-keys/schema.ts';
 import { auditSchema } from '../audit/schema.ts';
 import { monitorSchema } from '../monitor/schema.ts';
 import { ipFilterSchema } from '../policies/ip-filter/schema.ts';
@@ -183,6 +184,7 @@ const apiSchema = {
     owner_rules: ownerRulesSchema,
     upstream_credential: upstreamCredentialSchema,
     password_policy: passwordPolicySchema,
+    self_service_keys: selfServiceKeysSchema,
     operations: { type: 'object', propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,128}$' }, additionalProperties: operationOverrides, default: {} },
   },
 } as const;

@@ -14,6 +14,7 @@ import type { MtlsAuthConfig } from '../policies/authn-mtls/schema.ts';
 import type { UpstreamCredentialConfig } from '../policies/upstream-credential/schema.ts';
 import type { StepUpConfig } from '../policies/step-up/schema.ts';
 import type { PasswordPolicyConfig } from '../policies/password-policy/schema.ts';
+import type { SelfServiceKeysConfig } from '../policies/self-service-keys/schema.ts';
 import type { SenderConstraintConfig } from '../policies/authn-dpop/schema.ts';
 /** Types of the validated, defaulted and frozen config. They mirror `schema.ts`. */
 
@@ -190,6 +191,8 @@ export interface ApiConfig {
   readonly upstream_credential?: UpstreamCredentialConfig;
   /** Filled by the schema default; absent only in configs built by hand (then the defaults apply). */
   readonly password_policy?: PasswordPolicyConfig;
+  /** Filled by the schema default; absent only in configs built by hand (then off). */
+  readonly self_service_keys?: SelfServiceKeysConfig;
 }
 
 export interface UpstreamConfig {

@@ -109,6 +109,14 @@ export async function compileRouteTable(loaded: LoadedConfig, services: Services
           router.add(operation.method, operation.path, route);
           routes.push(route);
         }
+        for (const { operation, local } of env.registry.localOperations?.(api, apiIndex, spec, services) ?? []) {
+          if (spec.operations.some((o) => o.path === operation.path)) {
+            throw new ConfigIssueError(`${at}.self_service_keys.path`, `${operation.path} is also a path of ${spec.file}`, 'choose a path the spec does not use');
+          }
+          const route = compileRoute(config, api, apiIndex, operation.operationId, operation.method, operation.path, operation, env, spec, local);
+          router.add(operation.method, operation.path, route);
+          routes.push(route);
+        }
       }
       if (api.passthrough && !api.spec) {
         checkPassthroughHasNoOperations(api, at, loaded.file);
@@ -154,6 +162,7 @@ function compileRoute(
   operation: SpecOperation | undefined,
   env: CompileEnv,
   spec?: LoadedSpec,
+  local?: CompiledRoute['local'],
 ): CompiledRoute {
   const { services, registry } = env;
   const override = api.operations[operationId];
@@ -185,6 +194,7 @@ function compileRoute(
     policies: Object.freeze(orderPolicies(request)),
     responsePolicies: Object.freeze(orderPolicies(response)),
     buffersResponse: response.some((p) => p.needsBody),
+    ...(local ? { local } : {}),
   });
 }
 

@@ -11,7 +11,7 @@ import type { Logger } from '../log.ts';
 import type { ApiConfig, CorsConfig, IdentityConfig, RampartConfig, SecurityHeadersConfig, UpstreamConfig } from '../config/types.ts';
 import type { LoadedSpec, SpecOperation } from '../openapi/load.ts';
 import type { Counters, LoginRegistration } from '../counters/index.ts';
-import type { ApiKeyRecord, Consumer, Store } from '../store/types.ts';
+import type { ApiKeyRecord, Consumer, ConsumerPatch, NewConsumer, Store } from '../store/types.ts';
 import type { SecurityEvents } from '../bus/events.ts';
 import type { Pool } from 'undici';
 
@@ -322,6 +322,8 @@ export interface CompiledRoute {
   readonly responsePolicies: readonly ResponsePolicy[];
   /** Whether any response policy needs the upstream body buffered. */
   readonly buffersResponse: boolean;
+  /** Answers the request in place of the upstream (endpoints Rampart serves itself, e.g. self-service keys). */
+  readonly local?: (ctx: RequestContext) => Promise<UpstreamResponse>;
 }
 
 /** A compiled CORS allowlist for one route (built by the cors policy). */
@@ -362,6 +364,8 @@ export interface Services {
   readonly upstreams?: UpstreamPoolSource;
   /** Signs the identity assertion sent upstream; owner lookups send it as the proxy does. */
   readonly identity?: IdentitySigner;
+  /** Issues and revokes keys on a caller's behalf (self-service keys), recording each action; the control plane's actions. */
+  readonly keyIssuer?: KeyIssuer;
 }
 
 /*
@@ -443,6 +447,15 @@ export interface UpstreamPoolSource {
   get(name: string, config: UpstreamConfig): Pool;
 }
 
+/** The control-plane actions self-service keys need (admin/api/actions.ts implements them, with admin events). */
+export interface KeyIssuer {
+  readonly store: Store;
+  createConsumer(actor: string, input: NewConsumer): Promise<Consumer>;
+  updateConsumer(actor: string, id: string, patch: ConsumerPatch): Promise<Consumer>;
+  createKey(actor: string, input: { readonly consumerId: string; readonly scopes: readonly string[]; readonly expiresAt: number; readonly metadata: Readonly<Record<string, unknown>> }): Promise<{ key: string; record: ApiKeyRecord }>;
+  revokeKey(actor: string, id: string): Promise<ApiKeyRecord>;
+}
+
 /** Signs the identity assertion sent upstream (proxy/identity.ts); undefined headers when identity is off. */
 export interface IdentitySigner {
   headersFor(ctx: RequestContext, upstreamName: string, config: IdentityConfig): Promise<Record<string, string> | undefined>;
@@ -455,6 +468,8 @@ export interface IdentitySigner {
  */
 export interface PolicyRegistry {
   readonly factories: readonly PolicyFactory[];
+  /** Operations Rampart serves itself on an API (self-service keys), each with its endpoint. */
+  localOperations?(api: ApiConfig, apiIndex: number, spec: LoadedSpec, services: Services): readonly { readonly operation: SpecOperation; readonly local: (ctx: RequestContext) => Promise<UpstreamResponse> }[];
   cors(config: CorsConfig, routeMethods: readonly string[]): RouteCors;
   securityHeaders(config: SecurityHeadersConfig): SecurityHeaders;
 }

@@ -18,6 +18,7 @@ import { createLeakPolicy, createWafPolicy } from './waf/index.ts';
 import { createUpstreamCredentialPolicy } from './upstream-credential/index.ts';
 import { createStepUpPolicy } from './step-up/index.ts';
 import { createPasswordPolicy } from './password-policy/index.ts';
+import { selfServiceRoutes } from './self-service-keys/routes.ts';
 
 /** Every policy Rampart knows. Each policy names its stage and stages fix the order; within one stage, this list order. */
 export const POLICY_FACTORIES: readonly PolicyFactory[] = [
@@ -46,4 +47,4 @@ export const POLICY_FACTORIES: readonly PolicyFactory[] = [
 ];
 
 /** The registry the gateway compiles routes with (src/server/gateway.ts passes it to compileRouteTable). */
-export const POLICY_REGISTRY: PolicyRegistry = { factories: POLICY_FACTORIES, cors: createCorsPolicy, securityHeaders: createSecurityHeaders };
+export const POLICY_REGISTRY: PolicyRegistry = { factories: POLICY_FACTORIES, cors: createCorsPolicy, securityHeaders: createSecurityHeaders, localOperations: selfServiceRoutes };

@@ -93,7 +93,7 @@ export class Gateway {
     const counters = await createCounters(loaded.config.counters, logger);
     const controlPlane = await openControlPlane(loaded.config, loaded.file, logger, { events: monitor.events, ...(monitor.audit ? { audit: monitor.audit.log } : {}) });
     const pools = new UpstreamPools({ logger, watchIntervalMs: options.watchIntervalMs ?? 1000 });
-    const services: Services = { logger, events: monitor.events, audit: monitor.audit?.log, blocks: monitor.blocks, counters, store: controlPlane.store, apiKeys: controlPlane.verifier, upstreams: pools, identity };
+    const services: Services = { logger, events: monitor.events, audit: monitor.audit?.log, blocks: monitor.blocks, counters, store: controlPlane.store, apiKeys: controlPlane.verifier, upstreams: pools, identity, keyIssuer: controlPlane.actions };
     const revocations = useTokenRevocations(services, new BusTokenRevocations(controlPlane.bus));
     Object.assign(monitor.responders, createResponders({ actions: controlPlane.actions, bus: controlPlane.bus, revocations, counters }));
     const table = await compileRouteTable(loaded, services, POLICY_REGISTRY).catch(async (error: unknown) => {

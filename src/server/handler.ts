@@ -135,6 +135,7 @@ export class GatewayHandler {
     if (ends) return ends;
     ends = {
       proxy: async (ctx, route) => {
+        if (route.local) return route.local(ctx);
         const inner = stripPrefix(ctx.path, route.api.base_path) ?? ctx.path;
         return forward(ctx, route, {
           pool: this.#pools.get(route.upstreamName, route.upstream),
