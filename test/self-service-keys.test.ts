@@ -86,7 +86,7 @@ describe('self-service API keys', () => {
     assert.ok(await eventually(async () => (await send(gw.url, '/items', { headers: { 'x-api-key': body.key } })).status === 401, 3000), 'a revoked key is refused');
 
     const events = await adminCall(gw.adminUrl, 'GET', '/events', ADMIN_TOKEN);
-    const mine = (events.json['items'] as { actor: string; action: string }[]).filter((e) => e.actor === 'self:alice').map((e) => e.action);
+    const mine = (events.json['items'] as { actor: string; action: string }[]).filter((e) => e.actor === `self:alice (${issuer.issuer})`).map((e) => e.action);
     assert.deepEqual(mine.sort(), ['consumer.create', 'key.create', 'key.revoke']);
   });
 

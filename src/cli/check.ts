@@ -11,7 +11,7 @@ import { wafReport } from '../policies/waf/index.ts';
 import { loginReport } from '../policies/bruteforce/login.ts';
 import { stepUpReport } from '../policies/step-up/index.ts';
 import { upstreamCredentialReport } from '../policies/upstream-credential/index.ts';
-import { markedFields } from '../policies/password-policy/index.ts';
+import { fieldLabel, markedFields } from '../policies/password-policy/index.ts';
 
 /** `rampart check`: validates config + specs and prints the compiled route table. Exit 2 on any error. */
 export async function runCheck(configFile: string, out: NodeJS.WritableStream = process.stdout): Promise<number> {
@@ -121,7 +121,7 @@ export function formatCredentialReport(table: RouteTable): string {
     const stepUp = stepUpReport(route.api, route.operationId, route.operation?.raw);
     const minted = upstreamCredentialReport(route.api);
     const constrained = (route.api.operations[route.operationId]?.sender_constraint ?? route.api.auth?.sender_constraint?.mode) === 'required' ? 'sender-constrained (DPoP or certificate)' : undefined;
-    const passwords = markedFields(route.operation?.requestBody).map((path) => `body/${path.join('/')}`);
+    const passwords = markedFields(route.operation?.requestBody).map((path) => `body/${fieldLabel(path)}`);
     const policy = passwords.length > 0 ? `password policy on ${passwords.join(' ')}` : undefined;
     if (!login && !stepUp && !minted && !constrained && !policy) continue;
     rows.push([route.api.name, route.operationId, [login, stepUp, constrained, policy].filter(Boolean).join('; ') || '-', minted ?? 'client credential forwarded']);

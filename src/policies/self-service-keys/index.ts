@@ -23,8 +23,9 @@ type Endpoint = (ctx: RequestContext) => Promise<UpstreamResponse>;
  * ran). A caller authenticated with a token manages keys of its own consumer (id = the token's subject, created on
  * first use, marked as self-service; an admin-created consumer of the same id is never taken over): create (secret
  * shown once; scopes a subset of the token's; lifetime capped; at most `max_keys` live), list (never secrets),
- * revoke (own keys only; others are 404). The consumer's tenant and roles follow the caller's current token, so a key
- * never carries more than its owner has now. Every change is an admin event with actor `self:<subject>`.
+ * revoke (own keys only; others are 404, also for the same subject from another issuer). Self-service consumers carry
+ * the token's tenant and no roles (see ensureConsumer). Every change is an admin event with actor
+ * `self:<subject> (<issuer>)`.
  */
 export function selfServiceEndpoint(operationId: string, api: ApiConfig, config: SelfServiceKeysConfig, services: Services, maxBodyBytes: number): Endpoint {
   const issuer = services.keyIssuer;
@@ -45,9 +46,12 @@ export function selfServiceEndpoint(operationId: string, api: ApiConfig, config:
 
   return async (ctx) => {
     const identity = callerOf(ctx);
-    const actor = `self:${identity.subject}`;
+    const owner = ownerOf(identity);
+    const actor = `self:${identity.subject} (${owner})`;
     try {
       if (operationId === LIST_ID) {
+        // Only the caller's own consumer: the same subject from another issuer is another person.
+        if (!(await isOwnConsumer(issuer, identity.subject, owner))) return json(200, { keys: [] });
         const keys = await ownKeys(issuer, identity.subject);
         return json(200, { keys: keys.map((k) => view(k)) });
       }
@@ -55,7 +59,8 @@ export function selfServiceEndpoint(operationId: string, api: ApiConfig, config:
         const id = ctx.params['id'] ?? '';
         return await serialised(identity.subject, async () => {
           const key = await issuer.store.getApiKey(id);
-          if (!key || key.consumerId !== identity.subject || key.metadata[SELF_SERVICE] !== true) throw new GatewayError('not_found', 'no such self-service key of this caller');
+          const own = key !== undefined && key.consumerId === identity.subject && key.metadata[SELF_SERVICE] === true && (await isOwnConsumer(issuer, identity.subject, owner));
+          if (!own) throw new GatewayError('not_found', 'no such self-service key of this caller');
           return json(200, view(await issuer.revokeKey(actor, id)));
         });
       }
@@ -69,7 +74,7 @@ export function selfServiceEndpoint(operationId: string, api: ApiConfig, config:
       }
       const ttlDays = Math.min(input.ttl_days ?? config.default_ttl_days, config.max_ttl_days);
       return await serialised(identity.subject, async () => {
-        await ensureConsumer(issuer, identity, actor);
+        await ensureConsumer(issuer, identity, owner, actor);
         const live = (await ownKeys(issuer, identity.subject)).filter((k) => isLive(k));
         if (live.length >= config.max_keys) throw new GatewayError('conflict', `self-service key limit of ${config.max_keys} reached`);
         const { key, record } = await issuer.createKey(actor, {
@@ -95,23 +100,34 @@ function callerOf(ctx: RequestContext): Identity {
   return identity;
 }
 
+/** Who vouched for the caller: the configured issuer of its token. */
+function ownerOf(identity: Identity): string {
+  return identity.issuer ?? identity.method;
+}
+
+async function isOwnConsumer(issuer: KeyIssuer, id: string, owner: string): Promise<boolean> {
+  const consumer = await issuer.store.getConsumer(id);
+  return consumer !== undefined && consumer.metadata[SELF_SERVICE] === true && consumer.metadata['issuer'] === owner;
+}
+
 /**
- * The caller's self-service consumer, created on first use and kept in line with the caller's current token
- * (tenant, roles). A consumer of that id not made by self-service, or for another issuer, is refused (409): an
- * admin's consumer is never taken over by a token holder whose subject happens to match.
+ * The caller's self-service consumer, created on first use with the token's tenant and **no roles**: roles live on
+ * the consumer and would reach every key it holds, so a key made with a privileged token would lift the older ones,
+ * and would keep roles the IdP has since withdrawn. Self-service keys carry scopes (a subset of the token's) only. A
+ * consumer of that id not made by self-service for this issuer (an admin's, or another issuer's user with the same
+ * subject) is refused (409), and so is a token whose tenant is not the consumer's.
  */
-async function ensureConsumer(issuer: KeyIssuer, identity: Identity, actor: string): Promise<void> {
-  const owner = identity.issuer ?? identity.method;
+async function ensureConsumer(issuer: KeyIssuer, identity: Identity, owner: string, actor: string): Promise<void> {
   const existing = await issuer.store.getConsumer(identity.subject);
-  const wanted = { tenant: identity.tenant ?? null, roles: [...identity.roles] };
+  const tenant = identity.tenant ?? null;
   if (!existing) {
-    await issuer.createConsumer(actor, { id: identity.subject, name: `self-service: ${identity.subject}`.slice(0, 200), ...wanted, metadata: { [SELF_SERVICE]: true, issuer: owner } });
+    await issuer.createConsumer(actor, { id: identity.subject, name: `self-service: ${identity.subject}`.slice(0, 200), tenant, roles: [], metadata: { [SELF_SERVICE]: true, issuer: owner } });
     return;
   }
   if (existing.metadata[SELF_SERVICE] !== true || existing.metadata['issuer'] !== owner) {
     throw new GatewayError('conflict', 'a consumer with this id exists and was not created by self-service for this issuer');
   }
-  if (existing.tenant !== wanted.tenant || existing.roles.join('\0') !== wanted.roles.join('\0')) await issuer.updateConsumer(actor, identity.subject, wanted);
+  if (existing.tenant !== tenant) throw new GatewayError('conflict', 'the token names another tenant than the self-service consumer');
 }
 
 async function ownKeys(issuer: KeyIssuer, consumerId: string): Promise<ApiKeyRecord[]> {
