@@ -4,7 +4,7 @@ import { GatewayError, type ProblemFieldError } from '../../problem.ts';
 import { parsedBody } from '../validate/body.ts';
 import { bodyLimitsFor } from '../validate/index.ts';
 import type { PasswordPolicyConfig } from './schema.ts';
-import { isBreached, strengthScore } from './strength.ts';
+import { breachedList, isBreached, strengthScore } from './strength.ts';
 
 const DEFAULTS: PasswordPolicyConfig = { min_length: 12, max_length: 256, min_score: 3, breached: true, user_fields: ['username', 'email', 'login', 'name', 'displayName'] };
 const MAX_DEPTH = 8;
@@ -25,6 +25,7 @@ export function createPasswordPolicy(input: PolicyBuildInput): RequestPolicy | u
   const fields = markedFields(input.operation?.requestBody);
   if (fields.length === 0) return undefined;
   const config = { ...DEFAULTS, ...input.api.password_policy };
+  if (config.breached) void breachedList();
   const limits = bodyLimitsFor(input.api, input.maxBodyBytes);
   return {
     name: 'password-policy',
@@ -56,7 +57,7 @@ export async function brokenRule(raw: string, rawNames: readonly string[], confi
   if (length > config.max_length) return `is too long (at most ${config.max_length} characters)`;
   const folded = fold(password);
   if (names.some((n) => fold(n) === folded)) return 'must not be the account\'s name or email';
-  if (config.breached && isBreached(folded)) return 'appears in lists of breached passwords';
+  if (config.breached && (await isBreached(folded))) return 'appears in lists of breached passwords';
   if ((await strengthScore(password, names, client)) < config.min_score) return `is too easy to guess (strength below ${config.min_score} of 4)`;
   return undefined;
 }

@@ -1,5 +1,4 @@
 import { Worker } from 'node:worker_threads';
-import * as common from '@zxcvbn-ts/language-common';
 import { GatewayError } from '../../problem.ts';
 
 /** Estimates waiting or running at once; past it, a check is refused with 503 (a flood cannot queue without bound). */
@@ -9,12 +8,20 @@ const MAX_PENDING_PER_CLIENT = 4;
 /** Longest one running estimate may take before it is refused and the worker replaced (queued ones are kept). */
 const ESTIMATE_TIMEOUT_MS = 2000;
 
-let breached: ReadonlySet<string> | undefined;
+let breached: Promise<ReadonlySet<string>> | undefined;
+
+/**
+ * The shipped list of common and breached passwords, loaded on first use only: the dictionaries are megabytes of
+ * strings, and a gateway that checks no password must not carry them (a larger heap makes every GC dearer).
+ */
+export function breachedList(): Promise<ReadonlySet<string>> {
+  breached ??= import('@zxcvbn-ts/language-common').then((common) => new Set((common.dictionary['passwords-common'] as readonly string[]).map((p) => p.trim().toLowerCase())));
+  return breached;
+}
 
 /** Whether the password (already case- and whitespace-folded) is in the shipped list of common and breached passwords. */
-export function isBreached(folded: string): boolean {
-  breached ??= new Set((common.dictionary['passwords-common'] as readonly string[]).map((p) => p.trim().toLowerCase()));
-  return breached.has(folded);
+export async function isBreached(folded: string): Promise<boolean> {
+  return (await breachedList()).has(folded);
 }
 
 interface Job {
