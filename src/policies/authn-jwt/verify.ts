@@ -46,7 +46,8 @@ interface CompiledIssuer {
 
 /**
  * Verifies bearer JWTs against the configured issuers, hardened per RFC 8725: algorithm allowlist bound to the
- * key type, required `iss`/`aud`/`exp`/`iat`/`sub`, `nbf`/`iat`/`exp` with bounded skew, a maximum lifetime,
+ * key type, the required claims (`require`: by default `iss`/`aud`/`exp`/`iat`/`sub`; `exp` and `sub` always),
+ * `nbf`/`iat`/`exp` with bounded skew, a maximum lifetime,
  * optional `typ`, `crit`/`jku`/`x5u`/`jwk`/`x5c` rejected. Construction validates the config and throws an Error
  * naming the config path; `verify` does no setup.
  */
