@@ -118,6 +118,10 @@ describe('introspection: sender_constraint applies to opaque tokens too', () => 
     assert.equal(upstream.seen.length, seen);
     const withProof = await send(gw.url, '/items', { headers: { authorization: 'DPoP opaque-jkt-bound', dpop: await proof(key, { htm: 'GET', htu: `${gw.url}/items`, ath: ath('opaque-jkt-bound') }) } });
     assert.equal(withProof.status, 200, 'the holder of the key gets through');
+    const before = upstream.seen.length;
+    const twice = await send(gw.url, '/items?access_token=opaque-jkt-bound', { headers: { authorization: 'DPoP opaque-jkt-bound', dpop: await proof(key, { htm: 'GET', htu: `${gw.url}/items`, ath: ath('opaque-jkt-bound') }) } });
+    assert.equal(twice.status, 401, 'a query token beside a DPoP header is refused for opaque tokens too');
+    assert.equal(upstream.seen.length, before);
   });
 });
 

@@ -63,10 +63,7 @@ export function formatRouteTable(table: RouteTable): string {
     r.upstreamName,
     [...r.policies.map((p) => `${p.stage}:${p.name}`), ...r.responsePolicies.map((p) => `response:${p.name}`)].join(' ') || '-',
   ]);
-  const header = ['API', 'METHOD', 'PATH', 'OPERATION', 'UPSTREAM', 'POLICIES'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
+  return formatTable(['API', 'METHOD', 'PATH', 'OPERATION', 'UPSTREAM', 'POLICIES'], rows);
 }
 
 /** Per operation: auth methods, scopes, roles, CEL rules and ownership rule; warns about operations anyone may call. */
@@ -82,10 +79,7 @@ export function formatAuthorizationReport(table: RouteTable): string {
     rows.push([route.api.name, s.operationId, s.auth, s.scopes, s.roles, s.rules, s.owner]);
     if (s.unprotected) warnings.push(`warning: ${route.api.name} ${route.method} ${route.template} (${s.operationId}) has no authorization at all`);
   }
-  const header = ['API', 'OPERATION', 'AUTH', 'SCOPES', 'ROLES', 'RULES', 'OWNERSHIP'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
-  return [line(header), ...rows.map(line), ...warnings].join('\n') + '\n';
+  return formatTable(['API', 'OPERATION', 'AUTH', 'SCOPES', 'ROLES', 'RULES', 'OWNERSHIP'], rows, warnings);
 }
 
 /** Per operation: WAF mode and paranoia, and which fields it scans (constrained fields are left out). */
@@ -99,10 +93,7 @@ export function formatWafReport(table: RouteTable): string {
     const report = wafReport(route.api, route.operation);
     rows.push([route.api.name, route.operationId, report.mode, report.fields.join(' ') || '-']);
   }
-  const header = ['API', 'OPERATION', 'WAF', 'SCANNED FIELDS'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
+  return formatTable(['API', 'OPERATION', 'WAF', 'SCANNED FIELDS'], rows);
 }
 
 /**
@@ -127,8 +118,12 @@ export function formatCredentialReport(table: RouteTable): string {
     rows.push([route.api.name, route.operationId, [login, stepUp, constrained, policy].filter(Boolean).join('; ') || '-', minted ?? 'client credential forwarded']);
   }
   if (rows.length === 0) return '';
-  const header = ['API', 'OPERATION', 'CREDENTIAL CONTROLS', 'UPSTREAM CREDENTIAL'];
+  return formatTable(['API', 'OPERATION', 'CREDENTIAL CONTROLS', 'UPSTREAM CREDENTIAL'], rows);
+}
+
+/** Columns padded to their widest cell (the last one not), header first, then `trailer` lines as they are. */
+function formatTable(header: readonly string[], rows: readonly string[][], trailer: readonly string[] = []): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
+  const line = (cells: readonly string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  return [line(header), ...rows.map(line), ...trailer].join('\n') + '\n';
 }

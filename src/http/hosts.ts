@@ -9,6 +9,11 @@ export interface HostMatcher {
 
 const AUTHORITY = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]{1,253})(:[0-9]{1,5})?$/;
 
+/** Whether a `Host`/`:authority` is a bare `name[:port]` (any case): nothing a URL could read as path, query or userinfo. */
+export function isPlainAuthority(authority: string): boolean {
+  return AUTHORITY.test(authority.toLowerCase());
+}
+
 /** Builds the matcher; an empty list matches nothing (callers then use the listener address). */
 export function createHostMatcher(hosts: readonly string[]): HostMatcher {
   const exact = new Set<string>();

@@ -110,9 +110,6 @@ export async function compileRouteTable(loaded: LoadedConfig, services: Services
           routes.push(route);
         }
         for (const { operation, local } of env.registry.localOperations?.(api, apiIndex, spec, services) ?? []) {
-          if (spec.operations.some((o) => o.path === operation.path)) {
-            throw new ConfigIssueError(`${at}.self_service_keys.path`, `${operation.path} is also a path of ${spec.file}`, 'choose a path the spec does not use');
-          }
           const route = compileRoute(config, api, apiIndex, operation.operationId, operation.method, operation.path, operation, env, spec, local);
           router.add(operation.method, operation.path, route);
           routes.push(route);

@@ -1,10 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Identity, RequestContext } from '../../pipeline/types.ts';
 import { GatewayError } from '../../problem.ts';
-import { invalidToken } from '../authn/bearer.ts';
+import { extractBearer, invalidToken, type BearerOptions } from '../authn/bearer.ts';
 import type { AuthenticatorBuildInput } from '../authn/types.ts';
 import { tlsSocketOf } from '../authn-mtls/index.ts';
 import { ConfigIssueError } from '../../config/errors.ts';
+import { isPlainAuthority } from '../../http/hosts.ts';
 import { DpopNonces } from './nonce.ts';
 import { replayCacheFor, type ReplayCache } from './replay.ts';
 import { invalidProof, verifyProof, type ProofOptions } from './proof.ts';
@@ -19,19 +20,36 @@ const DEFAULTS: SenderConstraintConfig = {
 };
 /** Live proofs one key may have within the replay window (about 75 requests a second, sustained). */
 const MAX_PROOFS_PER_KEY = 10_000;
-/** A bare `host[:port]` authority (as http/hosts.ts accepts): anything else cannot be matched against `htu`. */
-const AUTHORITY = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]{1,253})(:[0-9]{1,5})?$/i;
 const DPOP_SCHEME = /^DPoP +([A-Za-z0-9\-._~+/]+=*) *$/i;
 const DPOP_SCHEME_PREFIX = /^dpop(?: |$)/i;
 
 /** How the access token came: `Authorization: Bearer` (or the query) or `Authorization: DPoP`. */
 export type TokenScheme = 'bearer' | 'dpop';
 
+/** An access token as the request presented it. */
+export interface PresentedToken {
+  readonly token: string;
+  readonly scheme: TokenScheme;
+}
+
+/**
+ * The access token of a request, from `Authorization: DPoP` or as a bearer token (header or, where allowed, the
+ * query), or undefined when it carries none. The bearer extraction always runs, so an `access_token` in the query is
+ * refused (or consumed) next to a DPoP header too, and a token in both places is refused.
+ */
+export function presentedToken(ctx: RequestContext, bearer: BearerOptions): PresentedToken | undefined {
+  const dpop = dpopToken(ctx, bearer.maxBytes);
+  const fromBearer = extractBearer(ctx, bearer);
+  if (dpop !== undefined && fromBearer !== undefined) throw invalidToken('access token sent twice (DPoP header and query)');
+  if (dpop !== undefined) return { token: dpop, scheme: 'dpop' };
+  return fromBearer === undefined ? undefined : { token: fromBearer, scheme: 'bearer' };
+}
+
 /**
  * The token of an `Authorization: DPoP <token>` header, or undefined when the header uses another scheme. Throws a
  * 401 for a malformed or oversized one.
  */
-export function dpopToken(ctx: RequestContext, maxBytes: number): string | undefined {
+function dpopToken(ctx: RequestContext, maxBytes: number): string | undefined {
   const header = ctx.headers.authorization;
   if (header === undefined || !DPOP_SCHEME_PREFIX.test(header)) return undefined;
   if (header.length > maxBytes + 16) throw invalidToken(`DPoP token over ${maxBytes} bytes`);
@@ -42,7 +60,8 @@ export function dpopToken(ctx: RequestContext, maxBytes: number): string | undef
 
 /** Checks that a verified token is used by the sender it is bound to. */
 export interface SenderBinding {
-  check(ctx: RequestContext, token: string, scheme: TokenScheme, identity: Identity): Promise<void>;
+  /** The identity once its token's binding holds; synchronous for an unbound bearer token where none is required. */
+  confirm(ctx: RequestContext, presented: PresentedToken, identity: Identity): Identity | Promise<Identity>;
 }
 
 const bindings = new WeakMap<object, { readonly options: ProofOptions; readonly replay: ReplayCache; readonly nonces: DpopNonces | undefined }>();
@@ -81,26 +100,33 @@ export function senderBindingFor(input: AuthenticatorBuildInput): SenderBinding 
     if (verdict === 'key_over_quota') throw new GatewayError('rate_limited', 'DPoP key over its quota of live proofs', { headers: { 'retry-after': String(options.maxAgeSeconds) } });
   };
 
+  const confirmBound = async (ctx: RequestContext, { token, scheme }: PresentedToken, identity: Identity): Promise<Identity> => {
+    const cnf = identity.claims['cnf'];
+    const bound = cnf === undefined ? {} : confirmationOf(cnf);
+    if (scheme === 'dpop' || bound.jkt !== undefined) {
+      if (bound.jkt === undefined) throw invalidToken('DPoP scheme with a token not bound to a key');
+      if (scheme !== 'dpop') throw invalidToken('a DPoP-bound token sent as a bearer token');
+      const proof = singleProof(ctx, options.algorithms);
+      const verified = await verifyProof(proof, { method: ctx.method, url: requestUrl(ctx, options.algorithms), accessToken: token, nowMs: Date.now(), jkt: bound.jkt }, options);
+      await rememberJti(ctx, verified.jkt, verified.jti);
+      // RFC 9449 §8.2: a fresh nonce on success, so clients rotate without a failed round trip.
+      if (nonces) ctx.responseHeaders = { ...ctx.responseHeaders, 'dpop-nonce': nonces.current() };
+    }
+    if (bound.x5t !== undefined) {
+      const raw = ctx.secure ? tlsSocketOf(ctx)?.getPeerCertificate()?.raw : undefined;
+      const presented = raw && raw.length > 0 ? createHash('sha256').update(raw).digest() : undefined;
+      const expected = Buffer.from(bound.x5t, 'base64url');
+      if (!presented || expected.length !== presented.length || !timingSafeEqual(expected, presented)) throw invalidToken('certificate-bound token without its client certificate');
+    }
+    if (mode === 'required' && bound.jkt === undefined && bound.x5t === undefined) throw invalidToken('token is not sender-constrained (sender_constraint: required)');
+    return identity;
+  };
+
   return {
-    async check(ctx, token, scheme, identity) {
-      const cnf = identity.claims['cnf'];
-      const bound = cnf === undefined ? {} : confirmationOf(cnf);
-      if (scheme === 'dpop' || bound.jkt !== undefined) {
-        if (bound.jkt === undefined) throw invalidToken('DPoP scheme with a token not bound to a key');
-        if (scheme !== 'dpop') throw invalidToken('a DPoP-bound token sent as a bearer token');
-        const proof = singleProof(ctx, options.algorithms);
-        const verified = await verifyProof(proof, { method: ctx.method, url: requestUrl(ctx, options.algorithms), accessToken: token, nowMs: Date.now(), jkt: bound.jkt }, options);
-        await rememberJti(ctx, verified.jkt, verified.jti);
-        // RFC 9449 §8.2: a fresh nonce on success, so clients rotate without a failed round trip.
-        if (nonces) ctx.responseHeaders = { ...ctx.responseHeaders, 'dpop-nonce': nonces.current() };
-      }
-      if (bound.x5t !== undefined) {
-        const raw = ctx.secure ? tlsSocketOf(ctx)?.getPeerCertificate()?.raw : undefined;
-        const presented = raw && raw.length > 0 ? createHash('sha256').update(raw).digest() : undefined;
-        const expected = Buffer.from(bound.x5t, 'base64url');
-        if (!presented || expected.length !== presented.length || !timingSafeEqual(expected, presented)) throw invalidToken('certificate-bound token without its client certificate');
-      }
-      if (mode === 'required' && bound.jkt === undefined && bound.x5t === undefined) throw invalidToken('token is not sender-constrained (sender_constraint: required)');
+    confirm(ctx, presented, identity) {
+      // The common case (a plain bearer token, nothing required) costs no promise on the hot path.
+      if (presented.scheme === 'bearer' && identity.claims['cnf'] === undefined && mode !== 'required') return identity;
+      return confirmBound(ctx, presented, identity);
     },
   };
 }
@@ -131,7 +157,7 @@ function singleProof(ctx: RequestContext, algorithms: readonly string[]): string
 function requestUrl(ctx: RequestContext, algorithms: readonly string[]): string {
   const host = (ctx.headers[':authority'] as string | undefined) ?? ctx.headers.host;
   // Only a bare authority: a Host of `h/public?` would move the real path out of the URL the proof is judged by.
-  if (typeof host !== 'string' || !AUTHORITY.test(host)) throw invalidProof('request has no plain host to match htu against', algorithms);
+  if (typeof host !== 'string' || !isPlainAuthority(host)) throw invalidProof('request has no plain host to match htu against', algorithms);
   const url = `${ctx.secure ? 'https' : 'http'}://${host}${ctx.path}`;
   if (new URL(url).pathname !== ctx.path) throw invalidProof('request path is not a plain path', algorithms);
   return url;

@@ -1,6 +1,6 @@
 import type { ApiConfig } from '../../config/types.ts';
-import { extractBearer, looksLikeJwt } from '../authn/bearer.ts';
-import { dpopToken, senderBindingFor } from '../authn-dpop/binding.ts';
+import { looksLikeJwt } from '../authn/bearer.ts';
+import { presentedToken, senderBindingFor } from '../authn-dpop/binding.ts';
 import type { Authenticator, AuthenticatorBuildInput, AuthenticatorFactory } from '../authn/types.ts';
 import { Introspector } from './introspect.ts';
 
@@ -32,14 +32,10 @@ export function createIntrospectionAuthenticator(input: AuthenticatorBuildInput)
     method: 'introspection',
     kind: 'bearer',
     authenticate(ctx) {
-      const dpop = dpopToken(ctx, config.max_token_bytes);
-      const token = dpop ?? extractBearer(ctx, bearer);
-      if (token === undefined || (jwtToo && looksLikeJwt(token))) return undefined;
+      const presented = presentedToken(ctx, bearer);
+      if (presented === undefined || (jwtToo && looksLikeJwt(presented.token))) return undefined;
       // The introspection answer's `cnf` binds the token as a JWT's would (RFC 8705 §3.2, RFC 9449 §6.2).
-      return checker.introspect(token).then(async (identity) => {
-        await binding.check(ctx, token, dpop === undefined ? 'bearer' : 'dpop', identity);
-        return identity;
-      });
+      return checker.introspect(presented.token).then((identity) => binding.confirm(ctx, presented, identity));
     },
   };
 }

@@ -1,11 +1,11 @@
 import type { ApiConfig } from '../../config/types.ts';
 import type { Services } from '../../pipeline/types.ts';
-import { extractBearer, invalidToken, looksLikeJwt } from '../authn/bearer.ts';
+import { looksLikeJwt } from '../authn/bearer.ts';
 import type { Authenticator, AuthenticatorBuildInput, AuthenticatorFactory } from '../authn/types.ts';
 import type { RemoteJwks } from './jwks.ts';
 import { tokenRevocationsFor } from './revocations.ts';
 import { JwtVerifier } from './verify.ts';
-import { dpopToken, senderBindingFor } from '../authn-dpop/binding.ts';
+import { presentedToken, senderBindingFor } from '../authn-dpop/binding.ts';
 
 export { JwtVerifier } from './verify.ts';
 export { RemoteJwks, KeySourceUnavailable } from './jwks.ts';
@@ -68,16 +68,9 @@ export function createJwtAuthenticator(input: AuthenticatorBuildInput): Authenti
     method: 'jwt',
     kind: 'bearer',
     authenticate(ctx) {
-      const dpop = dpopToken(ctx, jwt.max_token_bytes);
-      // Always run: it refuses (or consumes) an access_token in the query, also next to a DPoP header.
-      const fromBearer = extractBearer(ctx, bearer);
-      if (dpop !== undefined && fromBearer !== undefined) throw invalidToken('access token sent twice (DPoP header and query)');
-      const token = dpop ?? fromBearer;
-      if (token === undefined || (leaveOpaque && !looksLikeJwt(token))) return undefined;
-      return verifier.verify(token).then(async (identity) => {
-        await binding.check(ctx, token, dpop === undefined ? 'bearer' : 'dpop', identity);
-        return identity;
-      });
+      const presented = presentedToken(ctx, bearer);
+      if (presented === undefined || (leaveOpaque && !looksLikeJwt(presented.token))) return undefined;
+      return verifier.verify(presented.token).then((identity) => binding.confirm(ctx, presented, identity));
     },
   };
 }

@@ -4,6 +4,8 @@ import { durationMs, secretRef } from '../../config/refs.ts';
 export const ASYMMETRIC_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA', 'Ed25519'] as const;
 /** HMAC algorithms: only with a `secret` reference and never together with asymmetric keys (key confusion). */
 export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
+/** Least secret length per HMAC algorithm, in bytes (RFC 7518 §3.2: at least the hash size). */
+export const HMAC_MIN_BYTES: Readonly<Record<string, number>> = { HS256: 32, HS384: 48, HS512: 64 };
 export const DEFAULT_ALGORITHMS = ['ES256', 'RS256', 'EdDSA', 'PS256'] as const;
 /** Claims an issuer may require; `exp` and `sub` are always required (the schema says so). */
 export const REQUIRABLE_CLAIMS = ['iss', 'aud', 'exp', 'iat', 'sub', 'nbf', 'jti'] as const;

@@ -9,11 +9,10 @@ import { claimPath, readClaim, stringClaim, stringList, type ClaimPath } from '.
 import { KeySourceUnavailable, RemoteJwks } from './jwks.ts';
 import type { TokenRevocations } from './revocations.ts';
 import { VerifiedTokenCache } from './verified-cache.ts';
-import { DEFAULT_REQUIRED_CLAIMS, HMAC_ALGORITHMS } from './schema.ts';
+import { DEFAULT_REQUIRED_CLAIMS, HMAC_ALGORITHMS, HMAC_MIN_BYTES } from './schema.ts';
 
 /** Header parameters that point at or carry keys, or change processing: never followed, always rejected. */
 const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk', 'x5c', 'crit', 'b64'] as const;
-const HMAC_MIN_BYTES: Record<string, number> = { HS256: 32, HS384: 48, HS512: 64 };
 
 export interface JwtVerifierOptions {
   /** Config path of the `jwt` block, for error messages (e.g. `apis[0].auth.jwt`). */

@@ -6,6 +6,9 @@ import type { SpecOperation } from '../../openapi/load.ts';
  * Which OpenAPI security scheme types an authenticator satisfies: `http` bearer, `oauth2` and `openIdConnect`
  * map to token authenticators (JWT, introspection); `apiKey` to API keys; `mutualTLS` to client certificates.
  */
+/** Authentication methods whose identity comes from a token and so says how a person authenticated (not keys, not certificates). */
+export const TOKEN_METHODS: ReadonlySet<string> = new Set(['jwt', 'introspection']);
+
 export type SchemeKind = 'bearer' | 'apiKey' | 'mutualTLS';
 
 /**

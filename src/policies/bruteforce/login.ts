@@ -12,7 +12,7 @@ export interface LoginMarker {
 
 /**
  * The login marker of a route: `apis[].operations.<id>.login` (config wins) or `x-rampart-login` in the spec,
- * checked against the same schema (defaults applied). Throws when the spec extension is malformed (so a typo never
+ * checked against the same schema (its defaults are applied where it is read, see failure.ts). Throws when the spec extension is malformed (so a typo never
  * silently disables the protection).
  */
 export function loginOf(input: Pick<PolicyBuildInput, 'api' | 'apiIndex' | 'operationId' | 'operation'>): LoginMarker | undefined {
@@ -21,14 +21,13 @@ export function loginOf(input: Pick<PolicyBuildInput, 'api' | 'apiIndex' | 'oper
   const raw = input.operation?.raw['x-rampart-login'];
   if (raw === undefined || raw === false) return undefined;
   const at = `x-rampart-login on operation ${input.operationId}`;
-  const copy = raw !== null && typeof raw === 'object' ? structuredClone(raw) : raw;
-  if (!validateSpecLogin(copy)) {
+  if (!validateSpecLogin(raw)) {
     const error = validateSpecLogin.errors?.[0];
     const field = (raw as { account_field?: unknown } | null)?.account_field;
     if (typeof field !== 'string') throw new Error(`${at} needs account_field (a body field name)`);
     throw new Error(`${at}${error?.instancePath ? ` at ${error.instancePath}` : ''}: ${error?.message ?? 'invalid'}`);
   }
-  return { config: copy as LoginConfig, at };
+  return { config: raw as LoginConfig, at };
 }
 
 /** The login's failure condition as `rampart check` prints it, or undefined off login routes. */

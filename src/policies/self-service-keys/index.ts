@@ -5,14 +5,13 @@ import { GatewayError } from '../../problem.ts';
 import { parsedBody } from '../validate/body.ts';
 import type { ApiConfig } from '../../config/types.ts';
 import { bodyLimitsFor } from '../validate/index.ts';
+import { TOKEN_METHODS } from '../authn/types.ts';
 import { CREATE_ID, LIST_ID, REVOKE_ID } from './operations.ts';
 import type { SelfServiceKeysConfig } from './schema.ts';
 
 export { selfServiceOperations } from './operations.ts';
 
 const DAY_MS = 86_400_000;
-/** Methods whose identity says how a person authenticated: only they may manage keys (never a key minting keys). */
-const TOKEN_METHODS = new Set(['jwt', 'introspection']);
 /** Marks consumers created by self-service, and whose tokens they belong to. */
 const SELF_SERVICE = 'self_service';
 

@@ -1,3 +1,4 @@
+import { ConfigIssueError } from '../../config/errors.ts';
 import type { ApiConfig } from '../../config/types.ts';
 import type { LoadedSpec } from '../../openapi/load.ts';
 import type { Services } from '../../pipeline/types.ts';
@@ -16,7 +17,11 @@ export function selfServiceRoutes(api: ApiConfig, apiIndex: number, spec: Loaded
   if (api.auth?.api_keys === undefined || api.auth.api_keys === false) throw new Error(`${at}: the API does not accept API keys (auth.api_keys), so self-service keys would be useless`);
   if (config.default_ttl_days > config.max_ttl_days) throw new Error(`${at}.default_ttl_days: is over max_ttl_days (${config.max_ttl_days})`);
   const schemes = spec.operations[0]?.securitySchemes ?? ((spec.document.components?.securitySchemes ?? {}) as never);
-  return selfServiceOperations(config, schemes, '', at).map((operation) => ({
+  const operations = selfServiceOperations(config, schemes, '', at);
+  for (const operation of operations) {
+    if (spec.operations.some((o) => o.path === operation.path)) throw new ConfigIssueError(`${at}.path`, `${operation.path} is also a path of ${spec.file}`, 'choose a path the spec does not use');
+  }
+  return operations.map((operation) => ({
     operation,
     local: selfServiceEndpoint(operation.operationId, api, config, services, api.max_body_bytes),
   }));

@@ -3,10 +3,9 @@ import { createOpenApiAjv } from '../../openapi/ajv.ts';
 import type { Identity, PolicyBuildInput, RequestContext, RequestPolicy } from '../../pipeline/types.ts';
 import { GatewayError } from '../../problem.ts';
 import { BEARER_CHALLENGE } from '../authn/bearer.ts';
+import { TOKEN_METHODS } from '../authn/types.ts';
 import { stepUpSchema, type StepUpConfig } from './schema.ts';
 
-/** Authentication methods whose identity carries a user's authentication context (`acr`, `amr`, `auth_time`). */
-const TOKEN_METHODS = new Set(['jwt', 'introspection']);
 /** How far in the future an `auth_time` may be (clock skew), in seconds. */
 const AUTH_TIME_SKEW_SECONDS = 60;
 

@@ -6,13 +6,13 @@ import type { Identity, PolicyBuildInput, RequestContext, RequestPolicy } from '
 import { GatewayError } from '../../problem.ts';
 import { claimPath, readClaim } from '../authn-jwt/claims.ts';
 import { secretBytes } from '../authn-jwt/verify.ts';
+import { HMAC_MIN_BYTES } from '../authn-jwt/schema.ts';
 import type { ClaimSource, MintJwtConfig, StaticCredentialConfig, UpstreamCredentialConfig } from './schema.ts';
 
 /** Headers a credential can never be carried in: the proxy sets or drops them itself. */
 const RESERVED_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'upgrade', 'te', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'forwarded']);
 /** Always removed from the client's request: the credentials a client presents to Rampart. */
 const CLIENT_CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'proxy-authorization'];
-const HMAC_MIN_BYTES: Record<string, number> = { HS256: 32, HS384: 48, HS512: 64 };
 const CURVES: Record<string, string> = { ES256: 'prime256v1', ES384: 'secp384r1', ES512: 'secp521r1' };
 const MAX_CACHED = 10_000;
 
