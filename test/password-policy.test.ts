@@ -5,8 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startGateway, type TestGateway } from './helpers/gateway.ts';
-import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
+import type { TestGateway } from './helpers/gateway.ts';
+import type { TestUpstream } from './helpers/upstream.ts';
+import { startSpecGateway, type SpecGateway } from './helpers/spec-gateway.ts';
 import { send } from './helpers/gateway-fixtures.ts';
 
 const SPEC = `openapi: 3.1.0
@@ -57,17 +58,12 @@ paths:
 
 let upstream: TestUpstream;
 let gw: TestGateway;
+let stack: SpecGateway | undefined;
 before(async () => {
-  upstream = await startUpstream();
-  gw = await startGateway(
-    { monitor: { enabled: false }, upstreams: { main: { url: upstream.url } }, apis: [{ name: 'accounts', spec: './accounts.yaml', upstream: 'main', response: { mode: 'off' } }] },
-    { files: { 'accounts.yaml': SPEC } },
-  );
+  stack = await startSpecGateway(SPEC);
+  ({ gw, upstream } = stack);
 });
-after(async () => {
-  await gw?.close();
-  await upstream?.close();
-});
+after(() => stack?.close());
 
 const register = (body: Record<string, unknown>) => send(gw.url, '/register', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 

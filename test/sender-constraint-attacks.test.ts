@@ -5,38 +5,17 @@
  * one client filling the replay cache. Loopback only.
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { calculateJwkThumbprint, type JWK } from 'jose';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { startTestIssuer, type TestIssuer } from './helpers/jwt-issuer.ts';
 import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
 import { startIntrospectionServer, type IntrospectionServer } from './helpers/introspection-server.ts';
-import { TEST_ENV, itemsSpec } from './helpers/apikeys.ts';
+import { TEST_ENV } from './helpers/apikeys.ts';
 import { send } from './helpers/gateway-fixtures.ts';
 import { verifyProof } from '../src/policies/authn-dpop/proof.ts';
-
-const SPEC = itemsSpec('dpop', 'bearer: { type: http, scheme: bearer }');
-
-interface ProofKey {
-  readonly privateKey: CryptoKey;
-  readonly jwk: JWK;
-  readonly jkt: string;
-}
-
-async function proofKey(alg = 'ES256'): Promise<ProofKey> {
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
-  const jwk = await exportJWK(publicKey);
-  return { privateKey, jwk, jkt: await calculateJwkThumbprint(jwk) };
-}
-
-const ath = (token: string) => createHash('sha256').update(token).digest('base64url');
-
-function proof(key: ProofKey, claims: Record<string, unknown>, header: Record<string, unknown> = {}, alg = 'ES256'): Promise<string> {
-  return new SignJWT({ jti: randomUUID(), iat: Math.floor(Date.now() / 1000), ...claims })
-    .setProtectedHeader({ alg, typ: 'dpop+jwt', jwk: key.jwk, ...header } as never)
-    .sign(key.privateKey);
-}
+import { ath, DPOP_SPEC as SPEC, proof, proofKey } from './helpers/dpop.ts';
 
 let issuer: TestIssuer;
 let upstream: TestUpstream;

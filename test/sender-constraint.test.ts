@@ -8,35 +8,13 @@ import assert from 'node:assert/strict';
 import { randomUUID, X509Certificate, createHash } from 'node:crypto';
 import { request } from 'node:https';
 import { after, before, describe, test } from 'node:test';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { SignJWT } from 'jose';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { startTestIssuer, type TestIssuer } from './helpers/jwt-issuer.ts';
 import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
-import { itemsSpec } from './helpers/apikeys.ts';
 import { problemOf, send } from './helpers/gateway-fixtures.ts';
 import { DAY, createCa, issueLeaf } from './helpers/test-ca.ts';
-
-const SPEC = itemsSpec('dpop', 'bearer: { type: http, scheme: bearer }');
-
-interface ProofKey {
-  readonly privateKey: CryptoKey;
-  readonly jwk: JWK;
-  readonly jkt: string;
-}
-
-async function proofKey(alg = 'ES256'): Promise<ProofKey> {
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
-  const jwk = await exportJWK(publicKey);
-  return { privateKey, jwk, jkt: await calculateJwkThumbprint(jwk) };
-}
-
-const ath = (token: string) => createHash('sha256').update(token).digest('base64url');
-
-function proof(key: ProofKey, claims: Record<string, unknown>, header: Record<string, unknown> = {}, alg = 'ES256'): Promise<string> {
-  return new SignJWT({ jti: randomUUID(), iat: Math.floor(Date.now() / 1000), ...claims })
-    .setProtectedHeader({ alg, typ: 'dpop+jwt', jwk: key.jwk, ...header } as never)
-    .sign(key.privateKey);
-}
+import { ath, DPOP_SPEC as SPEC, proof, proofKey, type ProofKey } from './helpers/dpop.ts';
 
 let issuer: TestIssuer;
 let upstream: TestUpstream;

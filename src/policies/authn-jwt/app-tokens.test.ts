@@ -4,24 +4,18 @@ import { randomBytes } from 'node:crypto';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import type { JwtConfig, JwtIssuerConfig } from '../../config/types.ts';
 import type { GatewayError } from '../../problem.ts';
+import { ISSUER_DEFAULTS } from '../../../test/helpers/jwt-config.ts';
 import { JwtVerifier } from './index.ts';
 import { secretBytes } from './verify.ts';
 
 /** Tokens as an app issues them itself: HS256, claims `sub`, `iat`, `exp` only, and often a short secret. */
 const APP_ISSUER = {
+  ...ISSUER_DEFAULTS,
   issuer: 'shop-app',
   require: ['exp', 'sub', 'iat'],
   allow_weak_secret: true,
   algorithms: ['HS256'],
   max_token_age_seconds: 86_400,
-  clock_skew_seconds: 30,
-  jwks_cache_max_age_seconds: 600,
-  jwks_cooldown_seconds: 30,
-  fetch_timeout_ms: 3000,
-  scope_claim: 'scope',
-  roles_claim: 'roles',
-  tenant_claim: 'tenant',
-  consumer_claim: 'client_id',
 } as const;
 
 const config = (...issuers: Partial<JwtIssuerConfig>[]): JwtConfig => ({

@@ -5,22 +5,10 @@ import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import type { JwtConfig, JwtIssuerConfig } from '../../config/types.ts';
 import type { GatewayError } from '../../problem.ts';
 import { startTestIssuer, type TestIssuer } from '../../../test/helpers/jwt-issuer.ts';
+import { ISSUER_DEFAULTS } from '../../../test/helpers/jwt-config.ts';
 import { InMemoryTokenRevocations, JwtVerifier, KeySourceUnavailable, RemoteJwks } from './index.ts';
 
-const DEFAULTS = {
-  require: ['iss', 'aud', 'exp', 'iat', 'sub'],
-  allow_weak_secret: false,
-  algorithms: ['ES256', 'RS256', 'EdDSA', 'PS256'],
-  max_token_age_seconds: 3600,
-  clock_skew_seconds: 30,
-  jwks_cache_max_age_seconds: 600,
-  jwks_cooldown_seconds: 30,
-  fetch_timeout_ms: 3000,
-  scope_claim: 'scope',
-  roles_claim: 'roles',
-  tenant_claim: 'tenant',
-  consumer_claim: 'client_id',
-} as const;
+const DEFAULTS = ISSUER_DEFAULTS;
 
 const jwtConfig = (issuer: Partial<JwtIssuerConfig> & { issuer: string }): JwtConfig => ({
   issuers: [{ audience: 'items-api', ...DEFAULTS, ...issuer } as JwtIssuerConfig],

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { ISSUER_DEFAULTS } from '../../../test/helpers/jwt-config.ts';
 import type { ApiConfig, AuthConfig, RampartConfig } from '../../config/types.ts';
 import type { SpecOperation } from '../../openapi/load.ts';
 import type { PolicyBuildInput, Services } from '../../pipeline/types.ts';
@@ -12,21 +13,11 @@ const jwtAuth: AuthConfig = {
     max_token_bytes: 8192,
     issuers: [
       {
+        ...ISSUER_DEFAULTS,
         issuer: 'https://idp.example',
         audience: 'a',
-        require: ['iss', 'aud', 'exp', 'iat', 'sub'],
-        allow_weak_secret: false,
         jwks_url: 'https://idp.example/jwks',
         algorithms: ['ES256'],
-        max_token_age_seconds: 3600,
-        clock_skew_seconds: 30,
-        jwks_cache_max_age_seconds: 600,
-        jwks_cooldown_seconds: 30,
-        fetch_timeout_ms: 3000,
-        scope_claim: 'scope',
-        roles_claim: 'roles',
-        tenant_claim: 'tenant',
-        consumer_claim: 'client_id',
       },
     ],
   },

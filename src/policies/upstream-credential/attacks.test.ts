@@ -10,6 +10,7 @@ import { decodeJwt, SignJWT } from 'jose';
 import type { ApiConfig, JwtConfig, JwtIssuerConfig } from '../../config/types.ts';
 import type { Identity, PolicyBuildInput, RequestContext } from '../../pipeline/types.ts';
 import type { GatewayError } from '../../problem.ts';
+import { ISSUER_DEFAULTS } from '../../../test/helpers/jwt-config.ts';
 import { JwtVerifier } from '../authn-jwt/index.ts';
 import { InMemoryTokenRevocations } from '../authn-jwt/revocations.ts';
 import { secretBytes } from '../authn-jwt/verify.ts';
@@ -17,19 +18,12 @@ import { createUpstreamCredentialPolicy } from './index.ts';
 import type { UpstreamCredentialConfig } from './schema.ts';
 
 const BASE_ISSUER = {
+  ...ISSUER_DEFAULTS,
   issuer: 'shop-app',
   require: ['exp', 'sub'],
   allow_weak_secret: false,
   algorithms: ['HS256'],
   max_token_age_seconds: 86_400,
-  clock_skew_seconds: 30,
-  jwks_cache_max_age_seconds: 600,
-  jwks_cooldown_seconds: 30,
-  fetch_timeout_ms: 3000,
-  scope_claim: 'scope',
-  roles_claim: 'roles',
-  tenant_claim: 'tenant',
-  consumer_claim: 'client_id',
 } as const;
 const SECRET = 'k'.repeat(32);
 const KEY = new TextEncoder().encode(SECRET);
