@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { RAMPART_VERSION } from '../version.ts';
 import { parseArgs } from 'node:util';
 import { runCheck } from './check.ts';
 import { APPLY_USAGE, runApply } from './apply.ts';
@@ -59,12 +59,6 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = {
   export: APPLY_USAGE,
 };
 
-/** The package version (package.json beside src/ and dist/). */
-export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
-
 /** Whether `args` ask for help (before a `--` that ends the options). */
 function asksForHelp(args: readonly string[]): boolean {
   for (const arg of args) {
@@ -83,7 +77,7 @@ export async function main(argv: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   if (command === '-v' || command === '--version' || command === 'version') {
-    process.stdout.write(`rampart ${version()}\n`);
+    process.stdout.write(`rampart ${RAMPART_VERSION}\n`);
     return 0;
   }
   const help = COMMAND_USAGE[command];

@@ -22,6 +22,7 @@ import { ownerLookupSchema, ownerRulesSchema, rolesSchema, rulesSchema } from '.
 import { storeSchema } from '../store/schema.ts';
 import { authKeysSchema } from '../policies/authn-apikey/schema.ts';
 import { adminSchema } from '../admin/api/schema.ts';
+import { tracingSchema } from '../tracing/schema.ts';
 
 const port = (def: number) => ({ type: 'integer', minimum: 0, maximum: 65535, default: def, description: 'TCP port (0 picks a free one).' }) as const;
 const host = (def: string) => ({ type: 'string', minLength: 1, maxLength: 255, default: def, description: 'Address to bind.' }) as const;
@@ -244,6 +245,7 @@ export const configSchema = {
         access_log: { type: 'boolean', default: true, description: 'One JSON line per request.' },
       },
     },
+    tracing: tracingSchema,
     audit: auditSchema,
     monitor: monitorSchema,
     ip_filter: ipFilterSchema,

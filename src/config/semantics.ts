@@ -1,13 +1,14 @@
 import { isIP } from 'node:net';
+import { isLoopbackHost } from '../http/hosts.ts';
 import type { ConfigIssue } from './errors.ts';
 import type { CorsConfig, RampartConfig } from './types.ts';
 import { checkStoreConfig } from '../store/schema.ts';
+import { checkTracingConfig } from '../tracing/schema.ts';
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /** Checks the schema cannot express: cross-references, unsafe combinations. Returns every issue found. */
 export function checkConfigSemantics(config: RampartConfig): ConfigIssue[] {
-  const issues: ConfigIssue[] = [...checkStoreConfig(config.store)];
+  const issues: ConfigIssue[] = [...checkStoreConfig(config.store), ...checkTracingConfig(config.tracing)];
   if (config.store?.kind === 'postgres' && config.auth_keys?.pepper === undefined) {
     issues.push({ path: 'auth_keys.pepper', message: 'is required with store.kind postgres (every instance must share it)', hint: 'set pepper: ${env:RAMPART_KEY_PEPPER}' });
   }
@@ -15,7 +16,7 @@ export function checkConfigSemantics(config: RampartConfig): ConfigIssue[] {
   if (!listen.https && !listen.http) {
     issues.push({ path: 'listen', message: 'no listener configured', hint: 'add listen.https (or listen.http with insecure: true for loopback development)' });
   }
-  if (listen.http?.insecure && !LOOPBACK.has(listen.http.host) && !listen.http.host.startsWith('127.')) {
+  if (listen.http?.insecure && !isLoopbackHost(listen.http.host)) {
     issues.push({ path: 'listen.http.insecure', message: 'plain HTTP serving is allowed on loopback only', hint: 'set listen.http.host to 127.0.0.1 or use listen.https' });
   }
   if (listen.http && !listen.http.insecure && !listen.https) {

@@ -1,5 +1,6 @@
 import type { WafConfig } from '../policies/waf/schema.ts';
 import type { AuditConfig } from '../audit/schema.ts';
+import type { TracingConfig } from '../tracing/schema.ts';
 import type { CountersConfig } from '../counters/schema.ts';
 import type { RateLimitConfig } from '../policies/ratelimit/schema.ts';
 import type { ConcurrencyConfig } from '../policies/concurrency/schema.ts';
@@ -261,6 +262,7 @@ export interface RampartConfig {
   readonly apis: readonly ApiConfig[];
   readonly logging: { readonly level: string; readonly access_log: boolean };
   readonly shutdown: { readonly drain_timeout_ms: number };
+  readonly tracing: TracingConfig;
   readonly audit: AuditConfig;
   readonly monitor: MonitorConfig;
   readonly ip_filter: IpFilterConfig;

@@ -14,6 +14,11 @@ export function isPlainAuthority(authority: string): boolean {
   return AUTHORITY.test(authority.toLowerCase());
 }
 
+/** Whether a host name (a URL's `hostname`, or a listener host) is this machine's loopback: `localhost`, 127/8, `::1`. */
+export function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '::1' || hostname === '[::1]' || hostname.startsWith('127.');
+}
+
 /** Builds the matcher; an empty list matches nothing (callers then use the listener address). */
 export function createHostMatcher(hosts: readonly string[]): HostMatcher {
   const exact = new Set<string>();

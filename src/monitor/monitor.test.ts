@@ -33,6 +33,7 @@ function outcome(ctx: { id: string; clientIp: string; params: Record<string, str
     status: 200,
     decision: 'allow',
     stage: undefined,
+    traceId: undefined,
     code: undefined,
     reason: undefined,
     compiled: ctx.route as unknown as RequestOutcome['compiled'],

@@ -1,4 +1,4 @@
-import type { RequestContext, CompiledRoute, UpstreamResponse } from './types.ts';
+import type { RequestContext, CompiledRoute, TraceSpan, UpstreamResponse } from './types.ts';
 
 /**
  * What the runner needs from the layers above it, passed in by the composition root (server/): the proxy call
@@ -19,8 +19,13 @@ export interface PipelineEnds {
  * upstream load); an upstream body is released when a response stage refuses it.
  */
 export async function runRoute(ctx: RequestContext, route: CompiledRoute, ends: PipelineEnds): Promise<void> {
+  const trace = ctx.trace;
   for (const policy of route.policies) {
     ctx.deniedBy = policy.name;
+    if (trace !== undefined) {
+      await traced(trace.span(policy.stage, { 'rampart.policy': policy.name }), () => policy.run(ctx));
+      continue;
+    }
     const pending = policy.run(ctx);
     if (pending !== undefined) await pending;
   }
@@ -28,6 +33,7 @@ export async function runRoute(ctx: RequestContext, route: CompiledRoute, ends: 
   if (ctx.clientGone) return;
 
   const response = await ends.proxy(ctx, route);
+  const span = trace?.span('response', { 'http.response.status_code': response.status });
   try {
     for (const policy of route.responsePolicies) {
       ctx.deniedBy = policy.name;
@@ -36,9 +42,22 @@ export async function runRoute(ctx: RequestContext, route: CompiledRoute, ends: 
     }
     ctx.deniedBy = undefined;
   } catch (error) {
+    span?.end(error);
     ends.discard(response);
     throw error;
   }
   const streamError = await ends.respond(ctx, response);
   if (streamError !== undefined) ctx.notes.streamError = streamError;
+  span?.end();
+}
+
+/** Runs one stage inside its span; the span ends with the stage, carrying the error code when the stage denied. */
+async function traced(span: TraceSpan, run: () => void | Promise<void>): Promise<void> {
+  try {
+    await run();
+  } catch (error) {
+    span.end(error);
+    throw error;
+  }
+  span.end();
 }

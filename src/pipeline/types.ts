@@ -90,6 +90,30 @@ export interface RequestNotes {
 export type Decision = 'allow' | 'deny' | 'error';
 
 /**
+ * A request's trace (tracing/, when `tracing.enabled`): its server span and the child spans the runner, the proxy
+ * and the handler open. Undefined on every request when tracing is off, so no tracing code runs.
+ */
+export interface RequestTrace {
+  /** The W3C trace id (32 hex digits), for the access log and the audit record. */
+  readonly traceId: string;
+  /** Names the server span after the matched route (`GET /users/{id}`). */
+  routed(route: CompiledRoute): void;
+  /** Opens a child span of the request's server span: a pipeline stage, `upstream` or `response`. */
+  span(name: string, attributes?: Readonly<Record<string, string | number>>, client?: boolean): TraceSpan;
+  /** Ends the server span with what the request came to. */
+  finish(outcome: RequestOutcome): void;
+}
+
+/** A child span of a request's trace. */
+export interface TraceSpan {
+  /** `traceparent`/`tracestate` naming this span as the parent, for the upstream request. */
+  propagation(): Record<string, string>;
+  set(name: string, value: string | number): void;
+  /** Ends the span; with the error that ended the stage (its code, never its message, goes on the span). */
+  end(error?: unknown): void;
+}
+
+/**
  * Per-request state passed through the stages. Plain fields (no getters that do work) so the hot path stays cheap;
  * the body is buffered only when a stage asks for it, and then only up to the route's cap.
  */
@@ -128,6 +152,8 @@ export class RequestContext {
   responseHeaders: Record<string, string> | undefined = undefined;
   /** What the stages learnt, for later stages and the record stage (access log, audit, metrics); never secrets. */
   readonly notes: RequestNotes = {};
+  /** This request's trace, when tracing is on (set by the handler before any stage runs). */
+  trace: RequestTrace | undefined = undefined;
   #body: Buffer | undefined;
   #bodyPromise: Promise<Buffer> | undefined;
   #query: URLSearchParams | undefined;
@@ -487,6 +513,8 @@ export interface RequestSummary {
   readonly stage: string | undefined;
   readonly code: string | undefined;
   readonly reason: string | undefined;
+  /** The W3C trace id, when tracing is on (to find the request's trace from its log line or audit record). */
+  readonly traceId: string | undefined;
 }
 
 /** The shared summary of a request answered with `status` (stage 13). */
@@ -503,12 +531,13 @@ export function requestSummary(ctx: RequestContext, status: number): RequestSumm
     stage: ctx.deniedBy,
     code: ctx.errorCode,
     reason: ctx.notes.reason,
+    traceId: ctx.trace?.traceId,
   };
 }
 
 /** Just the {@link RequestSummary} fields of `o` (an outcome carries more), for records that share them. */
 export function summaryOf(o: RequestSummary): RequestSummary {
-  return { requestId: o.requestId, method: o.method, api: o.api, operationId: o.operationId, route: o.route, status: o.status, decision: o.decision, stage: o.stage, code: o.code, reason: o.reason };
+  return { requestId: o.requestId, method: o.method, api: o.api, operationId: o.operationId, route: o.route, status: o.status, decision: o.decision, stage: o.stage, code: o.code, reason: o.reason, traceId: o.traceId };
 }
 
 /**

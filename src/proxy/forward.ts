@@ -39,6 +39,8 @@ export interface ForwardOptions {
   /** The `X-Forwarded-Host` sent upstream: the host the client addressed, when it is one the gateway serves. */
   readonly forwardedHost: string | undefined;
   readonly extraHeaders?: Record<string, string>;
+  /** The gateway's W3C trace context for the upstream call; replaces whatever `traceparent`/`tracestate` the client sent. */
+  readonly traceHeaders?: Record<string, string>;
   readonly responseBufferBytes?: number;
 }
 
@@ -64,6 +66,7 @@ export async function forward(ctx: RequestContext, route: CompiledRoute, options
       host: options.forwardedHost,
       priorForwardedFor: viaProxy ? joinHeader(req.headers['x-forwarded-for']) : undefined,
       peerIp,
+      trace: options.traceHeaders,
     },
     ctx.upstreamHeaders === undefined ? options.extraHeaders : { ...options.extraHeaders, ...ctx.upstreamHeaders },
     ctx.stripUpstreamHeaders,

@@ -59,6 +59,8 @@ export interface ForwardInfo {
   readonly priorForwardedFor: string | undefined;
   /** The socket peer (the trusted proxy) appended to a kept chain; defaults to `clientIp`. */
   readonly peerIp?: string;
+  /** The gateway's trace context (tracing on): the client's `traceparent`/`tracestate` are replaced by it. */
+  readonly trace?: Record<string, string>;
 }
 
 /** Builds the upstream request headers: filtered client headers (less `strip`) plus Rampart's forwarding headers and `extra`. */
@@ -77,12 +79,14 @@ export function upstreamRequestHeaders(
     const as = name.includes('_') ? name.replaceAll('_', '-') : name;
     if (HOP_BY_HOP.has(as) || CLIENT_FORBIDDEN.has(as) || as.startsWith(IDENTITY_HEADER_PREFIX)) continue;
     if (connectionListed?.has(as) || strip?.has(as)) continue;
+    if (info.trace !== undefined && (as === 'traceparent' || as === 'tracestate')) continue;
     out[name] = value;
   }
   out['x-forwarded-for'] = info.priorForwardedFor ? `${info.priorForwardedFor}, ${info.peerIp ?? info.clientIp}` : info.clientIp;
   out['x-forwarded-proto'] = info.proto;
   if (info.host) out['x-forwarded-host'] = info.host;
   out['x-request-id'] = info.requestId;
+  if (info.trace !== undefined) Object.assign(out, info.trace);
   if (extra) Object.assign(out, extra);
   return out;
 }

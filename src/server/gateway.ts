@@ -25,6 +25,7 @@ import { ensureSelfSignedFiles } from './certificates.ts';
 import { GatewayHandler } from './handler.ts';
 import { createPlainListener, createTlsListener, updateLimits, type Tracked } from './listeners.ts';
 import { readTlsMaterial, watchTlsFiles } from './tls.ts';
+import type { Tracing } from '../tracing/tracer.ts';
 
 export interface GatewayOptions {
   /** Path of rampart.yaml. */
@@ -65,6 +66,7 @@ export class Gateway {
   #reloadAgain: Promise<boolean> | undefined;
   #stopping: Promise<void> | undefined;
   #addresses: GatewayAddresses | undefined;
+  #tracing: Tracing | undefined;
 
   private constructor(options: GatewayOptions, table: RouteTable, logger: Logger, services: Services, pools: UpstreamPools, auth: AdminAuth, controlPlane: { close(): Promise<void> }) {
     this.#options = options;
@@ -125,6 +127,12 @@ export class Gateway {
           },
     );
     installIdentity(gateway.handler, gateway.admin, identity);
+    if (loaded.config.tracing.enabled) {
+      // Loaded only when on: a gateway without tracing never pays for the SDK, in memory or per request.
+      const { createTracing } = await import('../tracing/tracer.ts');
+      gateway.#tracing = createTracing(loaded.config.tracing, logger);
+      gateway.handler.tracing = gateway.#tracing;
+    }
     gateway.#cleanups.push(
       installCrashGuard(gateway.handler.scope, (error, ctx, origin) => {
         monitor.metrics.strayErrors.inc({ origin, scope: ctx ? 'request' : 'process' });
@@ -215,6 +223,9 @@ export class Gateway {
       if (JSON.stringify(before) !== JSON.stringify(loaded.config.listen)) {
         this.logger.warn('listener changes (ports, hosts, certificate paths) take effect on restart only');
       }
+      if (JSON.stringify(this.table.config.tracing) !== JSON.stringify(loaded.config.tracing)) {
+        this.logger.warn('tracing changes take effect on restart only');
+      }
       for (const listener of this.#listeners) updateLimits(listener.server, loaded.config.limits);
       this.handler.table = table;
       this.#pools.retain(new Set(Object.keys(loaded.config.upstreams)));
@@ -270,6 +281,7 @@ export class Gateway {
       this.admin.server.closeAllConnections();
     });
     await this.#pools.close();
+    await this.#tracing?.shutdown();
     await this.#controlPlane.close();
     await this.services.counters?.close();
     await this.monitor.stop();

@@ -11,6 +11,7 @@ import { discardBody, forward } from '../proxy/forward.ts';
 import { runRoute, type PipelineEnds } from '../pipeline/run.ts';
 import type { IdentityAsserter } from '../proxy/identity.ts';
 import type { UpstreamPools } from '../proxy/pools.ts';
+import type { Tracing } from '../tracing/tracer.ts';
 import { finishHeaders, safeReason, sendProblem, sendResponse } from './respond.ts';
 
 /** Status recorded for a request whose client went away before any answer was sent (nginx's convention). */
@@ -29,6 +30,8 @@ export class GatewayHandler {
   readonly #sinks: RecordSink[];
   /** Signs the identity header sent upstream for authenticated requests (set at start, see proxy/identity.ts). */
   identity: IdentityAsserter | undefined = undefined;
+  /** Starts each request's trace (set at start when `tracing.enabled`; tracing/tracer.ts). */
+  tracing: Tracing | undefined = undefined;
   #denyGate: ((ctx: RequestContext, status: number) => Promise<void> | undefined) | undefined;
   #inFlight = 0;
   /** The request each piece of async work belongs to, for the crash guard (server/crash-guard.ts). */
@@ -63,6 +66,7 @@ export class GatewayHandler {
   readonly handle = (req: ServerRequest, res: ServerResponseLike, secure: boolean): void => {
     const table = this.table;
     const ctx = new RequestContext(req, res, requestIdOf(req.headers['x-request-id']), clientIpOf(req, table.trustedProxies), secure);
+    if (this.tracing !== undefined) ctx.trace = this.tracing.begin(ctx, table.trustedProxies);
     this.#inFlight++;
     let recorded = false;
     const record = () => {
@@ -74,6 +78,7 @@ export class GatewayHandler {
       // HTTP/2: a reset stream's response reports writableFinished although end() was never called.
       if (!res.writableFinished || !res.writableEnded) ctx.clientGone = true;
       const outcome = outcomeOf(ctx, status);
+      ctx.trace?.finish(outcome);
       for (const sink of this.#sinks) {
         try {
           sink.record(outcome);
@@ -125,6 +130,7 @@ export class GatewayHandler {
     const route = match.route;
     ctx.route = route;
     ctx.params = match.params;
+    ctx.trace?.routed(route);
 
     await runRoute(ctx, route, this.#endsFor(table));
   }
@@ -137,14 +143,24 @@ export class GatewayHandler {
       proxy: async (ctx, route) => {
         if (route.local) return route.local(ctx);
         const inner = stripPrefix(ctx.path, route.api.base_path) ?? ctx.path;
-        return forward(ctx, route, {
-          pool: this.#pools.get(route.upstreamName, route.upstream),
-          upstreamPath: ctx.rawQuery === '' ? inner : `${inner}?${ctx.rawQuery}`,
-          trustedProxies: table.trustedProxies,
-          removeHeaders: table.securityHeaders.remove,
-          forwardedHost: ctx.forwardedHost,
-          extraHeaders: ctx.identity && this.identity ? await this.identity.headersFor(ctx, route.upstreamName, table.config.identity) : undefined,
-        });
+        const span = ctx.trace?.span('upstream', { 'rampart.upstream': route.upstreamName, 'http.request.method': ctx.method }, true);
+        try {
+          const response = await forward(ctx, route, {
+            pool: this.#pools.get(route.upstreamName, route.upstream),
+            upstreamPath: ctx.rawQuery === '' ? inner : `${inner}?${ctx.rawQuery}`,
+            trustedProxies: table.trustedProxies,
+            removeHeaders: table.securityHeaders.remove,
+            forwardedHost: ctx.forwardedHost,
+            extraHeaders: ctx.identity && this.identity ? await this.identity.headersFor(ctx, route.upstreamName, table.config.identity) : undefined,
+            traceHeaders: span?.propagation(),
+          });
+          span?.set('http.response.status_code', response.status);
+          span?.end();
+          return response;
+        } catch (error) {
+          span?.end(error);
+          throw error;
+        }
       },
       respond: (ctx, response) => sendResponse(ctx, table, response),
       discard: (response) => discardBody(response.stream),

@@ -1,3 +1,4 @@
+import { isLoopbackHost } from '../../http/hosts.ts';
 /**
  * Outbound HTTP for authentication (discovery, JWKS, introspection): every call has a timeout, never follows
  * redirects, and reads at most a bounded body.
@@ -94,8 +95,6 @@ function safeOrigin(url: string): string {
   }
 }
 
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
-
 /** Whether an identity-provider URL is acceptable: HTTPS, or plain HTTP to a loopback host (development). */
 export function isAllowedIdpUrl(url: string): boolean {
   let parsed: URL;
@@ -106,5 +105,5 @@ export function isAllowedIdpUrl(url: string): boolean {
   }
   if (parsed.username !== '' || parsed.password !== '') return false;
   if (parsed.protocol === 'https:') return true;
-  return parsed.protocol === 'http:' && (LOOPBACK_HOSTS.has(parsed.hostname) || parsed.hostname.startsWith('127.'));
+  return parsed.protocol === 'http:' && isLoopbackHost(parsed.hostname);
 }
