@@ -66,4 +66,38 @@ describe('the admin OpenAPI document', () => {
     assert.deepEqual(seen.filter((id) => id.startsWith('pg-')), ['pg-a', 'pg-b', 'pg-c'], 'every consumer, once, in order');
     assert.equal((await call('GET', '/admin/v1/consumers?limit=501', READ_TOKEN)).status, 400, 'a page over the documented maximum is refused');
   });
+
+  test('every list on the listener answers one envelope { items, next } and pages by limit/after to next: null', async () => {
+    const lists = Object.entries(doc.paths).filter(([path, item]) => {
+      const schema = (item['get']?.responses['200'] as { content?: Record<string, { schema?: { required?: string[] } }> } | undefined)?.content?.['application/json']?.schema;
+      return !path.includes('{') && schema?.required?.includes('items') && schema.required.includes('next');
+    });
+    const paths = lists.map(([path]) => path).sort();
+    for (const expected of ['/admin/v1/consumers', '/admin/v1/keys', '/admin/v1/events', '/admin/v1/incidents', '/admin/v1/blocks', '/admin/v1/ratelimit/counters', '/admin/v1/ratelimit/lockouts', '/admin/v1/ratelimit/concurrency']) {
+      assert.ok(paths.includes(expected), `${expected} is documented as a page`);
+    }
+    const get = (path: string) => fetch(`${gw.adminUrl}${path}`, { headers: { authorization: `Bearer ${READ_TOKEN}` } });
+    for (const path of paths) {
+      const seen: string[] = [];
+      let after: string | null = null;
+      for (let pages = 0; pages < 50; pages++) {
+        const res = await get(`${path}?limit=1${after !== null ? `&after=${encodeURIComponent(after)}` : ''}`);
+        assert.equal(res.status, 200, path);
+        const body = (await res.json()) as { items: unknown[]; next: string | null };
+        assert.ok(Array.isArray(body.items) && (body.next === null || typeof body.next === 'string'), `${path}: the envelope`);
+        assert.ok(body.items.length <= 1, `${path}: limit honoured`);
+        seen.push(...body.items.map((i) => JSON.stringify(i)));
+        if (body.next === null) break;
+        assert.ok(body.items.length === 1, `${path}: a page that says more follows is not empty`);
+        after = body.next;
+      }
+      assert.equal(new Set(seen).size, seen.length, `${path}: no item twice`);
+      assert.equal((await get(`${path}?limit=0`)).status, 400, `${path}: limit 0 refused`);
+      assert.equal((await get(`${path}?limit=abc`)).status, 400, `${path}: limit abc refused`);
+    }
+    const events = (await (await get('/admin/v1/events?limit=1')).json()) as { items: { seq: number }[]; next: string | null };
+    assert.equal(events.next, String(events.items[0]!.seq), 'the events cursor is the last seq shown (consumers were created above)');
+    assert.equal((await get('/admin/v1/events?after=not-a-seq')).status, 400);
+    assert.equal((await get('/admin/v1/incidents?after=%00')).status, 400);
+  });
 });

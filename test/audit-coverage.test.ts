@@ -117,8 +117,8 @@ describe('every audited action leaves its record', () => {
     const deadline = Date.now() + 5000;
     let incident: { id: string } | undefined;
     while (!incident && Date.now() < deadline) {
-      const res = await fetch(`${gw.adminUrl}/admin/incidents`, { headers: { authorization: `Bearer ${READ_TOKEN}` } });
-      const list = ((await res.json()) as { incidents: { id: string; kind: string; actions: { type: string; status: string }[] }[] }).incidents;
+      const res = await fetch(`${gw.adminUrl}/admin/v1/incidents`, { headers: { authorization: `Bearer ${READ_TOKEN}` } });
+      const list = ((await res.json()) as { items: { id: string; kind: string; actions: { type: string; status: string }[] }[] }).items;
       incident = list.find((i) => i.kind === 'auth_failures' && i.actions.some((a) => a.type === 'block_ip' && a.status === 'applied'));
       if (!incident) await new Promise((r) => setTimeout(r, 50));
     }
@@ -127,10 +127,10 @@ describe('every audited action leaves its record', () => {
 
     // Lifting: the block, a lockout, then resolving the incident.
     const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
-    assert.equal((await fetch(`${gw.adminUrl}/admin/blocks/${ATTACKER}`, { method: 'DELETE', headers: admin })).status, 200);
-    const lifted = await fetch(`${gw.adminUrl}/ratelimit/lockouts?ip=${ATTACKER}&account=alice`, { method: 'DELETE', headers: admin });
+    assert.equal((await fetch(`${gw.adminUrl}/admin/v1/blocks/${ATTACKER}`, { method: 'DELETE', headers: admin })).status, 200);
+    const lifted = await fetch(`${gw.adminUrl}/admin/v1/ratelimit/lockouts?ip=${ATTACKER}&account=alice`, { method: 'DELETE', headers: admin });
     assert.deepEqual(await lifted.json(), { cleared: 1 });
-    const resolved = await fetch(`${gw.adminUrl}/admin/incidents/${incident.id}/resolve`, { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: '{"note":"test"}' });
+    const resolved = await fetch(`${gw.adminUrl}/admin/v1/incidents/${incident.id}/resolve`, { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: '{"note":"test"}' });
     assert.equal(resolved.status, 200);
     await gw.gateway.monitor.audit!.log.flush();
 

@@ -182,7 +182,7 @@ describe('rampart CLI against a running gateway', () => {
     }
     const deadline = Date.now() + 5000;
     while (Date.now() < deadline) {
-      const { incidents } = await rampartJson<{ incidents: Record<string, unknown>[] }>(['incidents', 'list', '--status', 'open', '--admin', gw.adminUrl, '-c', cfg], env);
+      const { items: incidents } = await rampartJson<{ items: Record<string, unknown>[] }>(['incidents', 'list', '--status', 'open', '--admin', gw.adminUrl, '-c', cfg], env);
       const found = incidents.find((i) => i['kind'] === 'auth_failures' && (i['subject'] as Record<string, unknown>)['ip'] === ip);
       if (found && (found['actions'] as { type: string; status: string }[]).some((a) => a.type === 'block_ip' && a.status === 'applied')) return found;
       await new Promise((r) => setTimeout(r, 100));
@@ -209,8 +209,8 @@ describe('rampart CLI against a running gateway', () => {
     assert.match(wrong.stderr, /401/);
 
     const reader = { ...TEST_ENV, RAMPART_ADMIN_TOKEN: READ_TOKEN };
-    const empty = await rampartJson<{ incidents: unknown[] }>(['incidents', 'list', '--admin', gw.adminUrl, '-c', cfg], reader);
-    assert.deepEqual(empty.incidents, []);
+    const empty = await rampartJson<{ items: unknown[]; next: string | null }>(['incidents', 'list', '--admin', gw.adminUrl, '-c', cfg], reader);
+    assert.deepEqual(empty, { items: [], next: null });
 
     const found = await burstUntilIncident(FAILING_IP, reader);
     incidentId = String(found['id']);
@@ -235,7 +235,7 @@ describe('rampart CLI against a running gateway', () => {
     const admin = { ...TEST_ENV, RAMPART_ADMIN_TOKEN: ADMIN_TOKEN };
     const resolved = await rampartJson<Record<string, unknown>>(['incidents', 'resolve', incidentId, '--note', 'test burst', '--admin', gw.adminUrl, '-c', cfg], admin);
     assert.equal(resolved['status'], 'resolved');
-    const { incidents } = await rampartJson<{ incidents: Record<string, unknown>[] }>(['incidents', 'list', '--status', 'open', '--admin', gw.adminUrl, '-c', cfg], admin);
+    const { items: incidents } = await rampartJson<{ items: Record<string, unknown>[] }>(['incidents', 'list', '--status', 'open', '--admin', gw.adminUrl, '-c', cfg], admin);
     assert.ok(!incidents.some((i) => i['id'] === incidentId), 'no longer open');
     assert.equal(await items(createdKey, FAILING_IP), 200, 'the block is lifted');
 

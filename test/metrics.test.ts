@@ -108,7 +108,7 @@ describe('metrics scrape after real traffic', () => {
     // Auth failures: a key that does not exist (api_key method), and no credential at all; enough to open an incident.
     for (let i = 0; i < 4; i++) await send(gw.url, '/items', { headers: { 'x-api-key': `${key.slice(0, -4)}ZZZZ`, 'x-forwarded-for': ATTACKER } });
     await send(gw.url, '/items');
-    const blocks = async () => ((await (await fetch(`${gw.adminUrl}/admin/blocks`, { headers: { authorization: `Bearer ${READ_TOKEN}` } })).json()) as { blocks: unknown[] }).blocks;
+    const blocks = async () => ((await (await fetch(`${gw.adminUrl}/admin/v1/blocks`, { headers: { authorization: `Bearer ${READ_TOKEN}` } })).json()) as { items: unknown[] }).items;
     assert.ok(await eventually(async () => (await blocks()).length === 1), 'the auth-failure burst blocked the attacker');
     assert.equal((await send(gw.url, '/orders', { method: 'POST', headers: { 'x-forwarded-for': ATTACKER, 'content-type': 'application/json' }, body: '{"qty":1}' })).status, 403);
 

@@ -27,9 +27,9 @@ function adminFetch(base: string, path: string, token: string | undefined, init:
 }
 
 async function listIncidents(base: string): Promise<Incident[]> {
-  const res = await adminFetch(base, '/admin/incidents', READ_TOKEN);
+  const res = await adminFetch(base, '/admin/v1/incidents', READ_TOKEN);
   assert.equal(res.status, 200);
-  return ((await res.json()) as { incidents: Incident[] }).incidents;
+  return ((await res.json()) as { items: Incident[] }).items;
 }
 
 /** Polls (bounded: 5 s) for an open incident matching `match` whose containment of `action` is applied. */
@@ -195,7 +195,7 @@ describe('attack simulations → incidents and containment', () => {
   test('resolving an incident lifts its block (audited with the token name, not a body field) and the IP is served again', async () => {
     const ip = '203.0.113.7';
     const incident = (await incidents()).find((i) => i.kind === 'auth_failures' && i.subject.ip === ip)!;
-    const path = `/admin/incidents/${incident.id}/resolve`;
+    const path = `/admin/v1/incidents/${incident.id}/resolve`;
     const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ actor: 'mallory', note: 'false positive' }) };
     const readOnly = await adminFetch(gw.adminUrl, path, READ_TOKEN, init);
     assert.equal(readOnly.status, 403, 'a read_only token cannot resolve');
@@ -217,10 +217,10 @@ describe('attack simulations → incidents and containment', () => {
 
   test('lifting a block: read_only gets 403, admin lifts it (actor = token name)', async () => {
     const ip = '203.0.113.8';
-    assert.ok((((await (await adminFetch(gw.adminUrl, '/admin/blocks', READ_TOKEN)).json()) as { blocks: { ip: string }[] }).blocks).some((b) => b.ip === ip));
-    assert.equal((await adminFetch(gw.adminUrl, `/admin/blocks/${ip}`, READ_TOKEN, { method: 'DELETE' })).status, 403);
+    assert.ok((((await (await adminFetch(gw.adminUrl, '/admin/v1/blocks', READ_TOKEN)).json()) as { items: { ip: string }[] }).items).some((b) => b.ip === ip));
+    assert.equal((await adminFetch(gw.adminUrl, `/admin/v1/blocks/${ip}`, READ_TOKEN, { method: 'DELETE' })).status, 403);
     await assertBlocked(ip);
-    assert.equal((await adminFetch(gw.adminUrl, `/admin/blocks/${ip}`, ADMIN_TOKEN, { method: 'DELETE' })).status, 200);
+    assert.equal((await adminFetch(gw.adminUrl, `/admin/v1/blocks/${ip}`, ADMIN_TOKEN, { method: 'DELETE' })).status, 200);
     assert.equal((await send(ip, '/products')).status, 200);
     const lifted = await gw.gateway.monitor.audit!.store.search({ type: 'ip.unblocked' });
     assert.ok(lifted.some((r) => r.fields['actor'] === 'ops'));
@@ -229,15 +229,15 @@ describe('attack simulations → incidents and containment', () => {
   test('admin listener: no or unknown token → 401 problem+json with WWW-Authenticate on every non-public route', async () => {
     const routes: [string, string][] = [
       ['GET', '/metrics'],
-      ['GET', '/admin/incidents'],
-      ['GET', '/admin/incidents/inc_x'],
-      ['POST', '/admin/incidents/inc_x/resolve'],
-      ['GET', '/admin/blocks'],
-      ['DELETE', '/admin/blocks/203.0.113.9'],
-      ['GET', '/ratelimit/counters'],
-      ['DELETE', '/ratelimit/counters?prefix=rl:x'],
-      ['GET', '/ratelimit/lockouts'],
-      ['GET', '/ratelimit/concurrency'],
+      ['GET', '/admin/v1/incidents'],
+      ['GET', '/admin/v1/incidents/inc_x'],
+      ['POST', '/admin/v1/incidents/inc_x/resolve'],
+      ['GET', '/admin/v1/blocks'],
+      ['DELETE', '/admin/v1/blocks/203.0.113.9'],
+      ['GET', '/admin/v1/ratelimit/counters'],
+      ['DELETE', '/admin/v1/ratelimit/counters?prefix=rl:x'],
+      ['GET', '/admin/v1/ratelimit/lockouts'],
+      ['GET', '/admin/v1/ratelimit/concurrency'],
       ['GET', '/admin/v1/keys'],
       ['GET', '/no/such/route'],
     ];
@@ -253,8 +253,8 @@ describe('attack simulations → incidents and containment', () => {
       }
     }
     await assertBlocked('203.0.113.9'); // the unauthenticated DELETE above lifted nothing
-    assert.equal((await adminFetch(gw.adminUrl, '/ratelimit/counters?prefix=rl:x', READ_TOKEN, { method: 'DELETE' })).status, 403);
-    assert.equal((await adminFetch(gw.adminUrl, '/ratelimit/counters', READ_TOKEN)).status, 200);
+    assert.equal((await adminFetch(gw.adminUrl, '/admin/v1/ratelimit/counters?prefix=rl:x', READ_TOKEN, { method: 'DELETE' })).status, 403);
+    assert.equal((await adminFetch(gw.adminUrl, '/admin/v1/ratelimit/counters', READ_TOKEN)).status, 200);
     assert.equal((await adminFetch(gw.adminUrl, '/no/such/route', READ_TOKEN)).status, 404, 'a known caller learns the route does not exist');
   });
 
@@ -309,7 +309,7 @@ describe('attacks on the demo API behind Rampart → containment of keys, tokens
   const call = (path: string, headers: Record<string, string>, ip: string) => fetch(stack.gateway.url + path, { headers: { 'x-forwarded-for': ip, ...headers } });
 
   async function resolve(id: string): Promise<Incident> {
-    const res = await adminFetch(base(), `/admin/incidents/${id}/resolve`, ADMIN_TOKEN, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"note":"contained and rotated"}' });
+    const res = await adminFetch(base(), `/admin/v1/incidents/${id}/resolve`, ADMIN_TOKEN, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"note":"contained and rotated"}' });
     assert.equal(res.status, 200);
     return (await res.json()) as Incident;
   }

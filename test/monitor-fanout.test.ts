@@ -57,7 +57,7 @@ test('a block placed on instance A is enforced by instance B within 1 s, and lif
   await waitFor(403);
   assert.equal(await statusOn(a.url), 403);
 
-  const lifted = await fetch(`${a.adminUrl}/admin/blocks/${ip}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const lifted = await fetch(`${a.adminUrl}/admin/v1/blocks/${ip}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   assert.equal(lifted.status, 200);
   await waitFor(200);
 });

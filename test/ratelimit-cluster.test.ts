@@ -202,8 +202,8 @@ describe('Redis killed mid-run and restarted', () => {
     // Shared counting again: the fixed-window counter of the open limit lives in the (new, empty) Redis. The new
     // Redis does not know the 5 admitted locally this hour, so the key must still pass the local count too: 429.
     assert.equal((await send(gw.url, '/items')).status, 429, 'requests admitted during the outage still count');
-    const listed = (await (await fetch(`${gw.adminUrl}/ratelimit/counters?prefix=rl:items:open`, { headers: { authorization: `Bearer ${READ_TOKEN}` } })).json()) as { backend: string; entries: unknown[] };
+    const listed = (await (await fetch(`${gw.adminUrl}/admin/v1/ratelimit/counters?prefix=rl:items:open`, { headers: { authorization: `Bearer ${READ_TOKEN}` } })).json()) as { backend: string; items: unknown[] };
     assert.equal(listed.backend, 'redis');
-    assert.equal(listed.entries.length, 1);
+    assert.equal(listed.items.length, 1);
   });
 });

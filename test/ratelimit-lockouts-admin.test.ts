@@ -65,12 +65,12 @@ describe('lockout admin API', () => {
   const login = (path: string, ip: string, username = 'alice') =>
     send(gw.url, path, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': ip }, body: JSON.stringify({ username, password: 'wrong' }) });
   const lockouts = async (query = ''): Promise<Entry[]> => {
-    const res = await fetch(`${gw.adminUrl}/ratelimit/lockouts${query}`, { headers: { authorization: `Bearer ${READ_TOKEN}` } });
+    const res = await fetch(`${gw.adminUrl}/admin/v1/ratelimit/lockouts${query}`, { headers: { authorization: `Bearer ${READ_TOKEN}` } });
     assert.equal(res.status, 200);
-    return ((await res.json()) as { entries: Entry[] }).entries;
+    return ((await res.json()) as { items: Entry[] }).items;
   };
   const lift = async (query: string): Promise<{ status: number; body: Record<string, unknown> }> => {
-    const res = await fetch(`${gw.adminUrl}/ratelimit/lockouts${query}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const res = await fetch(`${gw.adminUrl}/admin/v1/ratelimit/lockouts${query}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
 
@@ -87,7 +87,7 @@ describe('lockout admin API', () => {
     assert.ok(listed.every((e) => e['ip'] === '2001:db8:1:2::'), 'only that network');
     assert.deepEqual(await lockouts('?ip=2001:db8:9::1'), []);
     assert.equal((await lift('?ip=not-an-ip')).status, 400);
-    assert.equal((await fetch(`${gw.adminUrl}/ratelimit/lockouts?ip=nope`, { headers: { authorization: `Bearer ${READ_TOKEN}` } })).status, 400);
+    assert.equal((await fetch(`${gw.adminUrl}/admin/v1/ratelimit/lockouts?ip=nope`, { headers: { authorization: `Bearer ${READ_TOKEN}` } })).status, 400);
 
     const lifted = await lift('?ip=2001:db8:1:2::1');
     assert.equal(lifted.status, 200);

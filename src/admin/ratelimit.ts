@@ -1,10 +1,10 @@
-import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import type { Counters, LoginRegistration } from '../counters/index.ts';
 import { storageKey } from '../counters/algorithms.ts';
 import { inFlight } from '../policies/concurrency/index.ts';
 import { GatewayError } from '../problem.ts';
-import { sendJson, type AdminHandler } from './server.ts';
+import { ADMIN_API_BASE, sendJson, type AdminHandler } from './server.ts';
+import { pageInMemory, queryOf } from './paging.ts';
 
 const MAX_LIST = 1000;
 const MAX_RESET = 100_000;
@@ -16,12 +16,6 @@ export interface AdminRouteDef {
   readonly method: 'GET' | 'DELETE';
   readonly path: string;
   readonly handler: AdminHandler;
-}
-
-function queryOf(req: IncomingMessage): URLSearchParams {
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
-  return new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
 }
 
 function param(query: URLSearchParams, name: string, pattern: RegExp): string | undefined {
@@ -64,31 +58,32 @@ async function lockoutEntries(counters: Counters, route: string, group: string):
  * counts. Accounts are only ever shown hashed; to lift an account's lockout pass its identifier and it is hashed
  * with the route's key.
  *
- * - `GET /ratelimit/counters?prefix=rl:orders` — stored counters (at most 1000) with their remaining TTL.
- * - `DELETE /ratelimit/counters?prefix=rl:orders:per-ip` — deletes counters under a prefix (a prefix is required).
- * - `GET /ratelimit/lockouts[?ip=…]` — failure counters of every login route (of one client's network).
- * - `DELETE /ratelimit/lockouts?ip=…&account=…` — clears failures for an IP, an account, or the pair.
+ * - `GET /admin/v1/ratelimit/counters?prefix=rl:orders` — stored counters (at most 1000) with their remaining TTL.
+ * - `DELETE /admin/v1/ratelimit/counters?prefix=rl:orders:per-ip` — deletes counters under a prefix (a prefix is required).
+ * - `GET /admin/v1/ratelimit/lockouts[?ip=…]` — failure counters of every login route (of one client's network).
+ * - `DELETE /admin/v1/ratelimit/lockouts?ip=…&account=…` — clears failures for an IP, an account, or the pair.
  *
  * `ip` may be a full client address: it is mapped to the network the route counts it under (IPv6 by
  * `counters.ipv6_prefix`, default /64; IPv4-mapped IPv6 as IPv4), so lifting `2001:db8::5` lifts `2001:db8::/64`.
- * - `GET /ratelimit/concurrency` — requests in flight per concurrency key in this process.
+ * - `GET /admin/v1/ratelimit/concurrency` — requests in flight per concurrency key in this process.
  */
 export function rateLimitAdminRoutes(counters: Counters, logins: LoginSource): AdminRouteDef[] {
   return [
     {
       method: 'GET',
-      path: '/ratelimit/counters',
+      path: `${ADMIN_API_BASE}/ratelimit/counters`,
       handler: async (req, res) => {
-        const prefix = param(queryOf(req), 'prefix', PREFIX) ?? '';
+        const query = queryOf(req.url);
+        const prefix = param(query, 'prefix', PREFIX) ?? '';
         const entries = await counters.shared.list(prefix === '' ? '' : `{${prefix}`, MAX_LIST);
-        sendJson(res, 200, { backend: counters.shared.kind, entries });
+        sendJson(res, 200, { backend: counters.shared.kind, ...pageInMemory(entries, query, (e) => e.key) });
       },
     },
     {
       method: 'DELETE',
-      path: '/ratelimit/counters',
+      path: `${ADMIN_API_BASE}/ratelimit/counters`,
       handler: async (req, res) => {
-        const prefix = param(queryOf(req), 'prefix', PREFIX);
+        const prefix = param(queryOf(req.url), 'prefix', PREFIX);
         if (prefix === undefined) throw new GatewayError('bad_request', 'prefix is required');
         const removed = await counters.shared.reset(`{${prefix}`, MAX_RESET);
         const local = counters.local === counters.shared ? 0 : await counters.local.reset(`{${prefix}`, MAX_RESET);
@@ -97,22 +92,23 @@ export function rateLimitAdminRoutes(counters: Counters, logins: LoginSource): A
     },
     {
       method: 'GET',
-      path: '/ratelimit/lockouts',
+      path: `${ADMIN_API_BASE}/ratelimit/lockouts`,
       handler: async (req, res) => {
-        const ip = ipParam(queryOf(req));
+        const query = queryOf(req.url);
+        const ip = ipParam(query);
         const entries: Record<string, unknown>[] = [];
         for (const [route, login] of logins()) {
           const network = ip === undefined ? undefined : login.network(ip);
           entries.push(...(await lockoutEntries(counters, route, login.group)).filter((e) => network === undefined || e['ip'] === network));
         }
-        sendJson(res, 200, { entries });
+        sendJson(res, 200, pageInMemory(entries, query, (e) => [e['route'], e['kind'], e['ip'], e['account']].join('|')));
       },
     },
     {
       method: 'DELETE',
-      path: '/ratelimit/lockouts',
+      path: `${ADMIN_API_BASE}/ratelimit/lockouts`,
       handler: async (req, res) => {
-        const query = queryOf(req);
+        const query = queryOf(req.url);
         const ip = ipParam(query);
         const account = query.get('account') ?? undefined;
         if (ip === undefined && account === undefined) throw new GatewayError('bad_request', 'ip or account is required');
@@ -134,7 +130,7 @@ export function rateLimitAdminRoutes(counters: Counters, logins: LoginSource): A
         sendJson(res, 200, { cleared });
       },
     },
-    { method: 'GET', path: '/ratelimit/concurrency', handler: (_req, res) => sendJson(res, 200, { inFlight: inFlight.snapshot() }) },
+    { method: 'GET', path: `${ADMIN_API_BASE}/ratelimit/concurrency`, handler: (req, res) => sendJson(res, 200, pageInMemory(Object.entries(inFlight.snapshot()).map(([key, count]) => ({ key, inFlight: count })), queryOf(req.url), (e) => e.key)) },
   ];
 }
 

@@ -6,6 +6,9 @@ import { GatewayError, toGatewayError } from '../problem.ts';
 import type { AdminAuth, AdminPrincipal, AdminRole } from './api/auth.ts';
 import { problemResponse } from '../http/problem-response.ts';
 
+/** Base path of every admin resource on the admin listener (health, readiness, metrics and the JWKS stay at the root). */
+export const ADMIN_API_BASE = '/admin/v1';
+
 /** `principal` is the authenticated caller; undefined only on public routes. */
 export type AdminHandler = (req: IncomingMessage, res: ServerResponse, params: Record<string, string>, principal: AdminPrincipal | undefined) => void | Promise<void>;
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readOrCreateSecretFile } from '../config/generated-secret.ts';
 import { randomBytes } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Logger } from '../log.ts';
@@ -48,12 +48,7 @@ export function auditSigningKey(config: AuditConfig, configFile: string, logger?
 
 function ipKey(config: AuditConfig, configFile: string): string {
   if (config.ip_key) return config.ip_key;
-  const path = join(auditDataDir(config, configFile), 'audit-ip.key');
-  if (!existsSync(path)) {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    writeFileSync(path, randomBytes(32).toString('base64url'), { mode: 0o600, flag: 'wx' });
-  }
-  return readFileSync(path, 'utf8').trim();
+  return readOrCreateSecretFile(join(auditDataDir(config, configFile), 'audit-ip.key'), () => randomBytes(32).toString('base64url')).value.trim();
 }
 
 /** The running audit trail of one gateway: log, store, and the hooks the request path uses. */

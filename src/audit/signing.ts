@@ -1,6 +1,5 @@
 import { createHash, createPrivateKey, createPublicKey, createSecretKey, generateKeyPairSync, hkdfSync, sign, verify, type KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readOrCreateSecretFile } from '../config/generated-secret.ts';
 
 /**
  * Rampart's Ed25519 audit key pair and its id (first 16 hex digits of the SHA-256 of the SPKI DER), with the
@@ -38,11 +37,8 @@ export function signingKeyFromPem(pem: string): SigningKey {
  * exist. Returns the key and whether it was generated.
  */
 export function loadOrCreateSigningKey(path: string): { key: SigningKey; generated: boolean } {
-  if (existsSync(path)) return { key: signingKeyFromPem(readFileSync(path, 'utf8')), generated: false };
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const { privateKey } = generateKeyPairSync('ed25519');
-  writeFileSync(path, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { mode: 0o600, flag: 'wx' });
-  return { key: signingKeyFromPem(readFileSync(path, 'utf8')), generated: true };
+  const { value, created } = readOrCreateSecretFile(path, () => generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+  return { key: signingKeyFromPem(value), generated: created };
 }
 
 /** What a signature is over: a checkpoint row in the database, or a head published outside it. */

@@ -94,12 +94,12 @@ export async function runIncidents(configFile: string, args: readonly string[], 
   const id = encodeURIComponent(target ?? '');
   switch (sub) {
     case 'list':
-      return call('GET', `/admin/incidents${values.status ? `?status=${encodeURIComponent(values.status)}` : ''}`);
+      return call('GET', `/admin/v1/incidents${values.status ? `?status=${encodeURIComponent(values.status)}` : ''}`);
     case 'show':
-      return call('GET', `/admin/incidents/${id}`);
+      return call('GET', `/admin/v1/incidents/${id}`);
     case 'resolve':
-      return call('POST', `/admin/incidents/${id}/resolve`, { note: values.note });
+      return call('POST', `/admin/v1/incidents/${id}/resolve`, { note: values.note });
     default:
-      return call('DELETE', `/admin/blocks/${id}`);
+      return call('DELETE', `/admin/v1/blocks/${id}`);
   }
 }

@@ -1,11 +1,18 @@
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
-import { sendJson, type AdminServer } from '../admin/server.ts';
+import { ADMIN_API_BASE, sendJson, type AdminServer } from '../admin/server.ts';
+import { cursorOf, pageInMemory, pageOf, pageSize, queryOf } from '../admin/paging.ts';
 import { GatewayError } from '../problem.ts';
 import type { Monitor } from './monitor.ts';
 import type { AdminPrincipal } from '../admin/api/auth.ts';
 
 const MAX_BODY = 16 * 1024;
+const INCIDENT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** Sorts newest first under an ascending string order (the in-memory pager's). */
+function invertedTime(iso: string): string {
+  return String(9_999_999_999_999 - Date.parse(iso)).padStart(13, '0');
+}
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
@@ -44,18 +51,27 @@ export function registerMonitorRoutes(admin: AdminServer, monitor: Monitor): voi
     res.writeHead(200, { 'content-type': monitor.metrics.registry.contentType, 'cache-control': 'no-store' });
     res.end(text);
   });
-  admin.route('GET', '/admin/incidents', async (req, res) => {
-    const status = new URL(req.url ?? '/', 'http://admin').searchParams.get('status');
+  admin.route('GET', `${ADMIN_API_BASE}/incidents`, async (req, res) => {
+    const q = queryOf(req.url);
+    const status = q.get('status');
     if (status !== null && status !== 'open' && status !== 'resolved') throw new GatewayError('bad_request', 'status must be open or resolved');
-    const list = monitor.incidents ? await monitor.incidents.list({ ...(status ? { status } : {}), limit: 500 }) : monitor.openIncidents();
-    sendJson(res, 200, { incidents: list });
+    const size = pageSize(q);
+    const after = cursorOf(q, INCIDENT_ID);
+    if (!monitor.incidents) {
+      // No incident store (audit off): the open incidents this process holds, newest first.
+      const open = status === 'resolved' ? [] : monitor.openIncidents();
+      sendJson(res, 200, pageInMemory(open, q, (i) => `${invertedTime(i.firstSeen)}:${i.id}`));
+      return;
+    }
+    const rows = await monitor.incidents.list({ ...(status ? { status } : {}), limit: size + 1, ...(after ? { after } : {}) });
+    sendJson(res, 200, pageOf(rows, size, (i) => i.id, (i) => i));
   });
-  admin.route('GET', '/admin/incidents/:id', async (_req, res, params) => {
+  admin.route('GET', `${ADMIN_API_BASE}/incidents/:id`, async (_req, res, params) => {
     const incident = (await monitor.incidents?.get(params['id']!)) ?? monitor.openIncidents().find((i) => i.id === params['id']);
     if (!incident) throw new GatewayError('not_found');
     sendJson(res, 200, incident);
   });
-  admin.route('POST', '/admin/incidents/:id/resolve', async (req, res, params, principal) => {
+  admin.route('POST', `${ADMIN_API_BASE}/incidents/:id/resolve`, async (req, res, params, principal) => {
     const actor = actorOf(principal);
     const body = await readJson(req);
     const note = typeof body['note'] === 'string' ? body['note'] : undefined;
@@ -63,8 +79,8 @@ export function registerMonitorRoutes(admin: AdminServer, monitor: Monitor): voi
     if (!incident) throw new GatewayError('not_found');
     sendJson(res, 200, incident);
   });
-  admin.route('GET', '/admin/blocks', (_req, res) => sendJson(res, 200, { blocks: monitor.blocks.list() }));
-  admin.route('DELETE', '/admin/blocks/:ip', async (req, res, params, principal) => {
+  admin.route('GET', `${ADMIN_API_BASE}/blocks`, (req, res) => sendJson(res, 200, pageInMemory(monitor.blocks.list(), queryOf(req.url), (b) => b.ip)));
+  admin.route('DELETE', `${ADMIN_API_BASE}/blocks/:ip`, async (req, res, params, principal) => {
     const actor = actorOf(principal);
     const ip = params['ip']!;
     if (isIP(ip) === 0) throw new GatewayError('bad_request', 'not an IP address');

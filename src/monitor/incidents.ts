@@ -110,11 +110,23 @@ export class IncidentStore {
     return rows[0] ? (JSON.parse(String(rows[0]['data'])) as Incident) : undefined;
   }
 
-  /** Incidents, newest first (default limit 100). */
-  async list(filter: { status?: 'open' | 'resolved'; limit?: number } = {}): Promise<Incident[]> {
+  /**
+   * Incidents, newest first (default limit 100); `after` is an incident id: the page continues after it in that
+   * order (opened_at, then id, both descending, so incidents opened in the same millisecond are neither skipped nor
+   * repeated). An unknown `after` gives an empty page.
+   */
+  async list(filter: { status?: 'open' | 'resolved'; limit?: number; after?: string } = {}): Promise<Incident[]> {
     const params: unknown[] = [];
-    const where = filter.status ? `WHERE status = $${params.push(filter.status)}` : '';
-    const rows = await this.#db.all(`SELECT data FROM rampart_incidents ${where} ORDER BY opened_at DESC LIMIT $${params.push(filter.limit ?? 100)}`, params);
+    const where: string[] = [];
+    if (filter.status) where.push(`status = $${params.push(filter.status)}`);
+    if (filter.after !== undefined) {
+      const cursor = `(SELECT opened_at FROM rampart_incidents WHERE id = $${params.push(filter.after)})`;
+      where.push(`(opened_at < ${cursor} OR (opened_at = ${cursor} AND id < $${params.push(filter.after)}))`);
+    }
+    const rows = await this.#db.all(
+      `SELECT data FROM rampart_incidents ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY opened_at DESC, id DESC LIMIT $${params.push(filter.limit ?? 100)}`,
+      params,
+    );
     return rows.map((r) => JSON.parse(String(r['data'])) as Incident);
   }
 

@@ -68,7 +68,7 @@ describe('protocol abuse over HTTP/1.1', () => {
   });
 
   test('malformed percent escapes in admin route parameters → 400 problem, not 500', async () => {
-    for (const path of ['/admin/v1/keys/%zz', '/admin/v1/consumers/%E0%A4%A', '/admin/incidents/%', '/admin/v1/keys/%C0%AF']) {
+    for (const path of ['/admin/v1/keys/%zz', '/admin/v1/consumers/%E0%A4%A', '/admin/v1/incidents/%', '/admin/v1/keys/%C0%AF']) {
       const res = await fetch(gw.adminUrl + path, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
       const text = await res.text();
       assert.equal(res.status, 400, `${path}: ${text}`);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readOrCreateSecretFile } from '../../config/generated-secret.ts';
 import { dirname, join, resolve } from 'node:path';
 import type { RampartConfig } from '../../config/types.ts';
 import type { Logger } from '../../log.ts';
@@ -52,13 +52,9 @@ export function resolvePepper(config: RampartConfig, configFile: string, logger:
   if (config.auth_keys.pepper !== undefined) return config.auth_keys.pepper;
   if (config.store.kind === 'postgres') throw new Error('auth_keys.pepper: is required with store.kind postgres (every instance must share it); set pepper: ${env:RAMPART_KEY_PEPPER}');
   const file = join(dirname(resolve(dirname(configFile), config.store.path)), 'key-pepper');
-  if (!existsSync(file)) {
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, randomBytes(32).toString('base64url'), { mode: 0o600, flag: 'wx' });
-    chmodSync(file, 0o600);
-    logger.warn({ file }, 'generated an API key pepper file; keep it with the database backups but apart from them, or set auth_keys.pepper');
-  }
-  return readFileSync(file, 'utf8').trim();
+  const { value, created } = readOrCreateSecretFile(file, () => randomBytes(32).toString('base64url'));
+  if (created) logger.warn({ file }, 'generated an API key pepper file; keep it with the database backups but apart from them, or set auth_keys.pepper');
+  return value.trim();
 }
 
 /** The cross-instance invalidation bus: Redis pub/sub when `counters.kind` is redis, else in-process only. */

@@ -3,14 +3,13 @@ import type { SignedHead } from '../../audit/head.ts';
 import type { Logger } from '../../log.ts';
 import { GatewayError } from '../../problem.ts';
 import { StoreError } from '../../store/types.ts';
-import { sendJson, type AdminServer } from '../server.ts';
+import { ADMIN_API_BASE, sendJson, type AdminServer } from '../server.ts';
 import { consumerView, keyView, type AdminActions } from './actions.ts';
 import type { AdminAuth, AdminRole } from './auth.ts';
 import type { AdminConfig } from './schema.ts';
 import { ADMIN_OPENAPI } from '../openapi.ts';
+import { cursorOf, pageOf, pageSize, queryOf } from '../paging.ts';
 
-/** Base path of the admin API on the admin listener. */
-export const ADMIN_API_BASE = '/admin/v1';
 
 type Body = Record<string, unknown>;
 type Route = (req: IncomingMessage, res: ServerResponse, params: Record<string, string>, actor: string, body: Body) => Promise<void>;
@@ -40,7 +39,7 @@ export function registerAdminApi(admin: AdminServer, auth: AdminAuth, actions: A
   add('GET', '/consumers', 'read_only', async (req, res) => {
     const q = query(req);
     const consumers = await store.listConsumers({ ...limitOf(q), ...(q.get('after') ? { after: q.get('after')! } : {}), ...(q.get('tenant') ? { tenant: q.get('tenant')! } : {}) });
-    sendJson(res, 200, pageOf(consumers, q, consumerView));
+    sendJson(res, 200, pageOf(consumers, pageSize(q), (c) => c.id, consumerView));
   });
   add('POST', '/consumers', 'admin', async (_req, res, _p, actor, body) => {
     const consumer = await actions.createConsumer(actor, {
@@ -78,7 +77,7 @@ export function registerAdminApi(admin: AdminServer, auth: AdminAuth, actions: A
   add('GET', '/keys', 'read_only', async (req, res) => {
     const q = query(req);
     const keys = await store.listApiKeys({ ...limitOf(q), ...(q.get('after') ? { after: q.get('after')! } : {}), ...(q.get('consumer') ? { consumerId: q.get('consumer')! } : {}) });
-    sendJson(res, 200, pageOf(keys, q, (k) => keyView(k)));
+    sendJson(res, 200, pageOf(keys, pageSize(q), (k) => k.id, (k) => keyView(k)));
   });
   add('POST', '/keys', 'admin', async (_req, res, _p, actor, body) => {
     const { key, record } = await actions.createKey(actor, {
@@ -116,9 +115,10 @@ export function registerAdminApi(admin: AdminServer, auth: AdminAuth, actions: A
   });
   add('GET', '/events', 'read_only', async (req, res) => {
     const q = query(req);
-    const before = q.get('before');
-    const events = await store.listAdminEvents({ limit: pageSize(q), ...(before && /^[0-9]{1,15}$/.test(before) ? { beforeSeq: Number(before) } : {}) });
-    sendJson(res, 200, { items: events.map((e) => ({ seq: e.seq, id: e.id, at: new Date(e.at).toISOString(), actor: e.actor, action: e.action, target_type: e.targetType, target_id: e.targetId, details: e.details })) });
+    const after = cursorOf(q, /^[0-9]{1,15}$/);
+    const events = await store.listAdminEvents({ ...limitOf(q), ...(after ? { beforeSeq: Number(after) } : {}) });
+    const view = (e: (typeof events)[number]) => ({ seq: e.seq, id: e.id, at: new Date(e.at).toISOString(), actor: e.actor, action: e.action, target_type: e.targetType, target_id: e.targetId, details: e.details });
+    sendJson(res, 200, pageOf(events, pageSize(q), (e) => String(e.seq), view));
   });
 
   add('GET', '/audit/head', 'read_only', async (_req, res) => {
@@ -129,32 +129,12 @@ export function registerAdminApi(admin: AdminServer, auth: AdminAuth, actions: A
 }
 
 function query(req: IncomingMessage): URLSearchParams {
-  const url = req.url ?? '/';
-  const index = url.indexOf('?');
-  return new URLSearchParams(index === -1 ? '' : url.slice(index + 1));
-}
-
-/** Largest page; the default is {@link DEFAULT_PAGE}. */
-const MAX_PAGE = 500;
-const DEFAULT_PAGE = 100;
-
-function pageSize(q: URLSearchParams): number {
-  const raw = q.get('limit');
-  if (raw === null) return DEFAULT_PAGE;
-  if (!/^[0-9]{1,3}$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_PAGE) throw invalid('limit', `must be an integer from 1 to ${MAX_PAGE}`);
-  return Number(raw);
+  return queryOf(req.url);
 }
 
 /** Store options for one page: one row more than asked, to learn whether another page follows. */
 function limitOf(q: URLSearchParams): { limit: number } {
   return { limit: pageSize(q) + 1 };
-}
-
-/** The page the client asked for, with `next` (the cursor for `after=`) only when another page follows. */
-function pageOf<T extends { id: string }, V>(rows: readonly T[], q: URLSearchParams, view: (row: T) => V): { items: V[]; next: string | null } {
-  const size = pageSize(q);
-  const items = rows.slice(0, size);
-  return { items: items.map(view), next: rows.length > size ? items.at(-1)!.id : null };
 }
 
 function invalid(pointer: string, message: string): GatewayError {

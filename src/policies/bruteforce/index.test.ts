@@ -100,11 +100,11 @@ describe('brute-force protection against the demo login', () => {
   });
 
   it('lists lockouts (accounts hashed) and lifts them through the admin API', async () => {
-    const listed = (await (await fetch(`${gw.adminUrl}/ratelimit/lockouts`, { headers: { authorization: `Bearer ${READ_TOKEN}` } })).json()) as { entries: Record<string, unknown>[] };
-    const pair = listed.entries.find((e) => e['kind'] === 'ipacct' && e['ip'] === ATTACKER && e['failures'] === 4);
+    const listed = (await (await fetch(`${gw.adminUrl}/admin/v1/ratelimit/lockouts`, { headers: { authorization: `Bearer ${READ_TOKEN}` } })).json()) as { items: Record<string, unknown>[] };
+    const pair = listed.items.find((e) => e['kind'] === 'ipacct' && e['ip'] === ATTACKER && e['failures'] === 4);
     assert.ok(pair, 'the locked IP×account pair is listed');
     assert.notEqual(pair['account'], 'alice');
-    const lifted = await fetch(`${gw.adminUrl}/ratelimit/lockouts?ip=${ATTACKER}&account=alice`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const lifted = await fetch(`${gw.adminUrl}/admin/v1/ratelimit/lockouts?ip=${ATTACKER}&account=alice`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     assert.deepEqual(await lifted.json(), { cleared: 1 });
     assert.equal((await login(gw, ATTACKER, 'alice', 'alice-pass')).status, 200);
   });

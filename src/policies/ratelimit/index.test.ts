@@ -70,17 +70,17 @@ describe('rate limits through the gateway (memory counters)', () => {
   it('counters are listed and reset through the admin API (read_only lists, admin resets)', async () => {
     const read = { authorization: `Bearer ${READ_TOKEN}` };
     const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
-    assert.equal((await fetch(`${gw.adminUrl}/ratelimit/counters?prefix=rl:items`)).status, 401, 'no token');
+    assert.equal((await fetch(`${gw.adminUrl}/admin/v1/ratelimit/counters?prefix=rl:items`)).status, 401, 'no token');
     // A fixed window may have rolled over since the earlier tests (a minute boundary): count once more, so a
     // counter exists in the current window whatever the clock.
     await send(gw.url, '/items');
-    const listed = (await (await fetch(`${gw.adminUrl}/ratelimit/counters?prefix=rl:items`, { headers: read })).json()) as { entries: { key: string }[] };
-    assert.ok(listed.entries.some((e) => e.key.startsWith('{rl:items:per-ip|ip:')));
-    assert.equal((await fetch(`${gw.adminUrl}/ratelimit/counters?prefix=rl:items:per-ip`, { method: 'DELETE', headers: read })).status, 403, 'read_only cannot reset');
-    const reset = await fetch(`${gw.adminUrl}/ratelimit/counters?prefix=rl:items:per-ip`, { method: 'DELETE', headers: admin });
+    const listed = (await (await fetch(`${gw.adminUrl}/admin/v1/ratelimit/counters?prefix=rl:items`, { headers: read })).json()) as { items: { key: string }[] };
+    assert.ok(listed.items.some((e) => e.key.startsWith('{rl:items:per-ip|ip:')));
+    assert.equal((await fetch(`${gw.adminUrl}/admin/v1/ratelimit/counters?prefix=rl:items:per-ip`, { method: 'DELETE', headers: read })).status, 403, 'read_only cannot reset');
+    const reset = await fetch(`${gw.adminUrl}/admin/v1/ratelimit/counters?prefix=rl:items:per-ip`, { method: 'DELETE', headers: admin });
     assert.equal(((await reset.json()) as { removed: number }).removed, 1);
     assert.equal((await send(gw.url, '/items')).status, 200);
-    assert.equal((await fetch(`${gw.adminUrl}/ratelimit/counters`, { method: 'DELETE', headers: admin })).status, 400, 'a prefix is required');
+    assert.equal((await fetch(`${gw.adminUrl}/admin/v1/ratelimit/counters`, { method: 'DELETE', headers: admin })).status, 400, 'a prefix is required');
     const resets = await gw.gateway.monitor.audit!.store.search({ type: 'ratelimit.reset' });
     assert.ok(resets.some((r) => r.fields['actor'] === 'ops'), 'the reset is audited with the token name');
   });
