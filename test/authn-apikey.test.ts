@@ -127,6 +127,27 @@ describe('API keys through the gateway', () => {
     }
   });
 
+  it('PATCH changes a live key in place: the gateway stops accepting it at its new expiry; consumer and unknown fields are refused', async () => {
+    const made = await adminCall(gw.adminUrl, 'POST', '/keys', ADMIN_TOKEN, { consumer: 'svc-a', scopes: ['items:read'] });
+    const id = String(made.json['id']);
+    const secret = String(made.json['key']);
+    assert.equal((await call({ 'x-api-key': secret })).status, 200, 'cached as valid now');
+    assert.equal((await adminCall(gw.adminUrl, 'PATCH', `/keys/${id}`, READ_TOKEN, { plan: 'x' })).status, 403);
+    assert.equal((await adminCall(gw.adminUrl, 'PATCH', `/keys/${id}`, ADMIN_TOKEN, { consumer: 'other' })).status, 400, 'a key cannot move');
+    assert.equal((await adminCall(gw.adminUrl, 'PATCH', `/keys/${id}`, ADMIN_TOKEN, { key_hash: 'ab'.repeat(32) })).status, 400, 'nor change its secret');
+    assert.equal((await adminCall(gw.adminUrl, 'PATCH', `/keys/${id}`, ADMIN_TOKEN, { expires_at: '2001-01-01T00:00:00Z' })).status, 400, 'an expiry in the past');
+    const expiresAt = new Date(Date.now() + 1500).toISOString();
+    const patched = await adminCall(gw.adminUrl, 'PATCH', `/keys/${id}`, ADMIN_TOKEN, { scopes: ['items:read', 'items:write'], metadata: { owner: 'ops' }, expires_at: expiresAt });
+    assert.equal(patched.status, 200);
+    assert.deepEqual([patched.json['scopes'], patched.json['metadata'], patched.json['expires_at']], [['items:read', 'items:write'], { owner: 'ops' }, expiresAt]);
+    await new Promise((r) => setTimeout(r, 1600));
+    await assertDenied(await call({ 'x-api-key': secret }), up.seen.length);
+    assert.equal((await adminCall(gw.adminUrl, 'POST', `/keys/${id}/revoke`, ADMIN_TOKEN)).status, 200);
+    assert.equal((await adminCall(gw.adminUrl, 'PATCH', `/keys/${id}`, ADMIN_TOKEN, { plan: null })).status, 409, 'a revoked key is not changed');
+    const events = await adminCall(gw.adminUrl, 'GET', '/events', READ_TOKEN);
+    assert.ok((events.json['items'] as { action: string; target_id: string }[]).some((e) => e.action === 'key.update' && e.target_id === id));
+  });
+
   it('rotation: old key works within grace, stops after; revocation takes effect on the next request', async () => {
     const rotated = await adminCall(gw.adminUrl, 'POST', `/keys/${keyId}/rotate`, ADMIN_TOKEN, { grace_seconds: 0 });
     assert.equal(rotated.status, 201);

@@ -79,6 +79,7 @@ export const ADMIN_OPENAPI: Json = {
     },
     '/admin/v1/keys/{id}': {
       get: op('One API key', 'read_only', { params: ['id'], response: { $ref: '#/components/schemas/Key' } }),
+      patch: op('Change a live key’s scopes, expiry, plan or metadata (never its consumer or secret)', 'admin', { params: ['id'], body: { type: 'object', additionalProperties: false, properties: { scopes: strings, expires_at: { type: ['string', 'null'], format: 'date-time' }, plan: { type: ['string', 'null'] }, metadata: OBJECT } }, response: { $ref: '#/components/schemas/Key' } }),
       delete: op('Revoke an API key', 'admin', { params: ['id'], response: { $ref: '#/components/schemas/Key' } }),
     },
     '/admin/v1/keys/{id}/rotate': { post: op('Rotate: a successor key; the old one works during the grace period', 'admin', { params: ['id'], status: 201, body: { type: 'object', properties: { grace_seconds: { type: 'integer', minimum: 0 }, expires_at: { type: ['string', 'null'], format: 'date-time' } } } }) },

@@ -1,103 +1,49 @@
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parse, stringify } from 'yaml';
-import type { Consumer, ConsumerPatch, NewConsumer } from '../store/types.ts';
+import type { ApiKeyRecord } from '../store/types.ts';
 import { actor, withControlPlane } from './keys.ts';
+import {
+  checkKeyConsumers,
+  checkPlans,
+  checkUnique,
+  describeChange,
+  isLive,
+  normalisedConsumer,
+  planConsumers,
+  planKeys,
+  PlanError,
+  validateFile,
+  type Change,
+  type DeclaredFile,
+} from './apply-plan.ts';
 
-export const APPLY_USAGE = `Usage: rampart apply -f consumers.yaml [--dry-run] [--prune] [-c rampart.yaml]
-       rampart export [-c rampart.yaml]
+export const APPLY_USAGE = `Usage: rampart apply -f consumers.yaml [--dry-run] [--prune] [--secrets-out FILE] [-c rampart.yaml]
+       rampart export [--with-key-hashes] [-c rampart.yaml]
 
-  apply    makes the store's consumers what the file declares: prints the plan (+ create, ~ update with each
-           changed field, - delete), then applies it (each change an audited admin event, actor cli:$USER).
-           Idempotent: a second run plans nothing. --dry-run prints the plan only; --prune also deletes consumers
-           the file does not declare (their keys stop working). Keys are not declared here: they are created with
-           \`rampart keys create\` and their secret shown once.
-  export   prints every consumer in the file format apply reads (no ids of keys, no secrets).
+  apply    makes the store's consumers and keys what the file declares: prints the plan (+ create, ~ update
+           with each changed field, - delete/revoke), then applies it (each change an audited admin event, actor
+           cli:$USER). Idempotent: a second run plans nothing. --dry-run prints the plan only. --prune also deletes
+           consumers the file does not declare and, when the file has keys:, revokes live keys it does not name.
+           Every plan named must be defined under plans: in the config.
+           Keys are never declared with their secret. A key with ref: is created by apply when its consumer has
+           no live key with that ref; its secret is written once to --secrets-out (a new file, mode 0600, one JSON
+           line per key), never to the terminal. A key with id: is one that exists (made with \`rampart keys
+           create\` or the admin API), or one imported with key_hash: (the HMAC from \`export --with-key-hashes\`
+           of a store with the same pepper). A key's consumer and secret never change here.
+  export   prints every consumer and live key in the file format apply reads (no secrets; key hashes only with
+           --with-key-hashes).
 
   File:    consumers:
              - { id: svc-a, name: Service A, tenant: acme, roles: [reader], groups: [], plan: gold, metadata: {} }
+           keys:
+             - { ref: deploy-bot, consumer: svc-a, scopes: [orders:read], plan: gold, expires_at: 2027-06-01T00:00:00Z }
+             - { id: Vb3kQ9xL2mPa, consumer: svc-a, scopes: [orders:read], metadata: { owner: team-a } }
 `;
 
-const ID = '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$';
-const FILE_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['consumers'],
-  properties: {
-    consumers: {
-      type: 'array',
-      maxItems: 100_000,
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['id', 'name'],
-        properties: {
-          id: { type: 'string', pattern: ID },
-          name: { type: 'string', minLength: 1, maxLength: 256 },
-          tenant: { type: ['string', 'null'], maxLength: 128 },
-          roles: { type: 'array', maxItems: 64, uniqueItems: true, items: { type: 'string', maxLength: 128 } },
-          groups: { type: 'array', maxItems: 64, uniqueItems: true, items: { type: 'string', maxLength: 128 } },
-          plan: { type: ['string', 'null'], maxLength: 128 },
-          metadata: { type: 'object' },
-        },
-      },
-    },
-  },
-} as const;
-const validateFile = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true }).compile(FILE_SCHEMA);
-
-/** A consumer as the file declares it: the store's new-consumer fields, with the id required. */
-type Declared = NewConsumer & { readonly id: string };
-
-/** One planned change. */
-export type Change =
-  | { readonly op: 'create'; readonly id: string; readonly consumer: NewConsumer }
-  | { readonly op: 'update'; readonly id: string; readonly patch: ConsumerPatch; readonly fields: readonly string[] }
-  | { readonly op: 'delete'; readonly id: string };
-
-/** The fields of a consumer the file declares, as the store holds them (absent = empty). */
-function normalised(d: Declared): Required<Omit<Declared, 'id'>> {
-  return { name: d.name, tenant: d.tenant ?? null, roles: d.roles ?? [], groups: d.groups ?? [], plan: d.plan ?? null, metadata: d.metadata ?? {} };
-}
-
-const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
-
-/** What to do to turn `current` into `declared` (and, with `prune`, to remove what is not declared). Pure. */
-export function planChanges(current: readonly Consumer[], declared: readonly Declared[], prune: boolean): Change[] {
-  const byId = new Map(current.map((c) => [c.id, c]));
-  const changes: Change[] = [];
-  for (const d of declared) {
-    const want = normalised(d);
-    const have = byId.get(d.id);
-    if (!have) {
-      changes.push({ op: 'create', id: d.id, consumer: { id: d.id, ...want } });
-      continue;
-    }
-    const patch: Record<string, unknown> = {};
-    for (const [field, value] of Object.entries(want)) {
-      if (!same((have as unknown as Record<string, unknown>)[field], value)) patch[field] = value;
-    }
-    if (Object.keys(patch).length > 0) changes.push({ op: 'update', id: d.id, patch: patch as ConsumerPatch, fields: Object.keys(patch) });
-  }
-  if (prune) {
-    const wanted = new Set(declared.map((d) => d.id));
-    for (const c of current) if (!wanted.has(c.id)) changes.push({ op: 'delete', id: c.id });
-  }
-  return changes;
-}
-
-function describe(change: Change, current: ReadonlyMap<string, Consumer>): string {
-  if (change.op === 'create') return `+ create consumer ${change.id}`;
-  if (change.op === 'delete') return `- delete consumer ${change.id} (its keys stop working)`;
-  const have = current.get(change.id) as unknown as Record<string, unknown>;
-  const fields = change.fields.map((f) => `${f}: ${JSON.stringify(have[f])} → ${JSON.stringify((change.patch as Record<string, unknown>)[f])}`);
-  return `~ update consumer ${change.id}: ${fields.join(', ')}`;
-}
-
-async function allConsumers(list: (options: { limit: number; after?: string }) => Promise<Consumer[]>): Promise<Consumer[]> {
-  const out: Consumer[] = [];
-  for (let after: string | undefined; ; ) {
+async function allPages<T extends { id: string }>(list: (options: { limit: number; after?: string }) => Promise<T[]>): Promise<T[]> {
+  const out: T[] = [];
+  for (let after: string | undefined; ;) {
     const page = await list({ limit: 1000, ...(after ? { after } : {}) });
     out.push(...page);
     if (page.length < 1000) return out;
@@ -105,11 +51,41 @@ async function allConsumers(list: (options: { limit: number; after?: string }) =
   }
 }
 
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** Consumers first (a new key needs its consumer), then keys, then key revocations, consumer deletions last. */
+const ORDER: Readonly<Record<Change['op'], number>> = {
+  create: 0,
+  update: 1,
+  'key.create': 2,
+  'key.import': 2,
+  'key.update': 3,
+  'key.revoke': 4,
+  delete: 5,
+};
+
 /** `rampart apply` / `rampart export`. */
-export async function runApply(command: 'apply' | 'export', args: readonly string[], configFile: string, out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  let values: { file?: string; 'dry-run'?: boolean; prune?: boolean; config?: string };
+export async function runApply(
+  command: 'apply' | 'export',
+  args: readonly string[],
+  configFile: string,
+  out: NodeJS.WritableStream = process.stdout,
+): Promise<number> {
+  let values: { file?: string; 'dry-run'?: boolean; prune?: boolean; config?: string; 'secrets-out'?: string; 'with-key-hashes'?: boolean };
   try {
-    ({ values } = parseArgs({ args: [...args], options: { file: { type: 'string', short: 'f' }, 'dry-run': { type: 'boolean' }, prune: { type: 'boolean' }, config: { type: 'string', short: 'c' }, json: { type: 'boolean' } }, allowPositionals: false }));
+    ({ values } = parseArgs({
+      args: [...args],
+      options: {
+        file: { type: 'string', short: 'f' },
+        'dry-run': { type: 'boolean' },
+        prune: { type: 'boolean' },
+        'secrets-out': { type: 'string' },
+        'with-key-hashes': { type: 'boolean' },
+        config: { type: 'string', short: 'c' },
+        json: { type: 'boolean' },
+      },
+      allowPositionals: false,
+    }));
   } catch (error) {
     process.stderr.write(`rampart: ${(error as Error).message}\n${APPLY_USAGE}`);
     return 2;
@@ -117,16 +93,29 @@ export async function runApply(command: 'apply' | 'export', args: readonly strin
   const config = values.config ?? configFile;
   if (command === 'export') {
     return withControlPlane(config, false, async ({ store }) => {
-      const consumers = await allConsumers((o) => store.listConsumers(o));
-      const declared = consumers.map((c) => ({ id: c.id, ...normalised(c) }));
-      out.write(stringify({ consumers: declared }));
+      const consumers = await allPages((o) => store.listConsumers(o));
+      const keys = (await allPages((o) => store.listApiKeys(o))).filter(isLive);
+      out.write(
+        stringify({
+          consumers: consumers.map((c) => ({ id: c.id, ...normalisedConsumer(c) })),
+          keys: keys.map((k) => ({
+            id: k.id,
+            consumer: k.consumerId,
+            scopes: k.scopes,
+            plan: k.plan,
+            expires_at: iso(k.expiresAt),
+            metadata: k.metadata,
+            ...(values['with-key-hashes'] ? { key_hash: k.keyHash } : {}),
+          })),
+        }),
+      );
     });
   }
   if (!values.file) {
     process.stderr.write(`rampart: apply needs -f <file>\n${APPLY_USAGE}`);
     return 2;
   }
-  let declared: Declared[];
+  let declared: DeclaredFile;
   try {
     const data: unknown = parse(readFileSync(values.file, 'utf8'));
     if (!validateFile(data)) {
@@ -134,36 +123,98 @@ export async function runApply(command: 'apply' | 'export', args: readonly strin
       process.stderr.write(`rampart: ${values.file}: ${first.instancePath || '(root)'} ${first.message}\n`);
       return 2;
     }
-    declared = (data as { consumers: Declared[] }).consumers;
+    declared = data as unknown as DeclaredFile;
+    checkUnique(declared);
   } catch (error) {
     process.stderr.write(`rampart: ${values.file}: ${(error as Error).message}\n`);
     return 2;
   }
-  const duplicate = declared.find((d, i) => declared.findIndex((e) => e.id === d.id) !== i);
-  if (duplicate) {
-    process.stderr.write(`rampart: ${values.file}: consumer ${duplicate.id} is declared twice\n`);
-    return 2;
-  }
   const dryRun = values['dry-run'] === true;
-  return withControlPlane(config, !dryRun, async ({ store, actions }) => {
-    const current = await allConsumers((o) => store.listConsumers(o));
-    const byId = new Map(current.map((c) => [c.id, c]));
-    const changes = planChanges(current, declared, values.prune === true);
+  const secretsOut = values['secrets-out'];
+  let code = 0;
+  const done = await withControlPlane(config, !dryRun, async ({ store, actions }, rampart) => {
+    let changes: Change[];
+    const consumers = await allPages((o) => store.listConsumers(o));
+    const keys = declared.keys ? await allPages((o) => store.listApiKeys(o)) : [];
+    try {
+      checkPlans(declared, new Set(Object.keys(rampart.plans)));
+      changes = [
+        ...planConsumers(consumers, declared.consumers, values.prune === true),
+        ...(declared.keys ? planKeys(keys, declared.keys, values.prune === true, Date.now()) : []),
+      ];
+      checkKeyConsumers(changes, new Set(consumers.map((c) => c.id)));
+    } catch (error) {
+      if (!(error instanceof PlanError)) throw error;
+      process.stderr.write(`rampart: ${values.file}: ${error.message}\n`);
+      code = 2;
+      return;
+    }
+    changes.sort((a, b) => ORDER[a.op] - ORDER[b.op]);
     if (changes.length === 0) {
       out.write('no changes\n');
       return;
     }
-    for (const change of changes) out.write(`${describe(change, byId)}\n`);
+    const consumerById = new Map(consumers.map((c) => [c.id, c]));
+    const keyById = new Map<string, ApiKeyRecord>(keys.map((k) => [k.id, k]));
+    for (const change of changes) out.write(`${describeChange(change, consumerById, keyById)}\n`);
     if (dryRun) {
       out.write(`${changes.length} change(s) planned (dry run: nothing applied)\n`);
       return;
     }
+    const creates = changes.filter((c) => c.op === 'key.create');
+    let delivered = 0;
+    if (creates.length > 0) {
+      if (!secretsOut) {
+        process.stderr.write(
+          `rampart: ${creates.length} key(s) to create: give --secrets-out <new file> for their secrets (shown once, never on the terminal)\n`,
+        );
+        code = 2;
+        return;
+      }
+      // Claimed before any change: a file that exists already is never overwritten (it may hold earlier secrets).
+      try {
+        writeFileSync(secretsOut, '', { mode: 0o600, flag: 'wx' });
+      } catch (error) {
+        const reason =
+          (error as NodeJS.ErrnoException).code === 'EEXIST'
+            ? 'exists already (it is never overwritten)'
+            : `cannot be created (${(error as NodeJS.ErrnoException).code ?? 'error'})`;
+        process.stderr.write(`rampart: --secrets-out ${secretsOut} ${reason}\n`);
+        code = 2;
+        return;
+      }
+    }
     const who = actor();
     for (const change of changes) {
-      if (change.op === 'create') await actions.createConsumer(who, change.consumer);
-      else if (change.op === 'update') await actions.updateConsumer(who, change.id, change.patch);
-      else await actions.deleteConsumer(who, change.id);
+      switch (change.op) {
+        case 'create':
+          await actions.createConsumer(who, change.consumer);
+          break;
+        case 'update':
+          await actions.updateConsumer(who, change.id, change.patch);
+          break;
+        case 'delete':
+          await actions.deleteConsumer(who, change.id);
+          break;
+        case 'key.create': {
+          const { key, record } = await actions.createKey(who, { consumerId: change.consumer, ...change.fields });
+          // Written as each key is made: a secret not delivered at once would be lost for good if a later change failed.
+          appendFileSync(secretsOut!, `${JSON.stringify({ ref: change.ref, id: record.id, consumer: record.consumerId, key })}\n`);
+          delivered++;
+          break;
+        }
+        case 'key.import':
+          await actions.importKey(who, { id: change.id, consumerId: change.consumer, keyHash: change.keyHash, ...change.fields });
+          break;
+        case 'key.update':
+          await actions.updateKey(who, change.id, change.patch);
+          break;
+        case 'key.revoke':
+          await actions.revokeKey(who, change.id);
+          break;
+      }
     }
-    out.write(`${changes.length} change(s) applied\n`);
+    out.write(`${changes.length} change(s) applied${delivered > 0 ? `; ${delivered} new key secret(s) in ${secretsOut}` : ''}\n`);
   });
+  return code !== 0 ? code : done;
 }

@@ -6,6 +6,7 @@ import { openControlPlane, type ControlPlane } from '../admin/api/control-plane.
 import { openAuditService } from '../audit/service.ts';
 import { consumerView, keyView } from '../admin/api/actions.ts';
 import { StoreError } from '../store/types.ts';
+import type { RampartConfig } from '../config/types.ts';
 
 export const actor = () => `cli:${process.env['USER'] ?? 'unknown'}`;
 const list = (v: unknown): string[] => (typeof v === 'string' && v !== '' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
@@ -15,7 +16,7 @@ const list = (v: unknown): string[] => (typeof v === 'string' && v !== '' ? v.sp
  * for changes, the audit trail.
  * Exit codes: 0 done, 1 refused by the store (unknown id, duplicate, bad value), 2 usage or config error.
  */
-export async function withControlPlane(configFile: string, writes: boolean, fn: (cp: ControlPlane) => Promise<void>): Promise<number> {
+export async function withControlPlane(configFile: string, writes: boolean, fn: (cp: ControlPlane, config: RampartConfig) => Promise<void>): Promise<number> {
   let loaded: ReturnType<typeof loadConfigFile>;
   try {
     loaded = loadConfigFile(configFile);
@@ -33,7 +34,7 @@ export async function withControlPlane(configFile: string, writes: boolean, fn: 
   try {
     const cp = await openControlPlane(config, file, logger, { withoutVerifier: true, ...(audit ? { audit: audit.log } : {}) });
     try {
-      await fn(cp);
+      await fn(cp, config);
       code = 0;
     } catch (error) {
       if (!(error instanceof StoreError)) throw error;

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { StoreError, type AdminEvent, type AuditSink, type NewConsumer } from './types.ts';
+import { StoreError, type AdminEvent, type AuditSink, type KeyPatch, type NewConsumer } from './types.ts';
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const LABEL = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$/;
@@ -14,6 +14,19 @@ export function checkConsumerInput(input: Partial<NewConsumer>, creating: boolea
   if (input.plan !== undefined && input.plan !== null && !LABEL.test(input.plan)) throw new StoreError('invalid', 'plan must match ' + LABEL.source);
   for (const field of ['roles', 'groups'] as const) checkLabels(input[field], field);
   checkMetadata(input.metadata);
+}
+
+/** Validates a key patch shared by both stores. Throws StoreError `invalid` naming the field. */
+export function checkKeyPatch(patch: KeyPatch): void {
+  checkLabels(patch.scopes, 'scopes');
+  checkMetadata(patch.metadata);
+  if (patch.plan !== undefined && patch.plan !== null && !LABEL.test(patch.plan)) throw new StoreError('invalid', 'plan must match ' + LABEL.source);
+  if (patch.expiresAt !== undefined && patch.expiresAt !== null && !Number.isSafeInteger(patch.expiresAt)) throw new StoreError('invalid', 'expiresAt must be epoch ms');
+}
+
+/** The fields of a patch that are set (undefined = leave as is). */
+export function definedOnly<T extends object>(patch: T): Partial<T> {
+  return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** Scopes/roles/groups: at most 256 labels. */

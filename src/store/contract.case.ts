@@ -90,6 +90,27 @@ export function storeContract(name: string, open: () => Promise<Store>, reopen?:
       }
     });
 
+    it('updates a live key\'s scopes, plan, metadata and expiry (never its hash or consumer); a revoked key is not changed', async () => {
+      const store = await open();
+      try {
+        await store.createConsumer({ id: 'svc-a', name: 'A' });
+        await store.insertApiKey(key('k1', 'svc-a', { plan: 'gold', metadata: { env: 'ci' } }), 1500);
+        const updated = await store.updateApiKey('k1', { scopes: ['orders:write'], metadata: { env: 'prod' }, expiresAt: 99_000 }, 3000);
+        assert.deepEqual(
+          { scopes: updated?.scopes, plan: updated?.plan, metadata: updated?.metadata, expiresAt: updated?.expiresAt, updatedAt: updated?.updatedAt, keyHash: updated?.keyHash, consumerId: updated?.consumerId },
+          { scopes: ['orders:write'], plan: 'gold', metadata: { env: 'prod' }, expiresAt: 99_000, updatedAt: 3000, keyHash: 'ab'.repeat(32), consumerId: 'svc-a' },
+        );
+        assert.equal((await store.updateApiKey('k1', { plan: null }, 4000))?.plan, null);
+        assert.ok((await store.changesSince(3500)).keyIds.includes('k1'), 'an update is a change key caches re-check');
+        assert.equal(await store.updateApiKey('nope', { plan: 'x' }), undefined);
+        await assert.rejects(store.updateApiKey('k1', { scopes: ['not ok'] }), (e: unknown) => e instanceof StoreError && e.code === 'invalid');
+        await store.revokeApiKey('k1', 5000);
+        await assert.rejects(store.updateApiKey('k1', { scopes: [] }), (e: unknown) => e instanceof StoreError && e.code === 'conflict');
+      } finally {
+        await store.close();
+      }
+    });
+
     it('rotates a key atomically: successor inserted, old one marked with its grace deadline', async () => {
       const store = await open();
       try {

@@ -56,6 +56,9 @@ export interface ApiKeyRecord {
 
 export type NewApiKey = Omit<ApiKeyRecord, 'updatedAt' | 'lastUsedAt' | 'revokedAt' | 'replacedBy' | 'graceUntil'>;
 
+/** What may change on a live key. Its id, secret and consumer never do (rotate for a new secret). */
+export type KeyPatch = Partial<Pick<ApiKeyRecord, 'scopes' | 'plan' | 'metadata' | 'expiresAt'>>;
+
 /** One control-plane action (who did what to which object). Never carries secrets. */
 export interface AdminEvent {
   readonly seq: number;
@@ -105,6 +108,8 @@ export interface Store {
   insertApiKey(key: NewApiKey, now?: number): Promise<ApiKeyRecord>;
   getApiKey(id: string): Promise<ApiKeyRecord | undefined>;
   listApiKeys(options?: ListOptions & { readonly consumerId?: string }): Promise<ApiKeyRecord[]>;
+  /** Changes a live key's scopes, plan, metadata or expiry. Undefined if unknown; StoreError `conflict` if it is revoked. */
+  updateApiKey(id: string, patch: KeyPatch, now?: number): Promise<ApiKeyRecord | undefined>;
   /** Sets `revokedAt` (once; a second revoke keeps the first time). Returns the record, undefined if unknown. */
   revokeApiKey(id: string, now?: number): Promise<ApiKeyRecord | undefined>;
   /**

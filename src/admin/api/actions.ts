@@ -1,7 +1,7 @@
 import type { InvalidationBus } from '../../bus/invalidation.ts';
 import { generateApiKey, KEY_PREFIX } from '../../policies/authn-apikey/format.ts';
 import type { KeyHasher } from '../../policies/authn-apikey/hash.ts';
-import { StoreError, type ApiKeyRecord, type Consumer, type ConsumerPatch, type NewApiKey, type NewConsumer, type Store } from '../../store/types.ts';
+import { StoreError, type ApiKeyRecord, type Consumer, type ConsumerPatch, type KeyPatch, type NewApiKey, type NewConsumer, type Store } from '../../store/types.ts';
 
 /** An API key as the admin API and CLI show it: never the secret, never the hash. */
 export interface ApiKeyView {
@@ -19,6 +19,9 @@ export interface ApiKeyView {
   readonly grace_until: string | null;
   readonly status: 'active' | 'expired' | 'revoked' | 'rotating' | 'rotated';
 }
+
+const IMPORT_ID = /^[0-9A-Za-z]{12}$/;
+const KEY_HASH = /^[0-9a-f]{64}$/;
 
 export interface NewKeyInput {
   readonly consumerId: string;
@@ -120,9 +123,35 @@ export class AdminActions {
     const now = this.#now();
     if (input.expiresAt !== undefined && input.expiresAt !== null && input.expiresAt <= now) throw new StoreError('invalid', 'expires_at must be in the future');
     const { id, key } = generateApiKey();
-    const record = await this.store.insertApiKey(this.#newKey(id, key, input, now), now);
+    const record = await this.store.insertApiKey(this.#newKey(id, this.#hasher.hash(key), input, now), now);
     await this.#event(actor, 'key.create', 'api_key', id, { consumer: input.consumerId, scopes: record.scopes, expires_at: record.expiresAt });
     return { key, record };
+  }
+
+  /** Changes a live key's scopes, plan, metadata or expiry; every instance drops its cached copy. */
+  async updateKey(actor: string, id: string, patch: KeyPatch): Promise<ApiKeyRecord> {
+    const now = this.#now();
+    if (patch.expiresAt !== undefined && patch.expiresAt !== null && patch.expiresAt <= now) throw new StoreError('invalid', 'expires_at must be in the future');
+    const record = await this.store.updateApiKey(id, patch, now);
+    if (!record) throw new StoreError('not_found', `key ${id} does not exist`);
+    await this.#bus?.publish({ keyId: id });
+    await this.#event(actor, 'key.update', 'api_key', id, { consumer: record.consumerId, fields: Object.keys(patch) });
+    return record;
+  }
+
+  /**
+   * Imports a key by its hash (a migration between stores that share the pepper): the secret never passes through
+   * here. The hash must be an HMAC-SHA-256 under this store's pepper, or the key will simply not verify.
+   */
+  async importKey(actor: string, input: NewKeyInput & { readonly id: string; readonly keyHash: string }): Promise<ApiKeyRecord> {
+    if (!IMPORT_ID.test(input.id)) throw new StoreError('invalid', 'a key id is 12 base62 characters (the part after rk_live_)');
+    if (!KEY_HASH.test(input.keyHash)) throw new StoreError('invalid', 'key_hash must be 64 lower-case hex digits (HMAC-SHA-256)');
+    const now = this.#now();
+    const record = await this.store.insertApiKey(this.#newKey(input.id, input.keyHash, input, now), now);
+    // Instances that were asked for this id before remember it as unknown for a moment: tell them it exists now.
+    await this.#bus?.publish({ keyId: record.id });
+    await this.#event(actor, 'key.import', 'api_key', record.id, { consumer: record.consumerId, scopes: record.scopes, expires_at: record.expiresAt });
+    return record;
   }
 
   /**
@@ -136,7 +165,7 @@ export class AdminActions {
     const graceMs = options.graceMs ?? this.#defaultGraceMs;
     if (!Number.isInteger(graceMs) || graceMs < 0 || graceMs > 30 * 86_400_000) throw new StoreError('invalid', 'grace must be between 0 and 30 days');
     const next = generateApiKey();
-    const successor = this.#newKey(next.id, next.key, {
+    const successor = this.#newKey(next.id, this.#hasher.hash(next.key), {
       consumerId: current.consumerId,
       scopes: current.scopes,
       expiresAt: options.expiresAt === undefined ? current.expiresAt : options.expiresAt,
@@ -174,12 +203,12 @@ export class AdminActions {
     await this.#event(actor, 'key.reinstate', 'api_key', id, {});
   }
 
-  #newKey(id: string, key: string, input: NewKeyInput, now: number): NewApiKey {
+  #newKey(id: string, keyHash: string, input: NewKeyInput, now: number): NewApiKey {
     return {
       id,
       prefix: KEY_PREFIX,
       consumerId: input.consumerId,
-      keyHash: this.#hasher.hash(key),
+      keyHash,
       scopes: input.scopes ?? [],
       expiresAt: input.expiresAt ?? null,
       plan: input.plan ?? null,

@@ -94,6 +94,16 @@ export function registerAdminApi(admin: AdminServer, auth: AdminAuth, actions: A
     if (!key) throw new GatewayError('not_found');
     sendJson(res, 200, keyView(key));
   });
+  add('PATCH', '/keys/:id', 'admin', async (_req, res, params, actor, body) => {
+    for (const field of Object.keys(body)) if (!KEY_PATCH_FIELDS.has(field)) throw invalid(field, 'cannot be changed (a key keeps its consumer and secret: rotate for a new secret)');
+    const patch = {
+      ...(body['scopes'] !== undefined ? { scopes: strList(body, 'scopes') } : {}),
+      ...(body['expires_at'] !== undefined ? { expiresAt: optTime(body, 'expires_at') } : {}),
+      ...(body['plan'] !== undefined ? { plan: optStr(body, 'plan') } : {}),
+      ...(body['metadata'] !== undefined ? { metadata: obj(body, 'metadata') } : {}),
+    };
+    sendJson(res, 200, keyView(await actions.updateKey(actor, params['id']!, patch)));
+  });
   add('POST', '/keys/:id/rotate', 'admin', async (_req, res, params, actor, body) => {
     const graceSeconds = body['grace_seconds'];
     if (graceSeconds !== undefined && (typeof graceSeconds !== 'number' || !Number.isInteger(graceSeconds))) throw invalid('grace_seconds', 'must be an integer');
@@ -127,6 +137,8 @@ export function registerAdminApi(admin: AdminServer, auth: AdminAuth, actions: A
     sendJson(res, 200, head);
   });
 }
+
+const KEY_PATCH_FIELDS = new Set(['scopes', 'expires_at', 'plan', 'metadata']);
 
 function query(req: IncomingMessage): URLSearchParams {
   return queryOf(req.url);

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { checkConsumerInput, checkLabels, checkMetadata, newConsumerId, newEventId, notifySinks, pageLimit } from '../common.ts';
+import { checkConsumerInput, checkKeyPatch, checkLabels, checkMetadata, definedOnly, newConsumerId, newEventId, notifySinks, pageLimit } from '../common.ts';
 import {
   StoreError,
   type AdminEvent,
@@ -7,6 +7,7 @@ import {
   type AuditSink,
   type Consumer,
   type ConsumerPatch,
+  type KeyPatch,
   type ListOptions,
   type NewAdminEvent,
   type NewApiKey,
@@ -134,7 +135,7 @@ export class PostgresStore implements Store {
     checkConsumerInput(patch, false);
     const current = await this.getConsumer(id);
     if (!current) return undefined;
-    const next = { ...current, ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) } as Consumer;
+    const next = { ...current, ...definedOnly(patch) };
     const { rows } = await this.#pool.query(
       'UPDATE consumers SET name = $2, tenant = $3, roles = $4, groups = $5, plan = $6, metadata = $7, updated_at = GREATEST(updated_at, $8) WHERE id = $1 RETURNING *',
       [id, next.name, next.tenant ?? null, JSON.stringify(next.roles), JSON.stringify(next.groups), next.plan ?? null, JSON.stringify(next.metadata), now],
@@ -166,6 +167,22 @@ export class PostgresStore implements Store {
       pageLimit(options.limit),
     ]);
     return rows.map((r: Row) => keyFromRow(r, parsedJson));
+  }
+
+  async updateApiKey(id: string, patch: KeyPatch, now = Date.now()): Promise<ApiKeyRecord | undefined> {
+    checkKeyPatch(patch);
+    return this.#transaction(async (client) => {
+      const { rows } = await client.query('SELECT * FROM api_keys WHERE id = $1 FOR UPDATE', [id]);
+      if (!rows[0]) return undefined;
+      const current = keyFromRow(rows[0] as Row, parsedJson);
+      if (current.revokedAt !== null) throw new StoreError('conflict', `key ${id} is revoked`);
+      const next = { ...current, ...definedOnly(patch) };
+      const updated = await client.query(
+        'UPDATE api_keys SET scopes = $2, plan = $3, metadata = $4, expires_at = $5, updated_at = GREATEST(updated_at, $6) WHERE id = $1 RETURNING *',
+        [id, JSON.stringify(next.scopes), next.plan, JSON.stringify(next.metadata), next.expiresAt, now],
+      );
+      return keyFromRow(updated.rows[0] as Row, parsedJson);
+    });
   }
 
   async revokeApiKey(id: string, now = Date.now()): Promise<ApiKeyRecord | undefined> {

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
-import { checkConsumerInput, checkLabels, checkMetadata, newConsumerId, newEventId, notifySinks, pageLimit } from '../common.ts';
+import { checkConsumerInput, checkKeyPatch, checkLabels, checkMetadata, definedOnly, newConsumerId, newEventId, notifySinks, pageLimit } from '../common.ts';
 import {
   StoreError,
   type AdminEvent,
@@ -9,6 +9,7 @@ import {
   type AuditSink,
   type Consumer,
   type ConsumerPatch,
+  type KeyPatch,
   type ListOptions,
   type NewAdminEvent,
   type NewApiKey,
@@ -152,6 +153,22 @@ export class SqliteStore implements Store {
     return rows.map((r) => keyFromRow(r, jsonText));
   }
 
+  async updateApiKey(id: string, patch: KeyPatch, now = Date.now()): Promise<ApiKeyRecord | undefined> {
+    checkKeyPatch(patch);
+    const found = this.#transaction(() => {
+      const row = this.#db.prepare('SELECT * FROM api_keys WHERE id = ?').get(id);
+      if (!row) return false;
+      const current = keyFromRow(row, jsonText);
+      if (current.revokedAt !== null) throw new StoreError('conflict', `key ${id} is revoked`);
+      const next = { ...current, ...definedOnly(patch) };
+      this.#db
+        .prepare('UPDATE api_keys SET scopes = ?, plan = ?, metadata = ?, expires_at = ?, updated_at = ? WHERE id = ?')
+        .run(JSON.stringify(next.scopes), next.plan, JSON.stringify(next.metadata), next.expiresAt, Math.max(now, current.updatedAt), id);
+      return true;
+    });
+    return found ? this.getApiKey(id) : undefined;
+  }
+
   async revokeApiKey(id: string, now = Date.now()): Promise<ApiKeyRecord | undefined> {
     this.#db.prepare('UPDATE api_keys SET revoked_at = ?, updated_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, now, id);
     return this.getApiKey(id);
@@ -219,6 +236,3 @@ function isUniqueViolation(error: unknown): boolean {
   return /UNIQUE constraint failed|PRIMARY KEY/.test((error as Error)?.message ?? '');
 }
 
-function definedOnly<T extends object>(patch: T): Partial<T> {
-  return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
