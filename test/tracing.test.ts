@@ -83,7 +83,7 @@ after(async () => {
 describe('tracing on, incoming context trusted', () => {
   let gw: TestGateway;
   before(async () => {
-    gw = await startGateway(config(upstream.url, issuer, { enabled: true, endpoint: receiver.url, export_interval_ms: 50, service_name: 'edge', headers: { authorization: '${env:OTLP_AUTH}' } }), {
+    gw = await startGateway(config(upstream.url, issuer, { enabled: true, endpoint: receiver.url, export_interval_ms: 50, service_name: 'edge', trust_incoming: 'always', headers: { authorization: '${env:OTLP_AUTH}' } }), {
       files: { 'items.yaml': SPEC },
       env: { ...process.env, OTLP_AUTH: 'Bearer collector-secret' },
     });
@@ -159,7 +159,7 @@ describe('tracing on, incoming context trusted', () => {
 
   test('an upstream failure is an error on the upstream and server spans', async () => {
     const dead = await startGateway(
-      config('http://127.0.0.1:9', issuer, { enabled: true, endpoint: receiver.url, export_interval_ms: 50 }),
+      config('http://127.0.0.1:9', issuer, { enabled: true, endpoint: receiver.url, export_interval_ms: 50, trust_incoming: 'always' }),
       { files: { 'items.yaml': SPEC } },
     );
     try {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHostMatcher, listenerAuthority } from './hosts.ts';
+import { createHostMatcher, listenerAuthority, isLoopbackHost } from './hosts.ts';
 
 test('host matcher: exact names and one-level wildcards, case-insensitive, port kept; look-alikes refused', () => {
   const m = createHostMatcher(['api.example.com', '*.tenants.example.com']);
@@ -17,4 +17,9 @@ test('listener authority: IPv4, IPv6 in brackets, IPv4-mapped IPv6 unwrapped', (
   assert.equal(listenerAuthority('::1', 80), '[::1]:80');
   assert.equal(listenerAuthority('::ffff:10.0.0.1', 80), '10.0.0.1:80');
   assert.equal(listenerAuthority(undefined, 80), undefined);
+});
+
+test('isLoopbackHost: localhost, 127/8 addresses and ::1 only; a DNS name that starts with 127. is not loopback', () => {
+  for (const host of ['localhost', '127.0.0.1', '127.1.2.3', '::1', '[::1]']) assert.equal(isLoopbackHost(host), true, host);
+  for (const host of ['127.0.0.1.nip.io', '127.collector.example.com', '127.', '1270.0.0.1', '10.0.0.1', 'example.com', '::2']) assert.equal(isLoopbackHost(host), false, host);
 });

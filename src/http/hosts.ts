@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 /**
  * Matches a request's `Host`/`:authority` against `listen.hosts`: exact names and `*.suffix` for one level of
  * subdomain, case-insensitive, port ignored. Built once per config.
@@ -16,7 +17,8 @@ export function isPlainAuthority(authority: string): boolean {
 
 /** Whether a host name (a URL's `hostname`, or a listener host) is this machine's loopback: `localhost`, 127/8, `::1`. */
 export function isLoopbackHost(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '::1' || hostname === '[::1]' || hostname.startsWith('127.');
+  // 127/8 as an address only: `127.0.0.1.nip.io` is a DNS name that can point anywhere.
+  return hostname === 'localhost' || hostname === '::1' || hostname === '[::1]' || (hostname.startsWith('127.') && isIP(hostname) === 4);
 }
 
 /** Builds the matcher; an empty list matches nothing (callers then use the listener address). */

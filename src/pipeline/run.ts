@@ -46,7 +46,13 @@ export async function runRoute(ctx: RequestContext, route: CompiledRoute, ends: 
     ends.discard(response);
     throw error;
   }
-  const streamError = await ends.respond(ctx, response);
+  let streamError: string | undefined;
+  try {
+    streamError = await ends.respond(ctx, response);
+  } catch (error) {
+    span?.end(error);
+    throw error;
+  }
   if (streamError !== undefined) ctx.notes.streamError = streamError;
   span?.end();
 }

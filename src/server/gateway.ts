@@ -26,6 +26,10 @@ import { GatewayHandler } from './handler.ts';
 import { createPlainListener, createTlsListener, updateLimits, type Tracked } from './listeners.ts';
 import { readTlsMaterial, watchTlsFiles } from './tls.ts';
 import type { Tracing } from '../tracing/tracer.ts';
+import type { TracingConfig } from '../tracing/schema.ts';
+
+/** Longest a stopping gateway waits for its last spans to reach the collector. */
+const TRACING_FLUSH_MS = 2000;
 
 export interface GatewayOptions {
   /** Path of rampart.yaml. */
@@ -67,6 +71,8 @@ export class Gateway {
   #stopping: Promise<void> | undefined;
   #addresses: GatewayAddresses | undefined;
   #tracing: Tracing | undefined;
+  /** The tracing settings in force (from start: a reload does not change them). */
+  #tracingConfig: TracingConfig | undefined;
 
   private constructor(options: GatewayOptions, table: RouteTable, logger: Logger, services: Services, pools: UpstreamPools, auth: AdminAuth, controlPlane: { close(): Promise<void> }) {
     this.#options = options;
@@ -131,6 +137,7 @@ export class Gateway {
       // Loaded only when on: a gateway without tracing never pays for the SDK, in memory or per request.
       const { createTracing } = await import('../tracing/tracer.ts');
       gateway.#tracing = createTracing(loaded.config.tracing, logger);
+      gateway.#tracingConfig = loaded.config.tracing;
       gateway.handler.tracing = gateway.#tracing;
     }
     gateway.#cleanups.push(
@@ -223,7 +230,7 @@ export class Gateway {
       if (JSON.stringify(before) !== JSON.stringify(loaded.config.listen)) {
         this.logger.warn('listener changes (ports, hosts, certificate paths) take effect on restart only');
       }
-      if (JSON.stringify(this.table.config.tracing) !== JSON.stringify(loaded.config.tracing)) {
+      if (JSON.stringify(this.#tracingConfig ?? { enabled: false }) !== JSON.stringify(loaded.config.tracing.enabled ? loaded.config.tracing : { enabled: false })) {
         this.logger.warn('tracing changes take effect on restart only');
       }
       for (const listener of this.#listeners) updateLimits(listener.server, loaded.config.limits);
@@ -281,10 +288,11 @@ export class Gateway {
       this.admin.server.closeAllConnections();
     });
     await this.#pools.close();
-    await this.#tracing?.shutdown();
     await this.#controlPlane.close();
     await this.services.counters?.close();
     await this.monitor.stop();
+    // Last, and bounded: a collector that is slow or down must not hold up the audit trail's close or the exit.
+    await this.#tracing?.shutdown(Math.min(this.#tracingConfig!.export_timeout_ms, TRACING_FLUSH_MS));
     this.logger.info('rampart stopped');
     this.logger.flush?.();
   }

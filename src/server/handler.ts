@@ -158,7 +158,9 @@ export class GatewayHandler {
           span?.end();
           return response;
         } catch (error) {
-          span?.end(error);
+          // A client that hung up aborted this call: not the upstream's failure (no error status to alert on).
+          if (ctx.clientGone) span?.set('rampart.client_gone', 1);
+          span?.end(ctx.clientGone ? undefined : error);
           throw error;
         }
       },

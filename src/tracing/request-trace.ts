@@ -1,4 +1,4 @@
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type TextMapSetter, type Tracer } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type SpanContext, type TextMapSetter, type Tracer } from '@opentelemetry/api';
 import type { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { GatewayError } from '../problem.ts';
 import type { CompiledRoute, RequestOutcome, RequestTrace, TraceSpan } from '../pipeline/types.ts';
@@ -18,6 +18,12 @@ function markError(span: Span, error: unknown): void {
   const code = error instanceof GatewayError ? error.code : 'internal';
   span.setAttribute('rampart.error_code', code);
   if (code === 'internal' || (error instanceof GatewayError && error.status >= 500)) span.setStatus({ code: SpanStatusCode.ERROR, message: code });
+}
+
+/** A link to a context the gateway did not continue: its ids only, never the caller's `tracestate` text. */
+function linkTo(context: Context): { context: SpanContext }[] {
+  const sc = trace.getSpanContext(context);
+  return sc ? [{ context: { traceId: sc.traceId, spanId: sc.spanId, traceFlags: sc.traceFlags, isRemote: true } }] : [];
 }
 
 class StageSpan implements TraceSpan {
@@ -58,7 +64,7 @@ export class ServerTrace implements RequestTrace {
     this.#propagator = propagator;
     this.#span = tracer.startSpan(
       method,
-      { kind: SpanKind.SERVER, attributes, links: links.flatMap((c) => { const sc = trace.getSpanContext(c); return sc ? [{ context: sc }] : []; }) },
+      { kind: SpanKind.SERVER, attributes, links: links.flatMap(linkTo) },
       parent,
     );
     this.#context = trace.setSpan(parent, this.#span);

@@ -40,9 +40,9 @@ export const tracingSchema = {
     },
     trust_incoming: {
       enum: ['always', 'trusted_proxies', 'never'],
-      default: 'always',
+      default: 'trusted_proxies',
       description:
-        'Whose `traceparent`/`tracestate` the gateway continues: any client, only peers in `trusted_proxies`, or nobody. An incoming context not trusted starts a new trace (linked to it) and is not forwarded upstream.',
+        'Whose `traceparent`/`tracestate` the gateway continues: only peers in `trusted_proxies` (the default; with none configured, nobody), any client, or nobody. An incoming context not trusted starts a new trace (linked to it) and is not forwarded upstream, and its sampled flag is ignored. A trusted proxy must set or strip `traceparent` itself: it is believed as it arrives.',
     },
     export_interval_ms: durationMs(2000, 'Spans are batched and exported at least this often (ms).', 60_000),
     export_timeout_ms: durationMs(10000, 'One export may take this long before it is abandoned (ms).', 60_000),

@@ -1,5 +1,5 @@
 import { ROOT_CONTEXT, diag, DiagLogLevel, trace, type Attributes, type Context, type DiagLogger, type TextMapGetter } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { setGlobalErrorHandler, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from '@opentelemetry/sdk-trace';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -11,6 +11,10 @@ import type { RequestContext } from '../pipeline/types.ts';
 import { ServerTrace } from './request-trace.ts';
 import type { TracingConfig } from './schema.ts';
 import { RAMPART_VERSION } from '../version.ts';
+import { DeadlineExporter, ExportConnections } from './deadline-exporter.ts';
+
+/** Methods named as they are; any other (an HTTP/2 client may send any token) is `_OTHER`, as the HTTP conventions say. */
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY']);
 
 /** Reads one header for the propagator; a repeated header is not a valid trace context (W3C Trace Context §3.2). */
 const GETTER: TextMapGetter<IncomingHttpHeaders> = {
@@ -26,7 +30,8 @@ const GETTER: TextMapGetter<IncomingHttpHeaders> = {
 /** The gateway's tracer: starts each request's trace and flushes what is left on shutdown. */
 export interface Tracing {
   begin(ctx: RequestContext, trustedProxies: BlockList | undefined): ServerTrace;
-  shutdown(): Promise<void>;
+  /** Exports what is queued, for at most `withinMs`; then cuts the collector connections whatever is left. */
+  shutdown(withinMs: number): Promise<void>;
 }
 
 /**
@@ -36,14 +41,21 @@ export interface Tracing {
  */
 export function createTracing(config: TracingConfig, logger: Logger): Tracing {
   installDiagLogger(logger);
-  const exporter = new OTLPTraceExporter({
+  const connections = new ExportConnections();
+  const otlp = new OTLPTraceExporter({
     url: config.endpoint!,
     headers: { ...config.headers },
     timeoutMillis: config.export_timeout_ms,
+    // One export at a time: a collector that stalls holds one batch, not dozens.
+    concurrencyLimit: 1,
+    httpAgentOptions: connections.factory,
   });
+  const exporter = new DeadlineExporter(otlp, config.export_timeout_ms, connections);
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ 'service.name': config.service_name, 'service.version': RAMPART_VERSION }),
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.sample_ratio) }),
+    // Every value Rampart sets is bounded already; these bound what a bug or a future attribute could add.
+    spanLimits: { attributeValueLengthLimit: 256, attributeCountLimit: 32, linkCountLimit: 1, eventCountLimit: 0 },
     spanProcessors: [
       new BatchSpanProcessor({
         exporter,
@@ -63,17 +75,24 @@ export function createTracing(config: TracingConfig, logger: Logger): Tracing {
       const trusted = incoming !== ROOT_CONTEXT && trusts(config.trust_incoming, ctx, trustedProxies);
       const parent: Context = trusted ? incoming : ROOT_CONTEXT;
       const links = !trusted && trace.getSpanContext(incoming) ? [incoming] : [];
+      const method = KNOWN_METHODS.has(ctx.method) ? ctx.method : '_OTHER';
       const attributes: Attributes = {
-        'http.request.method': ctx.method,
+        'http.request.method': method,
         'url.scheme': ctx.secure ? 'https' : 'http',
         'network.protocol.version': ctx.req.httpVersion,
         'client.address': ctx.clientIp,
         'rampart.request_id': ctx.id,
       };
-      return new ServerTrace(tracer, propagator, parent, ctx.method, attributes, links);
+      return new ServerTrace(tracer, propagator, parent, method === '_OTHER' ? 'HTTP' : method, attributes, links);
     },
-    async shutdown() {
-      await provider.shutdown().catch((error: unknown) => logger.warn({ err: { message: (error as Error).message } }, 'trace export at shutdown failed'));
+    async shutdown(withinMs) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), withinMs)));
+      const outcome = await Promise.race([provider.shutdown().then(() => 'done' as const, () => 'failed' as const), late]);
+      clearTimeout(timer);
+      // A collector that never lets go must not keep the process alive after the gateway stopped.
+      connections.cut();
+      if (outcome !== 'done') logger.warn({ component: 'tracing' }, `tracing: spans still queued at shutdown were not exported (${outcome === 'late' ? `collector did not answer within ${withinMs} ms` : 'export failed'})`);
     },
   };
 }
@@ -103,4 +122,11 @@ function installDiagLogger(logger: Logger): void {
   const noop = () => undefined;
   const adapter: DiagLogger = { error: emit('error'), warn: emit('warn'), info: noop, debug: noop, verbose: noop };
   diag.setLogger(adapter, { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
+  // The SDK's default handler logs the whole error flattened, and an OTLP error carries the collector's response
+  // body (which may echo the credential it refused): log its name, code and message only.
+  setGlobalErrorHandler((error) => {
+    const e = error as { name?: string; code?: unknown; message?: string };
+    const code = typeof e.code === 'number' || typeof e.code === 'string' ? ` (${String(e.code).slice(0, 16)})` : '';
+    adapter.warn(`export failed: ${String(e.name ?? 'Error').slice(0, 40)}${code}: ${String(e.message ?? error).split('\n')[0]!.slice(0, 160)}`);
+  });
 }
