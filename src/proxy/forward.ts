@@ -104,12 +104,15 @@ export async function forward(ctx: RequestContext, route: CompiledRoute, options
     ctx.upstreamNs = process.hrtime.bigint() - started;
   }
   ctx.upstreamStatus = upstream.statusCode;
-  const response: UpstreamResponse = {
-    status: upstream.statusCode,
-    headers: downstreamResponseHeaders(upstream.headers, options.removeHeaders),
-    body: undefined,
-    stream: undefined,
-  };
+  let responseHeaders: Record<string, string | string[]>;
+  try {
+    responseHeaders = downstreamResponseHeaders(upstream.headers, options.removeHeaders);
+  } catch (error) {
+    ctx.res.off('close', onClose);
+    discardBody(upstream.body);
+    throw error;
+  }
+  const response: UpstreamResponse = { status: upstream.statusCode, headers: responseHeaders, body: undefined, stream: undefined };
   if (!route.buffersResponse) {
     // Streaming: the abort listener stays until the body is sent (respond.ts), so a client leaving mid-body
     // still releases the upstream; it is removed with the response.

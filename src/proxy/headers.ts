@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { GatewayError } from '../problem.ts';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus ones HTTP/2 forbids; never forwarded in either direction. */
 const HOP_BY_HOP = new Set([
@@ -106,9 +107,27 @@ export function downstreamResponseHeaders(
     if (value === undefined) continue;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || remove.has(lower) || connectionListed?.has(lower)) continue;
-    out[lower] = value;
+    out[lower] = Array.isArray(value) ? repeated(lower, value) : value;
   }
   return out;
+}
+
+/**
+ * Response fields that carry one value (RFC 9110; Node's HTTP/2 layer throws on a repeated one). A repeat with the
+ * same value is one value; different values are an answer the gateway cannot pass on faithfully (which
+ * Content-Type or Location would the client act on?), so it is refused as an invalid upstream response.
+ */
+const SINGLE_VALUE = new Set(['age', 'content-length', 'content-location', 'content-md5', 'content-range', 'content-type', 'date', 'etag', 'expires', 'last-modified', 'location', 'retry-after', 'x-content-type-options']);
+
+/** Repeatable fields whose repeats mean one comma-separated list (RFC 9110 §5.3), which HTTP/2 sends as one field. */
+const LIST_VALUE = new Set(['content-encoding', 'content-language']);
+
+function repeated(name: string, values: string[]): string | string[] {
+  if (LIST_VALUE.has(name)) return values.join(', ');
+  if (!SINGLE_VALUE.has(name)) return values;
+  const first = values[0] ?? '';
+  if (values.some((v) => v !== first)) throw new GatewayError('upstream_invalid_response', `upstream sent ${values.length} different ${name} values`);
+  return first;
 }
 
 function listedInConnection(header: string | string[] | undefined): Set<string> | undefined {

@@ -226,3 +226,55 @@ describe('HTTP/2 rapid reset', () => {
     }
   });
 });
+
+describe('upstream responses with a single-value field repeated', () => {
+  let upstream: TestUpstream;
+  let gw: TestGateway;
+  before(async () => {
+    upstream = await startUpstream();
+    upstream.handler = (req, res) => {
+      if (req.url === '/items/conflict') res.setHeader('content-type', ['application/json', 'text/html']);
+      else if (req.url === '/items/same') res.setHeader('content-type', ['application/json', 'application/json']);
+      else res.setHeader('content-type', 'application/json');
+      if (req.url === '/items/encodings') res.setHeader('content-language', ['en', 'de']);
+      res.end('{}');
+    };
+    gw = await startGateway(itemsConfig(upstream.url, { api: { response: { mode: 'off' } } }), { tls: true, files: SPEC_FILES });
+  });
+  after(async () => {
+    await gw?.close();
+    await upstream?.close();
+  });
+
+  // Found by a red-team pass: Node's HTTP/2 layer throws on a repeated Content-Type, which surfaced as a 500
+  // "unhandled exception"; over HTTP/1.1 the client got both values and picked one.
+  test('two different Content-Types are a 502 on HTTP/1.1 and HTTP/2 alike; identical repeats and list fields pass as one', async () => {
+    assertProblem(await send(gw.url, '/items/conflict'), 502, 'upstream_invalid_response');
+    const same = await send(gw.url, '/items/same');
+    assert.equal(same.status, 200);
+    assert.equal(same.headers['content-type'], 'application/json');
+    const session: ClientHttp2Session = h2connect(gw.url, { rejectUnauthorized: false });
+    try {
+      const get = (path: string) =>
+        new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+          const stream = session.request({ ':path': path });
+          let body = '';
+          stream.on('response', (headers) => {
+            stream.on('data', (c: Buffer) => (body += c.toString()));
+            stream.on('end', () => resolve({ status: Number(headers[':status']), headers, body }));
+          });
+          stream.on('error', reject);
+          stream.end();
+        });
+      const conflict = await get('/items/conflict');
+      assert.equal(conflict.status, 502);
+      assert.match(conflict.body, /upstream_invalid_response/);
+      const languages = await get('/items/encodings');
+      assert.equal(languages.status, 200);
+      assert.equal(languages.headers['content-language'], 'en, de');
+    } finally {
+      session.close();
+    }
+    assert.ok(await eventually(() => gw.gateway.handler.inFlight === 0), 'the refused upstream bodies were released');
+  });
+});
