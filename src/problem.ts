@@ -33,7 +33,7 @@ export const ERRORS = {
   auth_backoff: { status: 429, title: 'Too many failed attempts' },
   headers_too_large: { status: 431, title: 'Request header fields too large' },
   internal: { status: 500, title: 'Internal error' },
-  upstream_unavailable: { status: 502, title: 'Bad gateway' },
+  upstream_unavailable: { status: 503, title: 'Service unavailable' },
   upstream_invalid_response: { status: 502, title: 'Bad gateway' },
   service_unavailable: { status: 503, title: 'Service unavailable' },
   upstream_timeout: { status: 504, title: 'Gateway timeout' },

@@ -82,7 +82,7 @@ test('docs/errors.md documents every error code with its type URI, status and ti
  */
 const DOCS_DIR = new URL('../docs/', import.meta.url);
 const MARKER = '<!-- rampart-config -->';
-const PAGES_WITH_FULL_CONFIG = ['tracing.md', 'authn-jwt.md', 'authn-apikey.md', 'authn-introspection.md', 'authn-mtls.md', 'identity-upstream.md', 'app-tokens.md', 'upstream-credentials.md'];
+const PAGES_WITH_FULL_CONFIG = ['upstreams.md', 'tracing.md', 'authn-jwt.md', 'authn-apikey.md', 'authn-introspection.md', 'authn-mtls.md', 'identity-upstream.md', 'app-tokens.md', 'upstream-credentials.md'];
 
 function fullConfigBlocks(text: string): { line: number; yaml: string }[] {
   const blocks: { line: number; yaml: string }[] = [];

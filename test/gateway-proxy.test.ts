@@ -144,9 +144,9 @@ describe('gateway proxy', () => {
     }
   });
 
-  test('upstream down → 502 problem', async () => {
+  test('upstream down → 503 problem', async () => {
     const res = await send(gw.url, '/down/items');
-    assertGenericProblem(res, 502, 'upstream_unavailable');
+    assertGenericProblem(res, 503, 'upstream_unavailable');
     assert.ok(gw.logs.some((l) => l['code'] === 'upstream_unavailable' && l['level'] === 'error'), 'the cause is logged');
   });
 

@@ -62,9 +62,9 @@ test('npm pack → install into an empty folder → --version, check and start w
       if (!ready) await new Promise((r) => setTimeout(r, 100));
     }
     assert.ok(ready, `the packed gateway became ready: ${stderr}`);
-    // Nothing listens on the upstream port: the gateway answers, as a gateway should, with a 502 problem.
+    // Nothing listens on the upstream port: the gateway answers, as a gateway should, with a 503 problem (upstream_unavailable).
     const res = await fetch(`http://127.0.0.1:${http}/anything`);
-    assert.equal(res.status, 502);
+    assert.equal(res.status, 503);
     assert.match(res.headers.get('content-type') ?? '', /application\/problem\+json/);
   } finally {
     gateway.kill('SIGTERM');

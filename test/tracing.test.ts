@@ -165,7 +165,7 @@ describe('tracing on, incoming context trusted', () => {
     try {
       const traceId = hex(16);
       const res = await send(dead.url, '/health', { headers: { traceparent: `00-${traceId}-${hex(8)}-01` } });
-      assert.equal(res.status, 502);
+      assert.equal(res.status, 503);
       const spans = await spansOf(receiver, traceId, 2);
       assert.equal(spans.find((s) => s.kind === 2)!.status, 2);
       const upstreamSpan = spans.find((s) => s.name === 'upstream')!;

@@ -1,7 +1,7 @@
 /**
  * mTLS from Rampart to the upstream: a real https upstream that requires client certificates, certificates from
  * a CA generated here (@peculiar/x509). The configured client certificate gets through; an upstream whose
- * certificate chains to an unknown CA, or one that refuses Rampart for lack of a client certificate, is a 502 problem
+ * certificate chains to an unknown CA, or one that refuses Rampart for lack of a client certificate, is a 503 problem
  * that leaks nothing; the client certificate is rotated without restart; bad TLS settings stop start-up naming
  * their config path.
  */
@@ -127,10 +127,10 @@ describe('mTLS from Rampart to the upstream', () => {
     assert.equal((await get(gw.url, '/named/items')).status, 200);
   });
 
-  it('an upstream certificate from an unknown CA: 502 problem, nothing about TLS leaked, request never sent', async () => {
+  it('an upstream certificate from an unknown CA: 503 problem, nothing about TLS leaked, request never sent', async () => {
     const seen = rogue.seen.length;
     const res = await get(gw.url, '/untrusted/items');
-    assert.equal(res.status, 502);
+    assert.equal(res.status, 503);
     assert.equal(res.type, 'https://rampart.dev/problems/upstream_unavailable');
     assert.equal(rogue.seen.length, seen);
     for (const leak of ['Rogue', 'CERT', 'certificate', 'verify', 'SELF_SIGNED', '127.0.0.1']) assert.ok(!res.text.includes(leak), `body leaks "${leak}": ${res.text}`);
@@ -138,26 +138,26 @@ describe('mTLS from Rampart to the upstream', () => {
     assert.match(gw.rawLogs(), /upstream request failed \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)\)/);
   });
 
-  it('without tls.ca the upstream is still verified (against the public CAs, which do not know it): 502', async () => {
+  it('without tls.ca the upstream is still verified (against the public CAs, which do not know it): 503', async () => {
     const seen = trusted.seen.length;
     const res = await get(gw.url, '/defaultcas/items');
-    assert.equal(res.status, 502);
+    assert.equal(res.status, 503);
     assert.equal(trusted.seen.length, seen);
   });
 
-  it('no client certificate configured: the upstream refuses the handshake → 502', async () => {
+  it('no client certificate configured: the upstream refuses the handshake → 503', async () => {
     const seen = trusted.seen.length;
     const res = await get(gw.url, '/nocert/items');
-    assert.equal(res.status, 502);
+    assert.equal(res.status, 503);
     assert.equal(res.type, 'https://rampart.dev/problems/upstream_unavailable');
     assert.equal(trusted.seen.length, seen);
   });
 
   it('a rotated client certificate is used for new connections without restart, also after a config reload', async () => {
-    assert.equal((await get(gw.url, '/rotating/items')).status, 502); // the upstream does not trust the first one
+    assert.equal((await get(gw.url, '/rotating/items')).status, 503); // the upstream does not trust the first one
     // A config reload with the same upstream settings keeps the pool and must keep watching its files.
     assert.equal(await gw.gateway.reload(), true);
-    assert.equal((await get(gw.url, '/rotating/items')).status, 502);
+    assert.equal((await get(gw.url, '/rotating/items')).status, 503);
     const next = await issueLeaf(clientCa, 'rampart-rotated', { usage: 'client' });
     // Key first, then certificate, each renamed into place (as cert tools do).
     writeFileSync(join(gw.dir, 'rotating.key.tmp'), next.key);

@@ -23,6 +23,7 @@ import { storeSchema } from '../store/schema.ts';
 import { authKeysSchema } from '../policies/authn-apikey/schema.ts';
 import { adminSchema } from '../admin/api/schema.ts';
 import { tracingSchema } from '../tracing/schema.ts';
+import { balancerProperties, UPSTREAM_URL_PATTERN } from '../proxy/balancer/schema.ts';
 
 const port = (def: number) => ({ type: 'integer', minimum: 0, maximum: 65535, default: def, description: 'TCP port (0 picks a free one).' }) as const;
 const host = (def: string) => ({ type: 'string', minLength: 1, maxLength: 255, default: def, description: 'Address to bind.' }) as const;
@@ -114,10 +115,10 @@ const upstreamTlsSchema = {
 const upstreamSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['url'],
-  description: 'An upstream service Rampart forwards to.',
+  description: 'An upstream service Rampart forwards to: one instance (`url`) or a pool (`targets`).',
   properties: {
-    url: { type: 'string', pattern: '^https?://[^/?#]+/?$', description: 'Origin of the upstream: scheme://host[:port].' },
+    url: { type: 'string', pattern: UPSTREAM_URL_PATTERN, description: 'Origin of the upstream: scheme://host[:port]. Or give `targets`.' },
+    ...balancerProperties,
     connect_timeout_ms: durationMs(2000, 'Time to establish a connection; then 504.', 60000),
     headers_timeout_ms: durationMs(15000, 'Time to receive the response headers; then 504.'),
     body_timeout_ms: durationMs(30000, 'Longest gap between response body chunks; then the response is cut.'),

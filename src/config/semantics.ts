@@ -4,6 +4,7 @@ import type { ConfigIssue } from './errors.ts';
 import type { CorsConfig, RampartConfig } from './types.ts';
 import { checkStoreConfig } from '../store/schema.ts';
 import { checkTracingConfig } from '../tracing/schema.ts';
+import { checkUpstreamTargets } from '../proxy/balancer/schema.ts';
 
 
 /** Checks the schema cannot express: cross-references, unsafe combinations. Returns every issue found. */
@@ -30,6 +31,7 @@ export function checkConfigSemantics(config: RampartConfig): ConfigIssue[] {
       issues.push({ path: `trusted_proxies[${i}]`, message: 'is not an IP address or CIDR', hint: 'use e.g. 10.0.0.0/8 or 127.0.0.1' });
     }
   });
+  for (const [name, upstream] of Object.entries(config.upstreams)) issues.push(...checkUpstreamTargets(name, upstream));
   const names = new Set<string>();
   const prefixes = new Set<string>();
   config.apis.forEach((api, i) => {

@@ -1,6 +1,7 @@
 import type { WafConfig } from '../policies/waf/schema.ts';
 import type { AuditConfig } from '../audit/schema.ts';
 import type { TracingConfig } from '../tracing/schema.ts';
+import type { HealthCheckConfig, OutlierConfig, RetryConfig, UpstreamTarget } from '../proxy/balancer/schema.ts';
 import type { CountersConfig } from '../counters/schema.ts';
 import type { RateLimitConfig } from '../policies/ratelimit/schema.ts';
 import type { ConcurrencyConfig } from '../policies/concurrency/schema.ts';
@@ -197,7 +198,13 @@ export interface ApiConfig {
 }
 
 export interface UpstreamConfig {
-  readonly url: string;
+  /** One instance; absent when `targets` lists several (read both through `targetsOf`). */
+  readonly url?: string;
+  readonly targets?: readonly UpstreamTarget[];
+  readonly balance: 'round_robin' | 'least_requests';
+  readonly health_check?: HealthCheckConfig;
+  readonly outlier: OutlierConfig;
+  readonly retries: RetryConfig;
   readonly connect_timeout_ms: number;
   readonly headers_timeout_ms: number;
   readonly body_timeout_ms: number;

@@ -22,6 +22,9 @@ export interface MetricSources {
   auditHeadRejections?(): Record<string, number>;
 }
 
+/** The upstream targets' state (proxy/pools.ts), read at scrape time. */
+export type UpstreamTargetStates = () => readonly { readonly upstream: string; readonly target: string; readonly inRotation: boolean; readonly inFlight: number }[];
+
 /**
  * Rampart's Prometheus metrics on their own Registry (never the global one). The record sink updates counters and
  * histograms per finished request; no raw path, user id, IP or secret is ever a label.
@@ -48,6 +51,9 @@ export class GatewayMetrics {
   readonly #counterFallbacks: Counter<'backend' | 'reason' | 'limit'>;
   /** Exceptions that escaped the pipeline's own handling, caught by the crash guard (server/crash-guard.ts). */
   readonly strayErrors: Counter<'origin' | 'scope'>;
+  readonly #upstreamRetries: Counter<'upstream'>;
+  readonly #upstreamEjections: Counter<'upstream' | 'target' | 'reason'>;
+  readonly #upstreamHealthChanges: Counter<'upstream' | 'target' | 'healthy'>;
 
   /** @param defaultMetrics also collect Node process metrics (default true). */
   constructor(sources: MetricSources = {}, defaultMetrics = true) {
@@ -56,7 +62,7 @@ export class GatewayMetrics {
     this.#requests = new Counter({ name: 'rampart_requests_total', help: 'Requests by API, operation, status and decision.', labelNames: ['api', 'operation', 'status', 'decision'], registers });
     this.#overhead = new Histogram({ name: 'rampart_gateway_overhead_seconds', help: 'Time spent in Rampart itself (total minus upstream).', labelNames: ['api'], buckets: LATENCY_BUCKETS, registers });
     this.#upstream = new Histogram({ name: 'rampart_upstream_duration_seconds', help: 'Time waiting on the upstream.', labelNames: ['upstream'], buckets: LATENCY_BUCKETS, registers });
-    this.#upstreamErrors = new Counter({ name: 'rampart_upstream_errors_total', help: 'Upstream failures (502/504) by upstream and code.', labelNames: ['upstream', 'code'], registers });
+    this.#upstreamErrors = new Counter({ name: 'rampart_upstream_errors_total', help: 'Upstream failures (503/502/504) by upstream and code.', labelNames: ['upstream', 'code'], registers });
     this.#upstreamUp = new Gauge({ name: 'rampart_upstream_up', help: '1 when the last exchange with the upstream succeeded, 0 after a failure.', labelNames: ['upstream'], registers });
     this.#denies = new Counter({ name: 'rampart_denies_total', help: 'Denied requests by API, stage and error code.', labelNames: ['api', 'stage', 'code'], registers });
     this.#authFailures = new Counter({ name: 'rampart_auth_failures_total', help: 'Authentication failures by method and reason code.', labelNames: ['method', 'reason'], registers });
@@ -68,6 +74,9 @@ export class GatewayMetrics {
     this.incidentsOpened = new Counter({ name: 'rampart_incidents_opened_total', help: 'Incidents opened by detector and severity.', labelNames: ['kind', 'severity'], registers });
     this.containment = new Counter({ name: 'rampart_containment_actions_total', help: 'Automated containment actions.', labelNames: ['action'], registers });
     this.strayErrors = new Counter({ name: 'rampart_stray_errors_total', help: 'Exceptions caught by the process guard instead of ending the process, by origin and whether a request was hit.', labelNames: ['origin', 'scope'], registers });
+    this.#upstreamRetries = new Counter({ name: 'rampart_upstream_retries_total', help: 'Requests sent to an upstream again (another try), by upstream.', labelNames: ['upstream'], registers });
+    this.#upstreamEjections = new Counter({ name: 'rampart_upstream_ejections_total', help: 'Upstream targets taken out of rotation by passive health, by upstream, target and reason.', labelNames: ['upstream', 'target', 'reason'], registers });
+    this.#upstreamHealthChanges = new Counter({ name: 'rampart_upstream_health_changes_total', help: 'Active health check verdict changes, by upstream, target and new state.', labelNames: ['upstream', 'target', 'healthy'], registers });
     this.alertDeliveries = new Counter({ name: 'rampart_alert_deliveries_total', help: 'Alert webhook deliveries by result.', labelNames: ['result'], registers });
     this.#counterFallbacks = new Counter({
       name: 'rampart_counter_fallback_total',
@@ -128,6 +137,35 @@ export class GatewayMetrics {
     }
   }
 
+  /** Gauges of the upstream targets (in rotation, requests in flight) and the counters of their ejections and health. */
+  watchUpstreams(states: UpstreamTargetStates): { ejected(upstream: string, target: string, forMs: number, reason: string): void; health(upstream: string, target: string, healthy: boolean): void } {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'rampart_upstream_target_in_rotation',
+      help: '1 when the upstream target receives requests (healthy and not ejected), else 0.',
+      labelNames: ['upstream', 'target'],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of states()) this.set({ upstream: label(s.upstream), target: label(s.target.replace(/[[\]]/g, ''), 'other') }, s.inRotation ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'rampart_upstream_target_in_flight',
+      help: 'Requests in flight to the upstream target.',
+      labelNames: ['upstream', 'target'],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of states()) this.set({ upstream: label(s.upstream), target: label(s.target.replace(/[[\]]/g, ''), 'other') }, s.inFlight);
+      },
+    });
+    return {
+      ejected: (upstream, target, _forMs, reason) => this.#upstreamEjections.inc({ upstream: label(upstream), target: label(target.replace(/[[\]]/g, ''), 'other'), reason: label(reason) }),
+      health: (upstream, target, healthy) => this.#upstreamHealthChanges.inc({ upstream: label(upstream), target: label(target.replace(/[[\]]/g, ''), 'other'), healthy: healthy ? 'true' : 'false' }),
+    };
+  }
+
   /** The record sink (stage 13). */
   readonly sink: RecordSink = {
     record: (outcome: RequestOutcome) => this.#record(outcome),
@@ -161,6 +199,7 @@ export class GatewayMetrics {
     this.#requests.inc({ api, operation, status: String(o.status), decision: o.decision });
     this.#overhead.observe({ api }, Math.max(0, Number(o.totalNs - o.upstreamNs)) / 1e9);
     if (route && o.upstreamNs > 0n) this.#upstream.observe({ upstream: label(route.upstreamName) }, Number(o.upstreamNs) / 1e9);
+    if (route && o.notes.retries) this.#upstreamRetries.inc({ upstream: label(route.upstreamName) }, o.notes.retries);
     const code = o.code;
     if (route) {
       if (code && UPSTREAM_CODES.has(code)) {

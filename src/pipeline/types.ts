@@ -82,6 +82,10 @@ export interface RequestNotes {
   ownershipFiltered?: number;
   /** Error code of a response stream that failed after the headers were sent. */
   streamError?: string;
+  /** The upstream target (`host:port`) that answered, or the last one tried. */
+  upstreamTarget?: string;
+  /** Tries sent upstream after the first (proxy/dispatch.ts). */
+  retries?: number;
   /** Set once the request's audit record was appended by the audit gate or the deny gate (the sink then skips it). */
   audited?: boolean;
 }

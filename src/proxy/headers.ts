@@ -113,11 +113,15 @@ export function downstreamResponseHeaders(
 }
 
 /**
- * Response fields that carry one value (RFC 9110; Node's HTTP/2 layer throws on a repeated one). A repeat with the
+ * Fields that carry one value (Node's HTTP/2 list, from RFC 9110; its HTTP/2 layer throws on a repeated one). A repeat with the
  * same value is one value; different values are an answer the gateway cannot pass on faithfully (which
  * Content-Type or Location would the client act on?), so it is refused as an invalid upstream response.
  */
-const SINGLE_VALUE = new Set(['age', 'content-length', 'content-location', 'content-md5', 'content-range', 'content-type', 'date', 'etag', 'expires', 'last-modified', 'location', 'retry-after', 'x-content-type-options']);
+const SINGLE_VALUE = new Set([
+  'age', 'authorization', 'content-length', 'content-location', 'content-md5', 'content-range', 'content-type', 'date', 'dnt', 'etag', 'expires', 'from',
+  'host', 'if-match', 'if-modified-since', 'if-none-match', 'if-range', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards',
+  'proxy-authorization', 'range', 'referer', 'retry-after', 'tk', 'upgrade-insecure-requests', 'user-agent', 'x-content-type-options',
+]);
 
 /** Repeatable fields whose repeats mean one comma-separated list (RFC 9110 §5.3), which HTTP/2 sends as one field. */
 const LIST_VALUE = new Set(['content-encoding', 'content-language']);

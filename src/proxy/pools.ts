@@ -5,6 +5,10 @@ import { errorForLog } from '../log.ts';
 import { GatewayError } from '../problem.ts';
 import { watchMaterial } from '../server/tls.ts';
 import { readUpstreamTls, upstreamTlsFiles, type UpstreamTlsConfig, type UpstreamTlsMaterial } from './upstream-tls.ts';
+import type { UpstreamPoolSource } from '../pipeline/types.ts';
+import { Balancer, type BalancerEvents } from './balancer/balancer.ts';
+import { HealthChecker } from './balancer/health.ts';
+import { RetryBudget } from './balancer/retry.ts';
 
 export interface UpstreamPoolsOptions {
   /** Where TLS material reloads (and rejected changes) are reported. */
@@ -16,21 +20,31 @@ export interface UpstreamPoolsOptions {
 interface Entry {
   readonly key: string;
   config: UpstreamConfig;
-  pool: Pool;
+  readonly upstream: PooledUpstream;
+  readonly checker: HealthChecker | undefined;
   unwatch: (() => void) | undefined;
 }
 
+/** One upstream as the proxy uses it: its targets and their balancer, and its retry budget. */
+export interface PooledUpstream {
+  readonly balancer: Balancer;
+  readonly retries: RetryBudget;
+}
+
 /**
- * One undici keep-alive pool per upstream, kept across reloads while the upstream's settings are unchanged.
- * Redirects are never followed (undici does not follow them without an interceptor). An https upstream's
- * certificate is always verified (against `tls.ca` or Node's bundled CAs); `tls.cert`/`key` add a client
- * certificate. When those files change, a new pool is built with the new material for new connections and the old
- * one drains.
+ * The upstreams' targets, each with its own undici keep-alive pool, kept across reloads while the upstream's
+ * settings are unchanged (a changed upstream gets new pools and the old ones drain). Redirects are never followed
+ * (undici does not follow them without an interceptor). An https upstream's certificate is always verified
+ * (against `tls.ca` or Node's bundled CAs); `tls.cert`/`key` add a client certificate. When those files change, new
+ * pools are built with the new material for new connections and the old ones drain. Active health checks run from
+ * the moment an upstream is configured.
  */
-export class UpstreamPools {
+export class UpstreamPools implements UpstreamPoolSource {
   readonly #pools = new Map<string, Entry>();
   readonly #logger: Logger | undefined;
   readonly #watchIntervalMs: number;
+  /** Ejections and health changes, for metrics (set by the gateway). */
+  events: BalancerEvents = {};
 
   constructor(options: UpstreamPoolsOptions = {}) {
     this.#logger = options.logger;
@@ -38,18 +52,18 @@ export class UpstreamPools {
   }
 
   /**
-   * The pool for an upstream, created on first use and replaced when its settings change.
+   * The upstream's targets and retry budget, created on first use and replaced when its settings change.
    * @throws GatewayError upstream_unavailable when the upstream's TLS files can no longer be read.
    */
-  get(name: string, config: UpstreamConfig): Pool {
+  upstream(name: string, config: UpstreamConfig): PooledUpstream {
     const existing = this.#pools.get(name);
     // Per request the config object is the one already seen (it is frozen; a reload brings a new object), so the
     // settings are compared by value only after a reload, not on every request.
-    if (existing && existing.config === config) return existing.pool;
+    if (existing && existing.config === config) return existing.upstream;
     const key = JSON.stringify(config);
     if (existing && existing.key === key) {
       existing.config = config;
-      return existing.pool;
+      return existing.upstream;
     }
     let material: UpstreamTlsMaterial | undefined;
     try {
@@ -58,10 +72,58 @@ export class UpstreamPools {
       throw new GatewayError('upstream_unavailable', `upstreams.${name}.tls: ${(error as Error).message}`, { cause: error });
     }
     if (existing) this.#drop(existing);
-    const entry: Entry = { key, config, pool: createPool(config, material), unwatch: undefined };
+    const balancer = new Balancer(name, config, (url) => createPool(url, config, material), this.#eventsFor(name));
+    const checker = config.health_check ? new HealthChecker(balancer) : undefined;
+    const entry: Entry = { key, config, upstream: { balancer, retries: new RetryBudget(config.retries) }, checker, unwatch: undefined };
     if (config.tls) entry.unwatch = this.#watch(name, entry, config.tls);
     this.#pools.set(name, entry);
-    return entry.pool;
+    checker?.start();
+    return entry.upstream;
+  }
+
+  /** A pool of one target in rotation, for policies that call the upstream themselves (owner lookups). */
+  get(name: string, config: UpstreamConfig): Pool {
+    const target = this.upstream(name, config).balancer.pick();
+    if (!target) throw new GatewayError('upstream_unavailable', `upstreams.${name}: no target in rotation`);
+    return target.pool;
+  }
+
+  /** Makes the configured upstreams current: new ones start (health checks at once), removed ones close. */
+  sync(upstreams: Readonly<Record<string, UpstreamConfig>>): void {
+    for (const [name, entry] of this.#pools) {
+      if (!(name in upstreams)) {
+        this.#pools.delete(name);
+        this.#drop(entry);
+      }
+    }
+    for (const [name, config] of Object.entries(upstreams)) {
+      try {
+        this.upstream(name, config);
+      } catch (error) {
+        this.#logger?.error({ upstream: name, err: errorForLog(error) }, 'upstream could not be set up; its requests answer 503');
+      }
+    }
+  }
+
+  /** Target states for metrics: bounded by the config (upstream names and target host:port). */
+  targetStates(): { upstream: string; target: string; inRotation: boolean; inFlight: number }[] {
+    const now = Date.now();
+    return [...this.#pools.entries()].flatMap(([upstream, entry]) =>
+      entry.upstream.balancer.targets.map((t) => ({ upstream, target: t.label, inRotation: t.inRotation(now), inFlight: t.inFlight })),
+    );
+  }
+
+  #eventsFor(name: string): BalancerEvents {
+    return {
+      ejected: (upstream, target, forMs, reason) => {
+        this.#logger?.warn({ upstream: name, target, forMs, reason }, 'upstream target ejected after failures');
+        this.events.ejected?.(upstream, target, forMs, reason);
+      },
+      health: (upstream, target, healthy) => {
+        this.#logger?.[healthy ? 'info' : 'warn']({ upstream: name, target }, healthy ? 'upstream target passed its health checks; back in rotation' : 'upstream target failed its health checks; out of rotation');
+        this.events.health?.(upstream, target, healthy);
+      },
+    };
   }
 
   #watch(name: string, entry: Entry, tls: UpstreamTlsConfig): () => void {
@@ -72,10 +134,12 @@ export class UpstreamPools {
         // The entry is replaced (and its watcher stopped) when the upstream's settings change; a same-valued reload
         // keeps it, so its TLS paths are still the ones watched here.
         if (this.#pools.get(name) !== entry) return;
-        const old = entry.pool;
-        entry.pool = createPool(entry.config, material);
-        // In-flight requests finish on the old pool's connections; new requests use the new material.
-        void old.close().catch(() => undefined);
+        for (const target of entry.upstream.balancer.targets) {
+          const old = target.pool;
+          target.pool = createPool(target.url, entry.config, material);
+          // In-flight requests finish on the old pool's connections; new requests use the new material.
+          void old.close().catch(() => undefined);
+        }
         this.#logger?.info({ upstream: name }, 'upstream TLS material reloaded');
       },
       (error) => this.#logger?.error({ upstream: name, err: errorForLog(error) }, 'upstream TLS material change rejected; keeping the current one'),
@@ -85,29 +149,23 @@ export class UpstreamPools {
 
   #drop(entry: Entry): void {
     entry.unwatch?.();
-    void entry.pool.close().catch(() => undefined);
-  }
-
-  /** Closes pools of upstreams that are no longer configured (after a reload). */
-  retain(names: ReadonlySet<string>): void {
-    for (const [name, entry] of this.#pools) {
-      if (!names.has(name)) {
-        this.#pools.delete(name);
-        this.#drop(entry);
-      }
-    }
+    entry.checker?.stop();
+    for (const target of entry.upstream.balancer.targets) void target.pool.close().catch(() => undefined);
   }
 
   async close(): Promise<void> {
     const entries = [...this.#pools.values()];
     this.#pools.clear();
-    for (const entry of entries) entry.unwatch?.();
-    await Promise.all(entries.map((e) => e.pool.close().catch(() => undefined)));
+    for (const entry of entries) {
+      entry.unwatch?.();
+      entry.checker?.stop();
+    }
+    await Promise.all(entries.flatMap((e) => e.upstream.balancer.targets.map((t) => t.pool.close().catch(() => undefined))));
   }
 }
 
-function createPool(config: UpstreamConfig, tls: UpstreamTlsMaterial | undefined): Pool {
-  const url = new URL(config.url);
+function createPool(origin: string, config: UpstreamConfig, tls: UpstreamTlsMaterial | undefined): Pool {
+  const url = new URL(origin);
   const https = url.protocol === 'https:';
   return new Pool(url.origin, {
     connections: config.connections,

@@ -1,3 +1,4 @@
+import { targetsOf } from './balancer/schema.ts';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
@@ -103,8 +104,8 @@ export function checkUpstreamTls(config: RampartConfig): ConfigIssue[] {
   for (const [name, upstream] of Object.entries(config.upstreams)) {
     if (!upstream.tls) continue;
     const at = `upstreams.${name}.tls`;
-    if (!upstream.url.startsWith('https://')) {
-      issues.push({ path: at, message: 'is set but the upstream url is not https://', hint: `use an https:// url for upstreams.${name}.url or remove tls` });
+    if (!targetsOf(upstream).every((t) => t.url.startsWith('https://'))) {
+      issues.push({ path: at, message: 'is set but the upstream url is not https://', hint: `use https:// for upstreams.${name} or remove tls` });
       continue;
     }
     try {

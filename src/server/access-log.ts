@@ -14,6 +14,8 @@ export function createAccessLog(logger: Logger): RecordSink {
         ...summaryOf(o),
         latencyMs: Math.round(Number(o.totalNs) / 1000) / 1000,
         upstreamMs: o.upstreamStatus === undefined ? undefined : Math.round(Number(o.upstreamNs) / 1000) / 1000,
+        target: o.notes.upstreamTarget,
+        retries: o.notes.retries,
         clientIp: o.clientIp,
         consumer: o.identity?.consumer ?? o.identity?.subject,
         authMethod: o.identity?.method,

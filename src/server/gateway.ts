@@ -101,10 +101,12 @@ export class Gateway {
     const counters = await createCounters(loaded.config.counters, logger);
     const controlPlane = await openControlPlane(loaded.config, loaded.file, logger, { events: monitor.events, ...(monitor.audit ? { audit: monitor.audit.log } : {}) });
     const pools = new UpstreamPools({ logger, watchIntervalMs: options.watchIntervalMs ?? 1000 });
+    pools.sync(loaded.config.upstreams);
     const services: Services = { logger, events: monitor.events, audit: monitor.audit?.log, blocks: monitor.blocks, counters, store: controlPlane.store, apiKeys: controlPlane.verifier, upstreams: pools, identity, keyIssuer: controlPlane.actions };
     const revocations = useTokenRevocations(services, new BusTokenRevocations(controlPlane.bus));
     Object.assign(monitor.responders, createResponders({ actions: controlPlane.actions, bus: controlPlane.bus, revocations, counters }));
     const table = await compileRouteTable(loaded, services, POLICY_REGISTRY).catch(async (error: unknown) => {
+      await pools.close();
       await counters.close();
       await monitor.stop();
       await controlPlane.close();
@@ -114,6 +116,7 @@ export class Gateway {
     const gateway = new Gateway(options, table, logger, services, pools, adminAuth, controlPlane);
     gateway.monitor = monitor;
     counters.onFallback = (event) => monitor.metrics.counterFallback(event);
+    pools.events = monitor.metrics.watchUpstreams(() => pools.targetStates());
     gateway.admin.readinessDetail = () => ({ counters: counters.health() });
     for (const sink of monitor.sinks) gateway.handler.addSink(sink);
     gateway.handler.setDenyGate(monitor.audit?.denyGate);
@@ -235,7 +238,7 @@ export class Gateway {
       }
       for (const listener of this.#listeners) updateLimits(listener.server, loaded.config.limits);
       this.handler.table = table;
-      this.#pools.retain(new Set(Object.keys(loaded.config.upstreams)));
+      this.#pools.sync(loaded.config.upstreams);
       if (this.#options.watch !== false) this.#watchConfig(table.watchFiles);
       this.logger.info({ routes: table.routes.length }, 'configuration reloaded');
       return true;

@@ -7,7 +7,8 @@ import { RequestContext, type ServerRequest, type ServerResponseLike } from '../
 import { stripPrefix, type RouteTable } from '../pipeline/compile.ts';
 import { outcomeOf, type RecordSink } from '../pipeline/types.ts';
 import { clientIpOf, parseTarget, requestIdOf } from '../http/normalise.ts';
-import { discardBody, forward } from '../proxy/forward.ts';
+import { discardBody } from '../proxy/forward.ts';
+import { dispatch } from '../proxy/dispatch.ts';
 import { runRoute, type PipelineEnds } from '../pipeline/run.ts';
 import type { IdentityAsserter } from '../proxy/identity.ts';
 import type { UpstreamPools } from '../proxy/pools.ts';
@@ -145,8 +146,7 @@ export class GatewayHandler {
         const inner = stripPrefix(ctx.path, route.api.base_path) ?? ctx.path;
         const span = ctx.trace?.span('upstream', { 'rampart.upstream': route.upstreamName, 'http.request.method': ctx.method }, true);
         try {
-          const response = await forward(ctx, route, {
-            pool: this.#pools.get(route.upstreamName, route.upstream),
+          const response = await dispatch(ctx, route, this.#pools.upstream(route.upstreamName, route.upstream), {
             upstreamPath: ctx.rawQuery === '' ? inner : `${inner}?${ctx.rawQuery}`,
             trustedProxies: table.trustedProxies,
             removeHeaders: table.securityHeaders.remove,
@@ -155,6 +155,8 @@ export class GatewayHandler {
             traceHeaders: span?.propagation(),
           });
           span?.set('http.response.status_code', response.status);
+          if (ctx.notes.upstreamTarget) span?.set('server.address', ctx.notes.upstreamTarget);
+          if (ctx.notes.retries) span?.set('rampart.retries', ctx.notes.retries);
           span?.end();
           return response;
         } catch (error) {

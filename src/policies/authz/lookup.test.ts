@@ -175,7 +175,7 @@ describe('owner lookup on a referenced object', () => {
   it('fail closed: a lookup answering 500 denies with 502 and leaks nothing', async () => {
     const start = upstream.seen.length;
     const res = await order(u1, { accountId: 'a-boom' });
-    problem(res, 502, 'upstream_unavailable');
+    problem(res, 503, 'upstream_unavailable');
     assert.doesNotMatch(res.body, /database|stack|a-boom/);
     assert.deepEqual(seenSince(start), ['GET /accounts/a-boom']);
   });
@@ -190,14 +190,14 @@ describe('owner lookup on a referenced object', () => {
 
   it('fail closed: a redirect is not followed and a non-JSON answer is not trusted', async () => {
     const start = upstream.seen.length;
-    problem(await order(u1, { accountId: 'a-redirect' }), 502, 'upstream_unavailable');
+    problem(await order(u1, { accountId: 'a-redirect' }), 503, 'upstream_unavailable');
     problem(await order(u1, { accountId: 'a-html' }), 502, 'upstream_invalid_response');
     assert.deepEqual(seenSince(start), ['GET /accounts/a-redirect', 'GET /accounts/a-html']);
   });
 
   it('fail closed: a lookup connection cut by the upstream denies with 502', async () => {
     const start = upstream.seen.length;
-    problem(await order(u1, { accountId: 'a-reset' }), 502, 'upstream_unavailable');
+    problem(await order(u1, { accountId: 'a-reset' }), 503, 'upstream_unavailable');
     assert.deepEqual(seenSince(start), ['GET /accounts/a-reset']);
   });
 });
