@@ -107,7 +107,7 @@ describe('the shipped demo/rampart.yaml', () => {
     const text = Buffer.concat(chunks).toString('utf8');
     assert.match(text, /getOrder\s.*response\.body\.ownerId == identity\.subject/);
     assert.match(text, /adminListUsers\s.*admin\s+admin/);
-    assert.match(text, /config OK: 19 routes/);
+    assert.match(text, /config OK: 20 routes/);
     assert.match(text, /demo\s+searchProducts\s+block p1\s+query\/q/, 'the WAF report names the free-text search field');
   });
 

@@ -10,6 +10,7 @@ import { openDemoDb } from './db.ts';
 import { createRepo } from './repo.ts';
 import { createDemoHandler } from './routes.ts';
 import { seedDemoData } from './seed.ts';
+import { attachNotifications } from './notifications.ts';
 
 /** Options for {@link startDemoApi}. */
 export interface DemoApiOptions {
@@ -51,6 +52,7 @@ export async function startDemoApi(opts: DemoApiOptions = {}): Promise<DemoApi> 
     res.setHeader('X-Powered-By', 'DemoAPI');
     void handle(req, res);
   });
+  const closeSockets = attachNotifications(server);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => {
@@ -68,6 +70,7 @@ export async function startDemoApi(opts: DemoApiOptions = {}): Promise<DemoApi> 
     close() {
       closing ??= new Promise<void>((resolve, reject) => {
         shutdown.abort();
+        closeSockets();
         server.close((err) => {
           db.close();
           if (err) reject(err);

@@ -24,6 +24,7 @@ import { authKeysSchema } from '../policies/authn-apikey/schema.ts';
 import { adminSchema } from '../admin/api/schema.ts';
 import { tracingSchema } from '../tracing/schema.ts';
 import { balancerProperties, UPSTREAM_URL_PATTERN } from '../proxy/balancer/schema.ts';
+import { websocketSchema } from '../proxy/websocket/schema.ts';
 
 const port = (def: number) => ({ type: 'integer', minimum: 0, maximum: 65535, default: def, description: 'TCP port (0 picks a free one).' }) as const;
 const host = (def: string) => ({ type: 'string', minLength: 1, maxLength: 255, default: def, description: 'Address to bind.' }) as const;
@@ -146,6 +147,7 @@ const operationOverrides = {
       description: 'Overrides `auth.sender_constraint.mode` for this operation: `required` refuses tokens not bound to a DPoP key or the client certificate.',
     },
     owner_lookup: ownerLookupSchema,
+    websocket: websocketSchema,
   },
 } as const;
 
@@ -187,6 +189,7 @@ const apiSchema = {
     upstream_credential: upstreamCredentialSchema,
     password_policy: passwordPolicySchema,
     self_service_keys: selfServiceKeysSchema,
+    websocket: websocketSchema,
     operations: { type: 'object', propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,128}$' }, additionalProperties: operationOverrides, default: {} },
   },
 } as const;

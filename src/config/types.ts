@@ -1,6 +1,7 @@
 import type { WafConfig } from '../policies/waf/schema.ts';
 import type { AuditConfig } from '../audit/schema.ts';
 import type { TracingConfig } from '../tracing/schema.ts';
+import type { WebSocketConfig } from '../proxy/websocket/schema.ts';
 import type { HealthCheckConfig, OutlierConfig, RetryConfig, UpstreamTarget } from '../proxy/balancer/schema.ts';
 import type { CountersConfig } from '../counters/schema.ts';
 import type { RateLimitConfig } from '../policies/ratelimit/schema.ts';
@@ -30,6 +31,7 @@ export interface CorsConfig {
 }
 
 export interface OperationOverrides {
+  readonly websocket?: WebSocketConfig;
   readonly max_body_bytes?: number;
   readonly content_types?: readonly string[];
   readonly cors?: CorsConfig;
@@ -190,6 +192,7 @@ export interface ApiConfig {
   readonly rules: Readonly<Record<string, string>>;
   readonly owner_rules: Readonly<Record<string, OwnerRuleConfig>>;
   readonly operations: Readonly<Record<string, OperationOverrides>>;
+  readonly websocket?: WebSocketConfig;
   readonly upstream_credential?: UpstreamCredentialConfig;
   /** Filled by the schema default; absent only in configs built by hand (then the defaults apply). */
   readonly password_policy?: PasswordPolicyConfig;

@@ -177,6 +177,7 @@ function compileRoute(
   }
   const corsConfig = override?.cors ?? api.cors;
   const upstream = config.upstreams[api.upstream]!;
+  const websocket = local ? undefined : registry.websocket?.(method, api, operationId, operation);
   return Object.freeze({
     api,
     operationId,
@@ -192,6 +193,7 @@ function compileRoute(
     responsePolicies: Object.freeze(orderPolicies(response)),
     buffersResponse: response.some((p) => p.needsBody),
     ...(local ? { local } : {}),
+    ...(websocket ? { websocket } : {}),
   });
 }
 

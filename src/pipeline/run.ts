@@ -1,4 +1,4 @@
-import type { RequestContext, CompiledRoute, TraceSpan, UpstreamResponse } from './types.ts';
+import type { RequestContext, CompiledRoute, RequestStage, TraceSpan, UpstreamResponse } from './types.ts';
 
 /**
  * What the runner needs from the layers above it, passed in by the composition root (server/): the proxy call
@@ -19,18 +19,9 @@ export interface PipelineEnds {
  * upstream load); an upstream body is released when a response stage refuses it.
  */
 export async function runRoute(ctx: RequestContext, route: CompiledRoute, ends: PipelineEnds): Promise<void> {
-  const trace = ctx.trace;
-  for (const policy of route.policies) {
-    ctx.deniedBy = policy.name;
-    if (trace !== undefined) {
-      await traced(trace.span(policy.stage, { 'rampart.policy': policy.name }), () => policy.run(ctx));
-      continue;
-    }
-    const pending = policy.run(ctx);
-    if (pending !== undefined) await pending;
-  }
-  ctx.deniedBy = undefined;
+  await runRequestStages(ctx, route);
   if (ctx.clientGone) return;
+  const trace = ctx.trace;
 
   const response = await ends.proxy(ctx, route);
   const span = trace?.span('response', { 'http.response.status_code': response.status });
@@ -55,6 +46,25 @@ export async function runRoute(ctx: RequestContext, route: CompiledRoute, ends: 
   }
   if (streamError !== undefined) ctx.notes.streamError = streamError;
   span?.end();
+}
+
+/**
+ * The request stages of a route in their fixed order (an HTTP request before its proxy call, a WebSocket upgrade
+ * before its relay; `only` narrows them to one stage, for an open WebSocket's credential check). Throws to deny.
+ */
+export async function runRequestStages(ctx: RequestContext, route: CompiledRoute, only?: RequestStage): Promise<void> {
+  const trace = ctx.trace;
+  for (const policy of route.policies) {
+    if (only !== undefined && policy.stage !== only) continue;
+    ctx.deniedBy = policy.name;
+    if (trace !== undefined) {
+      await traced(trace.span(policy.stage, { 'rampart.policy': policy.name }), () => policy.run(ctx));
+      continue;
+    }
+    const pending = policy.run(ctx);
+    if (pending !== undefined) await pending;
+  }
+  ctx.deniedBy = undefined;
 }
 
 /** Runs one stage inside its span; the span ends with the stage, carrying the error code when the stage denied. */

@@ -86,6 +86,10 @@ export interface RequestNotes {
   upstreamTarget?: string;
   /** Tries sent upstream after the first (proxy/dispatch.ts). */
   retries?: number;
+  /** Set once a WebSocket upgrade was accepted: the socket belongs to the relay, not to an HTTP response. */
+  upgraded?: boolean;
+  /** The close code a relayed WebSocket ended with. */
+  websocketClose?: number;
   /** Set once the request's audit record was appended by the audit gate or the deny gate (the sink then skips it). */
   audited?: boolean;
 }
@@ -156,6 +160,11 @@ export class RequestContext {
   responseHeaders: Record<string, string> | undefined = undefined;
   /** What the stages learnt, for later stages and the record stage (access log, audit, metrics); never secrets. */
   readonly notes: RequestNotes = {};
+  /**
+   * Set while an open WebSocket's credential is checked again (proxy/websocket/): the request stages already ran on
+   * the upgrade; a sender binding proven then (a DPoP proof, single-use and short-lived) is not asked for again.
+   */
+  revalidating = false;
   /** This request's trace, when tracing is on (set by the handler before any stage runs). */
   trace: RequestTrace | undefined = undefined;
   #body: Buffer | undefined;
@@ -354,6 +363,19 @@ export interface CompiledRoute {
   readonly buffersResponse: boolean;
   /** Answers the request in place of the upstream (endpoints Rampart serves itself, e.g. self-service keys). */
   readonly local?: (ctx: RequestContext) => Promise<UpstreamResponse>;
+  /** WebSocket upgrades accepted on this route, with their bounds (proxy/websocket/). */
+  readonly websocket?: RouteWebSocket;
+}
+
+/** A route's WebSocket settings, API and operation levels merged over the defaults (proxy/websocket/schema.ts). */
+export interface RouteWebSocket {
+  readonly allowOrigins: ReadonlySet<string>;
+  readonly maxMessageBytes: number;
+  readonly idleTimeoutMs: number;
+  readonly messagesPerSecond: number;
+  readonly burst: number;
+  readonly recheckMs: number;
+  readonly maxConnections: number;
 }
 
 /** A compiled CORS allowlist for one route (built by the cors policy). */
@@ -502,6 +524,8 @@ export interface PolicyRegistry {
   localOperations?(api: ApiConfig, apiIndex: number, spec: LoadedSpec, services: Services): readonly { readonly operation: SpecOperation; readonly local: (ctx: RequestContext) => Promise<UpstreamResponse> }[];
   cors(config: CorsConfig, routeMethods: readonly string[]): RouteCors;
   securityHeaders(config: SecurityHeadersConfig): SecurityHeaders;
+  /** A route's WebSocket settings (API and operation levels merged), undefined when it takes no upgrades. */
+  websocket?(method: string, api: ApiConfig, operationId: string, operation: SpecOperation | undefined): RouteWebSocket | undefined;
 }
 
 /** What every record of a finished request shares (access log line, audit record): ids, route template, verdict. */

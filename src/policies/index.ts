@@ -1,4 +1,5 @@
 import type { PolicyFactory, PolicyRegistry } from '../pipeline/types.ts';
+import { routeWebSocket } from '../proxy/websocket/schema.ts';
 import { createCorsPolicy } from './cors/index.ts';
 import { createSecurityHeaders } from './headers/index.ts';
 
@@ -47,4 +48,10 @@ export const POLICY_FACTORIES: readonly PolicyFactory[] = [
 ];
 
 /** The registry the gateway compiles routes with (src/server/gateway.ts passes it to compileRouteTable). */
-export const POLICY_REGISTRY: PolicyRegistry = { factories: POLICY_FACTORIES, cors: createCorsPolicy, securityHeaders: createSecurityHeaders, localOperations: selfServiceRoutes };
+export const POLICY_REGISTRY: PolicyRegistry = {
+  factories: POLICY_FACTORIES,
+  cors: createCorsPolicy,
+  securityHeaders: createSecurityHeaders,
+  localOperations: selfServiceRoutes,
+  websocket: (method, api, operationId, operation) => routeWebSocket(method, api.websocket, api.operations[operationId]?.websocket, operation?.raw['x-rampart-websocket'] === true),
+};

@@ -16,6 +16,7 @@ export function createAccessLog(logger: Logger): RecordSink {
         upstreamMs: o.upstreamStatus === undefined ? undefined : Math.round(Number(o.upstreamNs) / 1000) / 1000,
         target: o.notes.upstreamTarget,
         retries: o.notes.retries,
+        wsClose: o.notes.websocketClose,
         clientIp: o.clientIp,
         consumer: o.identity?.consumer ?? o.identity?.subject,
         authMethod: o.identity?.method,

@@ -177,7 +177,7 @@ export class Gateway {
     let tlsListener: Tracked | undefined;
     if (listen.https) {
       const cfg = listen.https;
-      tlsListener = createTlsListener(cfg, limits, readTlsMaterial(cfg), this.handler.handle);
+      tlsListener = createTlsListener(cfg, limits, readTlsMaterial(cfg), this.handler.handle, this.handler.handleUpgrade);
       const server = tlsListener.server as unknown as { setSecureContext(o: object): void };
       this.#cleanups.push(
         watchTlsFiles(
@@ -195,7 +195,7 @@ export class Gateway {
     }
     let plain: Tracked | undefined;
     if (listen.http) {
-      plain = createPlainListener(listen.http, limits, this.handler.handle, () => portOf(tlsListener));
+      plain = createPlainListener(listen.http, limits, this.handler.handle, () => portOf(tlsListener), this.handler.handleUpgrade);
       await listenOn(plain.server as HttpServer, listen.http.port, listen.http.host, table.file, 'listen.http');
       this.#listeners.push(plain);
     }
@@ -280,7 +280,10 @@ export class Gateway {
       for (const session of l.sessions) session.close();
     }
     const deadline = Date.now() + drainMs;
+    // Open WebSockets get a close frame (1001) at once and the drain time to finish their closing handshake.
+    const sockets = this.handler.websockets.drain(drainMs);
     while (this.handler.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    await sockets;
     for (const l of this.#listeners) {
       (l.server as HttpServer).closeAllConnections?.();
       for (const session of l.sessions) session.destroy();

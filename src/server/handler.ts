@@ -1,4 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { ServerResponse, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.ts';
 import { errorForLog } from '../log.ts';
 import { listenerAuthority } from '../http/hosts.ts';
@@ -9,7 +12,14 @@ import { outcomeOf, type RecordSink } from '../pipeline/types.ts';
 import { clientIpOf, parseTarget, requestIdOf } from '../http/normalise.ts';
 import { discardBody } from '../proxy/forward.ts';
 import { dispatch } from '../proxy/dispatch.ts';
-import { runRoute, type PipelineEnds } from '../pipeline/run.ts';
+import { runRequestStages, runRoute, type PipelineEnds } from '../pipeline/run.ts';
+import type { CompiledRoute } from '../pipeline/types.ts';
+import { upstreamRequestHeaders } from '../proxy/headers.ts';
+import { readUpstreamTls } from '../proxy/upstream-tls.ts';
+import { checkUpgrade, startRelay, WebSocketSessions } from '../proxy/websocket/upgrade.ts';
+
+/** The client's own handshake fields: the upstream socket makes its own (key, version; no extensions). */
+const WEBSOCKET_HANDSHAKE_HEADERS = ['sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol', 'sec-websocket-accept'];
 import type { IdentityAsserter } from '../proxy/identity.ts';
 import type { UpstreamPools } from '../proxy/pools.ts';
 import type { Tracing } from '../tracing/tracer.ts';
@@ -31,6 +41,8 @@ export class GatewayHandler {
   readonly #sinks: RecordSink[];
   /** Signs the identity header sent upstream for authenticated requests (set at start, see proxy/identity.ts). */
   identity: IdentityAsserter | undefined = undefined;
+  /** Open WebSocket connections (for `max_connections` and the drain on stop). */
+  readonly websockets = new WebSocketSessions();
   /** Starts each request's trace (set at start when `tracing.enabled`; tracing/tracer.ts). */
   tracing: Tracing | undefined = undefined;
   #denyGate: ((ctx: RequestContext, status: number) => Promise<void> | undefined) | undefined;
@@ -66,18 +78,58 @@ export class GatewayHandler {
 
   readonly handle = (req: ServerRequest, res: ServerResponseLike, secure: boolean): void => {
     const table = this.table;
+    const ctx = this.#context(req, res, secure, table);
+    res.once('close', this.#recorder(ctx));
+    this.scope.run(ctx, () => this.#run(ctx, table).catch((error: unknown) => this.#deny(ctx, table, error)));
+  };
+
+  /**
+   * An HTTP/1.1 `Upgrade: websocket` request (the listeners' `upgrade` event). It is routed and passes every request
+   * stage like any request, on a response object over its socket so a deny is an ordinary problem answer; once
+   * allowed, the upstream socket is opened and the client's upgrade accepted (proxy/websocket/). The access log and
+   * audit record it when the connection ends, with status 101.
+   */
+  readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, secure: boolean): void => {
+    const table = this.table;
+    const res = new ServerResponse(req);
+    res.assignSocket(socket as Socket);
+    const ctx = this.#context(req, res, secure, table);
+    const record = this.#recorder(ctx);
+    res.once('close', () => {
+      if (!ctx.notes.upgraded) record();
+    });
+    // A refused upgrade is answered and its connection closed (it is no keep-alive HTTP connection any more).
+    res.once('finish', () => {
+      socket.end();
+      setTimeout(() => socket.destroy(), 1000).unref();
+    });
+    this.scope.run(ctx, () =>
+      this.#upgrade(ctx, table, socket, head, record).catch((error: unknown) => {
+        if (ctx.notes.upgraded) socket.destroy();
+        else this.#deny(ctx, table, error);
+      }),
+    );
+  };
+
+  #context(req: ServerRequest, res: ServerResponseLike, secure: boolean, table: RouteTable): RequestContext {
     const ctx = new RequestContext(req, res, requestIdOf(req.headers['x-request-id']), clientIpOf(req, table.trustedProxies), secure);
     if (this.tracing !== undefined) ctx.trace = this.tracing.begin(ctx, table.trustedProxies);
     this.#inFlight++;
+    return ctx;
+  }
+
+  /** The record of a request (stage 13), run once: when its response closes, or when its WebSocket ends (status 101). */
+  #recorder(ctx: RequestContext): (status?: number) => void {
     let recorded = false;
-    const record = () => {
+    return (upgradedStatus?: number) => {
       if (recorded) return;
       recorded = true;
       this.#inFlight--;
+      const res = ctx.res;
       // A stream reset or connection closed before the answer was sent is not a 200 (Node's default statusCode).
-      const status = res.headersSent ? res.statusCode : CLIENT_CLOSED_STATUS;
+      const status = upgradedStatus ?? (res.headersSent ? res.statusCode : CLIENT_CLOSED_STATUS);
       // HTTP/2: a reset stream's response reports writableFinished although end() was never called.
-      if (!res.writableFinished || !res.writableEnded) ctx.clientGone = true;
+      if (upgradedStatus === undefined && (!res.writableFinished || !res.writableEnded)) ctx.clientGone = true;
       const outcome = outcomeOf(ctx, status);
       ctx.trace?.finish(outcome);
       for (const sink of this.#sinks) {
@@ -88,9 +140,84 @@ export class GatewayHandler {
         }
       }
     };
-    res.once('close', record);
-    this.scope.run(ctx, () => this.#run(ctx, table).catch((error: unknown) => this.#deny(ctx, table, error)));
-  };
+  }
+
+  async #upgrade(ctx: RequestContext, table: RouteTable, socket: Duplex, head: Buffer, record: (status?: number) => void): Promise<void> {
+    socket.once('close', () => (ctx.clientGone = true));
+    // Authentication removes the credential it read from the headers (it is never forwarded); the re-checks of the
+    // open connection need it again.
+    const presented = { ...ctx.req.headers };
+    const route = this.#route(ctx, table);
+    if (route === undefined) return;
+    checkUpgrade(ctx, route, this.websockets);
+    await runRequestStages(ctx, route);
+    if (ctx.clientGone) return;
+    const pooled = this.#pools.upstream(route.upstreamName, route.upstream);
+    const target = pooled.balancer.pick();
+    if (!target) throw new GatewayError('upstream_unavailable', `upstreams.${route.upstreamName}: no target in rotation`, { headers: { 'retry-after': '1' } });
+    ctx.notes.upstreamTarget = target.label;
+    const inner = stripPrefix(ctx.path, route.api.base_path) ?? ctx.path;
+    const identityHeaders = ctx.identity && this.identity ? await this.identity.headersFor(ctx, route.upstreamName, table.config.identity) : undefined;
+    const strip = new Set([...(ctx.stripUpstreamHeaders ?? []), ...WEBSOCKET_HANDSHAKE_HEADERS]);
+    const headers = upstreamRequestHeaders(
+      ctx.req.headers,
+      { requestId: ctx.id, clientIp: ctx.clientIp, proto: ctx.secure ? 'https' : 'http', host: ctx.forwardedHost, priorForwardedFor: undefined, peerIp: ctx.clientIp },
+      { ...identityHeaders, ...ctx.upstreamHeaders },
+      strip,
+    );
+    const started = process.hrtime.bigint();
+    await startRelay(
+      {
+        ctx,
+        route,
+        socket,
+        head,
+        target,
+        upstreamPath: ctx.rawQuery === '' ? inner : `${inner}?${ctx.rawQuery}`,
+        headers,
+        tls: route.upstream.tls ? readUpstreamTls(route.upstream.tls) : undefined,
+        handshakeTimeoutMs: route.upstream.connect_timeout_ms + route.upstream.headers_timeout_ms,
+        detach: () => {
+          ctx.notes.upgraded = true;
+          ctx.upstreamStatus = 101;
+          (ctx.res as ServerResponse).detachSocket(socket as Socket);
+        },
+        recheck: () => this.#recheck(ctx, route, presented),
+        onEnd: (end) => {
+          ctx.upstreamNs = process.hrtime.bigint() - started;
+          ctx.notes.websocketClose = end.code;
+          ctx.notes.reason = safeReason(end.reason);
+          record(101);
+          // The response object was detached at the upgrade: what waits for its close (concurrency slots) hears it now.
+          ctx.res.emit('close');
+        },
+      },
+      this.websockets,
+    );
+  }
+
+  /**
+   * An open WebSocket's credential, checked again: the route's authenticate stage runs on the upgrade's context
+   * (API key revoked or suspended, token expired or revoked: it throws). A reason when it no longer holds.
+   */
+  async #recheck(ctx: RequestContext, route: CompiledRoute, presented: IncomingHttpHeaders): Promise<string | undefined> {
+    if (ctx.identity === undefined) return undefined;
+    Object.assign(ctx.req.headers, presented);
+    const trace = ctx.trace;
+    ctx.trace = undefined;
+    ctx.revalidating = true;
+    try {
+      await runRequestStages(ctx, route, 'authenticate');
+      return ctx.identity === undefined ? 'credential no longer valid' : undefined;
+    } catch (error) {
+      const code = toGatewayError(error).code;
+      this.#logger.debug({ requestId: ctx.id, code, err: errorForLog(error) }, 'open WebSocket credential re-check refused');
+      return code === 'internal' || code === 'service_unavailable' ? 'credential could not be checked' : 'credential no longer valid';
+    } finally {
+      ctx.revalidating = false;
+      ctx.trace = trace;
+    }
+  }
 
   /**
    * Answers a request that a stray exception (one thrown outside the pipeline's own error handling, caught by the
@@ -110,6 +237,15 @@ export class GatewayHandler {
   }
 
   async #run(ctx: RequestContext, table: RouteTable): Promise<void> {
+    const route = this.#route(ctx, table);
+    if (route !== undefined) await runRoute(ctx, route, this.#endsFor(table));
+  }
+
+  /**
+   * Normalises and routes a request (stages 1–3): the target, the forwarded host, the route and its parameters.
+   * Undefined when the request was answered here (a CORS preflight); throws to deny.
+   */
+  #route(ctx: RequestContext, table: RouteTable): CompiledRoute | undefined {
     // HTTP/1.1 header size is capped by the parser (maxHeaderSize); HTTP/2 peers may ignore SETTINGS_MAX_HEADER_LIST_SIZE.
     if ('stream' in ctx.req && headerListSize(ctx.req.rawHeaders) > table.config.limits.max_header_bytes) {
       throw new GatewayError('headers_too_large', 'HTTP/2 header list over limits.max_header_bytes');
@@ -121,7 +257,7 @@ export class GatewayHandler {
 
     if (ctx.method === 'OPTIONS' && ctx.headers['access-control-request-method'] !== undefined) {
       this.#preflight(ctx, table);
-      return;
+      return undefined;
     }
     const match = table.match(ctx.method, ctx.path);
     if (match.kind === 'not_found') throw new GatewayError('not_found', 'no route');
@@ -132,8 +268,7 @@ export class GatewayHandler {
     ctx.route = route;
     ctx.params = match.params;
     ctx.trace?.routed(route);
-
-    await runRoute(ctx, route, this.#endsFor(table));
+    return route;
   }
 
   /** The runner's ends for one table (built once per table, not per request): proxy, respond, discard. */

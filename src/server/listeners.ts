@@ -9,6 +9,8 @@ import type { ErrorCode } from '../problem.ts';
 import { problemResponse, rawProblem } from '../http/problem-response.ts';
 
 export type Handler = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, secure: boolean) => void;
+/** An HTTP/1.1 request asking to switch protocols (`upgrade` event), with the socket and the bytes already read past it. */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, secure: boolean) => void;
 export type AnyServer = HttpServer | Http2SecureServer;
 
 /** Sessions and sockets a listener holds, so shutdown can drain and then close them. */
@@ -21,7 +23,7 @@ export interface Tracked {
  * The TLS listener: HTTP/2 and HTTP/1.1 negotiated by ALPN on one port, with the listener-wide limits (header
  * size, slowloris timeouts, keep-alive). Protocol errors are answered with a problem body and the connection closed.
  */
-export function createTlsListener(config: HttpsListenerConfig, limits: LimitsConfig, tls: SecureContextOptions, handler: Handler): Tracked {
+export function createTlsListener(config: HttpsListenerConfig, limits: LimitsConfig, tls: SecureContextOptions, handler: Handler, onUpgrade?: UpgradeHandler): Tracked {
   const sessions = new Set<ServerHttp2Session>();
   // maxHeaderSize and connectionsCheckingInterval also apply to the HTTP/1.1 side of the HTTP/2 server (allowHTTP1).
   const common = {
@@ -57,6 +59,8 @@ export function createTlsListener(config: HttpsListenerConfig, limits: LimitsCon
   }
   applyLimits(server, limits);
   resetLimits.set(server, limits.http2_max_resets);
+  // Without a listener Node drops upgrade requests silently; with one, each gets an answer (a relay or a problem).
+  if (onUpgrade) server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => onUpgrade(req, socket, head, true));
   return { server, sessions };
 }
 
@@ -91,7 +95,7 @@ function boundResets(session: ServerHttp2Session, limit: () => number): void {
  * The plain HTTP listener: the gateway itself only when `insecure` (loopback development), else a 308 redirect
  * to the TLS port for every request.
  */
-export function createPlainListener(config: HttpListenerConfig, limits: LimitsConfig, handler: Handler, httpsPort: () => number | undefined): Tracked {
+export function createPlainListener(config: HttpListenerConfig, limits: LimitsConfig, handler: Handler, httpsPort: () => number | undefined, onUpgrade?: UpgradeHandler): Tracked {
   const options = {
     maxHeaderSize: limits.max_header_bytes,
     requireHostHeader: true,
@@ -106,6 +110,11 @@ export function createPlainListener(config: HttpListenerConfig, limits: LimitsCo
     redirectToHttps(req, res, httpsPort());
   });
   applyLimits(server, limits);
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (config.insecure && onUpgrade) return onUpgrade(req, socket, head, false);
+    // Redirect mode: a WebSocket client does not follow redirects; the plain socket is refused outright.
+    socket.end(rawProblem('bad_request', randomUUID()));
+  });
   return { server, sessions: new Set() };
 }
 

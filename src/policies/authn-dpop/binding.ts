@@ -106,6 +106,8 @@ export function senderBindingFor(input: AuthenticatorBuildInput): SenderBinding 
     if (scheme === 'dpop' || bound.jkt !== undefined) {
       if (bound.jkt === undefined) throw invalidToken('DPoP scheme with a token not bound to a key');
       if (scheme !== 'dpop') throw invalidToken('a DPoP-bound token sent as a bearer token');
+      // An open WebSocket checked again: its upgrade request proved possession of the key; the token is what lapses.
+      if (ctx.revalidating) return identity;
       const proof = singleProof(ctx, options.algorithms);
       const verified = await verifyProof(proof, { method: ctx.method, url: requestUrl(ctx, options.algorithms), accessToken: token, nowMs: Date.now(), jkt: bound.jkt }, options);
       await rememberJti(ctx, verified.jkt, verified.jti);

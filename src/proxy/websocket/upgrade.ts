@@ -1,0 +1,120 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { GatewayError } from '../../problem.ts';
+import type { CompiledRoute, RequestContext } from '../../pipeline/types.ts';
+import type { UpstreamTlsMaterial } from '../upstream-tls.ts';
+import type { Target } from '../balancer/balancer.ts';
+import { acceptClient, CLOSE, connectUpstream, WebSocketSession, type SessionEnd } from './relay.ts';
+
+/** Whether a request asks to become a WebSocket (RFC 6455 §4.2.1). */
+export function isWebSocketUpgrade(headers: IncomingHttpHeaders): boolean {
+  const upgrade = headers['upgrade'];
+  const connection = headers['connection'];
+  return typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket' && typeof connection === 'string' && /(^|,)\s*upgrade\s*(,|$)/i.test(connection);
+}
+
+/**
+ * The checks of an upgrade before any stage runs: the route takes upgrades, a browser's `Origin` is allowed
+ * (cross-site WebSocket hijacking: a page on another site opening a socket with the user's cookies), and the API
+ * has room for another connection.
+ */
+export function checkUpgrade(ctx: RequestContext, route: CompiledRoute, sessions: WebSocketSessions): void {
+  const ws = route.websocket;
+  if (ws === undefined || !isWebSocketUpgrade(ctx.headers)) throw new GatewayError('bad_request', 'this operation takes no WebSocket upgrade');
+  const origin = ctx.headers['origin'];
+  if (origin !== undefined && (typeof origin !== 'string' || !ws.allowOrigins.has(origin.toLowerCase()))) {
+    throw new GatewayError('cors_rejected', 'WebSocket upgrade from an origin not in websocket.allow_origins');
+  }
+  if (sessions.count(route.api.name) >= ws.maxConnections) throw new GatewayError('service_unavailable', 'websocket.max_connections reached', { headers: { 'retry-after': '1' } });
+}
+
+export interface RelayStart {
+  readonly ctx: RequestContext;
+  readonly route: CompiledRoute;
+  readonly socket: Duplex;
+  readonly head: Buffer;
+  readonly target: Target;
+  /** Path and query for the upstream (base path stripped). */
+  readonly upstreamPath: string;
+  /** Upstream request headers, already filtered (proxy/headers.ts) and without the client's WebSocket fields. */
+  readonly headers: Record<string, string | string[]>;
+  readonly tls: UpstreamTlsMaterial | undefined;
+  readonly handshakeTimeoutMs: number;
+  /** Before the 101: the socket stops being an HTTP response's. */
+  readonly detach: () => void;
+  readonly recheck: () => Promise<string | undefined>;
+  readonly onEnd: (end: SessionEnd) => void;
+}
+
+/** Opens the upstream socket, then accepts the client's upgrade and relays between them. */
+export async function startRelay(start: RelayStart, sessions: WebSocketSessions): Promise<void> {
+  const { ctx, route } = start;
+  const ws = route.websocket!;
+  const base = start.target.url.replace(/^http/, 'ws').replace(/\/$/, '');
+  const offered = String(ctx.headers['sec-websocket-protocol'] ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/.test(p))
+    .slice(0, 16);
+  const upstream = await connectUpstream({
+    url: base + start.upstreamPath,
+    headers: start.headers,
+    protocols: offered,
+    maxMessageBytes: ws.maxMessageBytes,
+    handshakeTimeoutMs: start.handshakeTimeoutMs,
+    ...(start.tls ? { tls: start.tls } : {}),
+  });
+  if (ctx.clientGone || start.socket.destroyed) {
+    upstream.terminate();
+    return;
+  }
+  start.detach();
+  const client = await acceptClient(ctx.req as never, start.socket, start.head, upstream.protocol, ws.maxMessageBytes);
+  const session = new WebSocketSession(client, upstream, ws, {
+    recheck: start.recheck,
+    onEnd: (end) => {
+      sessions.remove(route.api.name, session);
+      start.onEnd(end);
+    },
+  });
+  sessions.add(route.api.name, session);
+}
+
+/** The open relayed connections of one gateway, by API: for `max_connections` and the graceful drain. */
+export class WebSocketSessions {
+  readonly #byApi = new Map<string, Set<WebSocketSession>>();
+
+  count(api: string): number {
+    return this.#byApi.get(api)?.size ?? 0;
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const set of this.#byApi.values()) n += set.size;
+    return n;
+  }
+
+  add(api: string, session: WebSocketSession): void {
+    let set = this.#byApi.get(api);
+    if (!set) this.#byApi.set(api, (set = new Set()));
+    set.add(session);
+  }
+
+  remove(api: string, session: WebSocketSession): void {
+    this.#byApi.get(api)?.delete(session);
+  }
+
+  /** Graceful drain: every connection gets a close frame (1001, "server shutting down"); what is left after `withinMs` is cut. */
+  async drain(withinMs: number): Promise<void> {
+    const all = [...this.#byApi.values()].flatMap((s) => [...s]);
+    for (const session of all) session.end(CLOSE.goingAway, 'server shutting down');
+    const deadline = Date.now() + withinMs;
+    while (all.some((s) => s.client.readyState !== s.client.CLOSED || s.upstream.readyState !== s.upstream.CLOSED) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (const session of all) {
+      session.client.terminate();
+      session.upstream.terminate();
+    }
+  }
+}
