@@ -67,6 +67,7 @@ export interface ResponseContractConfig {
   readonly max_body_bytes: number;
   readonly allow_headers: readonly string[];
   readonly sensitive_fields: Readonly<Record<string, 'mask' | 'drop'>>;
+  readonly event_streams: 'declared' | 'passthrough';
 }
 
 /** One `apis[].owner_rules` entry: a CEL string or the long form. */

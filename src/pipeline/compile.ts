@@ -8,7 +8,7 @@ import { loadSpec, SpecError, type LoadedSpec, type SpecOperation } from '../ope
 import { createHostMatcher, type HostMatcher } from '../http/hosts.ts';
 import { Router, type RouteMatch } from './router.ts';
 import type { LoginRegistration } from '../counters/index.ts';
-import { orderPolicies, type CompiledRoute, type PolicyBuildInput, type PolicyRegistry, type RequestPolicy, type ResponsePolicy, type SecurityHeaders, type Services } from './types.ts';
+import { orderPolicies, type CompiledRoute, type EventStreamContract, type PolicyBuildInput, type PolicyRegistry, type RequestPolicy, type ResponsePolicy, type SecurityHeaders, type Services } from './types.ts';
 
 /** A rate limit as far as the compiler checks it: the operations it names. */
 interface NamesOperations {
@@ -194,8 +194,18 @@ function compileRoute(
     buffersResponse: response.some((p) => p.needsBody),
     ...(local ? { local } : {}),
     ...(websocket ? { websocket } : {}),
+    ...eventStreamOf(response, api),
   });
 }
+
+/** The event-stream contract one of the route's response policies declares; else, with `event_streams: passthrough`, an unchecked one. */
+function eventStreamOf(policies: readonly ResponsePolicy[], api: ApiConfig): { eventStream?: EventStreamContract } {
+  const eventStream = policies.find((p) => p.eventStream !== undefined)?.eventStream;
+  if (eventStream) return { eventStream };
+  return api.response.event_streams === 'passthrough' ? { eventStream: PASSTHROUGH_EVENTS } : {};
+}
+
+const PASSTHROUGH_EVENTS: EventStreamContract = Object.freeze({ monitor: false, maxEventBytes: Number.MAX_SAFE_INTEGER });
 
 const USE_KNOWN_ID = 'use an operationId from the spec';
 

@@ -325,7 +325,22 @@ export interface ResponsePolicy {
   readonly name: string;
   readonly stage: ResponseStage;
   readonly needsBody: boolean;
+  /** The operation's declared `text/event-stream` answer: such a response streams, checked event by event. */
+  readonly eventStream?: EventStreamContract;
   run(ctx: RequestContext, response: ProxiedResponse): void | Promise<void>;
+}
+
+/**
+ * How a declared event stream is checked (the response contract builds it): per event, the `data` (JSON) against
+ * the declared schema, minimised like a JSON body. Without a schema the stream passes as sent.
+ */
+export interface EventStreamContract {
+  /** Checks and minimises one event's parsed data; a violation reason, or undefined with the value to send. */
+  check?(data: unknown): { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly reason: string };
+  /** `monitor`: a violation is logged and the event passed as sent; `enforce`: the stream is cut. */
+  readonly monitor: boolean;
+  /** Largest event accepted (bytes); a longer one is a violation. */
+  readonly maxEventBytes: number;
 }
 
 /** Called once per finished request (stage 13) with its outcome: access log, audit, metrics, monitor. Must not throw or block. */
@@ -365,6 +380,8 @@ export interface CompiledRoute {
   readonly local?: (ctx: RequestContext) => Promise<UpstreamResponse>;
   /** WebSocket upgrades accepted on this route, with their bounds (proxy/websocket/). */
   readonly websocket?: RouteWebSocket;
+  /** The operation's declared event stream (from its response policies), streamed even when the route buffers. */
+  readonly eventStream?: EventStreamContract;
 }
 
 /** A route's WebSocket settings, API and operation levels merged over the defaults (proxy/websocket/schema.ts). */

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
 import { GatewayError } from '../problem.ts';
 import { MAX_RESPONSE_BUFFER_BYTES } from '../http/limits.ts';
@@ -7,6 +7,8 @@ import type { RequestContext, CompiledRoute, UpstreamResponse } from '../pipelin
 import { isTrusted, normaliseIp } from '../http/normalise.ts';
 import type { BlockList } from 'node:net';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import { EventStreamCheck } from './event-stream.ts';
+import { mediaTypeOf } from '../http/media.ts';
 
 
 /** Counts request body bytes as they stream and fails the stream once the route's cap is passed. */
@@ -113,11 +115,25 @@ export async function forward(ctx: RequestContext, route: CompiledRoute, options
     throw error;
   }
   const response: UpstreamResponse = { status: upstream.statusCode, headers: responseHeaders, body: undefined, stream: undefined };
-  if (!route.buffersResponse) {
+  const events = route.buffersResponse && isEventStream(responseHeaders['content-type']);
+  if (events && !route.eventStream) {
+    // An endless stream would wait on a buffer that never completes: the contract does not allow it, so say so now.
+    ctx.res.off('close', onClose);
+    discardBody(upstream.body);
+    throw new GatewayError('upstream_invalid_response', 'upstream sent text/event-stream where the operation declares none');
+  }
+  if (!route.buffersResponse || events) {
     // Streaming: the abort listener stays until the body is sent (respond.ts), so a client leaving mid-body
     // still releases the upstream; it is removed with the response.
-    response.stream = upstream.body;
     upstream.body.once('close', () => ctx.res.off('close', onClose));
+    const check = events ? route.eventStream?.check : undefined;
+    if (check) {
+      const checked = new EventStreamCheck({ ...route.eventStream!, check }, (reason) => (ctx.notes.responseViolation = reason));
+      pipeline(upstream.body, checked, () => undefined);
+      response.stream = checked;
+    } else {
+      response.stream = upstream.body;
+    }
     return response;
   }
   try {
@@ -129,6 +145,11 @@ export async function forward(ctx: RequestContext, route: CompiledRoute, options
 }
 
 function noop(): void {}
+
+function isEventStream(contentType: string | string[] | undefined): boolean {
+  const value = Array.isArray(contentType) ? contentType[0] : contentType;
+  return value !== undefined && mediaTypeOf(value) === 'text/event-stream';
+}
 
 /**
  * Releases an upstream body nobody will read. A listener stays on `error` for good: a destroyed stream can still

@@ -2,7 +2,7 @@ import type { ValidateFunction } from 'ajv';
 import type { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ApiConfig } from '../../config/types.ts';
 import { GatewayError } from '../../problem.ts';
-import type { RequestContext, ProxiedResponse, ResponsePolicy, PolicyBuildInput } from '../../pipeline/types.ts';
+import type { EventStreamContract, RequestContext, ProxiedResponse, ResponsePolicy, PolicyBuildInput } from '../../pipeline/types.ts';
 import { createOpenApiAjv } from '../../openapi/ajv.ts';
 import { deriveResponseSchema } from '../../openapi/schemas.ts';
 import { isJsonMediaType, mediaTypeOf } from '../../http/media.ts';
@@ -84,10 +84,20 @@ export function createResponseContractPolicy(input: PolicyBuildInput): ResponseP
   if (!operation || config.mode === 'off') return undefined;
   const ajv = ajvFor(api);
   const statuses = new Map<string, StatusEntry>();
+  let events: ValidateFunction | 'unchecked' | undefined;
   for (const [status, response] of Object.entries(operation.responses)) {
     const media = new Map<string, MediaEntry>();
     for (const [type, content] of Object.entries(response.content ?? {})) {
       const lower = type.toLowerCase();
+      if (lower === 'text/event-stream' && status.startsWith('2')) {
+        // OpenAPI 3.2 names the schema of one event's data `itemSchema`; a 3.1 document puts it in `schema`.
+        const item = (content as { itemSchema?: unknown }).itemSchema ?? content.schema;
+        try {
+          events = item ? ajv.compile(deriveResponseSchema(item as never, { sensitive: config.sensitive_fields }) as object) : 'unchecked';
+        } catch (error) {
+          throw new Error(`operation ${operation.operationId}: cannot compile the ${status} event schema: ${(error as Error).message}`, { cause: error });
+        }
+      }
       const json = isJsonMediaType(lower);
       let validate: ValidateFunction | undefined;
       if (json && content.schema) {
@@ -112,10 +122,29 @@ export function createResponseContractPolicy(input: PolicyBuildInput): ResponseP
     logger.warn({ requestId: ctx.id, operationId, reason }, 'response does not match the contract (monitor mode)');
   };
 
+  const eventValidator = events;
+  const eventStream: EventStreamContract | undefined =
+    eventValidator === undefined
+      ? undefined
+      : {
+          monitor,
+          maxEventBytes: Math.min(maxBytes, 1024 * 1024),
+          ...(eventValidator === 'unchecked'
+            ? {}
+            : {
+                check(data: unknown) {
+                  if (validateAndMinimise(eventValidator, data)) return { ok: true as const, value: data };
+                  const first = eventValidator.errors?.[0];
+                  return { ok: false as const, reason: `event does not match the schema (${first?.keyword ?? '?'} at ${first?.instancePath || '/'})` };
+                },
+              }),
+        };
+
   return {
     name: 'response-contract',
     stage: 'contract',
     needsBody: true,
+    ...(eventStream ? { eventStream } : {}),
     run(ctx: RequestContext, response: ProxiedResponse): void {
       const status = String(response.status);
       const entry = statuses.get(status) ?? statuses.get(`${status[0]}XX`) ?? statuses.get('DEFAULT');

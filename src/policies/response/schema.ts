@@ -21,6 +21,12 @@ export const responseSchema = {
       default: 4194304,
       description: 'Largest response body buffered for checking (bytes, at most 8 MiB); larger bodies are blocked (502) in `enforce` mode, passed unchecked and logged in `monitor` mode.',
     },
+    event_streams: {
+      enum: ['declared', 'passthrough'],
+      default: 'declared',
+      description:
+        '`declared`: a `text/event-stream` answer streams only where the operation declares one (checked event by event when it gives a schema) and is a 502 elsewhere. `passthrough`: event streams on any operation (and on passthrough APIs) stream as sent, unchecked: no contract, WAF leak or ownership check sees them (an ownership-checked operation still refuses them). See docs/response.md.',
+    },
     allow_headers: {
       type: 'array',
       maxItems: 128,
