@@ -76,7 +76,8 @@ export function rateLimitAdminRoutes(counters: Counters, logins: LoginSource): A
         const query = queryOf(req.url);
         const prefix = param(query, 'prefix', PREFIX) ?? '';
         const entries = await counters.shared.list(prefix === '' ? '' : `{${prefix}`, MAX_LIST);
-        sendJson(res, 200, { backend: counters.shared.kind, ...pageInMemory(entries, query, (e) => e.key) });
+        // The backend lists at most MAX_LIST counters: say so rather than page as if that were all.
+        sendJson(res, 200, { backend: counters.shared.kind, truncated: entries.length >= MAX_LIST, ...pageInMemory(entries, query, (e) => e.key) });
       },
     },
     {

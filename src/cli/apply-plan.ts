@@ -6,8 +6,12 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ApiKeyRecord, Consumer, ConsumerPatch, KeyPatch, NewConsumer } from '../store/types.ts';
 
-const ID = '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$';
-const LABELS = { type: 'array', maxItems: 64, uniqueItems: true, items: { type: 'string', maxLength: 128 } } as const;
+// The store's own rules (store/common.ts), so a file that validates here cannot fail half-way through the apply.
+const ID = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
+const LABEL_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$';
+const LABELS = { type: 'array', maxItems: 256, uniqueItems: true, items: { type: 'string', pattern: LABEL_PATTERN } } as const;
+const LABEL = { type: ['string', 'null'], pattern: LABEL_PATTERN } as const;
+const METADATA_MAX = 8192;
 /** Where a key created by apply keeps the file's name for it (how a second run finds it again). */
 export const REF_FIELD = 'rampart_ref';
 
@@ -25,11 +29,11 @@ const FILE_SCHEMA = {
         required: ['id', 'name'],
         properties: {
           id: { type: 'string', pattern: ID },
-          name: { type: 'string', minLength: 1, maxLength: 256 },
-          tenant: { type: ['string', 'null'], maxLength: 128 },
+          name: { type: 'string', minLength: 1, maxLength: 200 },
+          tenant: LABEL,
           roles: LABELS,
           groups: LABELS,
-          plan: { type: ['string', 'null'], maxLength: 128 },
+          plan: LABEL,
           metadata: { type: 'object' },
         },
       },
@@ -50,7 +54,7 @@ const FILE_SCHEMA = {
           id: { type: 'string', pattern: '^[0-9A-Za-z]{12}$' },
           consumer: { type: 'string', pattern: ID },
           scopes: LABELS,
-          plan: { type: ['string', 'null'], maxLength: 128 },
+          plan: LABEL,
           expires_at: { type: ['string', 'null'], format: 'date-time' },
           metadata: { type: 'object' },
           key_hash: { type: 'string', pattern: '^[0-9a-f]{64}$' },
@@ -152,8 +156,13 @@ export function checkPlans(file: DeclaredFile, plans: ReadonlySet<string>): void
   }
 }
 
-/** Every id and ref once. */
+/** Every id and ref once, and metadata within the store's 8 KiB. */
 export function checkUnique(file: DeclaredFile): void {
+  for (const entry of [...file.consumers, ...(file.keys ?? [])]) {
+    if (entry.metadata !== undefined && JSON.stringify(entry.metadata).length > METADATA_MAX) {
+      throw new PlanError(`${'name' in entry ? `consumer ${entry.id}` : `key ${(entry as DeclaredKey).ref ?? entry.id}`}: metadata over ${METADATA_MAX} bytes of JSON`);
+    }
+  }
   const ids = new Set<string>();
   for (const c of file.consumers) {
     if (ids.has(c.id)) throw new PlanError(`consumer ${c.id} is declared twice`);
@@ -239,6 +248,14 @@ export function planKeys(current: readonly ApiKeyRecord[], declared: readonly De
       if (have.revokedAt !== null) throw new PlanError(`key ${have.id} is revoked: remove it from the file`);
       if (d.key_hash !== undefined && d.key_hash !== have.keyHash)
         throw new PlanError(`key ${have.id}: key_hash differs from the stored key's (a key's secret cannot change: rotate it)`);
+      // A key rotated since the file was written: the file's entry is its live successor now (--prune must not
+      // revoke the key that replaced it); the outgoing one runs out its grace.
+      for (let hops = 0; have.replacedBy !== null && hops < 100; hops++) {
+        matched.add(have.id);
+        const next = byId.get(have.replacedBy);
+        if (!next || next.revokedAt !== null) throw new PlanError(`key ${d.id!} was rotated to ${have.replacedBy}, which is gone: declare the new key instead`);
+        have = next;
+      }
     }
     if (have.consumerId !== d.consumer)
       throw new PlanError(`key ${have.id} belongs to consumer ${have.consumerId}, the file says ${d.consumer} (a key cannot move)`);

@@ -63,6 +63,8 @@ export function registerMonitorRoutes(admin: AdminServer, monitor: Monitor): voi
       sendJson(res, 200, pageInMemory(open, q, (i) => `${invertedTime(i.firstSeen)}:${i.id}`));
       return;
     }
+    // A cursor naming an incident that is gone would read as "no more pages": refuse it instead.
+    if (after && !(await monitor.incidents.get(after))) throw new GatewayError('validation_failed', 'admin API: after names no incident', { errors: [{ pointer: 'query/after', message: 'is not a cursor from a previous page' }] });
     const rows = await monitor.incidents.list({ ...(status ? { status } : {}), limit: size + 1, ...(after ? { after } : {}) });
     sendJson(res, 200, pageOf(rows, size, (i) => i.id, (i) => i));
   });

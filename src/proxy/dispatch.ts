@@ -10,6 +10,9 @@ import type { PooledUpstream } from './pools.ts';
 /** Connection failures a retry can cure: the upstream never got the request, or the connection broke under it. */
 const RETRYABLE_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_CLOSED']);
 
+/** The proxy's errors that are the upstream's doing (connection failures and timeouts; proxy/forward.ts upstreamError). */
+const UPSTREAM_FAILURES = new Set(['upstream_unavailable', 'upstream_timeout']);
+
 function causeCode(error: unknown): string {
   const cause = (error as { cause?: { code?: string } }).cause;
   return cause?.code ?? '';
@@ -41,15 +44,19 @@ export async function dispatch(ctx: RequestContext, route: CompiledRoute, upstre
     try {
       response = await forward(ctx, route, { ...options, pool: target.pool });
     } catch (error) {
+      target.inFlight--;
       const code = causeCode(error);
-      if (!ctx.clientGone && error instanceof GatewayError && error.code !== 'payload_too_large') balancer.record(target, passiveOutcome(code));
+      // Only the upstream's own failures count against it: not a client that left, nor the gateway's limits
+      // (its response buffer cap, a body over the route's cap).
+      if (!ctx.clientGone && error instanceof GatewayError && UPSTREAM_FAILURES.has(error.code)) balancer.record(target, passiveOutcome(code));
       if (!RETRYABLE_ERRORS.has(code) || !mayRetry()) throw error;
       (tried ??= new Set()).add(target);
       await retryAfter(ctx, policy, attempt, error);
       continue;
-    } finally {
-      target.inFlight--;
     }
+    // In flight until its body is done: a streamed answer (a download, an event stream) still loads the target.
+    if (response.stream) response.stream.once('close', () => target.inFlight--);
+    else target.inFlight--;
     const failed = response.status >= 502 && response.status <= 504;
     balancer.record(target, failed ? 'failed' : 'ok');
     if (!policy.on_status.includes(response.status) || !mayRetry()) return response;

@@ -45,6 +45,9 @@ export class UpstreamPools implements UpstreamPoolSource {
   readonly #watchIntervalMs: number;
   /** Ejections and health changes, for metrics (set by the gateway). */
   events: BalancerEvents = {};
+  /** Once sync() ran, the set of upstreams is the config's: requests never add or rebuild one. */
+  #synced = false;
+  #closed = false;
 
   constructor(options: UpstreamPoolsOptions = {}) {
     this.#logger = options.logger;
@@ -60,6 +63,14 @@ export class UpstreamPools implements UpstreamPoolSource {
     // Per request the config object is the one already seen (it is frozen; a reload brings a new object), so the
     // settings are compared by value only after a reload, not on every request.
     if (existing && existing.config === config) return existing.upstream;
+    // A request that began before a reload carries the old table's config: it is served by what sync() made of the
+    // new one, never rebuilds it (that would drop the pools, health and retry budget, or revive a removed upstream).
+    if (existing && this.#synced) return existing.upstream;
+    if (this.#closed || (this.#synced && !existing)) throw new GatewayError('upstream_unavailable', `upstreams.${name}: not configured (anymore)`);
+    return this.#build(name, config, existing);
+  }
+
+  #build(name: string, config: UpstreamConfig, existing: Entry | undefined): PooledUpstream {
     const key = JSON.stringify(config);
     if (existing && existing.key === key) {
       existing.config = config;
@@ -73,7 +84,7 @@ export class UpstreamPools implements UpstreamPoolSource {
     }
     if (existing) this.#drop(existing);
     const balancer = new Balancer(name, config, (url) => createPool(url, config, material), this.#eventsFor(name));
-    const checker = config.health_check ? new HealthChecker(balancer) : undefined;
+    const checker = config.health_check ? new HealthChecker(balancer, (url) => createPool(url, { ...config, connections: 1 }, material)) : undefined;
     const entry: Entry = { key, config, upstream: { balancer, retries: new RetryBudget(config.retries) }, checker, unwatch: undefined };
     if (config.tls) entry.unwatch = this.#watch(name, entry, config.tls);
     this.#pools.set(name, entry);
@@ -90,6 +101,8 @@ export class UpstreamPools implements UpstreamPoolSource {
 
   /** Makes the configured upstreams current: new ones start (health checks at once), removed ones close. */
   sync(upstreams: Readonly<Record<string, UpstreamConfig>>): void {
+    if (this.#closed) return;
+    this.#synced = true;
     for (const [name, entry] of this.#pools) {
       if (!(name in upstreams)) {
         this.#pools.delete(name);
@@ -98,7 +111,7 @@ export class UpstreamPools implements UpstreamPoolSource {
     }
     for (const [name, config] of Object.entries(upstreams)) {
       try {
-        this.upstream(name, config);
+        this.#build(name, config, this.#pools.get(name));
       } catch (error) {
         this.#logger?.error({ upstream: name, err: errorForLog(error) }, 'upstream could not be set up; its requests answer 503');
       }
@@ -154,6 +167,7 @@ export class UpstreamPools implements UpstreamPoolSource {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     const entries = [...this.#pools.values()];
     this.#pools.clear();
     for (const entry of entries) {

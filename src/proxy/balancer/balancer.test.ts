@@ -77,18 +77,24 @@ test('passive health: failures in a row eject (a refusal at once), longer each t
   assert.deepEqual(events.ejected, ['a:1:1000:failed', 'a:1:2000:refused', 'a:1:4000:refused', 'a:1:4000:refused'], 'doubling, capped at max_ejection_ms');
   b.record(b.targets[1]!, 'refused');
   clock.now = 7500;
-  assert.equal(b.pick(new Set(b.targets.filter((t) => t !== b.targets[1]))), undefined, 'tried excludes; nothing else in rotation');
+  assert.equal(b.pick(), b.targets[1], 'b is the last one in rotation: not ejected');
+  assert.equal(b.pick(new Set([b.targets[1]!])), undefined, 'tried excludes; nothing else in rotation');
 });
 
-test('a single target is never ejected by passive health, and all targets out means no pick', () => {
+test('passive health never ejects the last target in rotation (a failure they all share must not refuse the upstream)', () => {
   const clock = { now: 0 };
   const one = balancer(upstream([{ url: 'http://a:1', weight: 1 }]), clock);
   for (let i = 0; i < 10; i++) one.record(one.targets[0]!, 'refused');
   assert.equal(one.pick(), one.targets[0]);
   assert.equal(one.pick(new Set(one.targets)), undefined);
   const two = balancer(upstream([{ url: 'http://a:1', weight: 1 }, { url: 'http://b:1', weight: 1 }]), clock);
-  for (const t of two.targets) two.record(t, 'refused');
-  assert.equal(two.pick(), undefined);
+  for (let i = 0; i < 5; i++) for (const t of two.targets) two.record(t, 'failed');
+  assert.equal(two.targets.filter((t) => t.inRotation(clock.now)).length, 1, 'one is ejected, the other stays');
+  assert.ok(two.pick());
+  const check = { path: '/h', interval_ms: 100, timeout_ms: 100, healthy_threshold: 1, unhealthy_threshold: 1 };
+  const down = balancer(upstream([{ url: 'http://a:1', weight: 1 }, { url: 'http://b:1', weight: 1 }], { health_check: check }), clock);
+  for (const t of down.targets) down.checked(t, false, true);
+  assert.equal(down.pick(), undefined, 'failed active checks on every target: none in rotation (503)');
 });
 
 test('active checks: thresholds in a row change health; a refusal takes a target out at once; passing clears an ejection', () => {
@@ -127,10 +133,12 @@ test('retry budget: a share of recent requests, never under the per-second floor
   assert.equal(budget.take(), false, 'no requests in the window: nothing to take a share of');
   for (let i = 0; i < 20; i++) budget.request();
   assert.equal(budget.take(), true);
-  const floor = new RetryBudget({ ...RETRIES, budget_ratio: 0, min_per_second: 1 }, () => clock.now);
+  const floor = new RetryBudget({ ...RETRIES, budget_ratio: 0, min_per_second: 2 }, () => clock.now);
   let floorGranted = 0;
   for (let i = 0; i < 50; i++) if (floor.take()) floorGranted++;
-  assert.equal(floorGranted, 10, 'min_per_second over the 10 s window');
+  assert.equal(floorGranted, 2, 'min_per_second is per second: not a burst of the whole window');
+  clock.now += 1000;
+  assert.equal(floor.take(), true, 'the next second has its own floor');
 });
 
 test('idempotent methods and the jittered backoff', () => {

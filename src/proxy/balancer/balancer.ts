@@ -27,6 +27,8 @@ export class Target {
   ejections = 0;
   /** Smooth weighted round robin's running weight. */
   current = 0;
+  /** The health checks' own connection (a probe never queues behind traffic on a wedged target). */
+  probe: Pool | undefined;
 
   constructor(url: string, weight: number, pool: Pool) {
     this.url = url;
@@ -110,10 +112,14 @@ export class Balancer {
     if (this.targets.length < 2) return;
     const { consecutive_failures, ejection_ms, max_ejection_ms } = this.config.outlier;
     if (outcome !== 'refused' && target.consecutiveFailures < consecutive_failures) return;
-    if (this.#now() < target.ejectedUntil) return;
+    const now = this.#now();
+    if (now < target.ejectedUntil) return;
+    // Never the last one in rotation: failures every target shares (one failing path of the app, a dependency of
+    // all of them) must not turn into refusing the whole upstream while its instances are up.
+    if (!this.targets.some((t) => t !== target && t.inRotation(now))) return;
     const forMs = Math.min(max_ejection_ms, ejection_ms * 2 ** Math.min(target.ejections, 20));
     target.ejections++;
-    target.ejectedUntil = this.#now() + forMs;
+    target.ejectedUntil = now + forMs;
     target.consecutiveFailures = 0;
     this.#events.ejected?.(this.name, target.label, forMs, outcome);
   }

@@ -1,3 +1,4 @@
+import type { Pool } from 'undici';
 import type { Balancer, Target } from './balancer.ts';
 
 /**
@@ -7,11 +8,14 @@ import type { Balancer, Target } from './balancer.ts';
  */
 export class HealthChecker {
   readonly #balancer: Balancer;
+  readonly #createPool: (url: string) => Pool;
   readonly #timers = new Set<NodeJS.Timeout>();
   #stopped = false;
 
-  constructor(balancer: Balancer) {
+  /** @param createPool builds each target's probe connection: its own, so a probe never queues behind traffic. */
+  constructor(balancer: Balancer, createPool: (url: string) => Pool) {
     this.#balancer = balancer;
+    this.#createPool = createPool;
   }
 
   start(): void {
@@ -22,12 +26,17 @@ export class HealthChecker {
     this.#stopped = true;
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
+    for (const target of this.#balancer.targets) {
+      void target.probe?.destroy().catch(() => undefined);
+      target.probe = undefined;
+    }
   }
 
   async #loop(target: Target): Promise<void> {
     const check = this.#balancer.config.health_check!;
+    target.probe ??= this.#createPool(target.url);
     while (!this.#stopped) {
-      const { passed, refused } = await probe(target, check.path, check.timeout_ms);
+      const { passed, refused } = await probe(target.probe, check.path, check.timeout_ms);
       if (this.#stopped) return;
       this.#balancer.checked(target, passed, refused);
       await new Promise<void>((resolve) => {
@@ -42,9 +51,10 @@ export class HealthChecker {
   }
 }
 
-async function probe(target: Target, path: string, timeoutMs: number): Promise<{ passed: boolean; refused: boolean }> {
+async function probe(pool: Pool, path: string, timeoutMs: number): Promise<{ passed: boolean; refused: boolean }> {
+  if (pool.destroyed) return { passed: false, refused: false };
   try {
-    const response = await target.pool.request({
+    const response = await pool.request({
       path,
       method: 'GET',
       headers: { 'user-agent': 'rampart-health-check', accept: '*/*' },

@@ -10,8 +10,8 @@ export function isIdempotent(method: string): boolean {
 const WINDOW_SECONDS = 10;
 
 /**
- * How many retries an upstream may make: at most `budget_ratio` of its requests over the last 10 s, and at least
- * `min_per_second` a second. In an outage every request fails, so without a budget each would be sent
+ * How many retries an upstream may make: at most `budget_ratio` of its requests over the last 10 s, or else
+ * `min_per_second` in the current second. In an outage every request fails, so without a budget each would be sent
  * `1 + attempts` times: the budget keeps the extra load a bounded share instead.
  */
 export class RetryBudget {
@@ -50,7 +50,8 @@ export class RetryBudget {
     const slot = this.#advance();
     const requests = this.#requests.reduce((a, b) => a + b, 0);
     const retries = this.#retries.reduce((a, b) => a + b, 0);
-    if (retries >= Math.max(this.#config.budget_ratio * requests, this.#config.min_per_second * WINDOW_SECONDS)) return false;
+    // The floor is per second: spent in one burst it would multiply the load of that moment.
+    if (retries >= this.#config.budget_ratio * requests && this.#retries[slot]! >= this.#config.min_per_second) return false;
     this.#retries[slot]!++;
     return true;
   }
