@@ -136,6 +136,9 @@ describe('API keys through the gateway', () => {
     assert.equal((await adminCall(gw.adminUrl, 'PATCH', `/keys/${id}`, ADMIN_TOKEN, { consumer: 'other' })).status, 400, 'a key cannot move');
     assert.equal((await adminCall(gw.adminUrl, 'PATCH', `/keys/${id}`, ADMIN_TOKEN, { key_hash: 'ab'.repeat(32) })).status, 400, 'nor change its secret');
     assert.equal((await adminCall(gw.adminUrl, 'PATCH', `/keys/${id}`, ADMIN_TOKEN, { expires_at: '2001-01-01T00:00:00Z' })).status, 400, 'an expiry in the past');
+    for (const loose of ['2030', 'Jan 1 2031 UTC', '2031-02-31T00:00:00Z', '2031-01-01T00:00:00']) {
+      assert.equal((await adminCall(gw.adminUrl, 'PATCH', `/keys/${id}`, ADMIN_TOKEN, { expires_at: loose })).status, 400, `${loose}: an RFC 3339 date-time with its offset, on a real day`);
+    }
     const expiresAt = new Date(Date.now() + 1500).toISOString();
     const patched = await adminCall(gw.adminUrl, 'PATCH', `/keys/${id}`, ADMIN_TOKEN, { scopes: ['items:read', 'items:write'], metadata: { owner: 'ops' }, expires_at: expiresAt });
     assert.equal(patched.status, 200);

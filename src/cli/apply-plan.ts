@@ -4,6 +4,7 @@
  * carries it out.
  */
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import { isDateTime } from '../openapi/ajv.ts';
 import type { ApiKeyRecord, Consumer, ConsumerPatch, KeyPatch, NewConsumer } from '../store/types.ts';
 
 // The store's own rules (store/common.ts), so a file that validates here cannot fail half-way through the apply.
@@ -65,10 +66,7 @@ const FILE_SCHEMA = {
 } as const;
 // strictRequired off: the oneOf branches name properties declared once, beside them.
 const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
-ajv.addFormat('date-time', {
-  type: 'string',
-  validate: (value: string) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(value) && !Number.isNaN(Date.parse(value)),
-});
+ajv.addFormat('date-time', { type: 'string', validate: isDateTime });
 export const validateFile = ajv.compile(FILE_SCHEMA);
 
 /** A consumer as the file declares it: the store's new-consumer fields, with the id required. */

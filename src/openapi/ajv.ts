@@ -1,9 +1,15 @@
 import { Ajv2020, type Options } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import type { FormatsPlugin } from 'ajv-formats';
+import { fullFormats } from 'ajv-formats/dist/formats.js';
 
 // ajv-formats is CommonJS: Node's ESM loader hands over module.exports (callable), TypeScript sees the namespace.
 const addFormats = addFormatsModule as unknown as FormatsPlugin;
+
+/** An RFC 3339 date-time with its offset, on a real calendar day (ajv-formats' full `date-time`: 2027-02-31 is not one). */
+export function isDateTime(value: string): boolean {
+  return (fullFormats['date-time'] as { validate(v: string): boolean }).validate(value);
+}
 
 /** OpenAPI keywords and extensions that carry no validation meaning for Ajv. */
 const OPENAPI_ANNOTATIONS = ['example', 'discriminator', 'xml', 'externalDocs', 'x-rampart-sensitive', 'x-rampart-password'];

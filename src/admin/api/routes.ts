@@ -9,6 +9,7 @@ import type { AdminAuth, AdminRole } from './auth.ts';
 import type { AdminConfig } from './schema.ts';
 import { ADMIN_OPENAPI } from '../openapi.ts';
 import { cursorOf, pageOf, pageSize, queryOf } from '../paging.ts';
+import { isDateTime } from '../../openapi/ajv.ts';
 
 
 type Body = Record<string, unknown>;
@@ -183,7 +184,7 @@ function obj(body: Body, field: string): Record<string, unknown> {
 function optTime(body: Body, field: string): number | null {
   const value = body[field];
   if (value === undefined || value === null) return null;
-  const ms = typeof value === 'string' ? Date.parse(value) : NaN;
+  const ms = typeof value === 'string' && isDateTime(value) ? Date.parse(value) : NaN;
   if (Number.isNaN(ms)) throw invalid(field, 'must be an RFC 3339 date-time or null');
   return ms;
 }

@@ -53,7 +53,6 @@ export class Balancer {
   readonly targets: readonly Target[];
   readonly #events: BalancerEvents;
   readonly #now: () => number;
-  #next = 0;
 
   constructor(name: string, config: UpstreamConfig, createPool: (url: string) => Pool, events: BalancerEvents = {}, now: () => number = Date.now) {
     this.name = name;
@@ -74,12 +73,12 @@ export class Balancer {
     return this.config.balance === 'least_requests' ? this.#leastRequests(now, tried) : this.#roundRobin(now, tried);
   }
 
-  /** nginx's smooth weighted round robin: each target gets its weight's share, interleaved, not in bursts. */
-  #roundRobin(now: number, tried: ReadonlySet<Target> | undefined): Target | undefined {
+  /** nginx's smooth weighted round robin (over the targets `among` admits): each gets its weight's share, interleaved. */
+  #roundRobin(now: number, tried: ReadonlySet<Target> | undefined, among?: (t: Target) => boolean): Target | undefined {
     let total = 0;
     let best: Target | undefined;
     for (const t of this.targets) {
-      if (!t.inRotation(now) || tried?.has(t)) continue;
+      if (!t.inRotation(now) || tried?.has(t) || (among && !among(t))) continue;
       t.current += t.weight;
       total += t.weight;
       if (!best || t.current > best.current) best = t;
@@ -88,17 +87,19 @@ export class Balancer {
     return best;
   }
 
-  /** Fewest requests in flight per unit of weight; ties go round the list so equal targets share the load. */
+  /**
+   * Fewest requests in flight per unit of weight; ties (an idle pool, where every target has none) are shared by
+   * weight with the round robin, so weights hold at low load too.
+   */
   #leastRequests(now: number, tried: ReadonlySet<Target> | undefined): Target | undefined {
-    const targets = this.targets;
-    const start = this.#next++ % targets.length;
     let best: Target | undefined;
-    for (let i = 0; i < targets.length; i++) {
-      const t = targets[(start + i) % targets.length]!;
+    for (const t of this.targets) {
       if (!t.inRotation(now) || tried?.has(t)) continue;
       if (!best || t.inFlight * best.weight < best.inFlight * t.weight) best = t;
     }
-    return best;
+    if (!best) return undefined;
+    const least = best;
+    return this.#roundRobin(now, tried, (t) => t.inFlight * least.weight === least.inFlight * t.weight);
   }
 
   /** Counts a finished try for passive health: failures in a row eject, a refused connection at once. */
