@@ -125,6 +125,7 @@ describe('rampart apply: keys and plans', () => {
       ['a ref with a key_hash', { consumers, keys: [{ ref: 'x', consumer: 'svc-a', key_hash: 'ab'.repeat(32) }] }, /must have property id when property key_hash is present/],
       ['a key declared twice', { consumers, keys: [deployKey, deployKey] }, /key ref deploy is declared twice/],
       ['a secret in the file', { consumers, keys: [{ ...deployKey, key: 'rk_live_x' }] }, /must NOT have additional properties/],
+      ['one key named by its ref and by its id', { consumers, keys: [deployKey, { id: keyId, consumer: 'svc-a' }] }, /is declared twice \(key ref deploy and key /],
       ['a day that does not exist', { consumers, keys: [{ ...deployKey, expires_at: '2027-02-31T00:00:00Z' }] }, /must match format "date-time"/],
     ];
     for (const [name, value, message] of cases) {

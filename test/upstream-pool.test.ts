@@ -196,6 +196,21 @@ describe('retries', () => {
     }
   });
 
+  test('a slow failure is not retried: retries start within half the headers timeout of the first try', async () => {
+    flaky.handler = (_req, res) => setTimeout(() => res.writeHead(503, { 'content-type': 'application/json' }).end('{}'), 300);
+    upstream.handler = flaky.handler;
+    const gw = await startGateway({ ...pool({}), upstreams: { svc: { targets: [{ url: flaky.url }, { url: upstream.url }], headers_timeout_ms: 400, retries: { attempts: 3, min_per_second: 100 }, outlier: { consecutive_failures: 1000 } } } });
+    try {
+      const before = flaky.seen.length + upstream.seen.length;
+      assert.equal((await send(gw.url, '/items')).status, 503);
+      assert.equal(flaky.seen.length + upstream.seen.length - before, 1, 'one try: the 503 took 300 ms, past half of 400');
+    } finally {
+      await gw.close();
+      flaky.handler = undefined;
+      upstream.handler = undefined;
+    }
+  });
+
   test('a refused target is ejected at once and its GETs retried; a single-url upstream keeps working as before', async () => {
     const gw = await startGateway({ ...pool({}), upstreams: { svc: { targets: [{ url: 'http://127.0.0.1:9' }, { url: upstream.url }] } } });
     try {

@@ -214,6 +214,7 @@ export function planKeys(current: readonly ApiKeyRecord[], declared: readonly De
   }
   const changes: Change[] = [];
   const matched = new Set<string>();
+  const claimedBy = new Map<string, string>();
   for (const d of declared) {
     const want = keyFields(d);
     const expired = want.expiresAt !== null && want.expiresAt <= now;
@@ -257,6 +258,10 @@ export function planKeys(current: readonly ApiKeyRecord[], declared: readonly De
     }
     if (have.consumerId !== d.consumer)
       throw new PlanError(`key ${have.id} belongs to consumer ${have.consumerId}, the file says ${d.consumer} (a key cannot move)`);
+    // One stored key named by two entries (its ref and its id): their fields would fight on every run.
+    const other = claimedBy.get(have.id);
+    if (other !== undefined) throw new PlanError(`key ${have.id} is declared twice (${other} and ${name}): keep one entry`);
+    claimedBy.set(have.id, name);
     matched.add(have.id);
     const patch: Record<string, unknown> = {};
     const haveFields: KeyFields = { scopes: have.scopes, plan: have.plan, expiresAt: have.expiresAt, metadata: have.metadata };

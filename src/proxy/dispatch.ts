@@ -32,13 +32,16 @@ export async function dispatch(ctx: RequestContext, route: CompiledRoute, upstre
   retries.request();
   const replayable = policy.attempts > 0 && isIdempotent(ctx.method) && (!ctx.hasBody || ctx.bufferedBody !== undefined);
   let tried: Set<Target> | undefined;
+  // Retries start within half the upstream's headers timeout of the first try: a slow failure is not waited for
+  // again and again (the client's wait stays bounded whatever `attempts` says).
+  const retryUntil = Date.now() + route.upstream.headers_timeout_ms / 2;
   for (let attempt = 0; ; attempt++) {
     // Another target when there is one; the same one again when it is the only one left (a stale keep-alive
     // connection reset under a request is the common case for a single instance).
     const target = balancer.pick(tried) ?? (attempt > 0 ? balancer.pick() : undefined);
     if (!target) throw new GatewayError('upstream_unavailable', `upstreams.${route.upstreamName}: no target in rotation`, { headers: { 'retry-after': '1' } });
     ctx.notes.upstreamTarget = target.label;
-    const mayRetry = () => replayable && attempt < policy.attempts && !ctx.clientGone && retries.take();
+    const mayRetry = () => replayable && attempt < policy.attempts && !ctx.clientGone && Date.now() < retryUntil && retries.take();
     let response: UpstreamResponse;
     target.inFlight++;
     try {
