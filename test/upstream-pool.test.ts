@@ -11,7 +11,8 @@ import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
 import { eventually, send } from './helpers/gateway-fixtures.ts';
 import { assertProblem } from './helpers/http.ts';
-import { ADMIN_CONFIG, READ_TOKEN, TEST_ENV } from './helpers/apikeys.ts';
+import { adminCall, ADMIN_CONFIG, ADMIN_TOKEN, KEYS_SPEC, READ_TOKEN, TEST_ENV } from './helpers/apikeys.ts';
+import { decodeJwt } from 'jose';
 
 const MEMBER = new URL('./fixtures/pool-member.ts', import.meta.url).pathname;
 
@@ -193,6 +194,37 @@ describe('retries', () => {
       await gw.close();
       flaky.handler = undefined;
       upstream.handler = undefined;
+    }
+  });
+
+  test('each try carries its own identity assertion (a new jti): an upstream that refuses a replayed jti accepts the retry', async () => {
+    flaky.handler = (_req, res) => res.writeHead(503, { 'content-type': 'application/json' }).end('{}');
+    upstream.handler = undefined;
+    const gw = await startGateway(
+      {
+        ...pool({}),
+        identity: { enabled: true },
+        upstreams: { svc: { targets: [{ url: flaky.url }, { url: upstream.url }], retries: { attempts: 1, min_per_second: 100 }, outlier: { consecutive_failures: 1000 } } },
+        apis: [{ name: 'k', spec: './keys.yaml', upstream: 'svc', auth: { api_keys: true }, response: { mode: 'off' } }],
+        admin: ADMIN_CONFIG,
+      },
+      { env: TEST_ENV, files: { 'keys.yaml': KEYS_SPEC } },
+    );
+    try {
+      assert.equal((await adminCall(gw.adminUrl, 'POST', '/consumers', ADMIN_TOKEN, { id: 'c1', name: 'C' })).status, 201);
+      const key = String((await adminCall(gw.adminUrl, 'POST', '/keys', ADMIN_TOKEN, { consumer: 'c1' })).json['key']);
+      const jtis: string[] = [];
+      for (let i = 0; i < 4 && jtis.length < 2; i++) {
+        const before = [flaky.seen.length, upstream.seen.length];
+        assert.equal((await send(gw.url, '/items', { headers: { 'x-api-key': key } })).status, 200);
+        const tries = [...flaky.seen.slice(before[0]), ...upstream.seen.slice(before[1])];
+        if (tries.length === 2) jtis.push(...tries.map((t) => String(decodeJwt(String(t.headers['x-rampart-identity'])).jti)));
+      }
+      assert.equal(jtis.length, 2, 'a request was retried');
+      assert.notEqual(jtis[0], jtis[1]);
+    } finally {
+      await gw.close();
+      flaky.handler = undefined;
     }
   });
 

@@ -26,7 +26,14 @@ function causeCode(error: unknown): string {
  * backoff first. Nothing has reached the client at that point: responses are written only after this returns.
  * No target in rotation is a 503 at once.
  */
-export async function dispatch(ctx: RequestContext, route: CompiledRoute, upstream: PooledUpstream, options: Omit<ForwardOptions, 'pool'>): Promise<UpstreamResponse> {
+export async function dispatch(
+  ctx: RequestContext,
+  route: CompiledRoute,
+  upstream: PooledUpstream,
+  /** The headers signed for each try (the identity assertion: a new jti per try). */
+  perTry: () => Promise<Record<string, string> | undefined> | undefined,
+  options: Omit<ForwardOptions, 'pool' | 'extraHeaders'>,
+): Promise<UpstreamResponse> {
   const { balancer, retries } = upstream;
   const policy = balancer.config.retries;
   retries.request();
@@ -45,7 +52,8 @@ export async function dispatch(ctx: RequestContext, route: CompiledRoute, upstre
     let response: UpstreamResponse;
     target.inFlight++;
     try {
-      response = await forward(ctx, route, { ...options, pool: target.pool });
+      const extraHeaders = await perTry();
+      response = await forward(ctx, route, { ...options, pool: target.pool, ...(extraHeaders ? { extraHeaders } : {}) });
     } catch (error) {
       target.inFlight--;
       const code = causeCode(error);

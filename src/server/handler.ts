@@ -281,12 +281,13 @@ export class GatewayHandler {
         const inner = stripPrefix(ctx.path, route.api.base_path) ?? ctx.path;
         const span = ctx.trace?.span('upstream', { 'rampart.upstream': route.upstreamName, 'http.request.method': ctx.method }, true);
         try {
-          const response = await dispatch(ctx, route, this.#pools.upstream(route.upstreamName, route.upstream), {
+          // Signed per try: an assertion's jti is single-use for upstreams that check it, and a retry is a new try.
+          const assertion = () => (ctx.identity && this.identity ? this.identity.headersFor(ctx, route.upstreamName, table.config.identity) : undefined);
+          const response = await dispatch(ctx, route, this.#pools.upstream(route.upstreamName, route.upstream), assertion, {
             upstreamPath: ctx.rawQuery === '' ? inner : `${inner}?${ctx.rawQuery}`,
             trustedProxies: table.trustedProxies,
             removeHeaders: table.securityHeaders.remove,
             forwardedHost: ctx.forwardedHost,
-            extraHeaders: ctx.identity && this.identity ? await this.identity.headersFor(ctx, route.upstreamName, table.config.identity) : undefined,
             traceHeaders: span?.propagation(),
           });
           span?.set('http.response.status_code', response.status);
