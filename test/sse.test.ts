@@ -58,7 +58,7 @@ async function startFeed(): Promise<Feed> {
     const sse = () => res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     if (req.url === '/events') {
       sse();
-      res.write(': a comment the gateway drops\n\nid: 1\nevent: tick\ndata: {"n":1,"secret":"internal"}\n\n');
+      res.write(': a heartbeat comment\n\nid: 1\nevent: tick\ndata: {"n":1,"secret":"internal"}\n\n');
       // The rest only once the test has seen the first event through the gateway: proof that nothing is buffered.
       new Promise<void>((resolve) => (release = resolve)).then(() => {
         res.write('retry: 5000\n\ndata: {"n":2,\ndata: "note":"two lines"}\n\n');
@@ -128,7 +128,7 @@ describe('server-sent events', () => {
     await feed?.close();
   });
 
-  test('a declared event stream flows unbuffered, each event checked and minimised, comments dropped', async () => {
+  test('a declared event stream flows unbuffered, each event checked and minimised, comments (heartbeats) passed', async () => {
     let released = false;
     const result = await stream(gw.url, '/events', (text) => {
       if (!released && text.includes('"n":1')) {
@@ -139,8 +139,8 @@ describe('server-sent events', () => {
     assert.ok(released, 'the first event arrived while the upstream was still holding the rest');
     assert.equal(result.status, 200);
     assert.match(result.type, /^text\/event-stream/);
-    assert.equal(result.text, 'id: 1\nevent: tick\ndata: {"n":1}\n\nretry: 5000\n\ndata: {"n":2,"note":"two lines"}\n\ndata: {"n":3}\n\n');
-    assert.ok(!result.text.includes('internal') && !result.text.includes('comment'), 'undeclared property and comment removed');
+    assert.equal(result.text, ': a heartbeat comment\nid: 1\nevent: tick\ndata: {"n":1}\n\nretry: 5000\n\ndata: {"n":2,"note":"two lines"}\n\ndata: {"n":3}\n\n');
+    assert.ok(!result.text.includes('internal'), 'undeclared property removed');
   });
 
   test('an event that breaks its schema ends the stream there: nothing after it reaches the client', async () => {

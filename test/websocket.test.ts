@@ -13,6 +13,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { adminCall, ADMIN_CONFIG, ADMIN_TOKEN, TEST_ENV } from './helpers/apikeys.ts';
 import { send } from './helpers/gateway-fixtures.ts';
+import { startTestIssuer } from './helpers/jwt-issuer.ts';
 
 const SPEC = `openapi: 3.1.0
 info: { title: chat, version: 1.0.0 }
@@ -253,6 +254,49 @@ describe('WebSocket through the gateway', () => {
 
   test('the access log records the connection with status 101 when it ends', () => {
     assert.ok(gw.logs.some((l) => l['log'] === 'access' && l['status'] === 101 && l['operationId'] === 'chat'));
+  });
+});
+
+describe('WebSocket with a token in the query (browsers cannot set headers on a WebSocket)', () => {
+  test('the re-checks read the query token again: a valid token keeps the socket open, an expiring one closes it', async () => {
+    const echo = await startEcho();
+    const issuer = await startTestIssuer('live-api');
+    const spec = `openapi: 3.1.0
+info: { title: live, version: 1.0.0 }
+components: { securitySchemes: { bearer: { type: http, scheme: bearer } } }
+security: [ { bearer: [] } ]
+paths:
+  /live:
+    get:
+      operationId: live
+      x-rampart-websocket: true
+      x-rampart-token-query: true
+      responses: { '101': { description: switching protocols } }
+`;
+    const gw = await startGateway(
+      {
+        monitor: { enabled: false },
+        upstreams: { live: { url: echo.url } },
+        apis: [{ name: 'live', spec: './live.yaml', upstream: 'live', auth: { jwt: { issuers: [{ issuer: issuer.issuer, audience: 'live-api', jwks_url: `${issuer.url}/jwks`, clock_skew_seconds: 0 }], token_sources: ['header', 'query'] } }, websocket: { recheck_ms: 200 } }],
+      },
+      { files: { 'live.yaml': spec } },
+    );
+    try {
+      const token = await issuer.sign({ sub: 'alice' });
+      const { ws } = await open(gw, `/live?access_token=${token}`);
+      await new Promise((r) => setTimeout(r, 600));
+      ws.send('still open');
+      assert.equal(await nextMessage(ws), 'still open', 'three re-checks passed on the query token');
+      assert.ok(!JSON.stringify(echo.handshakes.at(-1)).includes(token), 'the token is not forwarded upstream');
+      ws.close();
+      const short = await issuer.sign({ sub: 'alice' }, { ttlSeconds: 1 });
+      const expiring = await open(gw, `/live?access_token=${short}`);
+      assert.equal((await within(expiring.closed, 4000, 'close at exp')).code, 1008);
+    } finally {
+      await gw.close();
+      await echo.close();
+      await issuer.close();
+    }
   });
 });
 

@@ -199,6 +199,12 @@ export class RequestContext {
     this.#query = undefined;
   }
 
+  /** Puts back the query as received (an open WebSocket's credential check reads a query token again). */
+  restoreQuery(rawQuery: string): void {
+    this.rawQuery = rawQuery;
+    this.#query = undefined;
+  }
+
   /** The body if a stage has already buffered it. */
   get bufferedBody(): Buffer | undefined {
     return this.#body;

@@ -21,6 +21,7 @@ export class EventStreamCheck extends Transform {
   #failure: GatewayError | undefined;
   /** Bytes received since the last complete event: what one event may take. */
   #pending = 0;
+  #first = true;
 
   constructor(contract: EventStreamContract & { check: NonNullable<EventStreamContract['check']> }, onViolation: (reason: string) => void) {
     super();
@@ -29,6 +30,11 @@ export class EventStreamCheck extends Transform {
     this.#parser = createParser({
       onEvent: (event) => this.#event(event),
       onRetry: (ms) => this.#out.push(`retry: ${ms}\n\n`),
+      // Comments are the usual heartbeat: they pass (one line each, so they can carry nothing else).
+      onComment: (comment) => {
+        this.#pending = 0;
+        if (!this.#failure) this.#out.push(`: ${comment.replace(/[\r\n]/g, '')}\n`);
+      },
     });
   }
 
@@ -41,9 +47,16 @@ export class EventStreamCheck extends Transform {
     } catch {
       return this.#violation('event data is not JSON', event);
     }
-    const checked = this.#contract.check(data);
-    if (!checked.ok) return this.#violation(checked.reason, event);
-    this.#out.push(serialise(event, JSON.stringify(checked.value)));
+    let sent: string;
+    try {
+      const checked = this.#contract.check(data);
+      if (!checked.ok) return this.#violation(checked.reason, event);
+      sent = JSON.stringify(checked.value);
+    } catch {
+      // Nesting deep enough to exhaust the stack in validation or serialisation: not an event to pass on.
+      return this.#violation('event data too deeply nested', event);
+    }
+    this.#out.push(serialise(event, sent));
   }
 
   #violation(reason: string, event: EventSourceMessage): void {
@@ -57,12 +70,20 @@ export class EventStreamCheck extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#pending += chunk.length;
+    let text = this.#decoder.write(chunk);
+    // The stream may start with a byte order mark, which SSE says to ignore (the parser would read it as a name).
+    if (this.#first && text.length > 0) {
+      this.#first = false;
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    }
+    this.#parser.feed(text);
+    // Checked after parsing: a chunk of many small events resets the count; only an event still open past the
+    // bound (or a stream of bytes that never finishes one) is too large.
     if (this.#pending > this.#contract.maxEventBytes) {
       this.#onViolation(`event over ${this.#contract.maxEventBytes} bytes`);
       callback(new GatewayError('upstream_invalid_response', 'event stream: event too large'));
       return;
     }
-    this.#parser.feed(this.#decoder.write(chunk));
     this.#flush(callback);
   }
 

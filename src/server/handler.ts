@@ -144,12 +144,20 @@ export class GatewayHandler {
 
   async #upgrade(ctx: RequestContext, table: RouteTable, socket: Duplex, head: Buffer, record: (status?: number) => void): Promise<void> {
     socket.once('close', () => (ctx.clientGone = true));
-    // Authentication removes the credential it read from the headers (it is never forwarded); the re-checks of the
-    // open connection need it again.
-    const presented = { ...ctx.req.headers };
     const route = this.#route(ctx, table);
     if (route === undefined) return;
+    // Authentication removes the credential it read (headers, a query token: it is never forwarded); the re-checks
+    // of the open connection need it again.
+    const presented = { headers: { ...ctx.req.headers }, query: ctx.rawQuery };
     checkUpgrade(ctx, route, this.websockets);
+    try {
+      await this.#relay(ctx, table, route, socket, head, record, presented);
+    } finally {
+      this.websockets.release(route.api.name);
+    }
+  }
+
+  async #relay(ctx: RequestContext, table: RouteTable, route: CompiledRoute, socket: Duplex, head: Buffer, record: (status?: number) => void, presented: { headers: IncomingHttpHeaders; query: string }): Promise<void> {
     await runRequestStages(ctx, route);
     if (ctx.clientGone) return;
     const pooled = this.#pools.upstream(route.upstreamName, route.upstream);
@@ -200,9 +208,10 @@ export class GatewayHandler {
    * An open WebSocket's credential, checked again: the route's authenticate stage runs on the upgrade's context
    * (API key revoked or suspended, token expired or revoked: it throws). A reason when it no longer holds.
    */
-  async #recheck(ctx: RequestContext, route: CompiledRoute, presented: IncomingHttpHeaders): Promise<string | undefined> {
+  async #recheck(ctx: RequestContext, route: CompiledRoute, presented: { headers: IncomingHttpHeaders; query: string }): Promise<string | undefined> {
     if (ctx.identity === undefined) return undefined;
-    Object.assign(ctx.req.headers, presented);
+    Object.assign(ctx.req.headers, presented.headers);
+    ctx.restoreQuery(presented.query);
     const trace = ctx.trace;
     ctx.trace = undefined;
     ctx.revalidating = true;

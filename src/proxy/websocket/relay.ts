@@ -208,5 +208,9 @@ export function acceptClient(req: IncomingMessage, socket: Duplex, head: Buffer,
     clientTracking: false,
     handleProtocols: (offered) => (protocol !== '' && offered.has(protocol) ? protocol : false),
   });
-  return new Promise((resolve) => server.handleUpgrade(req, socket, head, (client) => resolve(client)));
+  return new Promise((resolve, reject) => {
+    // `ws` answers a handshake it refuses itself and never calls back: hear about it, never hang.
+    server.once('wsClientError', (error: Error) => reject(new GatewayError('bad_request', `WebSocket handshake refused (${error.message})`)));
+    server.handleUpgrade(req, socket, head, (client) => resolve(client));
+  });
 }
