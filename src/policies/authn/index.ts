@@ -175,7 +175,9 @@ export function createAuthnPolicy(input: PolicyBuildInput): RequestPolicy | unde
     stage: 'authenticate',
     async run(ctx: RequestContext): Promise<void> {
       const seen = { presented: false };
-      if (!backoff) return authenticate(ctx, seen);
+      // An open WebSocket's re-check is no guess: no failure-backoff round trips per socket per interval, and a
+      // credential that lapsed closes the socket without counting as a failed attempt.
+      if (!backoff || ctx.revalidating) return authenticate(ctx, seen);
       let failure: unknown;
       try {
         await authenticate(ctx, seen);
