@@ -94,6 +94,23 @@ interface Target {
   readonly name: string;
   readonly server: Server;
   readonly features: string;
+  /** Rampart's admin listener (its /metrics carries the process's event-loop delay and GC time). */
+  readonly adminUrl?: string;
+}
+
+/**
+ * The gateway process's event-loop delay since the previous scrape (prom-client resets its histogram on each
+ * collect) and its GC time so far, from the admin listener's Prometheus text.
+ */
+async function gatewayLoad(adminUrl: string): Promise<{ loopP99Ms: number; loopMaxMs: number; gcSeconds: number }> {
+  const res = await fetch(`${adminUrl}/metrics`, { headers: { authorization: `Bearer ${process.env['RAMPART_BENCH_ADMIN_TOKEN']}` }, signal: AbortSignal.timeout(5000) });
+  const text = await res.text();
+  const value = (name: string) => Number(text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? NaN);
+  const gc = text
+    .split('\n')
+    .filter((l) => l.startsWith('rampart_nodejs_gc_duration_seconds_sum'))
+    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+  return { loopP99Ms: value('rampart_nodejs_eventloop_lag_p99_seconds') * 1000, loopMaxMs: value('rampart_nodejs_eventloop_lag_max_seconds') * 1000, gcSeconds: gc };
 }
 
 const started: Server[] = [];
@@ -141,7 +158,7 @@ async function launchConfig(name: string, upstream: Server, issuer: BenchIssuer,
         .concat(resolved.missing.length ? [`MISSING: ${resolved.missing.map((m) => m.name).join(', ')}`] : [])
         .filter(Boolean)
         .join('; ');
-      return { name, features, server };
+      return { name, features, server, adminUrl: `http://127.0.0.1:${admin}` };
     }
   }
 }
@@ -223,14 +240,20 @@ async function main(): Promise<number> {
       // node-floor and rampart-passthrough, when measured, run the same schedule: a proxy hop with no policies
       // shows how much of the tail any Node proxy on these cores gets (load generator and upstream share them).
       const references = ['node-floor', 'rampart-passthrough'].map((n) => targets.find((t) => t.name === n)).filter((t): t is Target => t !== undefined);
-      const legs = [{ name: 'direct', url: upstream.url }, ...[...references, ...fixedTargets].map((t) => ({ name: t.name, url: t.server.url }))];
+      const legs = [{ name: 'direct', url: upstream.url, adminUrl: undefined as string | undefined }, ...[...references, ...fixedTargets].map((t) => ({ name: t.name, url: t.server.url, adminUrl: t.adminUrl }))];
       const results = new Map<string, number[][]>(legs.map((l) => [l.name, []]));
       for (let round = 0; round < rounds; round++) {
         for (const leg of legs.map((_, i) => legs[(i + round) % legs.length]!)) {
+          // A stall in the tail is attributed: the gateway's own event-loop delay (prom-client samples it at a 10 ms
+          // resolution, so a p99 just over 10 ms means a loop that hardly waited) and GC time over the same run.
+          const before = leg.adminUrl ? await gatewayLoad(leg.adminUrl) : undefined;
           const r = await fixedRateRun(`${leg.url}/items/42`, headers);
+          const after = leg.adminUrl ? await gatewayLoad(leg.adminUrl) : undefined;
           if (r.errors + r.non2xx > 0) throw new Error(`fixed-rate ${leg.name}: ${r.errors} errors, ${r.non2xx} non-2xx`);
-          results.get(leg.name)!.push([r.p50, r.p99, r.p999]);
-          log(`fixed ${fixedRate} req/s ${leg.name.padEnd(22)} p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)} p99.9 ${r.p999.toFixed(3)} ms  (generator loop delay p99 ${r.loopP99.toFixed(1)} max ${r.loopMax.toFixed(1)} ms)`);
+          const gcMs = before && after ? (after.gcSeconds - before.gcSeconds) * 1000 : NaN;
+          results.get(leg.name)!.push([r.p50, r.p99, r.p999, after?.loopP99Ms ?? NaN, after?.loopMaxMs ?? NaN, gcMs]);
+          const gateway = after ? `; gateway loop delay p99 ${after.loopP99Ms.toFixed(1)} max ${after.loopMaxMs.toFixed(1)} ms, GC ${gcMs.toFixed(0)} ms` : '';
+          log(`fixed ${fixedRate} req/s ${leg.name.padEnd(22)} p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)} p99.9 ${r.p999.toFixed(3)} ms  (generator loop delay p99 ${r.loopP99.toFixed(1)} max ${r.loopMax.toFixed(1)} ms${gateway})`);
         }
       }
       const at = (name: string, i: number) => mean(results.get(name)!.map((x) => x[i]!));
@@ -245,6 +268,9 @@ async function main(): Promise<number> {
           rampartP999: at(t.name, 2),
           addedP99: at(t.name, 1) - at('direct', 1),
           ...(results.has('node-floor') ? { nodeFloorP99: at('node-floor', 1) } : {}),
+          gatewayLoopP99: at(t.name, 3),
+          gatewayLoopMax: at(t.name, 4),
+          gatewayGcMs: at(t.name, 5),
         });
       }
     }
@@ -302,6 +328,10 @@ interface AddedLatency {
   readonly addedP99: number;
   /** p99 of the Node floor (a proxy hop without policies) under the same schedule, when measured. */
   readonly nodeFloorP99?: number;
+  /** The gateway process's event-loop delay (p99, max) and GC time per run, means over the rotations. */
+  readonly gatewayLoopP99: number;
+  readonly gatewayLoopMax: number;
+  readonly gatewayGcMs: number;
 }
 
 function evaluateTargets(
@@ -332,7 +362,8 @@ function evaluateTargets(
     lines.push(
       `- p99 added at ${fixedRate} req/s ≤ 2 ms (${a.config}): ${a.rampartP99.toFixed(2)} − ${a.directP99.toFixed(2)} = ${a.addedP99.toFixed(2)} ms → ${verdict(a.addedP99 <= 2)}` +
         ` (p50 ${a.directP50.toFixed(2)} → ${a.rampartP50.toFixed(2)} ms, p99.9 ${a.directP999.toFixed(2)} → ${a.rampartP999.toFixed(2)} ms` +
-        (a.nodeFloorP99 === undefined ? ')' : `; over node-floor's p99 ${a.nodeFloorP99.toFixed(2)} ms: ${(a.rampartP99 - a.nodeFloorP99).toFixed(2)} ms)`),
+        (a.nodeFloorP99 === undefined ? '' : `; over node-floor's p99 ${a.nodeFloorP99.toFixed(2)} ms: ${(a.rampartP99 - a.nodeFloorP99).toFixed(2)} ms`) +
+        `; gateway event-loop delay p99 ${a.gatewayLoopP99.toFixed(1)} ms, max ${a.gatewayLoopMax.toFixed(1)} ms, GC ${a.gatewayGcMs.toFixed(0)} ms per ${fixedSeconds} s run)`,
     );
   }
   lines.push(soak ? `- RSS growth ≤ 10% over ${soak.seconds} s: ${soak.growthPct.toFixed(1)}% → ${verdict(soak.growthPct <= 10)}` : '- RSS growth ≤ 10% over 5 minutes → NOT MEASURED (use --soak 300)');
