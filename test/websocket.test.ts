@@ -200,6 +200,13 @@ describe('WebSocket through the gateway', () => {
     assert.equal(end.reason, 'message rate limit');
   });
 
+  test('pings draw on the message rate too: a ping flood closes the connection with 1008', async () => {
+    const { ws, closed } = await open(gw, '/chat', auth());
+    for (let i = 0; i < 20; i++) ws.ping();
+    const end = await within(closed, 3000, 'close');
+    assert.deepEqual(end, { code: 1008, reason: 'message rate limit' });
+  });
+
   test('an idle connection is closed after idle_timeout_ms (operation override), not before: its credential passes every re-check', async () => {
     const { closed } = await open(gw, '/quiet', auth());
     const end = await within(closed, 3000, 'idle close');

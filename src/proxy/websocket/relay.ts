@@ -92,6 +92,10 @@ export class WebSocketSession {
     this.#hooks = hooks;
     this.#tokens = limits.burst;
     client.on('message', (data, isBinary) => this.#fromClient(data, isBinary));
+    // Pings are answered by the library, not relayed; they still cost a frame each, so they draw on the same bucket.
+    client.on('ping', () => {
+      if (!this.#closed && !this.#allow()) this.end(CLOSE.policy, 'message rate limit');
+    });
     upstream.on('message', (data, isBinary) => this.#fromUpstream(data, isBinary));
     client.on('close', (code, reason) => this.#closed || this.#close(upstream, code === 1005 || code === 1006 ? CLOSE.goingAway : code, reason.toString('utf8'), 'client'));
     upstream.on('close', (code, reason) => this.#closed || this.#close(client, code === 1005 ? CLOSE.normal : code === 1006 ? CLOSE.badGateway : code, reason.toString('utf8'), 'upstream'));
