@@ -86,7 +86,13 @@ describe('mTLS from Rampart to the upstream', () => {
           untrusted: { url: rogue.url, tls },
           nocert: { url: trusted.url, tls: { ca: '${file:upstream-ca.pem}' } },
           defaultcas: { url: trusted.url, tls: { cert: tls.cert, key: tls.key } },
-          rotating: { url: trusted.url, tls: { ca: '${file:upstream-ca.pem}', cert: '${file:rotating.crt}', key: '${file:rotating.key}' } },
+          // Health-checked: the probes' own connections must take the rotated certificate too, or the target never
+          // comes back into rotation.
+          rotating: {
+            url: trusted.url,
+            tls: { ca: '${file:upstream-ca.pem}', cert: '${file:rotating.crt}', key: '${file:rotating.key}' },
+            health_check: { path: '/health', interval_ms: 100, timeout_ms: 1000, healthy_threshold: 1, unhealthy_threshold: 1 },
+          },
           named: { url: trusted.url, tls: { ...tls, servername: 'upstream.internal' } },
         },
         apis: [
@@ -153,7 +159,7 @@ describe('mTLS from Rampart to the upstream', () => {
     assert.equal(trusted.seen.length, seen);
   });
 
-  it('a rotated client certificate is used for new connections without restart, also after a config reload', async () => {
+  it('a rotated client certificate is used for new connections (traffic and health checks) without restart, also after a config reload', async () => {
     assert.equal((await get(gw.url, '/rotating/items')).status, 503); // the upstream does not trust the first one
     // A config reload with the same upstream settings keeps the pool and must keep watching its files.
     assert.equal(await gw.gateway.reload(), true);

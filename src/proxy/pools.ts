@@ -23,6 +23,8 @@ interface Entry {
   readonly upstream: PooledUpstream;
   readonly checker: HealthChecker | undefined;
   unwatch: (() => void) | undefined;
+  /** The TLS material in force (replaced by a rotation). */
+  readonly tls: { material: UpstreamTlsMaterial | undefined };
 }
 
 /** One upstream as the proxy uses it: its targets and their balancer, and its retry budget. */
@@ -84,8 +86,10 @@ export class UpstreamPools implements UpstreamPoolSource {
     }
     if (existing) this.#drop(existing);
     const balancer = new Balancer(name, config, (url) => createPool(url, config, material), this.#eventsFor(name));
-    const checker = config.health_check ? new HealthChecker(balancer, (url) => createPool(url, { ...config, connections: 1 }, material)) : undefined;
-    const entry: Entry = { key, config, upstream: { balancer, retries: new RetryBudget(config.retries) }, checker, unwatch: undefined };
+    // The probes' connections read the material in force when they are made (a TLS rotation replaces them too).
+    const tls = { material };
+    const checker = config.health_check ? new HealthChecker(balancer, (url) => createPool(url, { ...config, connections: 1 }, tls.material)) : undefined;
+    const entry: Entry = { key, config, upstream: { balancer, retries: new RetryBudget(config.retries) }, checker, unwatch: undefined, tls };
     if (config.tls) entry.unwatch = this.#watch(name, entry, config.tls);
     this.#pools.set(name, entry);
     checker?.start();
@@ -147,11 +151,16 @@ export class UpstreamPools implements UpstreamPoolSource {
         // The entry is replaced (and its watcher stopped) when the upstream's settings change; a same-valued reload
         // keeps it, so its TLS paths are still the ones watched here.
         if (this.#pools.get(name) !== entry) return;
+        entry.tls.material = material;
         for (const target of entry.upstream.balancer.targets) {
           const old = target.pool;
           target.pool = createPool(target.url, entry.config, material);
           // In-flight requests finish on the old pool's connections; new requests use the new material.
           void old.close().catch(() => undefined);
+          // The next probe opens its connection with the new material.
+          const probe = target.probe;
+          target.probe = undefined;
+          void probe?.close().catch(() => undefined);
         }
         this.#logger?.info({ upstream: name }, 'upstream TLS material reloaded');
       },

@@ -34,8 +34,9 @@ export class HealthChecker {
 
   async #loop(target: Target): Promise<void> {
     const check = this.#balancer.config.health_check!;
-    target.probe ??= this.#createPool(target.url);
     while (!this.#stopped) {
+      // Made again after a TLS rotation dropped it (proxy/pools.ts).
+      target.probe ??= this.#createPool(target.url);
       const { passed, refused } = await probe(target.probe, check.path, check.timeout_ms);
       if (this.#stopped) return;
       this.#balancer.checked(target, passed, refused);
