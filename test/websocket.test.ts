@@ -307,6 +307,28 @@ paths:
   });
 });
 
+describe('WebSocket behind a trusted proxy', () => {
+  test('the upstream handshake gets the forwarding headers an HTTP request would: the proxy\'s X-Forwarded-For chain kept', async () => {
+    const echo = await startEcho();
+    const gw = await startGateway({ monitor: { enabled: false }, trusted_proxies: ['127.0.0.1'], upstreams: { chat: { url: echo.url } }, apis: [{ name: 'p', passthrough: true, upstream: 'chat', websocket: { enabled: true } }] });
+    try {
+      const { ws } = await open(gw, '/anything', { 'x-forwarded-for': '203.0.113.9' });
+      ws.close();
+      assert.equal(echo.handshakes.at(-1)!['x-forwarded-for'], '203.0.113.9, 127.0.0.1');
+      const direct = await startGateway({ monitor: { enabled: false }, upstreams: { chat: { url: echo.url } }, apis: [{ name: 'p', passthrough: true, upstream: 'chat', websocket: { enabled: true } }] });
+      try {
+        (await open(direct, '/anything', { 'x-forwarded-for': '203.0.113.9' })).ws.close();
+        assert.equal(echo.handshakes.at(-1)!['x-forwarded-for'], '127.0.0.1', 'from an untrusted peer the client\'s chain is not believed');
+      } finally {
+        await direct.close();
+      }
+    } finally {
+      await gw.close();
+      await echo.close();
+    }
+  });
+});
+
 describe('WebSocket drain', () => {
   test('stopping the gateway closes open connections with 1001 and a reason', async () => {
     const echo = await startEcho();

@@ -45,8 +45,7 @@ export async function dispatch(
   for (let attempt = 0; ; attempt++) {
     // Another target when there is one; the same one again when it is the only one left (a stale keep-alive
     // connection reset under a request is the common case for a single instance).
-    const target = balancer.pick(tried) ?? (attempt > 0 ? balancer.pick() : undefined);
-    if (!target) throw new GatewayError('upstream_unavailable', `upstreams.${route.upstreamName}: no target in rotation`, { headers: { 'retry-after': '1' } });
+    const target = balancer.require(tried);
     ctx.notes.upstreamTarget = target.label;
     const mayRetry = () => replayable && attempt < policy.attempts && !ctx.clientGone && Date.now() < retryUntil && retries.take();
     let response: UpstreamResponse;

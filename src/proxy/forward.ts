@@ -56,23 +56,7 @@ export interface ForwardOptions {
 export async function forward(ctx: RequestContext, route: CompiledRoute, options: ForwardOptions): Promise<UpstreamResponse> {
   const { pool } = options;
   const req = ctx.req;
-  const trusted = options.trustedProxies;
-  const peerIp = normaliseIp(req.socket?.remoteAddress);
-  const viaProxy = trusted !== undefined && isTrusted(trusted, peerIp);
-  const headers = upstreamRequestHeaders(
-    req.headers,
-    {
-      requestId: ctx.id,
-      clientIp: ctx.clientIp,
-      proto: ctx.secure ? 'https' : 'http',
-      host: options.forwardedHost,
-      priorForwardedFor: viaProxy ? joinHeader(req.headers['x-forwarded-for']) : undefined,
-      peerIp,
-      trace: options.traceHeaders,
-    },
-    ctx.upstreamHeaders === undefined ? options.extraHeaders : { ...options.extraHeaders, ...ctx.upstreamHeaders },
-    ctx.stripUpstreamHeaders,
-  );
+  const headers = upstreamHeadersFor(ctx, options);
 
   let body: Buffer | Readable | undefined;
   let cap: BodyCap | undefined;
@@ -142,6 +126,36 @@ export async function forward(ctx: RequestContext, route: CompiledRoute, options
     ctx.res.off('close', onClose);
   }
   return response;
+}
+
+/**
+ * The request headers for the upstream (an HTTP request or a WebSocket's upstream handshake): the client's, filtered,
+ * with the forwarding headers (the X-Forwarded-For chain kept only from a trusted proxy), `extraHeaders` and the
+ * credential stage's headers; `strip` (default: the credential stage's) names client headers to leave out too.
+ */
+export function upstreamHeadersFor(
+  ctx: RequestContext,
+  options: Pick<ForwardOptions, 'trustedProxies' | 'forwardedHost' | 'extraHeaders' | 'traceHeaders'>,
+  strip: ReadonlySet<string> | undefined = ctx.stripUpstreamHeaders,
+): Record<string, string | string[]> {
+  const req = ctx.req;
+  const trusted = options.trustedProxies;
+  const peerIp = normaliseIp(req.socket?.remoteAddress);
+  const viaProxy = trusted !== undefined && isTrusted(trusted, peerIp);
+  return upstreamRequestHeaders(
+    req.headers,
+    {
+      requestId: ctx.id,
+      clientIp: ctx.clientIp,
+      proto: ctx.secure ? 'https' : 'http',
+      host: options.forwardedHost,
+      priorForwardedFor: viaProxy ? joinHeader(req.headers['x-forwarded-for']) : undefined,
+      peerIp,
+      trace: options.traceHeaders,
+    },
+    ctx.upstreamHeaders === undefined ? options.extraHeaders : { ...options.extraHeaders, ...ctx.upstreamHeaders },
+    strip,
+  );
 }
 
 function noop(): void {}

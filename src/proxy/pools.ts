@@ -98,9 +98,7 @@ export class UpstreamPools implements UpstreamPoolSource {
 
   /** A pool of one target in rotation, for policies that call the upstream themselves (owner lookups). */
   get(name: string, config: UpstreamConfig): Pool {
-    const target = this.upstream(name, config).balancer.pick();
-    if (!target) throw new GatewayError('upstream_unavailable', `upstreams.${name}: no target in rotation`);
-    return target.pool;
+    return this.upstream(name, config).balancer.require().pool;
   }
 
   /** Makes the configured upstreams current: new ones start (health checks at once), removed ones close. */

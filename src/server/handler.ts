@@ -10,20 +10,19 @@ import { RequestContext, type ServerRequest, type ServerResponseLike } from '../
 import { stripPrefix, type RouteTable } from '../pipeline/compile.ts';
 import { outcomeOf, type RecordSink } from '../pipeline/types.ts';
 import { clientIpOf, parseTarget, requestIdOf } from '../http/normalise.ts';
-import { discardBody } from '../proxy/forward.ts';
+import { discardBody, upstreamHeadersFor } from '../proxy/forward.ts';
 import { dispatch } from '../proxy/dispatch.ts';
 import { runRequestStages, runRoute, type PipelineEnds } from '../pipeline/run.ts';
 import type { CompiledRoute } from '../pipeline/types.ts';
-import { upstreamRequestHeaders } from '../proxy/headers.ts';
 import { readUpstreamTls } from '../proxy/upstream-tls.ts';
 import { checkUpgrade, startRelay, WebSocketSessions } from '../proxy/websocket/upgrade.ts';
-
-/** The client's own handshake fields: the upstream socket makes its own (key, version; no extensions). */
-const WEBSOCKET_HANDSHAKE_HEADERS = ['sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol', 'sec-websocket-accept'];
 import type { IdentityAsserter } from '../proxy/identity.ts';
 import type { UpstreamPools } from '../proxy/pools.ts';
 import type { Tracing } from '../tracing/tracer.ts';
 import { finishHeaders, safeReason, sendProblem, sendResponse } from './respond.ts';
+
+/** The client's own handshake fields: the upstream socket makes its own (key, version; no extensions). */
+const WEBSOCKET_HANDSHAKE_HEADERS = ['sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol', 'sec-websocket-accept'];
 
 /** Status recorded for a request whose client went away before any answer was sent (nginx's convention). */
 export const CLIENT_CLOSED_STATUS = 499;
@@ -160,19 +159,11 @@ export class GatewayHandler {
   async #relay(ctx: RequestContext, table: RouteTable, route: CompiledRoute, socket: Duplex, head: Buffer, record: (status?: number) => void, presented: { headers: IncomingHttpHeaders; query: string }): Promise<void> {
     await runRequestStages(ctx, route);
     if (ctx.clientGone) return;
-    const pooled = this.#pools.upstream(route.upstreamName, route.upstream);
-    const target = pooled.balancer.pick();
-    if (!target) throw new GatewayError('upstream_unavailable', `upstreams.${route.upstreamName}: no target in rotation`, { headers: { 'retry-after': '1' } });
+    const target = this.#pools.upstream(route.upstreamName, route.upstream).balancer.require();
     ctx.notes.upstreamTarget = target.label;
-    const inner = stripPrefix(ctx.path, route.api.base_path) ?? ctx.path;
     const identityHeaders = ctx.identity && this.identity ? await this.identity.headersFor(ctx, route.upstreamName, table.config.identity) : undefined;
     const strip = new Set([...(ctx.stripUpstreamHeaders ?? []), ...WEBSOCKET_HANDSHAKE_HEADERS]);
-    const headers = upstreamRequestHeaders(
-      ctx.req.headers,
-      { requestId: ctx.id, clientIp: ctx.clientIp, proto: ctx.secure ? 'https' : 'http', host: ctx.forwardedHost, priorForwardedFor: undefined, peerIp: ctx.clientIp },
-      { ...identityHeaders, ...ctx.upstreamHeaders },
-      strip,
-    );
+    const headers = upstreamHeadersFor(ctx, { trustedProxies: table.trustedProxies, forwardedHost: ctx.forwardedHost, ...(identityHeaders ? { extraHeaders: identityHeaders } : {}) }, strip);
     const started = process.hrtime.bigint();
     await startRelay(
       {
@@ -181,7 +172,7 @@ export class GatewayHandler {
         socket,
         head,
         target,
-        upstreamPath: ctx.rawQuery === '' ? inner : `${inner}?${ctx.rawQuery}`,
+        upstreamPath: upstreamPath(ctx, route),
         headers,
         tls: route.upstream.tls ? readUpstreamTls(route.upstream.tls) : undefined,
         handshakeTimeoutMs: route.upstream.connect_timeout_ms + route.upstream.headers_timeout_ms,
@@ -287,13 +278,12 @@ export class GatewayHandler {
     ends = {
       proxy: async (ctx, route) => {
         if (route.local) return route.local(ctx);
-        const inner = stripPrefix(ctx.path, route.api.base_path) ?? ctx.path;
         const span = ctx.trace?.span('upstream', { 'rampart.upstream': route.upstreamName, 'http.request.method': ctx.method }, true);
         try {
           // Signed per try: an assertion's jti is single-use for upstreams that check it, and a retry is a new try.
           const assertion = () => (ctx.identity && this.identity ? this.identity.headersFor(ctx, route.upstreamName, table.config.identity) : undefined);
           const response = await dispatch(ctx, route, this.#pools.upstream(route.upstreamName, route.upstream), assertion, {
-            upstreamPath: ctx.rawQuery === '' ? inner : `${inner}?${ctx.rawQuery}`,
+            upstreamPath: upstreamPath(ctx, route),
             trustedProxies: table.trustedProxies,
             removeHeaders: table.securityHeaders.remove,
             forwardedHost: ctx.forwardedHost,
@@ -385,6 +375,12 @@ export class GatewayHandler {
       },
     );
   }
+}
+
+/** The path and query sent upstream: the API's base path stripped, the query as received. */
+function upstreamPath(ctx: RequestContext, route: CompiledRoute): string {
+  const inner = stripPrefix(ctx.path, route.api.base_path) ?? ctx.path;
+  return ctx.rawQuery === '' ? inner : `${inner}?${ctx.rawQuery}`;
 }
 
 /** Header list size as HTTP/2 counts it (RFC 9113 §6.5.2): name + value + 32 octets per field. */

@@ -1,5 +1,6 @@
 import type { Pool } from 'undici';
 import type { UpstreamConfig } from '../../config/types.ts';
+import { GatewayError } from '../../problem.ts';
 import { targetsOf } from './schema.ts';
 
 /** What happened to a target, for metrics and the log (bounded names only). */
@@ -71,6 +72,16 @@ export class Balancer {
     }
     const now = this.#now();
     return this.config.balance === 'least_requests' ? this.#leastRequests(now, tried) : this.#roundRobin(now, tried);
+  }
+
+  /**
+   * The target for a try: another than those `tried` when there is one, else (a retry) any in rotation again.
+   * @throws GatewayError upstream_unavailable (503, Retry-After) when none is in rotation.
+   */
+  require(tried?: ReadonlySet<Target>): Target {
+    const target = this.pick(tried) ?? (tried ? this.pick() : undefined);
+    if (!target) throw new GatewayError('upstream_unavailable', `upstreams.${this.name}: no target in rotation`, { headers: { 'retry-after': '1' } });
+    return target;
   }
 
   /** nginx's smooth weighted round robin (over the targets `among` admits): each gets its weight's share, interleaved. */
