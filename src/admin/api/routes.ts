@@ -38,7 +38,7 @@ export function registerAdminApi(admin: AdminServer, auth: AdminAuth, actions: A
   };
 
   add('GET', '/consumers', 'read_only', async (req, res) => {
-    const q = query(req);
+    const q = queryOf(req.url);
     const consumers = await store.listConsumers({ ...limitOf(q), ...(q.get('after') ? { after: q.get('after')! } : {}), ...(q.get('tenant') ? { tenant: q.get('tenant')! } : {}) });
     sendJson(res, 200, pageOf(consumers, pageSize(q), (c) => c.id, consumerView));
   });
@@ -76,7 +76,7 @@ export function registerAdminApi(admin: AdminServer, auth: AdminAuth, actions: A
   });
 
   add('GET', '/keys', 'read_only', async (req, res) => {
-    const q = query(req);
+    const q = queryOf(req.url);
     const keys = await store.listApiKeys({ ...limitOf(q), ...(q.get('after') ? { after: q.get('after')! } : {}), ...(q.get('consumer') ? { consumerId: q.get('consumer')! } : {}) });
     sendJson(res, 200, pageOf(keys, pageSize(q), (k) => k.id, (k) => keyView(k)));
   });
@@ -125,7 +125,7 @@ export function registerAdminApi(admin: AdminServer, auth: AdminAuth, actions: A
     sendJson(res, 200, ADMIN_OPENAPI);
   });
   add('GET', '/events', 'read_only', async (req, res) => {
-    const q = query(req);
+    const q = queryOf(req.url);
     const after = cursorOf(q, /^[0-9]{1,15}$/);
     const events = await store.listAdminEvents({ ...limitOf(q), ...(after ? { beforeSeq: Number(after) } : {}) });
     const view = (e: (typeof events)[number]) => ({ seq: e.seq, id: e.id, at: new Date(e.at).toISOString(), actor: e.actor, action: e.action, target_type: e.targetType, target_id: e.targetId, details: e.details });
@@ -140,10 +140,6 @@ export function registerAdminApi(admin: AdminServer, auth: AdminAuth, actions: A
 }
 
 const KEY_PATCH_FIELDS = new Set(['scopes', 'expires_at', 'plan', 'metadata']);
-
-function query(req: IncomingMessage): URLSearchParams {
-  return queryOf(req.url);
-}
 
 /** Store options for one page: one row more than asked, to learn whether another page follows. */
 function limitOf(q: URLSearchParams): { limit: number } {

@@ -97,8 +97,9 @@ export class WebSocketSession {
       if (!this.#closed && !this.#allow()) this.end(CLOSE.policy, 'message rate limit');
     });
     upstream.on('message', (data, isBinary) => this.#fromUpstream(data, isBinary));
-    client.on('close', (code, reason) => this.#closed || this.#close(upstream, code === 1005 || code === 1006 ? CLOSE.goingAway : code, reason.toString('utf8'), 'client'));
-    upstream.on('close', (code, reason) => this.#closed || this.#close(client, code === 1005 ? CLOSE.normal : code === 1006 ? CLOSE.badGateway : code, reason.toString('utf8'), 'upstream'));
+    // The side that closed is closed already (end() leaves it be); the other gets its code.
+    client.on('close', (code, reason) => this.end(code === 1005 || code === 1006 ? CLOSE.goingAway : code, reason.toString('utf8') || 'client closed'));
+    upstream.on('close', (code, reason) => this.end(code === 1005 ? CLOSE.normal : code === 1006 ? CLOSE.badGateway : code, reason.toString('utf8') || 'upstream closed'));
     client.on('error', (error: Error & { code?: string }) => this.end(error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? CLOSE.tooBig : CLOSE.policy, 'client protocol error'));
     upstream.on('error', (error: Error & { code?: string }) => this.end(error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? CLOSE.tooBig : CLOSE.badGateway, 'upstream error'));
     this.#touch();
@@ -152,14 +153,6 @@ export class WebSocketSession {
     this.#end = { code, reason };
     this.#stopTimers();
     for (const side of [this.client, this.upstream]) closeOrTerminate(side, code, reason);
-    this.#finish();
-  }
-
-  #close(other: WebSocket, code: number, reason: string, by: 'client' | 'upstream'): void {
-    this.#closed = true;
-    this.#end = { code, reason: reason || `${by} closed` };
-    this.#stopTimers();
-    closeOrTerminate(other, code, reason);
     this.#finish();
   }
 
