@@ -1,8 +1,8 @@
 import type { Logger } from '../log.ts';
 import { errorForLog } from '../log.ts';
-import type { AuditRecord } from './chain.ts';
 import type { AuditPrivacy } from './privacy.ts';
 import type { AuditStore, PendingEntry } from './store.ts';
+import { InlineAuditWriter, type AuditWriter } from './writer.ts';
 import type { AuditEvent, AuditTrail } from '../pipeline/types.ts';
 
 export type { AuditEvent } from '../pipeline/types.ts';
@@ -17,6 +17,8 @@ export interface AuditLogOptions {
   readonly now?: () => number;
   readonly privacy?: AuditPrivacy;
   readonly logger?: Logger;
+  /** Who extends the chain (default: the store, in this thread; the gateway uses a ThreadedAuditWriter). */
+  readonly writer?: AuditWriter;
 }
 
 interface Batch {
@@ -39,19 +41,24 @@ function newBatch(): Batch {
 }
 
 /**
- * The audit trail writer: group commit off the hot path. `append` only queues (no I/O); a batch is written in one
- * transaction a few ms later. Callers that must not acknowledge before the record is on disk await `durable()`,
- * which resolves when every record appended so far is committed (and rejects if that write failed).
+ * The audit trail's queue: group commit off the hot path. `append` only queues (no I/O); a batch goes to the
+ * writer a few ms later, one batch in flight at a time, committed in one transaction. Callers that must not
+ * acknowledge before the record is on disk await `durable()`, which resolves when every record appended so far is
+ * committed (and rejects if that write failed). The queue is bounded (`maxQueue`, counting the batch in flight):
+ * beyond it records are refused and counted (`refused`), and `durable()` rejects, so a request whose record must be
+ * kept is answered 503 rather than acknowledged.
  */
 export class AuditLog implements AuditTrail {
   readonly store: AuditStore;
+  readonly #writer: AuditWriter;
   readonly #flushIntervalMs: number;
   readonly #maxBatch: number;
   readonly #maxQueue: number;
   readonly #now: () => number;
   readonly #privacy: AuditPrivacy | undefined;
   readonly #logger: Logger | undefined;
-  readonly #listeners = new Set<(records: readonly AuditRecord[]) => void>();
+  readonly #listeners = new Set<(count: number) => void>();
+  #refused = 0;
   #current = newBatch();
   #queued = 0;
   #writing: Promise<void> = Promise.resolve();
@@ -61,12 +68,23 @@ export class AuditLog implements AuditTrail {
 
   constructor(store: AuditStore, options: AuditLogOptions = {}) {
     this.store = store;
+    this.#writer = options.writer ?? new InlineAuditWriter(store);
     this.#flushIntervalMs = options.flushIntervalMs ?? 2;
     this.#maxBatch = options.maxBatch ?? 500;
     this.#maxQueue = options.maxQueue ?? 20_000;
     this.#now = options.now ?? Date.now;
     this.#privacy = options.privacy;
     this.#logger = options.logger;
+  }
+
+  /** Records refused since start (queue full, log closed, fields rejected): none of them is in the trail. */
+  get refused(): number {
+    return this.#refused;
+  }
+
+  /** The writer extending the chain (retention runs through it too). */
+  get writer(): AuditWriter {
+    return this.#writer;
   }
 
   /** The privacy filter in use (pseudonymised IP for correlation in searches). */
@@ -81,6 +99,7 @@ export class AuditLog implements AuditTrail {
   append(event: AuditEvent): boolean {
     if (this.#closed || this.#queued >= this.#maxQueue) {
       this.#current.failed = true;
+      this.#refused++;
       this.#logger?.error({ type: event.type }, 'audit record refused: log closed or queue full');
       return false;
     }
@@ -90,6 +109,7 @@ export class AuditLog implements AuditTrail {
     } catch (error) {
       this.#logger?.error({ type: event.type, err: errorForLog(error) }, 'audit record fields rejected');
       this.#current.failed = true;
+      this.#refused++;
       return false;
     }
     this.#current.entries.push({ time: new Date(this.#now()).toISOString(), type: event.type, fields });
@@ -113,17 +133,18 @@ export class AuditLog implements AuditTrail {
     return this.#lastWrite?.done ?? Promise.resolve();
   }
 
-  /** Subscribes to committed records (monitor, live tail). Listeners must not throw or block. */
-  onCommitted(listener: (records: readonly AuditRecord[]) => void): () => void {
+  /** Subscribes to commits (the number of records each added). Listeners must not throw or block. */
+  onCommitted(listener: (count: number) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
 
-  /** Flushes and refuses further records. Does not close the database (its owner does). */
+  /** Flushes, refuses further records and closes the writer. Does not close the store's database (its owner does). */
   async close(): Promise<void> {
     await this.flush().catch(() => undefined);
     this.#closed = true;
     await this.#writing;
+    await this.#writer.close();
   }
 
   #flushNow(): void {
@@ -140,13 +161,13 @@ export class AuditLog implements AuditTrail {
     this.#lastWrite = batch;
     this.#writing = this.#writing.then(async () => {
       try {
-        const records = await this.store.append(batch.entries);
+        const appended = await this.#writer.append(batch.entries);
         this.#queued -= batch.entries.length;
         if (batch.failed) batch.reject(new Error('audit record refused'));
         else batch.resolve();
         for (const listener of this.#listeners) {
           try {
-            listener(records);
+            listener(appended?.count ?? 0);
           } catch {
             // listeners are best-effort observers
           }

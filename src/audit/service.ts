@@ -4,7 +4,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Logger } from '../log.ts';
 import { GatewayError } from '../problem.ts';
 import { outcomeOf, type AuditTrail, type RequestContext, type RequestOutcome, type RecordSink, type ResponsePolicy } from '../pipeline/types.ts';
-import { openDb, type Db } from './db.ts';
+import { openDb, type Db, type DbOptions } from './db.ts';
 import { checkPublishedHead, headStatus, unacknowledgedRejections, type HeadCheck, type HeadCheckStatus, type HeadRejection } from './head-check.ts';
 import { HeadPublisher } from './head.ts';
 import { AuditLog } from './log.ts';
@@ -13,6 +13,7 @@ import { requestAuditEvent } from './records.ts';
 import type { AuditConfig } from './schema.ts';
 import { loadOrCreateSigningKey, signingKeyFromPem, type SigningKey } from './signing.ts';
 import { AuditStore } from './store.ts';
+import { InlineAuditWriter, ThreadedAuditWriter, type AuditWriter } from './writer.ts';
 
 /** Resolves `audit.data_dir` against the config file's directory. */
 export function auditDataDir(config: AuditConfig, configFile: string): string {
@@ -26,15 +27,20 @@ export function auditHeadFile(config: AuditConfig, configFile: string): string {
   return join(auditDataDir(config, configFile), 'audit-head.json');
 }
 
-/** Opens the audit database named by the config (SQLite by default at `<data_dir>/audit.db`). */
-export function openAuditDb(config: AuditConfig, configFile: string): Promise<Db> {
+/** The audit database named by the config (SQLite by default at `<data_dir>/audit.db`). */
+export function auditDbOptions(config: AuditConfig, configFile: string): DbOptions {
   const store = config.store;
   if (store.kind === 'postgres') {
     if (!store.url) throw new Error('audit.store.url: required when audit.store.kind is postgres');
-    return openDb({ kind: 'postgres', url: store.url, schema: store.schema });
+    return { kind: 'postgres', url: store.url, schema: store.schema };
   }
   const path = store.path ? (isAbsolute(store.path) ? store.path : resolve(dirname(configFile), store.path)) : join(auditDataDir(config, configFile), 'audit.db');
-  return openDb({ kind: 'sqlite', path });
+  return { kind: 'sqlite', path };
+}
+
+/** Opens the audit database named by the config. */
+export function openAuditDb(config: AuditConfig, configFile: string): Promise<Db> {
+  return openDb(auditDbOptions(config, configFile));
 }
 
 /** The checkpoint key: `audit.signing_key` (PEM, resolved from its reference), else generated in the data dir. */
@@ -75,12 +81,22 @@ export interface AuditService {
   close(): Promise<void>;
 }
 
+export interface AuditServiceOptions {
+  /**
+   * `thread` (default): the chain is extended by a worker thread with its own connection (writer.ts), so commits
+   * and their fsync never stop the event loop. `inline`: in this thread (short-lived CLI commands; an in-memory
+   * SQLite database, which a second connection could not see).
+   */
+  readonly writer?: 'thread' | 'inline';
+}
+
 /**
- * Opens the audit trail from config: database, tables, signing key, privacy filter, group-commit log, retention
- * timer (hourly). Throws (stopping start-up) when the store or key cannot be opened.
+ * Opens the audit trail from config: database, tables, signing key, privacy filter, writer, group-commit log,
+ * retention timer (hourly). Throws (stopping start-up) when the store, the key or the writer cannot be opened.
  */
-export async function openAuditService(config: AuditConfig, configFile: string, logger: Logger, now: () => number = Date.now): Promise<AuditService> {
-  const db = await openAuditDb(config, configFile);
+export async function openAuditService(config: AuditConfig, configFile: string, logger: Logger, now: () => number = Date.now, options: AuditServiceOptions = {}): Promise<AuditService> {
+  const dbOptions = auditDbOptions(config, configFile);
+  const db = await openDb(dbOptions);
   const key = auditSigningKey(config, configFile, logger);
   if (!key.privateKey) {
     await db.close();
@@ -124,11 +140,22 @@ export async function openAuditService(config: AuditConfig, configFile: string, 
     logger.error({ log: 'audit', rejectedFiles: earlier.map((r) => r.file) }, 'audit head files rejected at an earlier start are not acknowledged yet — see docs/audit.md "When the store is behind its published head"');
   }
   const privacy = new AuditPrivacy({ ipKey: config.pseudonymise_ips ? ipKey(config, configFile) : undefined, redactFields: config.redact_fields });
-  const log = new AuditLog(store, { flushIntervalMs: config.flush_interval_ms, now, privacy, logger: logger.child({ log: 'audit' }) });
+  let writer: AuditWriter;
+  if ((options.writer ?? 'thread') === 'inline' || dbOptions.path === ':memory:') {
+    writer = new InlineAuditWriter(store);
+  } else {
+    try {
+      writer = await ThreadedAuditWriter.start({ db: dbOptions, key, checkpointEvery: config.checkpoint_every, keyedFrom: store.keyedFrom, onAppended: (tail, n) => head.observe(tail, n) });
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+  }
+  const log = new AuditLog(store, { flushIntervalMs: config.flush_interval_ms, now, privacy, logger: logger.child({ log: 'audit' }), writer });
   const sync = config.durability === 'sync';
   const prune = () => {
     const cutoff = new Date(now() - config.retention_days * 86_400_000).toISOString();
-    void store.prune(cutoff, now()).catch(() => undefined);
+    void writer.prune(cutoff, now()).catch(() => undefined);
   };
   prune();
   const timer = setInterval(prune, 3_600_000);

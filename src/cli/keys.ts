@@ -29,7 +29,7 @@ export async function withControlPlane(configFile: string, writes: boolean, fn: 
   const logger = createLogger({ level: 'warn', destination: process.stderr });
   // Changes made here go into the same hash-chained audit trail as the admin API's (appends lock the chain tail,
   // so a running gateway and the CLI extend it in turn).
-  const audit = writes && config.audit.enabled ? await openAuditService(config.audit, file, logger) : undefined;
+  const audit = writes && config.audit.enabled ? await openAuditService(config.audit, file, logger, Date.now, { writer: 'inline' }) : undefined;
   let code: number;
   try {
     const cp = await openControlPlane(config, file, logger, { withoutVerifier: true, ...(audit ? { audit: audit.log } : {}) });

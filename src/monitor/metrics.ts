@@ -20,6 +20,8 @@ export interface MetricSources {
   auditHead?(): { readonly seq: number; readonly time: string } | undefined;
   /** Rejected audit head files not yet acknowledged, by rejection reason. */
   auditHeadRejections?(): Record<string, number>;
+  /** Audit records refused (queue full, log closed) since start. */
+  auditRefused?(): number;
 }
 
 /** The upstream targets' state (proxy/pools.ts), read at scrape time. */
@@ -119,6 +121,18 @@ export class GatewayMetrics {
         collect() {
           const time = head()?.time;
           this.set(time === undefined ? Number.NaN : Math.max(0, (Date.now() - Date.parse(time)) / 1000));
+        },
+      });
+    }
+    if (sources.auditRefused) {
+      const refused = sources.auditRefused;
+      new Counter({
+        name: 'rampart_audit_records_refused_total',
+        help: 'Audit records refused (queue full or log closed) and so not in the trail; a sync-durability request whose record is refused is answered 503.',
+        registers,
+        collect() {
+          this.reset();
+          this.inc(refused());
         },
       });
     }

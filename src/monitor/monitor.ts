@@ -77,6 +77,7 @@ export class Monitor {
       ...(audit
         ? {
             auditHead: () => audit.head.current(),
+            auditRefused: () => audit.log.refused,
             auditHeadRejections: () => {
               const counts: Record<string, number> = {};
               for (const r of audit.rejectedHeads()) counts[r.reason] = (counts[r.reason] ?? 0) + 1;
@@ -93,7 +94,7 @@ export class Monitor {
     this.#unsubscribe.push(this.events.on((event) => this.metrics.onEvent(event)));
     if (audit) {
       this.#unsubscribe.push(this.events.on((event) => void audit.log.append(securityAuditEvent(event))));
-      this.#unsubscribe.push(audit.log.onCommitted((records) => this.metrics.auditRecords.inc(records.length)));
+      this.#unsubscribe.push(audit.log.onCommitted((count) => this.metrics.auditRecords.inc(count)));
     }
   }
 
