@@ -13,6 +13,14 @@ export interface ConfigSummary {
 }
 
 export const mean = (xs: readonly number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+
+/** The median (NaN for none): the fixed-rate targets are judged on the median of the rotations, not the mean. */
+export const median = (xs: readonly number[]): number => {
+  const sorted = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
 export const stdev = (xs: readonly number[]): number => {
   if (xs.length < 2) return 0;
   const m = mean(xs);
