@@ -81,6 +81,7 @@ describe('rate limits through the gateway (memory counters)', () => {
     assert.equal(((await reset.json()) as { removed: number }).removed, 1);
     assert.equal((await send(gw.url, '/items')).status, 200);
     assert.equal((await fetch(`${gw.adminUrl}/admin/v1/ratelimit/counters`, { method: 'DELETE', headers: admin })).status, 400, 'a prefix is required');
+    await gw.gateway.monitor.audit!.log.flush(); // the writer thread commits the record a few ms later
     const resets = await gw.gateway.monitor.audit!.store.search({ type: 'ratelimit.reset' });
     assert.ok(resets.some((r) => r.fields['actor'] === 'ops'), 'the reset is audited with the token name');
   });
