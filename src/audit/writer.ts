@@ -126,9 +126,10 @@ export class ThreadedAuditWriter implements AuditWriter {
   /** Lets the worker finish what it was sent, then closes its database and ends it. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    // Closed before the first await: a write arriving while this runs is refused instead of starting a worker.
+    this.#closed = true;
     const worker = this.#worker ?? (await this.#starting?.catch(() => undefined));
     if (worker) await this.#send(worker, (id) => ({ id, op: 'close' })).catch(() => undefined);
-    this.#closed = true;
     await worker?.terminate();
   }
 
@@ -158,7 +159,13 @@ export class ThreadedAuditWriter implements AuditWriter {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      worker.postMessage(build(id));
+      try {
+        worker.postMessage(build(id));
+      } catch (error) {
+        // Fields that cannot be cloned (a function, a symbol): this batch fails, nothing stays pending.
+        this.#pending.delete(id);
+        throw error;
+      }
     });
   }
 

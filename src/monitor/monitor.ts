@@ -105,7 +105,10 @@ export class Monitor {
     let incidents: IncidentStore | undefined;
     if (audit) {
       incidents = new IncidentStore(audit.store.db);
-      await incidents.init();
+      await incidents.init().catch(async (error: unknown) => {
+        await audit.close();
+        throw error;
+      });
     }
     const monitor = new Monitor(options, audit, incidents);
     try {

@@ -98,20 +98,30 @@ export class Gateway {
     const identity = await IdentityAsserter.create(loaded.config.identity);
     const adminAuth = new AdminAuth(loaded.config.admin.tokens);
     const monitor = await Monitor.start({ config: loaded.config, configFile: loaded.file, logger });
-    const counters = await createCounters(loaded.config.counters, logger);
-    const controlPlane = await openControlPlane(loaded.config, loaded.file, logger, { events: monitor.events, ...(monitor.audit ? { audit: monitor.audit.log } : {}) });
-    const pools = new UpstreamPools({ logger, watchIntervalMs: options.watchIntervalMs ?? 1000 });
-    pools.sync(loaded.config.upstreams);
-    const services: Services = { logger, events: monitor.events, audit: monitor.audit?.log, blocks: monitor.blocks, counters, store: controlPlane.store, apiKeys: controlPlane.verifier, upstreams: pools, identity, keyIssuer: controlPlane.actions };
-    const revocations = useTokenRevocations(services, new BusTokenRevocations(controlPlane.bus));
-    Object.assign(monitor.responders, createResponders({ actions: controlPlane.actions, bus: controlPlane.bus, revocations, counters }));
-    const table = await compileRouteTable(loaded, services, POLICY_REGISTRY).catch(async (error: unknown) => {
-      await pools.close();
-      await counters.close();
-      await monitor.stop();
-      await controlPlane.close();
+    // What start-up opened so far, closed newest first when a later step fails: the audit writer thread and
+    // database connections would otherwise keep a failed `rampart start` alive instead of letting it exit.
+    const opened: (() => Promise<void>)[] = [() => monitor.stop()];
+    let counters: Awaited<ReturnType<typeof createCounters>>;
+    let controlPlane: Awaited<ReturnType<typeof openControlPlane>>;
+    let pools: UpstreamPools;
+    let services: Services;
+    let table: RouteTable;
+    try {
+      counters = await createCounters(loaded.config.counters, logger);
+      opened.push(() => counters.close());
+      controlPlane = await openControlPlane(loaded.config, loaded.file, logger, { events: monitor.events, ...(monitor.audit ? { audit: monitor.audit.log } : {}) });
+      opened.push(() => controlPlane.close());
+      pools = new UpstreamPools({ logger, watchIntervalMs: options.watchIntervalMs ?? 1000 });
+      opened.push(() => pools.close());
+      pools.sync(loaded.config.upstreams);
+      services = { logger, events: monitor.events, audit: monitor.audit?.log, blocks: monitor.blocks, counters, store: controlPlane.store, apiKeys: controlPlane.verifier, upstreams: pools, identity, keyIssuer: controlPlane.actions };
+      const revocations = useTokenRevocations(services, new BusTokenRevocations(controlPlane.bus));
+      Object.assign(monitor.responders, createResponders({ actions: controlPlane.actions, bus: controlPlane.bus, revocations, counters }));
+      table = await compileRouteTable(loaded, services, POLICY_REGISTRY);
+    } catch (error) {
+      for (const close of opened.reverse()) await close().catch(() => undefined);
       throw error;
-    });
+    }
     logConfigWarnings(logger, table);
     const gateway = new Gateway(options, table, logger, services, pools, adminAuth, controlPlane);
     gateway.monitor = monitor;
