@@ -222,6 +222,7 @@ describe('attack simulations → incidents and containment', () => {
     await assertBlocked(ip);
     assert.equal((await adminFetch(gw.adminUrl, `/admin/v1/blocks/${ip}`, ADMIN_TOKEN, { method: 'DELETE' })).status, 200);
     assert.equal((await send(ip, '/products')).status, 200);
+    await gw.gateway.monitor.audit!.log.flush();
     const lifted = await gw.gateway.monitor.audit!.store.search({ type: 'ip.unblocked' });
     assert.ok(lifted.some((r) => r.fields['actor'] === 'ops'));
   });

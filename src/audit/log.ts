@@ -82,11 +82,6 @@ export class AuditLog implements AuditTrail {
     return this.#refused;
   }
 
-  /** The writer extending the chain (retention runs through it too). */
-  get writer(): AuditWriter {
-    return this.#writer;
-  }
-
   /** The privacy filter in use (pseudonymised IP for correlation in searches). */
   get privacy(): AuditPrivacy | undefined {
     return this.#privacy;

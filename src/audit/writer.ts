@@ -67,7 +67,8 @@ export type WriterReply =
 /** What the worker is started with (`workerData`). */
 export interface WriterWorkerData {
   readonly db: DbOptions;
-  readonly key: { readonly privateKey: SigningKey['privateKey']; readonly publicKey: SigningKey['publicKey']; readonly keyId: string; readonly macKey: SigningKey['macKey'] };
+  /** A plain object of KeyObjects, which structured clone carries into the worker. */
+  readonly key: SigningKey;
   readonly checkpointEvery: number;
   readonly keyedFrom: number;
 }
@@ -178,7 +179,7 @@ export class ThreadedAuditWriter implements AuditWriter {
   #spawn(): Promise<Worker> {
     this.#starting ??= new Promise<Worker>((resolve, reject) => {
       const { db, key, checkpointEvery, keyedFrom } = this.#options;
-      const workerData: WriterWorkerData = { db, key: { privateKey: key.privateKey, publicKey: key.publicKey, keyId: key.keyId, macKey: key.macKey }, checkpointEvery, keyedFrom };
+      const workerData: WriterWorkerData = { db, key, checkpointEvery, keyedFrom };
       const file = import.meta.url.endsWith('.ts') ? './writer-worker.ts' : './writer-worker.js';
       const worker = new Worker(new URL(file, import.meta.url), { workerData });
       let ready = false;

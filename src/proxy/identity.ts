@@ -74,13 +74,21 @@ export class IdentityAsserter {
  * with jose's `jwtVerify`.
  */
 function signCompactJws(key: SigningKey, payload: Readonly<Record<string, unknown>>): string {
-  const signingInput = `${base64url(JSON.stringify({ alg: key.alg, kid: key.kid, typ: IDENTITY_TYP }))}.${base64url(JSON.stringify(payload))}`;
+  let header = encodedHeaders.get(key);
+  if (header === undefined) {
+    header = base64url(JSON.stringify({ alg: key.alg, kid: key.kid, typ: IDENTITY_TYP }));
+    encodedHeaders.set(key, header);
+  }
+  const signingInput = `${header}.${base64url(JSON.stringify(payload))}`;
   const data = Buffer.from(signingInput);
   const signature = key.alg === 'ES256' ? sign('sha256', data, { key: key.privateKey, dsaEncoding: 'ieee-p1363' }) : sign(null, data, key.privateKey);
   return `${signingInput}.${signature.toString('base64url')}`;
 }
 
 const base64url = (text: string): string => Buffer.from(text).toString('base64url');
+
+/** The encoded protected header of each key: it depends on the key only (rotated keys drop out with their object). */
+const encodedHeaders = new WeakMap<SigningKey, string>();
 
 /**
  * Publishes the asserter's JWKS on the admin listener at `/.well-known/jwks.json` (a public route: no admin
