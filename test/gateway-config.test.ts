@@ -194,6 +194,20 @@ describe('operationIds named in the config must exist in the spec (fail closed a
     assert.deepEqual(error.issues.map((i) => i.path).sort(), ['apis[0].rate_limits[0].operations[0]', 'apis[0].rules.getItem']);
   });
 
+  test('an operation listed for another setting keeps the API body limit (no operation-level default narrows it)', async () => {
+    const limits = { max_body_bytes: 4 * 1048576 };
+    const api = { max_body_bytes: 3 * 1048576, operations: { createItem: { rate_limits: [{ name: 'burst', key: 'ip', limit: '100/min' }] } } };
+    const gw = await startGateway(itemsConfig(upstream.url, { limits, api }), { files: SPEC_FILES });
+    try {
+      const post = (bytes: number) =>
+        fetch(gw.url + '/items', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pad: 'x'.repeat(bytes) }), signal: AbortSignal.timeout(10_000) }).then(async (r) => (await r.arrayBuffer(), r.status));
+      assert.equal(await post(2 * 1048576), 200, 'a 2 MiB body is within the API limit of 3 MiB');
+      assert.equal(await post(3 * 1048576 + 1), 413, 'the API limit still holds');
+    } finally {
+      await gw.close();
+    }
+  });
+
   test('legitimate case: a limit naming a known operation applies to it and to nothing else', async () => {
     const gw = await startGateway(itemsConfig(upstream.url, { api: { rate_limits: [limit(['getItem'])] } }), { files: SPEC_FILES });
     try {

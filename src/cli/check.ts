@@ -43,7 +43,7 @@ async function compileDry(loaded: LoadedConfig): Promise<RouteTable> {
   const logger = createLogger({ level: 'silent' });
   const config = { ...loaded.config, counters: { ...loaded.config.counters, kind: 'memory' as const } };
   const counters = await createCounters(config.counters, logger);
-  const needsStore = config.apis.some((api) => (api.auth?.api_keys !== undefined && api.auth.api_keys !== false) || api.self_service_keys?.enabled === true);
+  const needsStore = config.apis.some((api) => (api.auth?.api_keys !== undefined && api.auth.api_keys !== false) || api.self_service_keys.enabled);
   const controlPlane = needsStore ? await openControlPlane(config, loaded.file, logger, { withoutVerifier: true }) : undefined;
   try {
     return await compileRouteTable(loaded, { logger, counters, ...(controlPlane ? { store: controlPlane.store, apiKeys: controlPlane.verifier, keyIssuer: controlPlane.actions, controlPlane } : {}) }, POLICY_REGISTRY);
@@ -111,7 +111,7 @@ export function formatCredentialReport(table: RouteTable): string {
     const login = loginReport({ api: route.api, apiIndex, operationId: route.operationId, operation: route.operation });
     const stepUp = stepUpReport(route.api, route.operationId, route.operation?.raw);
     const minted = upstreamCredentialReport(route.api);
-    const constrained = (route.api.operations[route.operationId]?.sender_constraint ?? route.api.auth?.sender_constraint?.mode) === 'required' ? 'sender-constrained (DPoP or certificate)' : undefined;
+    const constrained = (route.api.operations[route.operationId]?.sender_constraint ?? route.api.auth?.sender_constraint.mode) === 'required' ? 'sender-constrained (DPoP or certificate)' : undefined;
     const passwords = markedFields(route.operation?.requestBody).map((path) => `body/${fieldLabel(path)}`);
     const policy = passwords.length > 0 ? `password policy on ${passwords.join(' ')}` : undefined;
     if (!login && !stepUp && !minted && !constrained && !policy) continue;

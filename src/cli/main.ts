@@ -7,6 +7,7 @@ import { AUDIT_USAGE, runAudit } from './audit.ts';
 import { INCIDENTS_USAGE, runIncidents } from './incidents.ts';
 import { CONSUMERS_USAGE, KEYS_USAGE, runConsumers, runKeys } from './keys.ts';
 import { parseWorkers, runStart } from './start.ts';
+import { SCAN_USAGE, runScanCommand } from '../scan/command.ts';
 
 const USAGE = `Usage: rampart <command> [options]
 
@@ -21,6 +22,7 @@ Commands:
   keys    create|list|rotate|revoke   API keys in the store (the secret is printed once)
   apply   -f consumers.yaml [--dry-run] [--prune]   declare consumers as code (plan printed, audited)
   export                             print the store's consumers in the file format apply reads
+  scan    --spec F --target URL --identity A --identity B   attack an API (OWASP API Top 10), report text/JSON/SARIF
 
 Options:
   -c, --config <file>        config file (default: ./rampart.yaml)
@@ -57,6 +59,7 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = {
   keys: `${KEYS_USAGE}\n`,
   apply: APPLY_USAGE,
   export: APPLY_USAGE,
+  scan: SCAN_USAGE,
 };
 
 /** Whether `args` ask for help (before a `--` that ends the options). */
@@ -120,6 +123,8 @@ export async function main(argv: string[]): Promise<number> {
     case 'apply':
     case 'export':
       return runApply(command, rest, config);
+    case 'scan':
+      return runScanCommand(rest, RAMPART_VERSION);
     default:
       process.stderr.write(`rampart: unknown command "${command}"\n\n${USAGE}`);
       return 2;

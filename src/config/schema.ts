@@ -134,7 +134,8 @@ const operationOverrides = {
   additionalProperties: false,
   description: 'Per-operation settings, by operationId. These win over the OpenAPI document and API-level settings.',
   properties: {
-    max_body_bytes: byteSize(1048576, 'Largest request body for this operation.'),
+    // No default: an operation listed for another setting keeps the API's limit.
+    max_body_bytes: { type: 'integer', minimum: 1, maximum: 1024 * 1024 * 1024, description: 'Largest request body for this operation; default: the API\'s `max_body_bytes`.' },
     content_types: { ...mediaTypeList, description: 'Request media types accepted for this operation.' },
     cors: corsSchema,
     roles: rolesSchema,

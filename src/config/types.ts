@@ -19,11 +19,12 @@ import type { StepUpConfig } from '../policies/step-up/schema.ts';
 import type { PasswordPolicyConfig } from '../policies/password-policy/schema.ts';
 import type { SelfServiceKeysConfig } from '../policies/self-service-keys/schema.ts';
 import type { SenderConstraintConfig } from '../policies/authn-dpop/schema.ts';
+import type { ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS } from '../policies/authn-jwt/schema.ts';
 /** Types of the validated, defaulted and frozen config. They mirror `schema.ts`. */
 
 export interface CorsConfig {
   readonly allow_origins: readonly string[];
-  readonly allow_methods?: readonly string[];
+  readonly allow_methods?: readonly ('GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE')[];
   readonly allow_headers: readonly string[];
   readonly expose_headers: readonly string[];
   readonly allow_credentials: boolean;
@@ -98,6 +99,9 @@ export interface OwnerLookupConfig {
   readonly cache_seconds: number;
 }
 
+/** A signature algorithm an issuer may be configured with. */
+export type JwtAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number] | (typeof HMAC_ALGORITHMS)[number];
+
 /** One `apis[].auth.jwt.issuers[]` entry (see src/policies/authn-jwt/schema.ts). */
 export interface JwtIssuerConfig {
   readonly issuer: string;
@@ -107,11 +111,11 @@ export interface JwtIssuerConfig {
   readonly discovery_url?: string;
   readonly jwks_url?: string;
   /** Static public keys: JWK objects or PEM text (resolved from `${file:…}`). */
-  readonly keys?: readonly (string | Readonly<Record<string, unknown>>)[];
+  readonly keys?: readonly (string | (Readonly<Record<string, unknown>> & { readonly kty: string }))[];
   /** HMAC secret (resolved from its reference; `base64:`/`base64url:`/`hex:` prefixes give bytes). */
   readonly secret?: string;
   readonly allow_weak_secret: boolean;
-  readonly algorithms: readonly string[];
+  readonly algorithms: readonly JwtAlgorithm[];
   readonly max_token_age_seconds: number;
   readonly clock_skew_seconds: number;
   readonly required_typ?: string;
@@ -155,10 +159,8 @@ export interface AuthConfig {
   readonly introspection?: IntrospectionConfig;
   readonly api_keys?: ApiKeyAuthConfig;
   readonly mtls?: MtlsAuthConfig;
-  /** Filled by the schema default; absent only in configs built by hand (then: mode allowed, defaults). */
-  readonly sender_constraint?: SenderConstraintConfig;
-  /** Filled by the schema default; absent only in configs built by hand. */
-  readonly failure_backoff?: FailureBackoffConfig;
+  readonly sender_constraint: SenderConstraintConfig;
+  readonly failure_backoff: FailureBackoffConfig;
 }
 
 /** `identity`: the signed identity assertion sent upstream. */
@@ -186,8 +188,7 @@ export interface ApiConfig {
   readonly concurrency?: ConcurrencyConfig;
   readonly brute_force: BruteForceConfig;
   readonly validation: ValidationConfig;
-  /** Filled by the schema default; absent only in configs built by hand (then the WAF runs with its defaults). */
-  readonly waf?: WafConfig;
+  readonly waf: WafConfig;
   readonly response: ResponseContractConfig;
   /** CEL rules by operationId. */
   readonly rules: Readonly<Record<string, string>>;
@@ -195,10 +196,8 @@ export interface ApiConfig {
   readonly operations: Readonly<Record<string, OperationOverrides>>;
   readonly websocket?: WebSocketConfig;
   readonly upstream_credential?: UpstreamCredentialConfig;
-  /** Filled by the schema default; absent only in configs built by hand (then the defaults apply). */
-  readonly password_policy?: PasswordPolicyConfig;
-  /** Filled by the schema default; absent only in configs built by hand (then off). */
-  readonly self_service_keys?: SelfServiceKeysConfig;
+  readonly password_policy: PasswordPolicyConfig;
+  readonly self_service_keys: SelfServiceKeysConfig;
 }
 
 export interface UpstreamConfig {
@@ -271,7 +270,7 @@ export interface RampartConfig {
   readonly plans: Readonly<Record<string, readonly RateLimitConfig[]>>;
   readonly upstreams: Readonly<Record<string, UpstreamConfig>>;
   readonly apis: readonly ApiConfig[];
-  readonly logging: { readonly level: string; readonly access_log: boolean };
+  readonly logging: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; readonly access_log: boolean };
   readonly shutdown: { readonly drain_timeout_ms: number };
   readonly tracing: TracingConfig;
   readonly audit: AuditConfig;

@@ -1,11 +1,11 @@
 import { secretRef } from '../config/refs.ts';
 
-const severity = (def: string) => ({ enum: ['low', 'medium', 'high', 'critical'], default: def, description: 'Severity of the incident it opens.' }) as const;
+const severity = <const D extends string>(def: D) => ({ enum: ['low', 'medium', 'high', 'critical'], default: def, description: 'Severity of the incident it opens.' }) as const;
 const enabled = { type: 'boolean', default: true, description: 'Run this detector.' } as const;
 const windowSeconds = (def: number) => ({ type: 'integer', minimum: 1, maximum: 86400, default: def, description: 'Sliding window, in seconds.' }) as const;
 const count = (def: number, description: string) => ({ type: 'integer', minimum: 1, maximum: 1_000_000, default: def, description }) as const;
 
-const detector = (properties: Record<string, unknown>, description: string, def: string) =>
+const detector = <const P extends Record<string, unknown>, const D extends string>(properties: P, description: D, def: 'low' | 'medium' | 'high' | 'critical') =>
   ({ type: 'object', additionalProperties: false, default: {}, description, properties: { enabled, severity: severity(def), ...properties } }) as const;
 
 /** `monitor:` — anomaly detectors, incident response and alerts. */

@@ -48,4 +48,4 @@ export const apiKeyAuthSchema = {
   },
 } as const;
 
-export type ApiKeyAuthConfig = boolean | { readonly headers?: readonly ('x-api-key' | 'authorization')[] };
+export type ApiKeyAuthConfig = boolean | { readonly headers: readonly ('x-api-key' | 'authorization')[] };

@@ -42,7 +42,7 @@ export const senderConstraintSchema = {
 
 export interface SenderConstraintConfig {
   readonly mode: 'allowed' | 'required';
-  readonly dpop_algorithms: readonly string[];
+  readonly dpop_algorithms: readonly (typeof DPOP_ALGORITHMS)[number][];
   readonly proof_max_age_seconds: number;
   readonly clock_skew_seconds: number;
   readonly nonce: { readonly enabled: boolean; readonly key?: string; readonly rotate_seconds: number };

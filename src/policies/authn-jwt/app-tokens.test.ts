@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import type { JwtConfig, JwtIssuerConfig } from '../../config/types.ts';
 import type { GatewayError } from '../../problem.ts';
-import { ISSUER_DEFAULTS } from '../../../test/helpers/jwt-config.ts';
+import { ISSUER_DEFAULTS } from '../../../test/helpers/config.ts';
 import { JwtVerifier } from './index.ts';
 import { secretBytes } from './verify.ts';
 

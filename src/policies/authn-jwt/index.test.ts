@@ -5,7 +5,7 @@ import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import type { JwtConfig, JwtIssuerConfig } from '../../config/types.ts';
 import type { GatewayError } from '../../problem.ts';
 import { startTestIssuer, type TestIssuer } from '../../../test/helpers/jwt-issuer.ts';
-import { ISSUER_DEFAULTS } from '../../../test/helpers/jwt-config.ts';
+import { ISSUER_DEFAULTS } from '../../../test/helpers/config.ts';
 import { InMemoryTokenRevocations, JwtVerifier, KeySourceUnavailable, RemoteJwks } from './index.ts';
 
 const DEFAULTS = ISSUER_DEFAULTS;

@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ISSUER_DEFAULTS } from '../../../test/helpers/jwt-config.ts';
+import { authConfig, ISSUER_DEFAULTS } from '../../../test/helpers/config.ts';
 import type { ApiConfig, AuthConfig, RampartConfig } from '../../config/types.ts';
 import type { SpecOperation } from '../../openapi/load.ts';
 import type { PolicyBuildInput, Services } from '../../pipeline/types.ts';
 import { createAuthnPolicy, schemeKind } from './index.ts';
 
-const jwtAuth: AuthConfig = {
+// No failure back-off: these tests build the stage without the counters service it needs.
+const jwtAuth: AuthConfig = authConfig({
   required: true,
+  failure_backoff: { enabled: false },
   jwt: {
     token_sources: ['header'],
     max_token_bytes: 8192,
@@ -21,7 +23,7 @@ const jwtAuth: AuthConfig = {
       },
     ],
   },
-};
+});
 
 const schemes = {
   bearer: { type: 'http', scheme: 'bearer' },

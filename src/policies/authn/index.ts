@@ -124,7 +124,7 @@ export function createAuthnPolicy(input: PolicyBuildInput): RequestPolicy | unde
         if (!scheme) throw new Error(`${at}: operation "${operationId}" names security scheme "${name}", which components.securitySchemes does not define`);
         const kind = schemeKind(scheme as OpenAPIV3.SecuritySchemeObject);
         if (!kind) throw new Error(`${at}: operation "${operationId}" uses security scheme "${name}" of a type Rampart does not support (${scheme.type})`);
-        if (kind === 'apiKey' && (api.operations[operationId]?.sender_constraint ?? auth.sender_constraint?.mode) === 'required') {
+        if (kind === 'apiKey' && (api.operations[operationId]?.sender_constraint ?? auth.sender_constraint.mode) === 'required') {
           throw new Error(`${at}.sender_constraint: operation "${operationId}" requires sender-constrained tokens but also accepts API keys (scheme "${name}"), which are bearer credentials; drop the apiKey alternative or the requirement`);
         }
         const slot = slotOf(kind);

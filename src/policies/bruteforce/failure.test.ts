@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import type { ProxiedResponse } from '../../pipeline/types.ts';
 import { compileFailureCondition } from './failure.ts';
+import { loginConfig } from '../../../test/helpers/config.ts';
 
 const response = (status: number, body: unknown, type = 'application/json'): ProxiedResponse => ({
   status,
@@ -11,7 +12,7 @@ const response = (status: number, body: unknown, type = 'application/json'): Pro
 });
 
 test('default: 401 and 403 only; nothing read from the body', () => {
-  const c = compileFailureCondition({ account_field: 'u' }, 'x');
+  const c = compileFailureCondition(loginConfig({ account_field: 'u' }), 'x');
   assert.equal(c.needsBody, false);
   assert.ok(c.isFailure(response(401, undefined)) && c.isFailure(response(403, undefined)));
   assert.ok(!c.isFailure(response(200, { message: 'Password is not correct' })));
@@ -20,7 +21,7 @@ test('default: 401 and 403 only; nothing read from the body', () => {
 
 test('body rules: nested pointers with escapes and array indexes; non-JSON and malformed bodies count as failures, 5xx never', () => {
   const c = compileFailureCondition(
-    { account_field: 'u', failure: { status: [], body: [{ pointer: '/errors/0/a~1b', equals: 'BAD' }, { pointer: '/msg', matches: 'wrong$' }] } },
+    loginConfig({ account_field: 'u', failure: { status: [], body: [{ pointer: '/errors/0/a~1b', equals: 'BAD' }, { pointer: '/msg', matches: 'wrong$' }] } }),
     'x',
   );
   assert.equal(c.needsBody, true);
@@ -43,14 +44,14 @@ test('body rules: nested pointers with escapes and array indexes; non-JSON and m
 });
 
 test('a rule limited to statuses; canMatch follows them', () => {
-  const c = compileFailureCondition({ account_field: 'u', failure: { status: [], body: [{ pointer: '/error', present: true, status: [200] }] } }, 'x');
+  const c = compileFailureCondition(loginConfig({ account_field: 'u', failure: { status: [], body: [{ pointer: '/error', present: true, status: [200] }] } }), 'x');
   assert.ok(c.isFailure(response(200, { error: null })));
   assert.ok(!c.isFailure(response(201, { error: 'x' })));
   assert.deepEqual(['200', '201', '2XX', '4XX'].map((s) => c.canMatch(s)), [true, false, true, false]);
 });
 
 test('misconfigured rules name their path', () => {
-  assert.throws(() => compileFailureCondition({ account_field: 'u', failure: { status: [], body: [{ pointer: '/m', matches: '[' }] } }, 'at'), /at\.failure\.body\[0\]\.matches: not a valid/);
-  assert.throws(() => compileFailureCondition({ account_field: 'u', failure: { status: [], body: [{ pointer: '/m', matches: 'a', equals: 'b' }] } }, 'at'), /at\.failure\.body\[0\]: set exactly one of equals, matches or present \(found equals, matches\)/);
-  assert.throws(() => compileFailureCondition({ account_field: 'u', failure: { status: [], body: [{ pointer: '/m' }] } }, 'at'), /found none/);
+  assert.throws(() => compileFailureCondition(loginConfig({ account_field: 'u', failure: { status: [], body: [{ pointer: '/m', matches: '[' }] } }), 'at'), /at\.failure\.body\[0\]\.matches: not a valid/);
+  assert.throws(() => compileFailureCondition(loginConfig({ account_field: 'u', failure: { status: [], body: [{ pointer: '/m', matches: 'a', equals: 'b' }] } }), 'at'), /at\.failure\.body\[0\]: set exactly one of equals, matches or present \(found equals, matches\)/);
+  assert.throws(() => compileFailureCondition(loginConfig({ account_field: 'u', failure: { status: [], body: [{ pointer: '/m' }] } }), 'at'), /found none/);
 });

@@ -1,6 +1,6 @@
 import type { ProxiedResponse } from '../../pipeline/types.ts';
 import { jsonBodyOf } from '../response/json.ts';
-import { DEFAULT_FAILURE_STATUSES, type FailureBodyRule, type LoginConfig } from './schema.ts';
+import type { FailureBodyRule, LoginConfig } from './schema.ts';
 
 /** Longest string a `matches` rule is run on: an upstream message, never a document. */
 const MAX_MATCHED_CHARS = 1024;
@@ -24,8 +24,8 @@ type Test = (value: unknown) => boolean;
  * @throws Error naming `at` on a regular expression that does not compile.
  */
 export function compileFailureCondition(login: LoginConfig, at: string): FailureCondition {
-  const statuses = new Set<number>(login.failure?.status ?? DEFAULT_FAILURE_STATUSES);
-  const rules = (login.failure?.body ?? []).map((rule, i) => compileRule(rule, `${at}.failure.body[${i}]`));
+  const statuses = new Set<number>(login.failure.status);
+  const rules = (login.failure.body ?? []).map((rule, i) => compileRule(rule, `${at}.failure.body[${i}]`));
   return {
     needsBody: rules.length > 0,
     isFailure(response) {

@@ -11,7 +11,7 @@ import { bodyLimitsFor } from '../validate/index.ts';
 import { clientNetwork, DEFAULT_IPV6_PREFIX } from '../ratelimit/keys.ts';
 import { loginOf } from './login.ts';
 import { compileFailureCondition, type FailureCondition } from './failure.ts';
-import { DEFAULT_MIN_RESPONSE_MS, type BruteForceConfig } from './schema.ts';
+import type { BruteForceConfig } from './schema.ts';
 
 /** Per-process HMAC key for account identifiers when none is configured (memory counters only). */
 const PROCESS_KEY = randomBytes(32);
@@ -87,7 +87,7 @@ export function createBruteForcePolicies(input: PolicyBuildInput): BruteForcePol
   const login = marker.config;
   const failure = compileFailureCondition(login, marker.at);
   warnIfFailureNeverMatches(input, failure, marker.at);
-  const uniformMs = login.uniform_failures ? (login.min_response_ms ?? DEFAULT_MIN_RESPONSE_MS) : undefined;
+  const uniformMs = login.uniform_failures ? login.min_response_ms : undefined;
   const counters = input.services.counters;
   if (!counters) throw new Error('brute-force protection needs the counters service');
   if (counters.shared.kind === 'redis' && config.account_key === undefined) {

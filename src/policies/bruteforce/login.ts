@@ -1,6 +1,7 @@
 import { createOpenApiAjv } from '../../openapi/ajv.ts';
 import type { PolicyBuildInput } from '../../pipeline/types.ts';
 import { loginSchema, type LoginConfig } from './schema.ts';
+import { withSchemaDefaults } from '../../config/defaults.ts';
 
 const validateSpecLogin = createOpenApiAjv().compile(loginSchema);
 
@@ -12,7 +13,7 @@ export interface LoginMarker {
 
 /**
  * The login marker of a route: `apis[].operations.<id>.login` (config wins) or `x-rampart-login` in the spec,
- * checked against the same schema (its defaults are applied where it is read, see failure.ts). Throws when the spec extension is malformed (so a typo never
+ * checked against the same schema, with its defaults filled in. Throws when the spec extension is malformed (so a typo never
  * silently disables the protection).
  */
 export function loginOf(input: Pick<PolicyBuildInput, 'api' | 'apiIndex' | 'operationId' | 'operation'>): LoginMarker | undefined {
@@ -27,7 +28,7 @@ export function loginOf(input: Pick<PolicyBuildInput, 'api' | 'apiIndex' | 'oper
     if (typeof field !== 'string') throw new Error(`${at} needs account_field (a body field name)`);
     throw new Error(`${at}${error?.instancePath ? ` at ${error.instancePath}` : ''}: ${error?.message ?? 'invalid'}`);
   }
-  return { config: raw as LoginConfig, at };
+  return { config: withSchemaDefaults<LoginConfig>(loginSchema, raw), at };
 }
 
 /** The login's failure condition as `rampart check` prints it, or undefined off login routes. */
@@ -35,12 +36,12 @@ export function loginReport(input: Pick<PolicyBuildInput, 'api' | 'apiIndex' | '
   const marker = loginOf(input);
   if (!marker) return undefined;
   const failure = marker.config.failure;
-  const statuses = failure?.status ?? [401, 403];
+  const statuses = failure.status;
   const parts = [`login(${marker.config.account_field}) fails on ${statuses.length > 0 ? `status ${statuses.join(',')}` : 'no status'}`];
-  for (const rule of failure?.body ?? []) {
+  for (const rule of failure.body ?? []) {
     const test = rule.matches !== undefined ? `matches /${rule.matches}/` : rule.equals !== undefined ? `= ${JSON.stringify(rule.equals)}` : 'present';
     parts.push(`body ${rule.pointer} ${test}${rule.status ? ` on ${rule.status.join(',')}` : ''}`);
   }
-  if (marker.config.uniform_failures) parts.push(`uniform ≥${marker.config.min_response_ms ?? 500}ms`);
+  if (marker.config.uniform_failures) parts.push(`uniform ≥${marker.config.min_response_ms}ms`);
   return parts.join('; ');
 }

@@ -112,10 +112,9 @@ export interface FailureBodyRule {
 
 export interface LoginConfig {
   readonly account_field: string;
-  /** Filled by the schema default; absent only in configs built by hand (then: status 401/403). */
-  readonly failure?: { readonly status: readonly number[]; readonly body?: readonly FailureBodyRule[] };
-  readonly uniform_failures?: boolean;
-  readonly min_response_ms?: number;
+  readonly failure: { readonly status: readonly number[]; readonly body?: readonly FailureBodyRule[] };
+  readonly uniform_failures: boolean;
+  readonly min_response_ms: number;
 }
 
 export interface BruteForceConfig {

@@ -6,7 +6,6 @@ import { bodyLimitsFor } from '../validate/index.ts';
 import type { PasswordPolicyConfig } from './schema.ts';
 import { breachedList, isBreached, strengthScore } from './strength.ts';
 
-const DEFAULTS: PasswordPolicyConfig = { min_length: 12, max_length: 256, min_score: 3, breached: true, user_fields: ['username', 'email', 'login', 'name', 'displayName'] };
 const MAX_DEPTH = 8;
 
 /** A marked field: its path from the body root; `ITEMS` steps into every element of an array (or map value). */
@@ -24,7 +23,7 @@ const ITEMS = '\0*';
 export function createPasswordPolicy(input: PolicyBuildInput): RequestPolicy | undefined {
   const fields = markedFields(input.operation?.requestBody);
   if (fields.length === 0) return undefined;
-  const config = { ...DEFAULTS, ...input.api.password_policy };
+  const config: PasswordPolicyConfig = input.api.password_policy;
   if (config.breached) void breachedList();
   const limits = bodyLimitsFor(input.api, input.maxBodyBytes);
   return {

@@ -10,7 +10,7 @@ import { decodeJwt, SignJWT } from 'jose';
 import type { ApiConfig, JwtConfig, JwtIssuerConfig } from '../../config/types.ts';
 import type { Identity, PolicyBuildInput, RequestContext } from '../../pipeline/types.ts';
 import type { GatewayError } from '../../problem.ts';
-import { ISSUER_DEFAULTS } from '../../../test/helpers/jwt-config.ts';
+import { ISSUER_DEFAULTS } from '../../../test/helpers/config.ts';
 import { JwtVerifier } from '../authn-jwt/index.ts';
 import { InMemoryTokenRevocations } from '../authn-jwt/revocations.ts';
 import { secretBytes } from '../authn-jwt/verify.ts';

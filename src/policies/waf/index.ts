@@ -10,7 +10,7 @@ import { bodyLimitsFor } from '../validate/index.ts';
 import { ScanBudgetError, type ScanBudget } from './decode.ts';
 import { createScanner, scanValue, type Scanner } from './detect.ts';
 import { FREE, planOf, type ScanPlan, type SchemaNode } from './plan.ts';
-import { defaultWafConfig, type WafConfig } from './schema.ts';
+import type { WafConfig } from './schema.ts';
 import { FAMILIES, type Family, type Hit, type Location } from './types.ts';
 import { refuseXmlBody, xmlValues } from './xxe.ts';
 
@@ -46,7 +46,7 @@ interface Finding {
  * with family, rule and field pointer, never the value. Returns undefined when `waf.enabled` is false.
  */
 export function createWafPolicy(input: PolicyBuildInput): RequestPolicy | undefined {
-  const config: WafConfig = input.api.waf ?? defaultWafConfig();
+  const config: WafConfig = input.api.waf;
   if (!config.enabled) return undefined;
   const families = new Set(FAMILIES.filter((f) => config.families[f] !== false));
   const scanner = createScanner(families, config.paranoia);

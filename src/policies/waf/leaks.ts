@@ -3,7 +3,6 @@ import { GatewayError } from '../../problem.ts';
 import { mediaTypeOf } from '../../http/media.ts';
 import { decodeBody, headerValue } from '../response/json.ts';
 import { detectLeak, type Leak } from './leak-rules.ts';
-import { defaultWafConfig } from './schema.ts';
 
 /** Most body bytes searched for leaks (the start of a page holds the error; bounds the cost of huge bodies). */
 export const MAX_LEAK_SCAN_BYTES = 1024 * 1024;
@@ -19,7 +18,7 @@ export const MAX_LEAK_SCAN_BYTES = 1024 * 1024;
  * it applies get it. Returns undefined when `waf.enabled` or `waf.leaks` is off or every response is described.
  */
 export function createLeakPolicy(input: PolicyBuildInput): ResponsePolicy | undefined {
-  const config = input.api.waf ?? defaultWafConfig();
+  const config = input.api.waf;
   if (!config.enabled || !config.leaks) return undefined;
   const described = describedResponses(input);
   if (described === 'all') return undefined;

@@ -1,7 +1,6 @@
 import type { ApiConfig } from '../../config/types.ts';
 import type { SpecOperation } from '../../openapi/load.ts';
 import { planOf, scannedFields } from './plan.ts';
-import { defaultWafConfig } from './schema.ts';
 
 /** One row of the `rampart check` WAF report. */
 export interface WafReportRow {
@@ -13,7 +12,7 @@ export interface WafReportRow {
 
 /** What the WAF stage scans on one operation (same plan the policy compiles). */
 export function wafReport(api: ApiConfig, operation: SpecOperation | undefined): WafReportRow {
-  const config = api.waf ?? defaultWafConfig();
+  const config = api.waf;
   if (!config.enabled) return { mode: 'off', fields: [] };
   const mode = `${config.mode} p${config.paranoia}`;
   const headers = config.headers.map((h) => `header/${h.toLowerCase()}`);

@@ -1,4 +1,4 @@
-import { FAMILIES, type Family } from './types.ts';
+import type { Family } from './types.ts';
 
 const familyFlag = (what: string) => ({ type: 'boolean', default: true, description: `Detect ${what}.` }) as const;
 
@@ -117,17 +117,3 @@ export interface WafExclusion {
   readonly rule?: string;
 }
 
-/** The defaults of {@link wafSchema}, for configs built without the loader (tests, embedding). */
-export function defaultWafConfig(): WafConfig {
-  return {
-    enabled: true,
-    mode: 'block',
-    paranoia: 1,
-    short_string_max_length: 8,
-    headers: ['user-agent', 'referer'],
-    max_scan_chars: 4194304,
-    families: Object.fromEntries(FAMILIES.map((f) => [f, true])) as Record<Family, boolean>,
-    exclusions: [],
-    leaks: true,
-  };
-}
