@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ConfigError } from '../src/config/errors.ts';
 import { loadConfigText } from '../src/config/load.ts';
 import { startGateway } from './helpers/gateway.ts';
-import { itemsConfig, SPEC_FILES } from './helpers/gateway-fixtures.ts';
+import { ITEMS_SPEC, itemsConfig, SPEC_FILES } from './helpers/gateway-fixtures.ts';
 import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'rampart-config-'));
@@ -175,6 +175,22 @@ describe('operationIds named in the config must exist in the spec (fail closed a
       },
     });
     assert.deepEqual(error.issues.map((i) => i.path).sort(), ['apis[0].operations.getitem', 'apis[0].owner_rules.readItem', 'apis[0].rules.deleteItems']);
+  });
+
+  test('a policy reports the config path of its setting; a problem in a spec extension is filed under the API', async () => {
+    const lookup = await startFails({ api: { operations: { getItem: { owner_lookup: { from: 'params.id', operation: 'nope', rule: 'true' } } } } });
+    assert.deepEqual(lookup.issues.map((i) => i.path), ['apis[0].operations.getItem.owner_lookup.operation']);
+    assert.match(lookup.message, /- apis\[0\]\.operations\.getItem\.owner_lookup\.operation: no operation "nope"/);
+    const spec = ITEMS_SPEC.replace('      operationId: listItems\n', '      operationId: listItems\n      security: []\n      x-rampart-auth: { acr: [urn:mfa] }\n');
+    try {
+      const gw = await startGateway(itemsConfig(upstream.url), { files: { 'items.yaml': spec } });
+      await gw.close();
+      assert.fail('started with a step-up on an anonymous operation');
+    } catch (error) {
+      assert.ok(error instanceof ConfigError, String(error));
+      assert.deepEqual(error.issues.map((i) => i.path), ['apis[0]']);
+      assert.match(error.issues[0]?.message ?? '', /^x-rampart-auth on operation listItems: the operation allows anonymous calls/);
+    }
   });
 
   test('an operation-level limit that excludes its own operation is refused', async () => {

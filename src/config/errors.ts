@@ -26,11 +26,16 @@ export class ConfigError extends Error {
 export class ConfigIssueError extends Error {
   readonly issue: ConfigIssue;
 
-  constructor(path: string, message: string, hint?: string) {
-    super(`${path}: ${message}${hint ? `. Fix: ${hint}` : ''}`);
+  constructor(path: string, message: string, hint?: string, options?: ErrorOptions) {
+    super(`${path}: ${message}${hint ? `. Fix: ${hint}` : ''}`, options);
     this.name = 'ConfigIssueError';
     this.issue = { path, message, ...(hint ? { hint } : {}) };
   }
+}
+
+/** Whether `path` is a place in the config file (`apis[0].auth.jwt`), not a place in a spec (`x-rampart-auth on operation op`). */
+export function isConfigPath(path: string): boolean {
+  return /^[a-z_]+(?:\[\d+\]|\.[A-Za-z0-9_-]+)*(?:\[\d+\]|\.[A-Za-z0-9_.-]+)*$/.test(path);
 }
 
 function formatIssue(issue: ConfigIssue): string {

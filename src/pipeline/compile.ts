@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import type { BlockList } from 'node:net';
 import { cidrList } from '../http/cidr.ts';
 import type { LoadedConfig } from '../config/load.ts';
-import { ConfigError, ConfigIssueError, type ConfigIssue } from '../config/errors.ts';
+import { ConfigError, ConfigIssueError, isConfigPath, type ConfigIssue } from '../config/errors.ts';
 import type { ApiConfig, RampartConfig } from '../config/types.ts';
 import { loadSpec, SpecError, type LoadedSpec, type SpecOperation } from '../openapi/load.ts';
 import { createHostMatcher, type HostMatcher } from '../http/hosts.ts';
@@ -125,7 +125,11 @@ export async function compileRouteTable(loaded: LoadedConfig, services: Services
       }
     } catch (error) {
       if (error instanceof ConfigError || error instanceof SpecError) throw error;
-      if (error instanceof ConfigIssueError) throw new ConfigError(loaded.file, [error.issue]);
+      if (error instanceof ConfigIssueError) {
+        // A problem found in the API's spec (an x-rampart-* extension) is filed under the API, naming the spec place.
+        const { issue } = error;
+        throw new ConfigError(loaded.file, [isConfigPath(issue.path) ? issue : { ...issue, path: at, message: `${issue.path}: ${issue.message}` }]);
+      }
       throw new ConfigError(loaded.file, [{ path: at, message: (error as Error).message }]);
     }
     apis.push({ api, prefix: api.base_path, router });

@@ -117,7 +117,7 @@ function specKeyHeaders(operation: SpecOperation | undefined, operationId: strin
 
 /**
  * The factory registered with the authenticate stage: active for APIs with `auth.api_keys` set (true or an object).
- * @throws Error naming the config path when keys are configured but the gateway has no key verifier.
+ * @throws ConfigIssueError naming the config path when keys are configured but the gateway has no key verifier.
  */
 export const apiKeyAuthenticatorFactory: AuthenticatorFactory = {
   name: 'api_key',
@@ -126,7 +126,7 @@ export const apiKeyAuthenticatorFactory: AuthenticatorFactory = {
     const config = (input.auth as { api_keys?: ApiKeyAuthConfig }).api_keys;
     if (config === undefined || config === false) return undefined;
     const verifier = input.services.apiKeys;
-    if (!verifier) throw new Error(`apis[${input.apiIndex}].auth.api_keys: API keys need the store; it was not started`);
+    if (!verifier) throw new ConfigIssueError(`apis[${input.apiIndex}].auth.api_keys`, 'API keys need the store; it was not started');
     return createApiKeyAuthenticator(verifier, config, specKeyHeaders(input.operation, input.operationId, `apis[${input.apiIndex}].spec`));
   },
 };

@@ -12,7 +12,7 @@ const introspectors = new WeakMap<ApiConfig, Introspector>();
  * Builds the introspection authenticator of a route (undefined without `auth.introspection`). One Introspector
  * (and cache) per API. When `auth.jwt` is configured too, JWT-shaped tokens are left to it. Bearer tokens come from
  * the `Authorization` header only.
- * @throws Error naming the config path on an invalid setting.
+ * @throws ConfigIssueError naming the config path on an invalid setting.
  */
 export function createIntrospectionAuthenticator(input: AuthenticatorBuildInput): Authenticator | undefined {
   const config = input.auth.introspection;

@@ -1,3 +1,4 @@
+import { ConfigIssueError } from '../../config/errors.ts';
 import { createHash } from 'node:crypto';
 import type { IntrospectionConfig } from '../../config/types.ts';
 import type { Identity } from '../../pipeline/types.ts';
@@ -33,7 +34,7 @@ export class Introspector {
   readonly #audience: readonly string[] | undefined;
 
   constructor(config: IntrospectionConfig, options: IntrospectorOptions) {
-    if (!isAllowedIdpUrl(config.endpoint)) throw new Error(`${options.at}.endpoint: must be an https:// URL (plain http only to a loopback host), without credentials`);
+    if (!isAllowedIdpUrl(config.endpoint)) throw new ConfigIssueError(`${options.at}.endpoint`, 'must be an https:// URL (plain http only to a loopback host), without credentials');
     this.#config = config;
     this.#now = options.now ?? Date.now;
     this.#fetch = options.fetch;

@@ -54,7 +54,7 @@ function verifierFor(input: AuthenticatorBuildInput): JwtVerifier | undefined {
  * Builds the bearer-JWT authenticator of a route (undefined when the API has no `auth.jwt`). The verifier and its
  * key sets are built once per API; the route only fixes where tokens may come from. When introspection is also
  * configured, tokens that are not JWT-shaped are left to it.
- * @throws Error naming the config path on an invalid issuer setting.
+ * @throws ConfigIssueError naming the config path on an invalid issuer setting.
  */
 export function createJwtAuthenticator(input: AuthenticatorBuildInput): Authenticator | undefined {
   const verifier = verifierFor(input);

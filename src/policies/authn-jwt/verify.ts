@@ -1,3 +1,4 @@
+import { ConfigIssueError } from '../../config/errors.ts';
 import { createPublicKey } from 'node:crypto';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { JwtConfig, JwtIssuerConfig } from '../../config/types.ts';
@@ -68,13 +69,13 @@ export class JwtVerifier {
     }
     config.issuers.forEach((issuer, i) => {
       const at = `${options.at}.issuers[${i}]`;
-      if (this.#issuers.has(issuer.issuer)) throw new Error(`${at}.issuer: issuer "${issuer.issuer}" is listed twice`);
+      if (this.#issuers.has(issuer.issuer)) throw new ConfigIssueError(`${at}.issuer`, `issuer "${issuer.issuer}" is listed twice`);
       this.#issuers.set(issuer.issuer, compileIssuer(issuer, at, options));
     });
     this.#single = this.#issuers.size === 1 ? [...this.#issuers.values()][0] : undefined;
     const optionalIss = [...this.#issuers.values()].filter((i) => !i.required.has('iss'));
     if (optionalIss.length > 1) {
-      throw new Error(`${options.at}.issuers: at most one issuer may leave iss out of require (a token without iss must name its issuer unambiguously)`);
+      throw new ConfigIssueError(`${options.at}.issuers`, 'at most one issuer may leave iss out of require (a token without iss must name its issuer unambiguously)');
     }
     this.#withoutIss = optionalIss[0];
   }
@@ -198,14 +199,14 @@ export function secretBytes(value: string, at: string): Uint8Array {
   const prefix = colon > 0 ? value.slice(0, colon).toLowerCase() : '';
   const body = value.slice(colon + 1).trim();
   if (prefix === 'hex') {
-    if (!/^(?:[0-9a-fA-F]{2})+$/.test(body)) throw new Error(`${at}: hex: secret is not an even number of hex digits`);
+    if (!/^(?:[0-9a-fA-F]{2})+$/.test(body)) throw new ConfigIssueError(at, 'hex: secret is not an even number of hex digits');
     return Buffer.from(body, 'hex');
   }
   if (prefix === 'base64' || prefix === 'base64url') {
     const alphabet = prefix === 'base64' ? /^[A-Za-z0-9+/]+={0,2}$/ : /^[A-Za-z0-9_-]+={0,2}$/;
     const bytes = alphabet.test(body) ? Buffer.from(body, prefix) : undefined;
     // Node drops characters that do not make a whole byte: only an encoding that round-trips is the secret meant.
-    if (bytes === undefined || bytes.toString(prefix).replace(/=+$/, '') !== body.replace(/=+$/, '')) throw new Error(`${at}: ${prefix}: secret is not valid ${prefix}`);
+    if (bytes === undefined || bytes.toString(prefix).replace(/=+$/, '') !== body.replace(/=+$/, '')) throw new ConfigIssueError(at, `${prefix}: secret is not valid ${prefix}`);
     return bytes;
   }
   return new TextEncoder().encode(value);
@@ -213,38 +214,38 @@ export function secretBytes(value: string, at: string): Uint8Array {
 
 function compileIssuer(cfg: JwtIssuerConfig, at: string, options: JwtVerifierOptions): CompiledIssuer {
   const required = new Set<string>(cfg.require ?? DEFAULT_REQUIRED_CLAIMS);
-  if (!required.has('exp') || !required.has('sub')) throw new Error(`${at}.require: must include exp and sub`);
+  if (!required.has('exp') || !required.has('sub')) throw new ConfigIssueError(`${at}.require`, 'must include exp and sub');
   if (required.has('aud') && cfg.audience === undefined) {
-    throw new Error(`${at}.audience: is required while require lists aud (set the accepted audience, or leave aud out of require for an issuer that sets none)`);
+    throw new ConfigIssueError(`${at}.audience`, 'is required while require lists aud (set the accepted audience, or leave aud out of require for an issuer that sets none)');
   }
   if (!required.has('aud') && cfg.secret === undefined) {
     options.warn?.(`${at}.require`, 'aud is not required from an issuer with public keys: tokens it issued for any of its clients are accepted; require aud and set audience unless this API is the issuer\'s only audience');
   }
   const sources = (['discovery_url', 'jwks_url', 'keys', 'secret'] as const).filter((k) => cfg[k] !== undefined);
   if (sources.length !== 1) {
-    throw new Error(`${at}: set exactly one of discovery_url, jwks_url, keys or secret (found ${sources.length === 0 ? 'none' : sources.join(', ')})`);
+    throw new ConfigIssueError(at, `set exactly one of discovery_url, jwks_url, keys or secret (found ${sources.length === 0 ? 'none' : sources.join(', ')})`);
   }
   const hmac = cfg.algorithms.filter((a) => (HMAC_ALGORITHMS as readonly string[]).includes(a));
   let key: JWTVerifyGetKey | Uint8Array;
   if (cfg.secret !== undefined) {
-    if (hmac.length !== cfg.algorithms.length) throw new Error(`${at}.algorithms: with a secret only HS256/HS384/HS512 are allowed (never asymmetric algorithms alongside)`);
+    if (hmac.length !== cfg.algorithms.length) throw new ConfigIssueError(`${at}.algorithms`, 'with a secret only HS256/HS384/HS512 are allowed (never asymmetric algorithms alongside)');
     const bytes = secretBytes(cfg.secret, `${at}.secret`);
-    if (bytes.length === 0) throw new Error(`${at}.secret: is empty`);
+    if (bytes.length === 0) throw new ConfigIssueError(`${at}.secret`, 'is empty');
     for (const alg of hmac) {
       const needed = HMAC_MIN_BYTES[alg]!;
       if (bytes.length >= needed) continue;
       const message = `${alg} secret is ${bytes.length * 8} bits, under the ${needed * 8} bits it needs: anyone who guesses it can forge tokens`;
-      if (!cfg.allow_weak_secret) throw new Error(`${at}.secret: ${message} (use a longer random secret, e.g. \`base64:\` of 32 random bytes; or set allow_weak_secret: true for an app key you cannot change yet, and mint upstream credentials)`);
+      if (!cfg.allow_weak_secret) throw new ConfigIssueError(`${at}.secret`, `${message} (use a longer random secret, e.g. \`base64:\` of 32 random bytes; or set allow_weak_secret: true for an app key you cannot change yet, and mint upstream credentials)`);
       options.warn?.(`${at}.secret`, `${message}; accepted because allow_weak_secret is true (see docs/app-tokens.md)`);
     }
     key = bytes;
   } else {
-    if (hmac.length > 0) throw new Error(`${at}.algorithms: ${hmac.join(', ')} need a secret; HMAC algorithms are never accepted with public keys (key confusion)`);
+    if (hmac.length > 0) throw new ConfigIssueError(`${at}.algorithms`, `${hmac.join(', ')} need a secret; HMAC algorithms are never accepted with public keys (key confusion)`);
     if (cfg.keys) key = staticKeys(cfg.keys, at);
     else {
       const url = cfg.discovery_url ?? cfg.jwks_url!;
       const field = cfg.discovery_url ? 'discovery_url' : 'jwks_url';
-      if (!isAllowedIdpUrl(url)) throw new Error(`${at}.${field}: must be an https:// URL (plain http only to a loopback host), without credentials`);
+      if (!isAllowedIdpUrl(url)) throw new ConfigIssueError(`${at}.${field}`, 'must be an https:// URL (plain http only to a loopback host), without credentials');
       const create = () =>
         new RemoteJwks({
           issuer: cfg.issuer,
@@ -277,21 +278,21 @@ function compileIssuer(cfg: JwtIssuerConfig, at: string, options: JwtVerifierOpt
 function staticKeys(keys: NonNullable<JwtIssuerConfig['keys']>, at: string): JWTVerifyGetKey {
   const jwks = keys.map((entry, i) => {
     if (typeof entry === 'string') {
-      if (/PRIVATE KEY/.test(entry)) throw new Error(`${at}.keys[${i}]: is a private key; configure the public key only`);
+      if (/PRIVATE KEY/.test(entry)) throw new ConfigIssueError(`${at}.keys[${i}]`, 'is a private key; configure the public key only');
       try {
         return createPublicKey(entry).export({ format: 'jwk' }) as Record<string, unknown>;
       } catch (error) {
-        throw new Error(`${at}.keys[${i}]: not a PEM public key (${(error as Error).message})`, { cause: error });
+        throw new ConfigIssueError(`${at}.keys[${i}]`, `not a PEM public key (${(error as Error).message})`, undefined, { cause: error });
       }
     }
-    if ('d' in entry || entry['kty'] === 'oct') throw new Error(`${at}.keys[${i}]: must be a public asymmetric JWK (no private or symmetric keys)`);
+    if ('d' in entry || entry['kty'] === 'oct') throw new ConfigIssueError(`${at}.keys[${i}]`, 'must be a public asymmetric JWK (no private or symmetric keys)');
     return { ...entry };
   });
   let local: JWTVerifyGetKey;
   try {
     local = createLocalJWKSet({ keys: jwks as never });
   } catch (error) {
-    throw new Error(`${at}.keys: not a valid key set (${(error as Error).message})`, { cause: error });
+    throw new ConfigIssueError(`${at}.keys`, `not a valid key set (${(error as Error).message})`, undefined, { cause: error });
   }
   const kidless = jwks.some((k) => k['kid'] === undefined);
   if (!kidless) return local;

@@ -1,3 +1,4 @@
+import { ConfigIssueError } from '../../config/errors.ts';
 import type { TLSSocket } from 'node:tls';
 import type { Identity, RequestContext } from '../../pipeline/types.ts';
 import { GatewayError } from '../../problem.ts';
@@ -81,7 +82,7 @@ export function createMtlsAuthenticator(config: MtlsAuthConfig, store: Store | u
 
 /**
  * The factory registered with the authenticate stage: active for APIs with `auth.mtls`.
- * @throws Error naming the config path when `listen.https.client_ca` is not configured.
+ * @throws ConfigIssueError naming the config path when `listen.https.client_ca` is not configured.
  */
 export const mtlsAuthenticatorFactory: AuthenticatorFactory = {
   name: 'mtls',
@@ -90,7 +91,7 @@ export const mtlsAuthenticatorFactory: AuthenticatorFactory = {
     const config = input.auth.mtls;
     if (!config) return undefined;
     if (!input.config.listen.https?.client_ca) {
-      throw new Error(`apis[${input.apiIndex}].auth.mtls: needs listen.https.client_ca (the CA bundle client certificates are verified against)`);
+      throw new ConfigIssueError(`apis[${input.apiIndex}].auth.mtls`, 'needs listen.https.client_ca (the CA bundle client certificates are verified against)');
     }
     return createMtlsAuthenticator(config, (input.services as { store?: Store }).store);
   },

@@ -1,3 +1,4 @@
+import { ConfigIssueError } from '../../config/errors.ts';
 import type { OpenAPIV3 } from 'openapi-types';
 import type { Identity, RequestContext, RequestPolicy, PolicyBuildInput } from '../../pipeline/types.ts';
 import { GatewayError } from '../../problem.ts';
@@ -59,7 +60,7 @@ interface KindSlot {
  * checked: a present-but-invalid credential is a 401 even on a public route; the first satisfied alternative sets
  * `ctx.identity`; none on a protected route is a 401 with `WWW-Authenticate`. Any unexpected error denies.
  * Passthrough APIs with `auth` require authentication unless `auth.required: false`.
- * @throws Error naming the config path and operationId when the spec demands a scheme the config lacks.
+ * @throws ConfigIssueError naming the config path and operationId when the spec demands a scheme the config lacks.
  */
 export function createAuthnPolicy(input: PolicyBuildInput): RequestPolicy | undefined {
   const { api, apiIndex, operation, operationId } = input;
@@ -69,7 +70,7 @@ export function createAuthnPolicy(input: PolicyBuildInput): RequestPolicy | unde
   if (!auth) {
     if (security.length === 0 || security.some((req) => Object.keys(req).length === 0)) return undefined;
     const names = Object.keys(security[0]!).join(', ');
-    throw new Error(`${at}: operation "${operationId}" requires security (${names}) but the API has no auth configured; add ${at} or mark the operation public with security: []`);
+    throw new ConfigIssueError(at, `operation "${operationId}" requires security (${names}) but the API has no auth configured; add ${at} or mark the operation public with security: []`);
   }
   const buildInput: AuthenticatorBuildInput = {
     config: input.config,
@@ -98,7 +99,7 @@ export function createAuthnPolicy(input: PolicyBuildInput): RequestPolicy | unde
     slots = [...byKind].map(([kind, authenticators]) => ({ kind, authenticators }));
     alternatives = slots.map((_, i) => [i]);
     isPublic = !auth.required;
-    if (slots.length === 0) throw new Error(`${at}: no authentication method is configured for passthrough API "${api.name}"`);
+    if (slots.length === 0) throw new ConfigIssueError(at, `no authentication method is configured for passthrough API "${api.name}"`);
   } else {
     slots = [];
     const slotOf = (kind: SchemeKind): number => {
@@ -121,15 +122,15 @@ export function createAuthnPolicy(input: PolicyBuildInput): RequestPolicy | unde
       const alternative: number[] = [];
       for (const name of names) {
         const scheme = operation.securitySchemes[name];
-        if (!scheme) throw new Error(`${at}: operation "${operationId}" names security scheme "${name}", which components.securitySchemes does not define`);
+        if (!scheme) throw new ConfigIssueError(at, `operation "${operationId}" names security scheme "${name}", which components.securitySchemes does not define`);
         const kind = schemeKind(scheme as OpenAPIV3.SecuritySchemeObject);
-        if (!kind) throw new Error(`${at}: operation "${operationId}" uses security scheme "${name}" of a type Rampart does not support (${scheme.type})`);
+        if (!kind) throw new ConfigIssueError(at, `operation "${operationId}" uses security scheme "${name}" of a type Rampart does not support (${scheme.type})`);
         if (kind === 'apiKey' && (api.operations[operationId]?.sender_constraint ?? auth.sender_constraint.mode) === 'required') {
-          throw new Error(`${at}.sender_constraint: operation "${operationId}" requires sender-constrained tokens but also accepts API keys (scheme "${name}"), which are bearer credentials; drop the apiKey alternative or the requirement`);
+          throw new ConfigIssueError(`${at}.sender_constraint`, `operation "${operationId}" requires sender-constrained tokens but also accepts API keys (scheme "${name}"), which are bearer credentials; drop the apiKey alternative or the requirement`);
         }
         const slot = slotOf(kind);
         if (slot === -1) {
-          throw new Error(`${at}: operation "${operationId}" requires security scheme "${name}" (${KIND_LABEL[kind]}), which is not configured`);
+          throw new ConfigIssueError(at, `operation "${operationId}" requires security scheme "${name}" (${KIND_LABEL[kind]}), which is not configured`);
         }
         if (!alternative.includes(slot)) alternative.push(slot);
       }
@@ -205,7 +206,7 @@ function createBackoff(input: PolicyBuildInput): FailureBackoff | undefined {
   const config = input.api.auth?.failure_backoff;
   if (!config?.enabled) return undefined;
   const counters = input.services.counters;
-  if (!counters) throw new Error(`apis[${input.apiIndex}].auth.failure_backoff: needs the counters service`);
+  if (!counters) throw new ConfigIssueError(`apis[${input.apiIndex}].auth.failure_backoff`, 'needs the counters service');
   return new FailureBackoff(config, counters, `authfail:${input.api.name}`, input.config.counters?.ipv6_prefix);
 }
 

@@ -1,3 +1,4 @@
+import { ConfigIssueError } from '../../config/errors.ts';
 import { Environment } from '@marcbachmann/cel-js';
 
 /**
@@ -42,7 +43,7 @@ export interface CompiledRule {
 /**
  * Parses and type-checks a CEL expression once, at start, with the `@marcbachmann/cel-js` implementation.
  * Unknown variables and non-boolean results are refused here.
- * @throws Error naming `origin` (e.g. `apis[0].rules.getOrder`) with the parser's message.
+ * @throws ConfigIssueError naming `origin` (e.g. `apis[0].rules.getOrder`) with the parser's message.
  */
 export function compileRule(source: string, origin: string, kind: RuleKind): CompiledRule {
   const env = ENVIRONMENTS[kind];
@@ -50,11 +51,11 @@ export function compileRule(source: string, origin: string, kind: RuleKind): Com
   try {
     program = env.parse(source);
   } catch (error) {
-    throw new Error(`${origin}: invalid CEL rule: ${firstLine(error)}`, { cause: error });
+    throw new ConfigIssueError(origin, `invalid CEL rule: ${firstLine(error)}`, undefined, { cause: error });
   }
   const checked = env.check(source);
-  if (!checked.valid) throw new Error(`${origin}: invalid CEL rule: ${firstLine(checked.error)}`);
-  if (checked.type !== 'bool' && checked.type !== 'dyn') throw new Error(`${origin}: CEL rule must return a bool, not ${checked.type}`);
+  if (!checked.valid) throw new ConfigIssueError(origin, `invalid CEL rule: ${firstLine(checked.error)}`);
+  if (checked.type !== 'bool' && checked.type !== 'dyn') throw new ConfigIssueError(origin, `CEL rule must return a bool, not ${checked.type}`);
   return {
     source,
     origin,

@@ -1,3 +1,4 @@
+import { ConfigIssueError } from '../../config/errors.ts';
 import type { OwnerRuleConfig } from '../../config/types.ts';
 import { GatewayError, type ErrorCode } from '../../problem.ts';
 import type { RequestContext, ProxiedResponse, RequestPolicy, ResponsePolicy, PolicyBuildInput } from '../../pipeline/types.ts';
@@ -82,7 +83,7 @@ function compileOwner(config: OwnerRuleConfig, at: string): OwnerPlan {
       denyCode: 'not_found',
     };
   }
-  if (typeof config !== 'object' || config === null) throw new Error(`${at}: must be a CEL string or an object`);
+  if (typeof config !== 'object' || config === null) throw new ConfigIssueError(at, 'must be a CEL string or an object');
   return {
     request: config.request ? compileRule(config.request, `${at}.request`, 'request') : undefined,
     response: config.response ? compileRule(config.response, `${at}.response`, 'response') : undefined,

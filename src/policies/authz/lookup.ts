@@ -1,3 +1,4 @@
+import { ConfigIssueError } from '../../config/errors.ts';
 import type { ValidateFunction } from 'ajv';
 import type { Dispatcher } from 'undici';
 import type { OwnerLookupConfig } from '../../config/types.ts';
@@ -61,13 +62,13 @@ const paramAjv = createOpenApiAjv({ coerce: true });
 /**
  * Reads an owner lookup from config (validated and defaulted by the config schema) or from the spec extension
  * `x-rampart-owner-lookup` (checked against the same schema here, defaults applied).
- * @throws Error naming `at` when the spec extension does not fit the schema.
+ * @throws ConfigIssueError naming `at` when the spec extension does not fit the schema.
  */
 export function ownerLookupConfig(raw: unknown, at: string, fromSpec: boolean): OwnerLookupConfig {
   if (!fromSpec) return raw as OwnerLookupConfig;
   if (!validateSpecLookup(raw)) {
     const error = validateSpecLookup.errors?.[0];
-    throw new Error(`${at}${error?.instancePath ? error.instancePath.replaceAll('/', '.') : ''}: ${error?.message ?? 'invalid'}`);
+    throw new ConfigIssueError(`${at}${error?.instancePath ? error.instancePath.replaceAll('/', '.') : ''}`, `${error?.message ?? 'invalid'}`);
   }
   return { ...OWNER_LOOKUP_DEFAULTS, ...(raw as Partial<OwnerLookupConfig>) } as OwnerLookupConfig;
 }
@@ -78,19 +79,19 @@ export function ownerLookupConfig(raw: unknown, at: string, fromSpec: boolean): 
  * referenced id is read from the request, the object fetched from the route's upstream with the caller's own
  * credential headers and Rampart's identity assertion (so the upstream's own checks apply), with a timeout, no
  * redirects, and a bounded per-identity cache of `cache_seconds`.
- * @throws Error naming `at` (e.g. `apis[0].operations.createOrder.owner_lookup.operation`) on any mistake.
+ * @throws ConfigIssueError naming `at` (e.g. `apis[0].operations.createOrder.owner_lookup.operation`) on any mistake.
  */
 export function compileOwnerLookup(config: OwnerLookupConfig, at: string, input: PolicyBuildInput, options: OwnerLookupOptions = {}): OwnerLookup {
   const spec = input.spec;
-  if (!spec) throw new Error(`${at}: an owner lookup needs the API's OpenAPI spec`);
+  if (!spec) throw new ConfigIssueError(at, `an owner lookup needs the API's OpenAPI spec`);
   const target = spec.operations.find((o) => o.operationId === config.operation);
-  if (!target) throw new Error(`${at}.operation: no operation "${config.operation}" in ${spec.file}`);
-  if (target.method !== 'GET') throw new Error(`${at}.operation: "${config.operation}" is ${target.method}; a lookup must be a GET operation`);
+  if (!target) throw new ConfigIssueError(`${at}.operation`, `no operation "${config.operation}" in ${spec.file}`);
+  if (target.method !== 'GET') throw new ConfigIssueError(`${at}.operation`, `"${config.operation}" is ${target.method}; a lookup must be a GET operation`);
   const pathParams = [...target.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
   const param = config.param ?? (pathParams.length === 1 ? pathParams[0]! : undefined);
-  if (param === undefined) throw new Error(`${at}.param: "${config.operation}" has ${pathParams.length} path parameters; name the one the id fills`);
-  if (!pathParams.includes(param)) throw new Error(`${at}.param: "${config.operation}" has no path parameter "${param}"`);
-  if (pathParams.length > 1) throw new Error(`${at}.operation: "${config.operation}" has other path parameters than "${param}", which a lookup cannot fill`);
+  if (param === undefined) throw new ConfigIssueError(`${at}.param`, `"${config.operation}" has ${pathParams.length} path parameters; name the one the id fills`);
+  if (!pathParams.includes(param)) throw new ConfigIssueError(`${at}.param`, `"${config.operation}" has no path parameter "${param}"`);
+  if (pathParams.length > 1) throw new ConfigIssueError(`${at}.operation`, `"${config.operation}" has other path parameters than "${param}", which a lookup cannot fill`);
   const readReference = compileReference(config.from, `${at}.from`, input.operation);
   const validateId = compileIdCheck(target, param, at);
   const rule = compileRule(config.rule, `${at}.rule`, 'lookup');
@@ -206,7 +207,7 @@ function compileReference(from: string, at: string, operation: SpecOperation | u
   if (source === 'params' || source === 'query') {
     const name = segments.join('.');
     if (source === 'params') {
-      if (operation && !operation.path.includes(`{${name}}`)) throw new Error(`${at}: operation ${operation.operationId} has no path parameter "${name}"`);
+      if (operation && !operation.path.includes(`{${name}}`)) throw new ConfigIssueError(at, `operation ${operation.operationId} has no path parameter "${name}"`);
       return (ctx) => toReference(ctx.params[name]);
     }
     return (ctx) => {
@@ -214,8 +215,8 @@ function compileReference(from: string, at: string, operation: SpecOperation | u
       return all.length > 1 ? { kind: 'invalid', why: `query parameter ${name} repeated` } : toReference(all[0]);
     };
   }
-  if (source !== 'body' || segments.length === 0) throw new Error(`${at}: must start with body., params. or query.`);
-  if (operation && !operation.requestBody) throw new Error(`${at}: operation ${operation.operationId} declares no request body`);
+  if (source !== 'body' || segments.length === 0) throw new ConfigIssueError(at, 'must start with body., params. or query.');
+  if (operation && !operation.requestBody) throw new ConfigIssueError(at, `operation ${operation.operationId} declares no request body`);
   return (_ctx, body) => {
     if (body === undefined) return { kind: 'absent' };
     if (body.kind === 'raw') return { kind: 'invalid', why: `a ${body.mediaType} body cannot be read` };
@@ -243,7 +244,7 @@ function compileIdCheck(target: SpecOperation, param: string, at: string): Valid
   try {
     return paramAjv.compile(schema as object);
   } catch (error) {
-    throw new Error(`${at}.param: the schema of "${param}" in ${target.operationId} does not compile: ${(error as Error).message}`, { cause: error });
+    throw new ConfigIssueError(`${at}.param`, `the schema of "${param}" in ${target.operationId} does not compile: ${(error as Error).message}`, undefined, { cause: error });
   }
 }
 

@@ -1,3 +1,4 @@
+import { ConfigIssueError } from '../../config/errors.ts';
 import type { ProxiedResponse } from '../../pipeline/types.ts';
 import { jsonBodyOf } from '../response/json.ts';
 import type { FailureBodyRule, LoginConfig } from './schema.ts';
@@ -21,7 +22,7 @@ type Test = (value: unknown) => boolean;
  * Compiles `login.failure`: a status in `status`, or any body rule holding on the JSON body (for logins that answer
  * failures with 200 and a message). Bodies are decoded first (Content-Encoding); a non-empty body a rule applies to
  * that is not readable JSON counts as a failure (fail closed).
- * @throws Error naming `at` on a regular expression that does not compile.
+ * @throws ConfigIssueError naming `at` on a regular expression that does not compile.
  */
 export function compileFailureCondition(login: LoginConfig, at: string): FailureCondition {
   const statuses = new Set<number>(login.failure.status);
@@ -62,14 +63,14 @@ interface CompiledRule {
 function compileRule(rule: FailureBodyRule, at: string): CompiledRule {
   const statuses = rule.status ? new Set(rule.status) : undefined;
   const tests = (['equals', 'matches', 'present'] as const).filter((k) => rule[k] !== undefined);
-  if (tests.length !== 1) throw new Error(`${at}: set exactly one of equals, matches or present (found ${tests.length === 0 ? 'none' : tests.join(', ')})`);
+  if (tests.length !== 1) throw new ConfigIssueError(at, `set exactly one of equals, matches or present (found ${tests.length === 0 ? 'none' : tests.join(', ')})`);
   let test: Test;
   if (rule.matches !== undefined) {
     let pattern: RegExp;
     try {
       pattern = new RegExp(rule.matches, 'u');
     } catch (error) {
-      throw new Error(`${at}.matches: not a valid regular expression (${(error as Error).message})`, { cause: error });
+      throw new ConfigIssueError(`${at}.matches`, `not a valid regular expression (${(error as Error).message})`, undefined, { cause: error });
     }
     test = (value) => typeof value === 'string' && pattern.test(value.slice(0, MAX_MATCHED_CHARS));
   } else if (rule.equals !== undefined) {

@@ -2,6 +2,7 @@ import { createOpenApiAjv } from '../../openapi/ajv.ts';
 import type { PolicyBuildInput } from '../../pipeline/types.ts';
 import { loginSchema, type LoginConfig } from './schema.ts';
 import { withSchemaDefaults } from '../../config/defaults.ts';
+import { ConfigIssueError } from '../../config/errors.ts';
 
 const validateSpecLogin = createOpenApiAjv().compile(loginSchema);
 
@@ -26,7 +27,7 @@ export function loginOf(input: Pick<PolicyBuildInput, 'api' | 'apiIndex' | 'oper
     const error = validateSpecLogin.errors?.[0];
     const field = (raw as { account_field?: unknown } | null)?.account_field;
     if (typeof field !== 'string') throw new Error(`${at} needs account_field (a body field name)`);
-    throw new Error(`${at}${error?.instancePath ? ` at ${error.instancePath}` : ''}: ${error?.message ?? 'invalid'}`);
+    throw new ConfigIssueError(`${at}${error?.instancePath ? ` at ${error.instancePath}` : ''}`, error?.message ?? 'invalid');
   }
   return { config: withSchemaDefaults<LoginConfig>(loginSchema, raw), at };
 }

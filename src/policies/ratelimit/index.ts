@@ -1,3 +1,4 @@
+import { ConfigIssueError } from '../../config/errors.ts';
 import type { Counters } from '../../counters/index.ts';
 import { CounterUnavailableError, type Decision, type LimitSpec } from '../../counters/types.ts';
 import type { Identity, RequestContext, RequestPolicy, PolicyBuildInput } from '../../pipeline/types.ts';
@@ -111,7 +112,7 @@ function compileLimit(
       item: policyItem(limit.name, spec),
     };
   } catch (error) {
-    throw new Error(`${at}: ${(error as Error).message}`, { cause: error });
+    throw new ConfigIssueError(at, `${(error as Error).message}`, undefined, { cause: error });
   }
 }
 

@@ -1,4 +1,5 @@
 import type { OpenAPIV3 } from 'openapi-types';
+import { ConfigIssueError } from '../../config/errors.ts';
 import type { SpecOperation } from '../../openapi/load.ts';
 import type { SelfServiceKeysConfig } from './schema.ts';
 
@@ -28,13 +29,14 @@ const json = (schema: unknown): OpenAPIV3.ResponseObject => ({ description: 'ok'
  * The three self-service operations as spec operations, so every request stage treats them like any other route:
  * authentication with the API's token scheme, rate limits, strict validation of the body and path, response
  * minimisation to these schemas, audit.
- * @throws Error naming the config path when the spec has no token scheme to require.
+ * @throws ConfigIssueError naming the config path when the spec has no token scheme to require.
  */
 export function selfServiceOperations(config: SelfServiceKeysConfig, schemes: Readonly<Record<string, OpenAPIV3.SecuritySchemeObject>>, prefix: string, at: string): SpecOperation[] {
   const tokenSchemes = Object.entries(schemes).filter(([, s]) => (s.type === 'http' && s.scheme?.toLowerCase() === 'bearer') || s.type === 'oauth2' || s.type === 'openIdConnect');
   const scheme = config.scheme ?? tokenSchemes[0]?.[0];
   if (scheme === undefined || !tokenSchemes.some(([name]) => name === scheme)) {
-    throw new Error(`${at}.scheme: ${config.scheme ? `"${config.scheme}" is not an http bearer, oauth2 or openIdConnect scheme of the spec` : 'the spec has no http bearer, oauth2 or openIdConnect scheme'}; self-service keys are created by token holders only`);
+    const problem = config.scheme ? `"${config.scheme}" is not an http bearer, oauth2 or openIdConnect scheme of the spec` : 'the spec has no http bearer, oauth2 or openIdConnect scheme';
+    throw new ConfigIssueError(`${at}.scheme`, `${problem}; self-service keys are created by token holders only`);
   }
   const common = { security: [{ [scheme]: [] }], securitySchemes: schemes, deprecated: false };
   const path = `${prefix}${config.path}`;

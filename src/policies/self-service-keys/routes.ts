@@ -8,14 +8,14 @@ import { selfServiceOperations } from './operations.ts';
 /**
  * The self-service key operations of an API, with their endpoints (none unless `self_service_keys.enabled`). The
  * keys they issue are only usable where the API accepts API keys, so that is required.
- * @throws Error naming the config path on a misconfiguration.
+ * @throws ConfigIssueError naming the config path on a misconfiguration.
  */
 export function selfServiceRoutes(api: ApiConfig, apiIndex: number, spec: LoadedSpec, services: Services) {
   const config = api.self_service_keys;
   if (!config?.enabled) return [];
   const at = `apis[${apiIndex}].self_service_keys`;
-  if (api.auth?.api_keys === undefined || api.auth.api_keys === false) throw new Error(`${at}: the API does not accept API keys (auth.api_keys), so self-service keys would be useless`);
-  if (config.default_ttl_days > config.max_ttl_days) throw new Error(`${at}.default_ttl_days: is over max_ttl_days (${config.max_ttl_days})`);
+  if (api.auth?.api_keys === undefined || api.auth.api_keys === false) throw new ConfigIssueError(at, 'the API does not accept API keys (auth.api_keys), so self-service keys would be useless');
+  if (config.default_ttl_days > config.max_ttl_days) throw new ConfigIssueError(`${at}.default_ttl_days`, `is over max_ttl_days (${config.max_ttl_days})`);
   const schemes = spec.operations[0]?.securitySchemes ?? ((spec.document.components?.securitySchemes ?? {}) as never);
   const operations = selfServiceOperations(config, schemes, '', at);
   for (const operation of operations) {

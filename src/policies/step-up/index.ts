@@ -1,3 +1,4 @@
+import { ConfigIssueError } from '../../config/errors.ts';
 import type { ApiConfig } from '../../config/types.ts';
 import { createOpenApiAjv } from '../../openapi/ajv.ts';
 import type { Identity, PolicyBuildInput, RequestContext, RequestPolicy } from '../../pipeline/types.ts';
@@ -17,7 +18,7 @@ const validateSpecStepUp = createOpenApiAjv().compile(stepUpSchema);
  * request is refused with 401 and `WWW-Authenticate: Bearer error="insufficient_user_authentication", …` naming
  * what to obtain. Only token identities can satisfy it: an API key or a client certificate says nothing about how a
  * user authenticated, so it never does. Returns undefined for operations without a requirement.
- * @throws Error naming the config path or spec extension when malformed, or set on an operation without authentication.
+ * @throws ConfigIssueError naming the config path or spec extension when malformed, or set on an operation without authentication.
  */
 export function createStepUpPolicy(input: PolicyBuildInput): RequestPolicy | undefined {
   const configured = input.api.operations[input.operationId]?.step_up;
@@ -27,14 +28,14 @@ export function createStepUpPolicy(input: PolicyBuildInput): RequestPolicy | und
   const config = configured ?? specStepUp(raw, at);
   const security = input.operation?.security;
   if (security !== undefined && (security.length === 0 || security.some((r) => Object.keys(r).length === 0))) {
-    throw new Error(`${at}: the operation allows anonymous calls (security: [] or {}), so a step-up requirement could never hold; require authentication first`);
+    throw new ConfigIssueError(at, 'the operation allows anonymous calls (security: [] or {}), so a step-up requirement could never hold; require authentication first');
   }
   const challenge = challengeOf(config);
   const acr = config.acr ? new Set(config.acr) : undefined;
   const issuers = config.issuers ? new Set(config.issuers) : undefined;
   const known = [...(input.api.auth?.jwt?.issuers.map((i) => i.issuer) ?? []), ...(input.api.auth?.introspection ? [input.api.auth.introspection.issuer ?? input.api.auth.introspection.endpoint] : [])];
   for (const issuer of config.issuers ?? []) {
-    if (!known.includes(issuer)) throw new Error(`${at}.issuers: "${issuer}" is not an issuer of this API (${known.join(', ') || 'none configured'})`);
+    if (!known.includes(issuer)) throw new ConfigIssueError(`${at}.issuers`, `"${issuer}" is not an issuer of this API (${known.join(', ') || 'none configured'})`);
   }
   if (!issuers && known.length > 1) {
     input.warn?.(at, `the API trusts ${known.length} token issuers and any of them can vouch for this step-up; acr values mean what their issuer says, so name the ones that do multi-factor authentication in issuers`);
@@ -56,7 +57,7 @@ export function createStepUpPolicy(input: PolicyBuildInput): RequestPolicy | und
 function specStepUp(raw: unknown, at: string): StepUpConfig {
   if (!validateSpecStepUp(raw)) {
     const error = validateSpecStepUp.errors?.[0];
-    throw new Error(`${at}${error?.instancePath ? ` at ${error.instancePath}` : ''}: ${error?.message ?? 'invalid'}`);
+    throw new ConfigIssueError(`${at}${error?.instancePath ? ` at ${error.instancePath}` : ''}`, error?.message ?? 'invalid');
   }
   return raw as StepUpConfig;
 }
