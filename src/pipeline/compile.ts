@@ -175,7 +175,7 @@ function compileRoute(
   const request: RequestPolicy[] = [];
   const response: ResponsePolicy[] = [];
   for (const factory of registry.factories) {
-    const built = factory.build(input);
+    const built = factory.setting ? factory.build(input, (api as unknown as Readonly<Record<string, unknown>>)[factory.setting.key]) : factory.build(input);
     if (built?.request) request.push(...(Array.isArray(built.request) ? built.request : [built.request as RequestPolicy]));
     if (built?.response) response.push(...(Array.isArray(built.response) ? built.response : [built.response as ResponsePolicy]));
   }

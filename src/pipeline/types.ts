@@ -390,7 +390,7 @@ export interface CompiledRoute {
   readonly eventStream?: EventStreamContract;
 }
 
-/** A route's WebSocket settings, API and operation levels merged over the defaults (proxy/websocket/schema.ts). */
+/** A route's WebSocket settings, API and operation levels merged over the defaults (proxy/websocket/route.ts). */
 export interface RouteWebSocket {
   readonly allowOrigins: ReadonlySet<string>;
   readonly maxMessageBytes: number;
@@ -502,13 +502,25 @@ export interface PolicyBuildInput {
 }
 
 /**
+ * A policy's own setting on every API, `apis[].<key>`, declared in its registry entry: the config schema includes
+ * it from the registry (config/schema.ts), so a new policy needs no line outside its folder and the registry.
+ */
+export interface PolicySetting {
+  readonly key: string;
+  /** JSON Schema of the value, with its default (the loader validates and fills it like every other setting). */
+  readonly schema: Readonly<Record<string, unknown>>;
+}
+
+/**
  * A policy folder's entry point: given a route, returns the compiled policy for it, or undefined when the policy
- * does not apply. Factories validate what the schema cannot and throw an Error naming the config path; they do
- * all setup here so the per-request function does none.
+ * does not apply. Factories validate what the schema cannot and throw a ConfigIssueError naming the config path;
+ * they do all setup here so the per-request function does none.
  */
 export interface PolicyFactory {
   readonly name: string;
-  build(input: PolicyBuildInput): CompiledPolicies | undefined;
+  readonly setting?: PolicySetting;
+  /** `setting` is the API's value of the factory's own setting (validated and defaulted by its schema). */
+  build(input: PolicyBuildInput, setting?: unknown): CompiledPolicies | undefined;
 }
 
 /** What one factory call compiled for a route: request and/or response policies that may share state. */

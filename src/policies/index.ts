@@ -1,5 +1,5 @@
 import type { PolicyFactory, PolicyRegistry } from '../pipeline/types.ts';
-import { routeWebSocket } from '../proxy/websocket/schema.ts';
+import { routeWebSocket } from '../proxy/websocket/route.ts';
 import { createCorsPolicy } from './cors/index.ts';
 import { createSecurityHeaders } from './headers/index.ts';
 

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { GatewayError } from '../../problem.ts';
-import type { RouteWebSocket } from './schema.ts';
+import type { RouteWebSocket } from '../../pipeline/types.ts';
 
 /** Close codes (RFC 6455 §7.4.1 and the IANA registry). */
 export const CLOSE = { normal: 1000, goingAway: 1001, policy: 1008, tooBig: 1009, internal: 1011, badGateway: 1014 } as const;
