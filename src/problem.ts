@@ -36,6 +36,7 @@ export const ERRORS = {
   upstream_unavailable: { status: 503, title: 'Service unavailable' },
   upstream_invalid_response: { status: 502, title: 'Bad gateway' },
   service_unavailable: { status: 503, title: 'Service unavailable' },
+  read_only: { status: 503, title: 'Service unavailable' },
   upstream_timeout: { status: 504, title: 'Gateway timeout' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

@@ -25,6 +25,7 @@ import { adminSchema } from '../admin/api/schema.ts';
 import { tracingSchema } from '../tracing/schema.ts';
 import { balancerProperties, UPSTREAM_URL_PATTERN } from '../proxy/balancer/schema.ts';
 import { websocketSchema } from '../proxy/websocket/schema.ts';
+import { POLICY_FACTORIES } from '../policies/index.ts';
 
 const port = (def: number) => ({ type: 'integer', minimum: 0, maximum: 65535, default: def, description: 'TCP port (0 picks a free one).' }) as const;
 const host = (def: string) => ({ type: 'string', minLength: 1, maxLength: 255, default: def, description: 'Address to bind.' }) as const;
@@ -152,47 +153,63 @@ const operationOverrides = {
   },
 } as const;
 
+/** The `apis[]` settings policies declare in the registry (src/policies/index.ts), by key. */
+function policySettings(core: object): Record<string, unknown> {
+  const settings: Record<string, unknown> = {};
+  for (const { name, setting } of POLICY_FACTORIES) {
+    if (!setting) continue;
+    if (setting.key in settings || setting.key in core) throw new Error(`policy ${name}: setting apis[].${setting.key} is declared twice`);
+    settings[setting.key] = setting.schema;
+  }
+  return settings;
+}
+
+/** The settings of an `apis[]` entry that the config itself defines. */
+const coreApiProperties = {
+  name: { type: 'string', pattern: NAME, description: 'Identifier used in logs and metrics.' },
+  spec: { type: 'string', minLength: 1, description: 'Path of the OpenAPI 3.0/3.1 document (YAML or JSON).' },
+  upstream: { type: 'string', pattern: NAME, description: 'Name of an entry under `upstreams`.' },
+  base_path: {
+    type: 'string',
+    pattern: '^/([A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*)?$',
+    default: '/',
+    description: 'Path prefix this API is served under (stripped before matching the spec).',
+  },
+  passthrough: {
+    type: 'boolean',
+    default: false,
+    description: 'Forward every path and method (no spec, no positive security model). Off by default.',
+  },
+  max_body_bytes: byteSize(1048576, 'Largest request body for this API.'),
+  content_types: {
+    ...mediaTypeList,
+    description: 'Request media types accepted; default: those the spec declares, else application/json.',
+  },
+  cors: corsSchema,
+  auth: authSchema,
+  rate_limits: rateLimitListSchema,
+  concurrency: concurrencySchema,
+  brute_force: bruteForceSchema,
+  validation: validationSchema,
+  waf: wafSchema,
+  response: responseSchema,
+  rules: rulesSchema,
+  owner_rules: ownerRulesSchema,
+  upstream_credential: upstreamCredentialSchema,
+  password_policy: passwordPolicySchema,
+  self_service_keys: selfServiceKeysSchema,
+  websocket: websocketSchema,
+  operations: { type: 'object', propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,128}$' }, additionalProperties: operationOverrides, default: {} },
+} as const;
+
 const apiSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['name', 'upstream'],
   description: 'An API served by Rampart: its OpenAPI contract, its upstream and the controls applied to it.',
-  properties: {
-    name: { type: 'string', pattern: NAME, description: 'Identifier used in logs and metrics.' },
-    spec: { type: 'string', minLength: 1, description: 'Path of the OpenAPI 3.0/3.1 document (YAML or JSON).' },
-    upstream: { type: 'string', pattern: NAME, description: 'Name of an entry under `upstreams`.' },
-    base_path: {
-      type: 'string',
-      pattern: '^/([A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*)?$',
-      default: '/',
-      description: 'Path prefix this API is served under (stripped before matching the spec).',
-    },
-    passthrough: {
-      type: 'boolean',
-      default: false,
-      description: 'Forward every path and method (no spec, no positive security model). Off by default.',
-    },
-    max_body_bytes: byteSize(1048576, 'Largest request body for this API.'),
-    content_types: {
-      ...mediaTypeList,
-      description: 'Request media types accepted; default: those the spec declares, else application/json.',
-    },
-    cors: corsSchema,
-    auth: authSchema,
-    rate_limits: rateLimitListSchema,
-    concurrency: concurrencySchema,
-    brute_force: bruteForceSchema,
-    validation: validationSchema,
-    waf: wafSchema,
-    response: responseSchema,
-    rules: rulesSchema,
-    owner_rules: ownerRulesSchema,
-    upstream_credential: upstreamCredentialSchema,
-    password_policy: passwordPolicySchema,
-    self_service_keys: selfServiceKeysSchema,
-    websocket: websocketSchema,
-    operations: { type: 'object', propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,128}$' }, additionalProperties: operationOverrides, default: {} },
-  },
+  // A registry setting is typed by its own policy, which receives its value (PolicyFactory.build); here it is
+  // typed as nothing, so that the config types describe the core settings.
+  properties: { ...coreApiProperties, ...(policySettings(coreApiProperties) as object) },
 } as const;
 
 /** The JSON Schema of `rampart.yaml`. Defaults live here and only here. */

@@ -20,11 +20,16 @@ import { createUpstreamCredentialPolicy } from './upstream-credential/index.ts';
 import { createStepUpPolicy } from './step-up/index.ts';
 import { createPasswordPolicy } from './password-policy/index.ts';
 import { selfServiceRoutes } from './self-service-keys/routes.ts';
+import { readOnlyPolicy } from './read-only/index.ts';
 
-/** Every policy Rampart knows. Each policy names its stage and stages fix the order; within one stage, this list order. */
+/**
+ * Every policy Rampart knows. Each policy names its stage and stages fix the order; within one stage, this list
+ * order. An entry's `setting` becomes `apis[].<key>` in the config schema (config/schema.ts reads it from here).
+ */
 export const POLICY_FACTORIES: readonly PolicyFactory[] = [
   { name: 'request-limits', build: (input) => ({ request: createRequestLimitsPolicy(input) }) },
   { name: 'ip-filter', build: (input) => ({ request: createIpFilterPolicy(input.config.ip_filter, input.services.blocks) }) },
+  readOnlyPolicy,
   { name: 'authenticate', build: (input) => ({ request: createAuthnPolicy(input) }) },
   { name: 'step-up', build: (input) => ({ request: createStepUpPolicy(input) }) },
   {

@@ -344,7 +344,8 @@ export class GatewayHandler {
     ctx.decision = error.code === 'internal' ? 'error' : 'deny';
     ctx.errorCode = error.code;
     ctx.notes.reason = safeReason(error.message);
-    if (error.code === 'internal' || error.status >= 502) {
+    // 5xx are gateway or upstream faults, logged as errors; read-only mode is a deliberate refusal.
+    if (error.code === 'internal' || (error.status >= 502 && error.code !== 'read_only')) {
       this.#logger.error({ requestId: ctx.id, code: error.code, stage: ctx.deniedBy, err: errorForLog(thrown) }, ctx.notes.reason);
     } else {
       this.#logger.debug({ requestId: ctx.id, code: error.code, stage: ctx.deniedBy, reason: ctx.notes.reason }, 'request denied');

@@ -6,6 +6,8 @@
  * Contract: test/fixtures/protected-openapi.yaml.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { SecureVersion } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { jwtVerify, SignJWT } from 'jose';
 
@@ -39,8 +41,11 @@ class Refusal extends Error {
   }
 }
 
-/** Starts the API on 127.0.0.1 (ephemeral port). `healthBurst` requests to /health per IP before 429 (refill 1/s). */
-export async function startProtectedApi(options: { healthBurst?: number } = {}): Promise<ProtectedApi> {
+/**
+ * Starts the API on 127.0.0.1 (ephemeral port). `healthBurst` requests to /health per IP before 429 (refill 1/s).
+ * `tls` serves HTTPS (with HSTS) instead, TLS 1.2+ unless `minVersion` says otherwise.
+ */
+export async function startProtectedApi(options: { healthBurst?: number; tls?: { cert: string; key: string; minVersion?: SecureVersion } } = {}): Promise<ProtectedApi> {
   const secret = new TextEncoder().encode('protected-api-test-secret-0123456789abcdef');
   const names = new Map<string, string>(Object.values(USERS).map((u) => [u.id, u.id.slice(2)]));
   const notes: Note[] = [
@@ -64,7 +69,8 @@ export async function startProtectedApi(options: { healthBurst?: number } = {}):
 
   const send = (res: ServerResponse, status: number, body: unknown, type = 'application/json') => {
     const payload = JSON.stringify(body);
-    res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': type, 'content-length': String(Buffer.byteLength(payload)) });
+    const hsts = options.tls ? { 'strict-transport-security': 'max-age=31536000' } : {};
+    res.writeHead(status, { ...SECURITY_HEADERS, ...hsts, 'content-type': type, 'content-length': String(Buffer.byteLength(payload)) });
     res.end(payload);
   };
   const problem = (res: ServerResponse, status: number) => send(res, status, { type: 'about:blank', title: TITLES[status] ?? 'Error', status }, 'application/problem+json');
@@ -167,16 +173,19 @@ export async function startProtectedApi(options: { healthBurst?: number } = {}):
     throw new Refusal(404);
   }
 
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     route(req, res).catch((error: unknown) => {
       if (!res.headersSent) problem(res, error instanceof Refusal ? error.status : 500);
       else res.destroy();
     });
-  });
+  };
+  const tls = options.tls;
+  const legacy = tls?.minVersion === 'TLSv1' || tls?.minVersion === 'TLSv1.1';
+  const server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: tls.minVersion ?? 'TLSv1.2', ...(legacy ? { ciphers: 'DEFAULT@SECLEVEL=0' } : {}) }, listener) : createServer(listener);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     token: (user) => new SignJWT({ role: USERS[user].role }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(USERS[user].id).setIssuer('protected-api').setAudience('notes').setIssuedAt().setExpirationTime('10m').sign(secret),
     close: () =>
       new Promise<void>((resolve) => {
