@@ -5,6 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDemoStack, type DemoStack } from './helpers/demo-stack.ts';
+import { assertProblem as assertProblemResponse } from './helpers/http.ts';
 
 let stack: DemoStack;
 let alice: string;
@@ -34,14 +35,8 @@ async function send(base: string, method: string, path: string, token: string, b
 const direct = (method: string, path: string, token: string, body?: string) => send(stack.api.url, method, path, token, body);
 const gated = (method: string, path: string, token: string, body?: string) => send(stack.gateway.url, method, path, token, body);
 
-function assertProblem(res: Sent, status: number, code: string): Record<string, unknown> {
-  assert.equal(res.status, status, res.text);
-  assert.match(res.headers.get('content-type') ?? '', /application\/problem\+json/);
-  const body = res.json() as Record<string, unknown>;
-  assert.equal(body['type'], `https://rampart.dev/problems/${code}`);
-  assert.equal(typeof body['requestId'], 'string');
-  return body;
-}
+const assertProblem = (res: Sent, status: number, code: string): Record<string, unknown> =>
+  assertProblemResponse({ status: res.status, headers: Object.fromEntries(res.headers), body: res.text }, status, code);
 
 describe('BOLA: reading another user\'s order by id', () => {
   test('works directly, 404 through Rampart, own order still readable', async () => {
