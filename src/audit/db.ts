@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
@@ -103,6 +104,14 @@ class SqliteDb implements Db {
   }
 }
 
+/** How long a transaction waits for its advisory lock before it fails (PostgreSQL `lock_timeout`). */
+export const LOCK_TIMEOUT_MS = 5000;
+
+/** The second key of a schema's advisory lock: 32 bits of the SHA-256 of its name, as PostgreSQL's int4. */
+export function schemaLockKey(schema: string): number {
+  return createHash('sha256').update(schema).digest().readInt32BE(0);
+}
+
 class PgDb implements Db {
   readonly kind = 'postgres' as const;
   readonly #pool: pg.Pool;
@@ -129,7 +138,14 @@ class PgDb implements Db {
   tx<T>(fn: (db: Db) => Promise<T>, lockKey?: number): Promise<T> {
     return inTransaction(this.#pool, async (client) => {
       await client.query(`SET search_path TO "${this.#schema}"`);
-      if (lockKey !== undefined) await client.query('SELECT pg_advisory_xact_lock($1)', [lockKey]);
+      if (lockKey !== undefined) {
+        // A lock held elsewhere fails this transaction after a while instead of holding the writer for ever.
+        await client.query("SELECT set_config('lock_timeout', $1, true)", [`${LOCK_TIMEOUT_MS}ms`]);
+        // Per schema: gateways on other schemas of the same database keep their own chains and never wait for this one.
+        // `public` keeps the one-key lock older versions take, so that mixed versions still take turns there.
+        if (this.#schema === 'public') await client.query('SELECT pg_advisory_xact_lock($1)', [lockKey]);
+        else await client.query('SELECT pg_advisory_xact_lock($1, $2)', [lockKey, schemaLockKey(this.#schema)]);
+      }
       const scoped: Db = {
         kind: 'postgres',
         exec: async (sql) => void (await client.query(sql)),

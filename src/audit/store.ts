@@ -45,7 +45,7 @@ export class AuditStoreDamaged extends Error {}
 export const PRUNED_TYPE = 'audit.pruned';
 
 /** Advisory lock key so concurrent PostgreSQL writers (several gateway instances) extend one chain in turn. */
-const CHAIN_LOCK = 0x52_41_4d_50;
+export const CHAIN_LOCK = 0x52_41_4d_50;
 
 /**
  * Versioned audit migrations, the same SQL on SQLite and PostgreSQL. Append only: never edit a released one.

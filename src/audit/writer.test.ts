@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { openDb, type Db, type DbOptions } from './db.ts';
-import { AuditStore } from './store.ts';
+import { DatabaseSync } from 'node:sqlite';
+import { LOCK_TIMEOUT_MS, openDb, schemaLockKey, type Db, type DbOptions } from './db.ts';
+import { AuditStore, CHAIN_LOCK } from './store.ts';
 import { AuditLog } from './log.ts';
 import { verifyChain } from './verify.ts';
 import { signingKeyFromPem } from './signing.ts';
@@ -50,6 +51,26 @@ async function storeAt(options: DbOptions): Promise<AuditStore> {
   const store = new AuditStore(db, key, 10);
   await store.init();
   return store;
+}
+
+/** Takes the write lock the chain's writers take, from another connection, until the returned function is called. */
+async function holdChainLock(options: DbOptions): Promise<() => Promise<void>> {
+  if (options.kind === 'sqlite') {
+    const other = new DatabaseSync(options.path!);
+    other.exec('BEGIN IMMEDIATE');
+    return async () => {
+      other.exec('ROLLBACK');
+      other.close();
+    };
+  }
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  await client.query('BEGIN');
+  await client.query('SELECT pg_advisory_xact_lock($1, $2)', [CHAIN_LOCK, schemaLockKey(options.schema!)]);
+  return async () => {
+    await client.query('ROLLBACK');
+    await client.end();
+  };
 }
 
 const entry = (i: number) => ({ time: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(), type: 'request.denied', fields: { requestId: `r${i}`, n: i } });
@@ -105,6 +126,27 @@ for (const backend of backends) {
       assert.ok(result.records === 2 || result.records === 202, `the held batch is all or nothing (${result.records})`);
     });
 
+    test('a write stuck on the chain lock fails within the deadline (not acknowledged), the worker is replaced, and the chain goes on', async () => {
+      const options = backend.options();
+      const store = await storeAt(options);
+      const writer = await ThreadedAuditWriter.start({ db: options, key, checkpointEvery: 10, keyedFrom: store.keyedFrom, respawnAfterMs: 200, requestTimeoutMs: 400 });
+      await writer.append([entry(1)]);
+      const release = await holdChainLock(options);
+      const started = Date.now();
+      await assert.rejects(writer.append([entry(2)]), /did not answer within 400 ms/);
+      assert.ok(Date.now() - started < 2000, `failed after ${Date.now() - started} ms`);
+      await release();
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      const appended = await writer.append([entry(3)]);
+      const closing = Date.now();
+      await writer.close();
+      assert.ok(Date.now() - closing < 2000, 'close is bounded too');
+      const result = await verifyChain(store, key);
+      assert.equal(result.ok, true, JSON.stringify(result));
+      assert.equal(appended?.seq, result.lastSeq);
+      assert.ok(result.records === 2 || result.records === 3, `the stuck batch is all or nothing (${result.records})`);
+    });
+
     test('a full queue refuses records and counts them; durable() rejects until it drains, then recovers', async () => {
       const options = backend.options();
       const store = await storeAt(options);
@@ -127,4 +169,39 @@ test('a writer that cannot open its database stops start-up with the reason', as
   const blocker = join(dir, 'not-a-dir');
   writeFileSync(blocker, 'x');
   await assert.rejects(ThreadedAuditWriter.start({ db: { kind: 'sqlite', path: join(blocker, 'audit.db') }, key, checkpointEvery: 10, keyedFrom: 1 }), /audit writer: .*(EEXIST|ENOTDIR)/);
+});
+
+describe('audit writer thread (postgres): the chain lock', () => {
+  const options = (): DbOptions & { schema: string } => {
+    const schema = `rampart_writer_${randomBytes(6).toString('hex')}`;
+    schemas.push(schema);
+    return { kind: 'postgres', url: PG_URL, schema };
+  };
+
+  test('is per schema: a gateway on another schema holding its lock does not hold this one', async () => {
+    const mine = options();
+    const store = await storeAt(mine);
+    const writer = await ThreadedAuditWriter.start({ db: mine, key, checkpointEvery: 10, keyedFrom: store.keyedFrom, requestTimeoutMs: 3000 });
+    const release = await holdChainLock(options());
+    try {
+      assert.equal((await writer.append([entry(1)]))?.seq, 1);
+    } finally {
+      await release();
+      await writer.close();
+    }
+  });
+
+  test('a lock held elsewhere fails the write after lock_timeout, without ending the worker', async () => {
+    const mine = options();
+    const store = await storeAt(mine);
+    const writer = await ThreadedAuditWriter.start({ db: mine, key, checkpointEvery: 10, keyedFrom: store.keyedFrom, requestTimeoutMs: LOCK_TIMEOUT_MS + 5000 });
+    const release = await holdChainLock(mine);
+    try {
+      await assert.rejects(writer.append([entry(1)]), /audit write failed: .*lock timeout/);
+    } finally {
+      await release();
+    }
+    assert.equal((await writer.append([entry(2)]))?.seq, 1, 'the same worker goes on at once');
+    await writer.close();
+  });
 });

@@ -51,6 +51,12 @@ export interface ThreadedAuditWriterOptions {
   readonly onAppended?: (tail: { readonly seq: number; readonly hash: string }, count: number) => void;
   /** A worker that died is replaced on the next write, at most this often (ms; default 1000). */
   readonly respawnAfterMs?: number;
+  /**
+   * Longest wait for the worker's answer to one request (ms; default 10000). Past it the request fails (nothing of
+   * it is acknowledged) and the worker is ended and replaced like one that died: a write stuck on a lock or a hung
+   * disk never holds `sync` requests, the queue or a stop for longer.
+   */
+  readonly requestTimeoutMs?: number;
 }
 
 /** Messages to the worker. */
@@ -158,13 +164,30 @@ export class ThreadedAuditWriter implements AuditWriter {
 
   #send(worker: Worker, build: (id: number) => WriterRequest): Promise<WriterReply & { ok: true }> {
     const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+    const timeoutMs = this.#options.requestTimeoutMs ?? 10_000;
+    return new Promise<WriterReply & { ok: true }>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (!this.#pending.delete(id)) return;
+        const error = new AuditWriterUnavailable(`the audit writer did not answer within ${timeoutMs} ms`);
+        reject(error);
+        // Given up on at once (later writes go to a replacement after the back-off), then ended: its transaction is
+        // rolled back with its connection, and what else it held fails as on any death.
+        if (this.#worker === worker) {
+          this.#worker = undefined;
+          this.#diedAt = Date.now();
+          this.#lastError = error;
+        }
+        void worker.terminate();
+      }, timeoutMs);
+      timer.unref();
+      const settle = { resolve: (reply: WriterReply & { ok: true }) => (clearTimeout(timer), resolve(reply)), reject: (error: Error) => (clearTimeout(timer), reject(error)) };
+      this.#pending.set(id, settle);
       try {
         worker.postMessage(build(id));
       } catch (error) {
         // Fields that cannot be cloned (a function, a symbol): this batch fails, nothing stays pending.
         this.#pending.delete(id);
+        clearTimeout(timer);
         throw error;
       }
     });
