@@ -53,6 +53,10 @@ function pgBackend(): Backend {
 test('canonical JSON sorts keys at every depth and drops undefined', () => {
   assert.equal(canonicalJson({ b: 1, a: { d: [1, 'x', null], c: true }, u: undefined }), '{"a":{"c":true,"d":[1,"x",null]},"b":1}');
   assert.throws(() => canonicalJson({ n: Number.NaN }));
+  // eslint-disable-next-line no-sparse-arrays
+  const sparse = [, 'x', , undefined];
+  assert.equal(canonicalJson({ s: sparse }), '{"s":[null,"x",null,null]}');
+  assert.deepEqual(JSON.parse(canonicalJson({ s: sparse })), JSON.parse(JSON.stringify({ s: sparse })), 'the same JSON as JSON.stringify');
 });
 
 test('privacy: IPs become stable keyed pseudonyms, redacted fields are masked', () => {

@@ -32,7 +32,8 @@ export function canonicalJson(value: unknown): string {
     case 'bigint':
       return JSON.stringify(value.toString());
     case 'object': {
-      if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+      // Array.from visits holes too: a sparse array must serialise as JSON (`[null,"x"]`), as JSON.stringify does.
+      if (Array.isArray(value)) return `[${Array.from(value, (v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
       const keys = Object.keys(value as object)
         .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
         .sort();

@@ -31,7 +31,16 @@ export interface DbOptions {
   readonly url?: string;
   /** PostgreSQL schema to use (created when absent); default `public`. */
   readonly schema?: string;
+  /**
+   * SQLite, when another connection holds the write lock: `wait` blocks in SQLite's busy handler (up to 5 s; right
+   * for a thread of its own or a CLI command), `yield` retries with short asynchronous back-offs for as long, so
+   * the gateway's event loop keeps serving while the audit writer thread commits. Default `wait`.
+   */
+  readonly onBusy?: 'wait' | 'yield';
 }
+
+/** How long SQLite waits for another connection's write lock, either way. */
+const BUSY_WAIT_MS = 5000;
 
 /** Opens a database: SQLite in WAL mode with `synchronous=FULL` (every commit fsynced), or a small pg pool. */
 export async function openDb(options: DbOptions): Promise<Db> {
@@ -39,9 +48,11 @@ export async function openDb(options: DbOptions): Promise<Db> {
     if (!options.path) throw new Error('sqlite path is required');
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
     // The busy timeout is set at open: switching to WAL needs a lock another process may hold while it starts too.
-    const db = new DatabaseSync(options.path, { timeout: 5000 });
-    db.exec('PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;');
-    return new SqliteDb(db);
+    const db = new DatabaseSync(options.path, { timeout: BUSY_WAIT_MS });
+    db.exec(`PRAGMA busy_timeout=${BUSY_WAIT_MS}; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;`);
+    const yieldOnBusy = options.onBusy === 'yield';
+    if (yieldOnBusy) db.exec('PRAGMA busy_timeout=0');
+    return new SqliteDb(db, yieldOnBusy);
   }
   if (!options.url) throw new Error('postgres url is required');
   const schema = options.schema ?? 'public';
@@ -53,6 +64,12 @@ export async function openDb(options: DbOptions): Promise<Db> {
   return new PgDb(pool, schema);
 }
 
+/** SQLITE_BUSY, also in its extended forms (BUSY_RECOVERY, BUSY_SNAPSHOT, BUSY_TIMEOUT). */
+const isBusy = (error: unknown): boolean => {
+  const code = (error as { errcode?: unknown } | null)?.errcode;
+  return typeof code === 'number' && (code & 0xff) === 5;
+};
+
 const toSqlite = (sql: string) => sql.replace(/\$(\d+)/g, '?$1');
 
 class SqliteDb implements Db {
@@ -61,8 +78,23 @@ class SqliteDb implements Db {
   #chain: Promise<unknown> = Promise.resolve();
   /** Prepared statements by SQL text (bounded): preparing per call was a visible cost of every audit batch. */
   readonly #statements = new Map<string, StatementSync>();
-  constructor(db: DatabaseSync) {
+  readonly #yieldOnBusy: boolean;
+  constructor(db: DatabaseSync, yieldOnBusy: boolean) {
     this.#db = db;
+    this.#yieldOnBusy = yieldOnBusy;
+  }
+  /** Runs `fn`; in `yield` mode a busy database is retried after short sleeps (doubling to 50 ms) for BUSY_WAIT_MS. */
+  async #whenFree<T>(fn: () => T): Promise<T> {
+    if (!this.#yieldOnBusy) return fn();
+    const deadline = Date.now() + BUSY_WAIT_MS;
+    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+      try {
+        return fn();
+      } catch (error) {
+        if (!isBusy(error) || Date.now() >= deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
   }
   #prepare(sql: string): StatementSync {
     let statement = this.#statements.get(sql);
@@ -73,19 +105,20 @@ class SqliteDb implements Db {
     }
     return statement;
   }
-  async exec(sql: string): Promise<void> {
-    this.#db.exec(sql);
+  exec(sql: string): Promise<void> {
+    return this.#whenFree(() => this.#db.exec(sql));
   }
-  async all(sql: string, params: readonly unknown[] = []): Promise<Row[]> {
-    return this.#prepare(sql).all(...(params as never[])) as Row[];
+  all(sql: string, params: readonly unknown[] = []): Promise<Row[]> {
+    return this.#whenFree(() => this.#prepare(sql).all(...(params as never[])) as Row[]);
   }
-  async run(sql: string, params: readonly unknown[] = []): Promise<number> {
-    return Number(this.#prepare(sql).run(...(params as never[])).changes);
+  run(sql: string, params: readonly unknown[] = []): Promise<number> {
+    return this.#whenFree(() => Number(this.#prepare(sql).run(...(params as never[])).changes));
   }
   tx<T>(fn: (db: Db) => Promise<T>): Promise<T> {
     // Serialise transactions on this connection: the queue keeps one BEGIN…COMMIT at a time.
     const next = this.#chain.then(async () => {
-      this.#db.exec('BEGIN IMMEDIATE');
+      // The write lock is taken here; once held, the statements inside never wait for another connection.
+      await this.#whenFree(() => this.#db.exec('BEGIN IMMEDIATE'));
       try {
         const result = await fn(this);
         this.#db.exec('COMMIT');

@@ -96,7 +96,9 @@ export interface AuditServiceOptions {
  */
 export async function openAuditService(config: AuditConfig, configFile: string, logger: Logger, now: () => number = Date.now, options: AuditServiceOptions = {}): Promise<AuditService> {
   const dbOptions = auditDbOptions(config, configFile);
-  const db = await openDb(dbOptions);
+  // This connection is the gateway's (reads, incidents, blocks): it must not block the event loop while the writer
+  // thread (or another process) holds SQLite's write lock.
+  const db = await openDb({ ...dbOptions, onBusy: 'yield' });
   const key = auditSigningKey(config, configFile, logger);
   if (!key.privateKey) {
     await db.close();
