@@ -42,6 +42,17 @@ export default tseslint.config(
     },
   },
   {
+    // The scanner attacks any API, Rampart or not: it shares only spec loading and HTTP helpers with the gateway.
+    files: ['src/scan/**'],
+    ignores: ['**/*.test.ts', '**/*.case.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/pipeline/*', '**/policies/**', '**/proxy/**', '**/server/*', '**/admin/**', '**/monitor/*', '**/audit/*', '**/cli/*', '**/config/*', '**/store/**', '**/counters/*', '**/bus/*'], message: 'src/scan shares only src/openapi and src/http with the gateway (issue 17, docs/architecture.md)' }] },
+      ],
+    },
+  },
+  {
     files: ['src/proxy/**', 'src/policies/**'],
     ignores: ['**/*.test.ts', '**/*.case.ts'],
     rules: {
