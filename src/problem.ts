@@ -9,6 +9,8 @@ export const ERRORS = {
   bad_request: { status: 400, title: 'Bad request' },
   invalid_path: { status: 400, title: 'Invalid request path' },
   validation_failed: { status: 400, title: 'Request validation failed' },
+  digest_required: { status: 400, title: 'Content digest required' },
+  digest_invalid: { status: 400, title: 'Content digest does not match' },
   unauthorized: { status: 401, title: 'Authentication required' },
   invalid_token: { status: 401, title: 'Invalid credentials' },
   login_failed: { status: 401, title: 'Login failed' },

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
@@ -140,11 +139,6 @@ class SqliteDb implements Db {
 /** How long a transaction waits for its advisory lock before it fails (PostgreSQL `lock_timeout`). */
 export const LOCK_TIMEOUT_MS = 5000;
 
-/** The second key of a schema's advisory lock: 32 bits of the SHA-256 of its name, as PostgreSQL's int4. */
-export function schemaLockKey(schema: string): number {
-  return createHash('sha256').update(schema).digest().readInt32BE(0);
-}
-
 class PgDb implements Db {
   readonly kind = 'postgres' as const;
   readonly #pool: pg.Pool;
@@ -174,10 +168,10 @@ class PgDb implements Db {
       if (lockKey !== undefined) {
         // A lock held elsewhere fails this transaction after a while instead of holding the writer for ever.
         await client.query("SELECT set_config('lock_timeout', $1, true)", [`${LOCK_TIMEOUT_MS}ms`]);
-        // Per schema: gateways on other schemas of the same database keep their own chains and never wait for this one.
-        // `public` keeps the one-key lock older versions take, so that mixed versions still take turns there.
-        if (this.#schema === 'public') await client.query('SELECT pg_advisory_xact_lock($1)', [lockKey]);
-        else await client.query('SELECT pg_advisory_xact_lock($1, $2)', [lockKey, schemaLockKey(this.#schema)]);
+        // One key for every schema, as every released version takes it: a per-schema key would let an instance of an
+        // older version and a newer one extend the same chain at once during a rolling upgrade. Gateways on other
+        // schemas of the database take turns with this one; lock_timeout and the writer's deadline bound the wait.
+        await client.query('SELECT pg_advisory_xact_lock($1)', [lockKey]);
       }
       const scoped: Db = {
         kind: 'postgres',

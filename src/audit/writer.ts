@@ -57,6 +57,8 @@ export interface ThreadedAuditWriterOptions {
    * disk never holds `sync` requests, the queue or a stop for longer.
    */
   readonly requestTimeoutMs?: number;
+  /** The same for a retention prune, which deletes in one transaction (ms; default 600000). */
+  readonly pruneTimeoutMs?: number;
 }
 
 /** Messages to the worker. */
@@ -85,6 +87,10 @@ export class AuditWriterUnavailable extends Error {}
 interface Pending {
   resolve(reply: WriterReply & { ok: true }): void;
   reject(error: Error): void;
+  /** The worker it was sent to: a worker's death fails only its own requests. */
+  readonly worker: Worker;
+  /** How long the worker may take over it, counted from when it is the oldest request that worker holds. */
+  readonly timeoutMs: number;
 }
 
 /**
@@ -102,6 +108,8 @@ export class ThreadedAuditWriter implements AuditWriter {
   #diedAt = Number.NEGATIVE_INFINITY;
   #lastError: Error | undefined;
   #closed = false;
+  /** The deadline of the oldest pending request (the worker answers in order, so only its clock runs). */
+  #deadline: { readonly id: number; readonly timer: NodeJS.Timeout } | undefined;
 
   private constructor(options: ThreadedAuditWriterOptions) {
     this.#options = options;
@@ -125,7 +133,7 @@ export class ThreadedAuditWriter implements AuditWriter {
   }
 
   async prune(cutoff: string, now: number): Promise<number> {
-    const reply = await this.#request((id) => ({ id, op: 'prune', cutoff, now }));
+    const reply = await this.#request((id) => ({ id, op: 'prune', cutoff, now }), this.#options.pruneTimeoutMs ?? 600_000);
     if (reply.appended) this.#observe(reply.appended);
     return reply.deleted ?? 0;
   }
@@ -136,7 +144,7 @@ export class ThreadedAuditWriter implements AuditWriter {
     // Closed before the first await: a write arriving while this runs is refused instead of starting a worker.
     this.#closed = true;
     const worker = this.#worker ?? (await this.#starting?.catch(() => undefined));
-    if (worker) await this.#send(worker, (id) => ({ id, op: 'close' })).catch(() => undefined);
+    if (worker) await this.#send(worker, (id) => ({ id, op: 'close' }), this.#requestTimeout()).catch(() => undefined);
     await worker?.terminate();
   }
 
@@ -157,39 +165,66 @@ export class ThreadedAuditWriter implements AuditWriter {
     }
   }
 
-  async #request(build: (id: number) => WriterRequest): Promise<WriterReply & { ok: true }> {
-    if (this.#closed) throw new AuditWriterUnavailable('the audit writer is closed');
-    return this.#send(this.#worker ?? (await this.#respawn()), build);
+  #requestTimeout(): number {
+    return this.#options.requestTimeoutMs ?? 10_000;
   }
 
-  #send(worker: Worker, build: (id: number) => WriterRequest): Promise<WriterReply & { ok: true }> {
+  async #request(build: (id: number) => WriterRequest, timeoutMs = this.#requestTimeout()): Promise<WriterReply & { ok: true }> {
+    if (this.#closed) throw new AuditWriterUnavailable('the audit writer is closed');
+    return this.#send(this.#worker ?? (await this.#respawn()), build, timeoutMs);
+  }
+
+  /** Settles one pending request and moves the deadline on to the next oldest. */
+  #settle(id: number): Pending | undefined {
+    const pending = this.#pending.get(id);
+    if (!pending) return undefined;
+    this.#pending.delete(id);
+    this.#armDeadline();
+    return pending;
+  }
+
+  /**
+   * Runs the clock of the oldest pending request only: one queued behind a long request (a prune) starts counting
+   * when the worker can start on it. Past it, the request fails (nothing of it is acknowledged), the worker is
+   * given up on at once (later writes go to a replacement after the back-off) and ended: its transaction is rolled
+   * back with its connection, and what else it held fails as on any death.
+   */
+  #armDeadline(): void {
+    const [oldest] = this.#pending.keys();
+    if (this.#deadline?.id === oldest) return;
+    if (this.#deadline) clearTimeout(this.#deadline.timer);
+    this.#deadline = undefined;
+    if (oldest === undefined) return;
+    const { worker, timeoutMs } = this.#pending.get(oldest)!;
+    const timer = setTimeout(() => {
+      this.#deadline = undefined;
+      const pending = this.#settle(oldest);
+      if (!pending) return;
+      const error = new AuditWriterUnavailable(`the audit writer did not answer within ${timeoutMs} ms`);
+      pending.reject(error);
+      if (this.#worker === worker) {
+        this.#worker = undefined;
+        this.#diedAt = Date.now();
+        this.#lastError = error;
+      }
+      void worker.terminate();
+    }, timeoutMs);
+    timer.unref();
+    this.#deadline = { id: oldest, timer };
+  }
+
+  #send(worker: Worker, build: (id: number) => WriterRequest, timeoutMs: number): Promise<WriterReply & { ok: true }> {
     const id = this.#nextId++;
-    const timeoutMs = this.#options.requestTimeoutMs ?? 10_000;
     return new Promise<WriterReply & { ok: true }>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (!this.#pending.delete(id)) return;
-        const error = new AuditWriterUnavailable(`the audit writer did not answer within ${timeoutMs} ms`);
-        reject(error);
-        // Given up on at once (later writes go to a replacement after the back-off), then ended: its transaction is
-        // rolled back with its connection, and what else it held fails as on any death.
-        if (this.#worker === worker) {
-          this.#worker = undefined;
-          this.#diedAt = Date.now();
-          this.#lastError = error;
-        }
-        void worker.terminate();
-      }, timeoutMs);
-      timer.unref();
-      const settle = { resolve: (reply: WriterReply & { ok: true }) => (clearTimeout(timer), resolve(reply)), reject: (error: Error) => (clearTimeout(timer), reject(error)) };
-      this.#pending.set(id, settle);
+      this.#pending.set(id, { resolve, reject, worker, timeoutMs });
       try {
         worker.postMessage(build(id));
       } catch (error) {
         // Fields that cannot be cloned (a function, a symbol): this batch fails, nothing stays pending.
-        this.#pending.delete(id);
-        clearTimeout(timer);
+        this.#settle(id);
         throw error;
       }
+      this.#armDeadline();
     });
   }
 
@@ -218,9 +253,8 @@ export class ThreadedAuditWriter implements AuditWriter {
           }
           return;
         }
-        const pending = this.#pending.get(reply.id);
+        const pending = this.#settle(reply.id);
         if (!pending) return;
-        this.#pending.delete(reply.id);
         if (reply.ok) pending.resolve(reply);
         else pending.reject(new Error(`audit write failed: ${reply.error}`));
       });
@@ -230,7 +264,8 @@ export class ThreadedAuditWriter implements AuditWriter {
         this.#diedAt = Date.now();
         this.#lastError = error;
         for (const [id, pending] of this.#pending) {
-          this.#pending.delete(id);
+          if (pending.worker !== worker) continue;
+          this.#settle(id);
           pending.reject(new AuditWriterUnavailable('the audit writer stopped before committing', { cause: error }));
         }
       };

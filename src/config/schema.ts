@@ -1,4 +1,4 @@
-import { byteSize, durationMs, mediaTypeList, secretRef } from './refs.ts';
+import { durationMs, mediaTypeList, secretRef } from './refs.ts';
 import { limitsSchema } from '../policies/limits/schema.ts';
 import { securityHeadersSchema } from '../policies/headers/schema.ts';
 import { corsSchema } from '../policies/cors/schema.ts';
@@ -180,7 +180,8 @@ const coreApiProperties = {
     default: false,
     description: 'Forward every path and method (no spec, no positive security model). Off by default.',
   },
-  max_body_bytes: byteSize(1048576, 'Largest request body for this API.'),
+  // No default: an API without its own limit takes `limits.max_body_bytes`.
+max_body_bytes: { type: 'integer', minimum: 1, maximum: 1024 * 1024 * 1024, description: 'Largest request body for this API; default: `limits.max_body_bytes`.' },
   content_types: {
     ...mediaTypeList,
     description: 'Request media types accepted; default: those the spec declares, else application/json.',

@@ -180,7 +180,8 @@ export interface ApiConfig {
   readonly upstream: string;
   readonly base_path: string;
   readonly passthrough: boolean;
-  readonly max_body_bytes: number;
+  /** Absent: `limits.max_body_bytes`. */
+  readonly max_body_bytes?: number;
   readonly content_types?: readonly string[];
   readonly cors?: CorsConfig;
   readonly auth?: AuthConfig;

@@ -33,7 +33,12 @@ export interface Detection {
 }
 
 const AUTH_FAILURE_CODES = new Set(['unauthorized', 'invalid_token', 'account_locked', 'auth_backoff']);
-const ERROR_CODES = new Set(['validation_failed', 'bad_request', 'invalid_path', 'unsupported_media_type', 'payload_too_large', 'method_not_allowed', 'uri_too_long', 'headers_too_large']);
+const ERROR_CODES = new Set(['validation_failed', 'bad_request', 'invalid_path', 'unsupported_media_type', 'payload_too_large', 'method_not_allowed', 'uri_too_long', 'headers_too_large', 'digest_invalid', 'digest_required']);
+/**
+ * 5xx answers that say nothing about the client: read-only mode, a dependency down (fail closed), no upstream
+ * target in rotation. Every client gets them alike, so counting them would block every client's IP.
+ */
+const NOT_CLIENT_ERRORS = new Set(['read_only', 'service_unavailable', 'upstream_unavailable']);
 const SAMPLE_IDS = 20;
 /** Bound on tracked subjects per detector (oldest forgotten first). */
 const MAX_KEYS = 50_000;
@@ -131,7 +136,7 @@ export class Detectors {
       }
     }
 
-    const isError = (s.code !== undefined && ERROR_CODES.has(s.code)) || s.status >= 500 || s.status === 422;
+    const isError = s.code !== undefined ? ERROR_CODES.has(s.code) || (s.status >= 500 && !NOT_CLIENT_ERRORS.has(s.code)) : s.status >= 500 || s.status === 422;
     if (c.error_spike.enabled && isError) {
       for (const [key, subject] of subjects) {
         const w = this.#errors.get(key);

@@ -167,7 +167,7 @@ function compileRoute(
 ): CompiledRoute {
   const { services, registry } = env;
   const override = api.operations[operationId];
-  const maxBodyBytes = override?.max_body_bytes ?? api.max_body_bytes;
+  const maxBodyBytes = override?.max_body_bytes ?? api.max_body_bytes ?? config.limits.max_body_bytes;
   const declaredTypes = operation?.requestBody ? Object.keys(operation.requestBody.content ?? {}) : [];
   const types = override?.content_types ?? api.content_types ?? (operation ? declaredTypes : PASSTHROUGH_TYPES);
   const contentTypes = new Set(types.map((t) => t.toLowerCase()));

@@ -21,6 +21,7 @@ import { createStepUpPolicy } from './step-up/index.ts';
 import { createPasswordPolicy } from './password-policy/index.ts';
 import { selfServiceRoutes } from './self-service-keys/routes.ts';
 import { readOnlyPolicy } from './read-only/index.ts';
+import { contentDigestPolicy } from './content-digest/index.ts';
 
 /**
  * Every policy Rampart knows. Each policy names its stage and stages fix the order; within one stage, this list
@@ -39,6 +40,7 @@ export const POLICY_FACTORIES: readonly PolicyFactory[] = [
       return { request: createAuthzPolicy(input, plan), response: createOwnerResponsePolicy(input, plan) };
     },
   },
+  contentDigestPolicy,
   { name: 'validate', build: (input) => ({ request: createValidatePolicy(input) }) },
   { name: 'password-policy', build: (input) => ({ request: createPasswordPolicy(input) }) },
   { name: 'rate-limit', build: (input) => ({ request: createRateLimitPolicies(input) }) },

@@ -181,7 +181,7 @@ export class GatewayHandler {
           ctx.upstreamStatus = 101;
           (ctx.res as ServerResponse).detachSocket(socket as Socket);
         },
-        recheck: () => this.#recheck(ctx, route, presented),
+        recheck: () => this.#recheck(ctx, table, route, presented),
         onEnd: (end) => {
           ctx.upstreamNs = process.hrtime.bigint() - started;
           ctx.notes.websocketClose = end.code;
@@ -196,22 +196,33 @@ export class GatewayHandler {
   }
 
   /**
-   * An open WebSocket's credential, checked again: the route's authenticate stage runs on the upgrade's context
-   * (API key revoked or suspended, token expired or revoked: it throws). A reason when it no longer holds.
+   * An open WebSocket, checked again against the route table now in force: its route must still take upgrades,
+   * the `ip_filter` stage must still let it in (IP blocks, read-only mode) and, for an authenticated one, the
+   * authenticate stage must still accept its credential (API key revoked or suspended, token expired or revoked).
+   * A reason when it no longer holds.
    */
-  async #recheck(ctx: RequestContext, route: CompiledRoute, presented: { headers: IncomingHttpHeaders; query: string }): Promise<string | undefined> {
-    if (ctx.identity === undefined) return undefined;
+  async #recheck(ctx: RequestContext, opened: RouteTable, route: CompiledRoute, presented: { headers: IncomingHttpHeaders; query: string }): Promise<string | undefined> {
+    let current = route;
+    if (this.table !== opened) {
+      const match = this.table.match(ctx.method, ctx.path);
+      if (match.kind !== 'found' || match.route.websocket === undefined) return 'the route no longer takes WebSocket connections';
+      current = match.route;
+    }
     Object.assign(ctx.req.headers, presented.headers);
     ctx.restoreQuery(presented.query);
     const trace = ctx.trace;
     ctx.trace = undefined;
     ctx.revalidating = true;
     try {
-      await runRequestStages(ctx, route, 'authenticate');
+      await runRequestStages(ctx, current, 'ip_filter');
+      if (ctx.identity === undefined) return undefined;
+      await runRequestStages(ctx, current, 'authenticate');
       return ctx.identity === undefined ? 'credential no longer valid' : undefined;
     } catch (error) {
       const code = toGatewayError(error).code;
-      this.#logger.debug({ requestId: ctx.id, code, err: errorForLog(error) }, 'open WebSocket credential re-check refused');
+      this.#logger.debug({ requestId: ctx.id, code, err: errorForLog(error) }, 'open WebSocket re-check refused');
+      if (code === 'read_only') return 'the API is read-only';
+      if (code === 'ip_blocked' || code === 'forbidden') return 'the client is no longer allowed';
       return code === 'internal' || code === 'service_unavailable' ? 'credential could not be checked' : 'credential no longer valid';
     } finally {
       ctx.revalidating = false;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { FromSchema } from 'json-schema-to-ts';
 import { withSchemaDefaults } from '../../config/defaults.ts';
-import type { PolicyBuildInput } from '../../pipeline/types.ts';
+import type { PolicyBuildInput, RequestContext } from '../../pipeline/types.ts';
 import { GatewayError } from '../../problem.ts';
 import { createReadOnlyPolicy, readOnlyPolicy } from './index.ts';
 import { readOnlySchema, type ReadOnlyConfig } from './schema.ts';
@@ -14,10 +14,20 @@ const typeMatchesSchema: Same<{ -readonly [K in keyof ReadOnlyConfig]: ReadOnlyC
 const input = (method: string) => ({ method, api: { name: 'orders' } }) as unknown as PolicyBuildInput;
 const on = (given: Record<string, unknown> = {}) => withSchemaDefaults<ReadOnlyConfig>(readOnlySchema, { enabled: true, ...given });
 
-test('off by default, and no policy at all for safe methods', () => {
+const withQuery = (rawQuery: string, headers: Record<string, string> = {}) => ({ rawQuery, query: new URLSearchParams(rawQuery), headers }) as unknown as RequestContext;
+
+test('off by default: no policy; safe methods pass unless a _method parameter names an unsafe one', () => {
   assert.equal(typeMatchesSchema, true);
   assert.equal(createReadOnlyPolicy(input('POST'), withSchemaDefaults<ReadOnlyConfig>(readOnlySchema)), undefined);
-  for (const method of ['GET', 'HEAD', 'OPTIONS']) assert.equal(createReadOnlyPolicy(input(method), on()), undefined, method);
+  for (const method of ['GET', 'HEAD', 'OPTIONS']) {
+    const policy = createReadOnlyPolicy(input(method), on());
+    assert.doesNotThrow(() => policy?.run(withQuery('q=1&method=DELETE')), method);
+    assert.doesNotThrow(() => policy?.run(withQuery('_method=get')), method);
+    assert.throws(() => policy?.run(withQuery('', { upgrade: 'WebSocket' })), (error: unknown) => error instanceof GatewayError && error.code === 'read_only', `${method} upgrade`);
+    for (const query of ['_method=DELETE', 'a=1&_method=patch', '_METHOD=PUT', '_method=GET&_method=POST', '_method=%44ELETE', '%5Fmethod=DELETE', '_Method=put']) {
+      assert.throws(() => policy?.run(withQuery(query)), (error: unknown) => error instanceof GatewayError && error.code === 'read_only', `${method} ?${query}`);
+    }
+  }
 });
 
 test('unsafe methods are refused before authentication with read_only and Retry-After', () => {

@@ -5,6 +5,9 @@ import type { Services } from '../../pipeline/types.ts';
 import { selfServiceEndpoint } from './index.ts';
 import { selfServiceOperations } from './operations.ts';
 
+/** A key request is a name, scopes and a lifetime: a few hundred bytes. */
+const KEY_REQUEST_BODY_BYTES = 64 * 1024;
+
 /**
  * The self-service key operations of an API, with their endpoints (none unless `self_service_keys.enabled`). The
  * keys they issue are only usable where the API accepts API keys, so that is required.
@@ -23,6 +26,6 @@ export function selfServiceRoutes(api: ApiConfig, apiIndex: number, spec: Loaded
   }
   return operations.map((operation) => ({
     operation,
-    local: selfServiceEndpoint(operation.operationId, api, config, services, api.max_body_bytes),
+    local: selfServiceEndpoint(operation.operationId, api, config, services, KEY_REQUEST_BODY_BYTES),
   }));
 }

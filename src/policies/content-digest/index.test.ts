@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { FromSchema } from 'json-schema-to-ts';
+import { withSchemaDefaults } from '../../config/defaults.ts';
+import type { PolicyBuildInput, RequestContext } from '../../pipeline/types.ts';
+import { GatewayError } from '../../problem.ts';
+import { ConfigIssueError } from '../../config/errors.ts';
+import { createContentDigestPolicy } from './index.ts';
+import { contentDigestSchema, type ContentDigestConfig } from './schema.ts';
+
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Mutable<T> = { -readonly [K in keyof T]: T[K] extends readonly (infer E)[] ? E[] : T[K] };
+const typeMatchesSchema: Same<Mutable<ContentDigestConfig>, FromSchema<typeof contentDigestSchema>> = true;
+
+// RFC 9530 appendix B.1: the body {"hello": "world"} and its digests.
+const RFC_BODY = '{"hello": "world"}';
+const RFC_SHA256 = 'sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:';
+const RFC_SHA512 = 'sha-512=:WZDPaVn/7XgHaAy8pmojAkGWoRx2UFChF41A2svX+TaPm+AbwAgBWnrIiYllu7BNNyealdVLvRwEmTHWXvJwew==:';
+
+const config = (given: Record<string, unknown> = {}) => withSchemaDefaults<ContentDigestConfig>(contentDigestSchema, given);
+const input = (raw: Record<string, unknown> = {}) => ({ operationId: 'op', operation: { raw }, maxBodyBytes: 1024 }) as unknown as PolicyBuildInput;
+const request = (headers: Record<string, string>, body?: string) =>
+  ({ headers, hasBody: body !== undefined && body.length > 0, readBody: async () => Buffer.from(body ?? '') }) as unknown as RequestContext;
+
+async function verdict(headers: Record<string, string>, body?: string, cfg = config(), raw: Record<string, unknown> = {}): Promise<string> {
+  const policy = createContentDigestPolicy(input(raw), cfg);
+  if (!policy) return 'no policy';
+  try {
+    await policy.run(request(headers, body));
+    return 'pass';
+  } catch (error) {
+    assert.ok(error instanceof GatewayError, String(error));
+    return error.code;
+  }
+}
+
+test('RFC 9530 appendix B.1 vectors: sha-256 and sha-512, alone, together, in Repr-Digest', async () => {
+  assert.equal(typeMatchesSchema, true);
+  assert.equal(await verdict({ 'content-digest': RFC_SHA256 }, RFC_BODY), 'pass');
+  assert.equal(await verdict({ 'content-digest': RFC_SHA512 }, RFC_BODY), 'pass');
+  assert.equal(await verdict({ 'content-digest': `${RFC_SHA512}, ${RFC_SHA256}` }, RFC_BODY), 'pass');
+  assert.equal(await verdict({ 'repr-digest': RFC_SHA256 }, RFC_BODY), 'pass');
+});
+
+test('a body changed after its digest was computed, or one digest of two wrong, is refused', async () => {
+  assert.equal(await verdict({ 'content-digest': RFC_SHA256 }, '{"hello": "World"}'), 'digest_invalid');
+  assert.equal(await verdict({ 'content-digest': `${RFC_SHA256}, sha-512=:${Buffer.alloc(64).toString('base64')}:` }, RFC_BODY), 'digest_invalid');
+  assert.equal(await verdict({ 'content-digest': RFC_SHA256, 'repr-digest': RFC_SHA512.replace('W', 'X') }, RFC_BODY), 'digest_invalid');
+  // RFC 8941: the last of duplicate keys counts, for us as for a conforming upstream.
+  assert.equal(await verdict({ 'content-digest': `${RFC_SHA256}, sha-256=:${Buffer.alloc(32).toString('base64')}:` }, RFC_BODY), 'digest_invalid');
+  assert.equal(await verdict({ 'content-digest': RFC_SHA256 }, undefined), 'digest_invalid', 'a digest on no body is the empty body\'s');
+});
+
+test('malformed fields are refused: not a dictionary, not a byte sequence, a wrong length, too long', async () => {
+  for (const value of ['sha-256=X48E9q', 'sha-256=:not base64:', '==', 'sha-256="X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE="', 'sha-256=:AAAA:', `sha-256=:${'A'.repeat(2000)}:`]) {
+    assert.equal(await verdict({ 'content-digest': value }, RFC_BODY), 'digest_invalid', value);
+  }
+});
+
+test('deprecated and unknown algorithms are ignored, never trusted: they do not satisfy required', async () => {
+  assert.equal(await verdict({ 'content-digest': 'md5=:XrY7u+Ae7tCTyyK7j1rNww==:, sha=:AAAA:' }, RFC_BODY), 'pass');
+  assert.equal(await verdict({ 'content-digest': 'md5=:XrY7u+Ae7tCTyyK7j1rNww==:' }, RFC_BODY, config({ verify: 'required' })), 'digest_required');
+  assert.equal(await verdict({ 'content-digest': RFC_SHA512 }, RFC_BODY, config({ algorithms: ['sha-256'] })), 'pass', 'sha-512 not accepted: ignored');
+  assert.equal(await verdict({ 'content-digest': RFC_SHA512 }, RFC_BODY, config({ verify: 'required', algorithms: ['sha-256'] })), 'digest_required');
+});
+
+test('required (config or x-rampart-content-digest): a body without a digest is refused with Want-Content-Digest; no body passes', async () => {
+  assert.equal(await verdict({}, RFC_BODY), 'pass');
+  assert.equal(await verdict({}, RFC_BODY, config({ verify: 'required' })), 'digest_required');
+  assert.equal(await verdict({}, RFC_BODY, config({ verify: 'off' }), { 'x-rampart-content-digest': 'required' }), 'digest_required');
+  assert.equal(await verdict({}, undefined, config({ verify: 'required' })), 'pass');
+  const policy = createContentDigestPolicy(input(), config({ verify: 'required' }));
+  await assert.rejects(Promise.resolve(policy?.run(request({}, RFC_BODY))), (error: unknown) => error instanceof GatewayError && error.headers?.['want-content-digest'] === 'sha-256=10, sha-512=9');
+  assert.throws(() => createContentDigestPolicy(input({ 'x-rampart-content-digest': true }), config()), ConfigIssueError);
+});
+
+test('off: no policy; a Repr-Digest of a content-coded body cannot be checked and is refused', async () => {
+  assert.equal(await verdict({ 'content-digest': 'garbage' }, RFC_BODY, config({ verify: 'off' })), 'no policy');
+  assert.equal(await verdict({ 'repr-digest': RFC_SHA256, 'content-encoding': 'gzip' }, 'gzipped'), 'digest_invalid');
+});
