@@ -5,6 +5,7 @@ import { isLoopbackHost } from '../http/hosts.ts';
 import { SpecError } from '../openapi/load.ts';
 import { IdentityError } from './identity.ts';
 import { formatPlan, formatText } from './report-text.ts';
+import { formatHtml } from './report-html.ts';
 import { toSarif } from './report-sarif.ts';
 import { runScan, ScanConfigError, type ScanResult } from './run.ts';
 import { findingsAtOrAbove, isSeverity } from './severity.ts';
@@ -23,7 +24,7 @@ export const SCAN_USAGE = `Usage: rampart scan --spec openapi.yaml --target URL 
   --profile safe|full        safe (default): no DELETE/PUT and no write to objects not the identity's own;
                              full: also PUT/PATCH/DELETE of objects another identity created during the scan,
                              and privileged non-GET operations on such objects as a non-privileged identity
-  --format text|json|sarif   report format (default text)
+  --format text|json|sarif|html  report format (default text)
   --out <file>               write the report to a file instead of stdout
   --fail-on <severity>       exit 1 when a finding is at or above: info|low|medium|high|critical (default medium)
   --rps <n>                  requests per second, at most (default 10)
@@ -75,7 +76,7 @@ export async function runScanCommand(args: readonly string[], version: string): 
     const profile = values.profile ?? 'safe';
     if (profile !== 'safe' && profile !== 'full') return usageError(`--profile must be safe or full, got "${profile}"`);
     const format = values.format ?? 'text';
-    if (format !== 'text' && format !== 'json' && format !== 'sarif') return usageError(`--format must be text, json or sarif, got "${format}"`);
+    if (format !== 'text' && format !== 'json' && format !== 'sarif' && format !== 'html') return usageError(`--format must be text, json, sarif or html, got "${format}"`);
     const failOn = values['fail-on'] ?? 'medium';
     if (!isSeverity(failOn)) return usageError(`--fail-on must be one of info, low, medium, high, critical, got "${failOn}"`);
     if (values['insecure-tls'] && (target.protocol !== 'https:' || !isLoopbackHost(target.hostname))) return usageError('--insecure-tls is for an https:// loopback target (localhost, 127.0.0.1, ::1) only');
@@ -124,7 +125,8 @@ export function exitCode(result: ScanResult, failOn: Severity): number {
   return !result.dryRun && findingsAtOrAbove(result.findings, failOn).length > 0 ? 1 : 0;
 }
 
-function render(result: ScanResult, format: 'text' | 'json' | 'sarif', version: string): string {
+function render(result: ScanResult, format: 'text' | 'json' | 'sarif' | 'html', version: string): string {
+  if (format === 'html') return formatHtml(result);
   if (format === 'sarif') return `${JSON.stringify(toSarif(result, version), null, 2)}\n`;
   if (format === 'json') return `${JSON.stringify(result, null, 2)}\n`;
   return result.dryRun ? formatPlan(result) : formatText(result);
