@@ -68,7 +68,7 @@ export function ownerLookupConfig(raw: unknown, at: string, fromSpec: boolean): 
   if (!fromSpec) return raw as OwnerLookupConfig;
   if (!validateSpecLookup(raw)) {
     const error = validateSpecLookup.errors?.[0];
-    throw new ConfigIssueError(`${at}${error?.instancePath ? error.instancePath.replaceAll('/', '.') : ''}`, `${error?.message ?? 'invalid'}`);
+    throw new ConfigIssueError(`${at}${error?.instancePath ? error.instancePath.replaceAll('/', '.') : ''}`, error?.message ?? 'invalid');
   }
   return { ...OWNER_LOOKUP_DEFAULTS, ...(raw as Partial<OwnerLookupConfig>) } as OwnerLookupConfig;
 }

@@ -112,7 +112,7 @@ function compileLimit(
       item: policyItem(limit.name, spec),
     };
   } catch (error) {
-    throw new ConfigIssueError(at, `${(error as Error).message}`, undefined, { cause: error });
+    throw new ConfigIssueError(at, (error as Error).message, undefined, { cause: error });
   }
 }
 
