@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
+import { assertAlive } from '../helpers/http.ts';
 import { ADMIN_CONFIG, TEST_ENV } from '../helpers/apikeys.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
@@ -57,5 +58,6 @@ describe('limits.max_body_bytes is the default body limit of APIs and operations
       assert.equal(await post(path, 100), 200, path);
     }
     assert.equal(await post('/notes-api/notes', 2 * 1024 * 1024), 413);
+    await assertAlive(gw.adminUrl);
   });
 });

@@ -12,6 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { WebSocket, WebSocketServer } from 'ws';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
+import { assertAlive } from '../helpers/http.ts';
 import { ADMIN_CONFIG, ADMIN_TOKEN, TEST_ENV } from '../helpers/apikeys.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
@@ -69,6 +70,7 @@ describe('read-only refusals are not probing: the monitor does not block the cli
       assert.equal(res.status, 503, query);
     }
     assert.equal(up.seen.length, before);
+    await assertAlive(gw.adminUrl);
   });
 });
 
