@@ -14,6 +14,11 @@ export default tseslint.config(
       'no-template-curly-in-string': 'off',
     },
   },
+  {
+    // The dashboard runs in the browser: its globals, not Node's.
+    files: ['web/**'],
+    languageOptions: { globals: { window: 'readonly', document: 'readonly', location: 'readonly', navigator: 'readonly', fetch: 'readonly', URL: 'readonly', URLSearchParams: 'readonly', EventSource: 'readonly', ResizeObserver: 'readonly', HTMLElement: 'readonly', HTMLInputElement: 'readonly', HTMLSelectElement: 'readonly', HTMLDivElement: 'readonly', Event: 'readonly', MessageEvent: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly' } },
+  },
   // Layering (docs/architecture.md): dependencies point down, never up. What holds today is enforced; the rest of
   // the target is listed in that page.
   {

@@ -20,6 +20,7 @@ export const ERRORS = {
   insufficient_scope: { status: 403, title: 'Insufficient scope' },
   ip_blocked: { status: 403, title: 'Forbidden' },
   cors_rejected: { status: 403, title: 'Cross-origin request not allowed' },
+  csrf_failed: { status: 403, title: 'Forbidden' },
   injection_detected: { status: 403, title: 'Request blocked' },
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },

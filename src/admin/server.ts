@@ -5,6 +5,7 @@ import { errorForLog } from '../log.ts';
 import { GatewayError, toGatewayError } from '../problem.ts';
 import type { AdminAuth, AdminPrincipal, AdminRole } from './api/auth.ts';
 import { problemResponse } from '../http/problem-response.ts';
+import type { DashboardSessions } from './dashboard/sessions.ts';
 
 /** Base path of every admin resource on the admin listener (health, readiness, metrics and the JWKS stay at the root). */
 export const ADMIN_API_BASE = '/admin/v1';
@@ -50,6 +51,11 @@ export class AdminServer {
    */
   readinessDetail: (() => Record<string, string>) | undefined;
   readonly #readinessSources: (() => Record<string, string>)[] = [];
+  /**
+   * Dashboard sessions: a request without an Authorization header that carries the session cookie is judged by
+   * its session (and a change also by its CSRF token) instead of a bearer token.
+   */
+  sessions: DashboardSessions | undefined;
 
   constructor(logger: Logger, auth: AdminAuth) {
     this.#logger = logger;
@@ -103,7 +109,8 @@ export class AdminServer {
         const match = route.pattern.exec(path);
         if (!match) continue;
         pathMatched = true;
-        if (route.method === method) {
+        // HEAD is answered by the GET route (Node sends no body for it).
+        if (route.method === method || (method === 'HEAD' && route.method === 'GET')) {
           found = { route, match };
           break;
         }
@@ -112,7 +119,7 @@ export class AdminServer {
         await found.route.handler(req, res, paramsOf(found.route, found.match), undefined);
         return;
       }
-      const principal = this.#auth.authenticate(req);
+      const principal = this.sessions && req.headers.authorization === undefined && this.sessions.presented(req) ? this.sessions.authenticate(req) : this.#auth.authenticate(req);
       if (!found) throw new GatewayError(pathMatched ? 'method_not_allowed' : 'not_found');
       this.#auth.authorize(principal, roleFor(method));
       await found.route.handler(req, res, paramsOf(found.route, found.match), principal);

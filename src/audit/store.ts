@@ -29,6 +29,10 @@ export interface AuditSearch {
   readonly since?: string;
   readonly until?: string;
   readonly limit?: number;
+  /** Only records with a lower seq (paging newest first). */
+  readonly beforeSeq?: number;
+  /** Newest first (default oldest first). */
+  readonly newestFirst?: boolean;
 }
 
 export interface AuditStoreOptions {
@@ -231,7 +235,8 @@ export class AuditStore {
     if (filter.since) where.push(`time >= $${params.push(filter.since)}`);
     if (filter.until) where.push(`time <= $${params.push(filter.until)}`);
     if (filter.text) where.push(`fields LIKE $${params.push(`%${filter.text.replace(/[%_\\]/g, (c) => `\\${c}`)}%`)} ESCAPE '\\'`);
-    const sql = `SELECT ${RECORD_COLUMNS} FROM audit_records${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT $${params.push(filter.limit ?? 1000)}`;
+    if (filter.beforeSeq !== undefined) where.push(`seq < $${params.push(filter.beforeSeq)}`);
+    const sql = `SELECT ${RECORD_COLUMNS} FROM audit_records${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq${filter.newestFirst ? ' DESC' : ''} LIMIT $${params.push(filter.limit ?? 1000)}`;
     return (await this.db.all(sql, params)).map(toRecord);
   }
 

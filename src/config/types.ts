@@ -14,6 +14,7 @@ import type { StoreConfig } from '../store/schema.ts';
 import type { ApiKeyAuthConfig, AuthKeysConfig } from '../policies/authn-apikey/schema.ts';
 import type { AdminConfig } from '../admin/api/schema.ts';
 import type { MtlsAuthConfig } from '../policies/authn-mtls/schema.ts';
+import type { SignatureAuthConfig } from '../policies/authn-signature/schema.ts';
 import type { UpstreamCredentialConfig } from '../policies/upstream-credential/schema.ts';
 import type { StepUpConfig } from '../policies/step-up/schema.ts';
 import type { PasswordPolicyConfig } from '../policies/password-policy/schema.ts';
@@ -159,6 +160,7 @@ export interface AuthConfig {
   readonly introspection?: IntrospectionConfig;
   readonly api_keys?: ApiKeyAuthConfig;
   readonly mtls?: MtlsAuthConfig;
+  readonly signatures?: SignatureAuthConfig;
   readonly sender_constraint: SenderConstraintConfig;
   readonly failure_backoff: FailureBackoffConfig;
 }

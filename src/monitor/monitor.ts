@@ -14,6 +14,7 @@ import { GatewayMetrics } from './metrics.ts';
 import type { Responders } from './responders.ts';
 import type { Severity } from './schema.ts';
 import { AlertSender, type Alert } from './webhooks.ts';
+import { TrafficStats } from './traffic.ts';
 
 function required<T>(responder: T | undefined): T {
   if (!responder) throw new Error('the responder of this action is not available in this process');
@@ -42,6 +43,8 @@ export class Monitor {
   readonly events: SecurityEvents;
   readonly blocks: IpBlocks;
   readonly metrics: GatewayMetrics;
+  /** This instance's last hour of traffic, for the dashboard (GET /admin/v1/traffic). */
+  readonly traffic: TrafficStats;
   readonly audit: AuditService | undefined;
   readonly incidents: IncidentStore | undefined;
   /** Containment hooks: other modules set `keys`, `tokens`, `rates` here. */
@@ -58,6 +61,7 @@ export class Monitor {
   #work: Promise<void> = Promise.resolve();
   #fanout: BlockFanout | undefined;
   readonly #unsubscribe: (() => void)[] = [];
+  readonly #incidentListeners = new Set<(event: Alert['event'], incident: Incident) => void>();
 
   private constructor(options: MonitorOptions, audit: AuditService | undefined, incidents: IncidentStore | undefined) {
     this.#config = options.config;
@@ -67,6 +71,7 @@ export class Monitor {
     this.incidents = incidents;
     this.events = new SecurityEvents({ now: this.#now, onListenerError: (error) => this.#logger.error({ err: errorForLog(error) }, 'security event listener failed') });
     this.blocks = new IpBlocks(this.#now);
+    this.traffic = new TrafficStats(this.#now);
     this.metrics = new GatewayMetrics({
       activeIncidents: () => {
         const counts: Record<string, number> = {};
@@ -150,7 +155,7 @@ export class Monitor {
   get sinks(): RecordSink[] {
     const sinks: RecordSink[] = [];
     if (this.audit) sinks.push(this.audit.sink);
-    sinks.push(this.metrics.sink);
+    sinks.push(this.metrics.sink, this.traffic);
     if (this.#config.monitor.enabled) sinks.push({ record: (outcome) => this.#enqueue(outcome) });
     return sinks;
   }
@@ -376,7 +381,20 @@ export class Monitor {
     if (incident.timeline.length > MAX_TIMELINE) incident.timeline.splice(1, incident.timeline.length - MAX_TIMELINE);
   }
 
+  /** Subscribes to incidents opened and resolved (the dashboard's live feed); returns the unsubscribe function. */
+  onIncident(listener: (event: Alert['event'], incident: Incident) => void): () => void {
+    this.#incidentListeners.add(listener);
+    return () => this.#incidentListeners.delete(listener);
+  }
+
   #alert(event: Alert['event'], i: Incident): void {
+    for (const listener of this.#incidentListeners) {
+      try {
+        listener(event, i);
+      } catch (error) {
+        this.#logger.error({ err: errorForLog(error) }, 'incident listener failed');
+      }
+    }
     this.#alerts.send({ event, incident: { id: i.id, kind: i.kind, severity: i.severity, summary: i.summary, subject: i.subject, count: i.count, actions: i.actions } });
   }
 

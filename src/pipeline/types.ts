@@ -35,7 +35,7 @@ export interface Identity {
   readonly roles: readonly string[];
   readonly scopes: readonly string[];
   readonly claims: Readonly<Record<string, unknown>>;
-  /** How the caller authenticated: `jwt`, `introspection`, `api_key`, `mtls`. */
+  /** How the caller authenticated: `jwt`, `introspection`, `api_key`, `mtls`, `signature`. */
   readonly method: string;
   /** Key id for API keys (never the key itself). */
   readonly keyId?: string;
@@ -156,6 +156,8 @@ export class RequestContext {
   upstreamHeaders: Record<string, string> | undefined = undefined;
   /** Client request headers the credential stage keeps from the upstream (the client's own credentials). */
   stripUpstreamHeaders: ReadonlySet<string> | undefined = undefined;
+  /** Set by the credential stage when the gateway signs upstream requests (RFC 9421): the proxy signs each try as sent. */
+  upstreamSigner: UpstreamRequestSigner | undefined = undefined;
   /** Headers policies add to the client response, success or error (e.g. rate-limit headers); set in finishHeaders. */
   responseHeaders: Record<string, string> | undefined = undefined;
   /** What the stages learnt, for later stages and the record stage (access log, audit, metrics); never secrets. */
@@ -541,6 +543,22 @@ export interface KeyIssuer {
   updateConsumer(actor: string, id: string, patch: ConsumerPatch): Promise<Consumer>;
   createKey(actor: string, input: { readonly consumerId: string; readonly scopes: readonly string[]; readonly expiresAt: number; readonly metadata: Readonly<Record<string, unknown>> }): Promise<{ key: string; record: ApiKeyRecord }>;
   revokeKey(actor: string, id: string): Promise<ApiKeyRecord>;
+}
+
+/** An upstream request as the proxy sends it, for its signature: method, origin, target and final headers. */
+export interface UpstreamRequestToSign {
+  readonly method: string;
+  readonly scheme: 'http' | 'https';
+  /** The upstream target's `host[:port]`. */
+  readonly authority: string;
+  /** Path and query as sent upstream. */
+  readonly target: string;
+  readonly headers: Readonly<Record<string, string | string[]>>;
+}
+
+/** Signs upstream requests (policies/authn-signature: HTTP Message Signatures); returns the headers to add. */
+export interface UpstreamRequestSigner {
+  sign(request: UpstreamRequestToSign): Record<string, string>;
 }
 
 /** Signs the identity assertion sent upstream (proxy/identity.ts); undefined headers when identity is off. */

@@ -22,6 +22,7 @@ import { createPasswordPolicy } from './password-policy/index.ts';
 import { selfServiceRoutes } from './self-service-keys/routes.ts';
 import { readOnlyPolicy } from './read-only/index.ts';
 import { contentDigestPolicy } from './content-digest/index.ts';
+import { upstreamSigningPolicy } from './authn-signature/index.ts';
 
 /**
  * Every policy Rampart knows. Each policy names its stage and stages fix the order; within one stage, this list
@@ -47,6 +48,8 @@ export const POLICY_FACTORIES: readonly PolicyFactory[] = [
   { name: 'concurrency', build: (input) => ({ request: createConcurrencyPolicy(input) }) },
   { name: 'brute-force', build: (input) => createBruteForcePolicies(input) },
   { name: 'upstream-credential', build: (input) => ({ request: createUpstreamCredentialPolicy(input) }) },
+  // After upstream-credential (same stage): it adds to the credential's upstream headers.
+  upstreamSigningPolicy,
   { name: 'response-contract', build: (input) => ({ response: createResponseContractPolicy(input) }) },
   // After response-contract: both run at stage `contract`, the leak check on what minimisation left.
   { name: 'waf', build: (input) => ({ request: createWafPolicy(input), response: createLeakPolicy(input) }) },

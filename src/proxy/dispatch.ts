@@ -52,7 +52,7 @@ export async function dispatch(
     target.inFlight++;
     try {
       const extraHeaders = await perTry();
-      response = await forward(ctx, route, { ...options, pool: target.pool, ...(extraHeaders ? { extraHeaders } : {}) });
+      response = await forward(ctx, route, { ...options, pool: target.pool, origin: target.url, ...(extraHeaders ? { extraHeaders } : {}) });
     } catch (error) {
       target.inFlight--;
       const code = causeCode(error);

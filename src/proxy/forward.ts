@@ -44,6 +44,8 @@ export interface ForwardOptions {
   /** The gateway's W3C trace context for the upstream call; replaces whatever `traceparent`/`tracestate` the client sent. */
   readonly traceHeaders?: Record<string, string>;
   readonly responseBufferBytes?: number;
+  /** The target's URL (`http(s)://host:port`), for the gateway's signature of the request (`ctx.upstreamSigner`). */
+  readonly origin?: string;
 }
 
 /**
@@ -77,6 +79,15 @@ export async function forward(ctx: RequestContext, route: CompiledRoute, options
   };
   ctx.res.once('close', onClose);
   const method = ctx.method === 'HEAD' && route.buffersResponse ? 'GET' : ctx.method;
+  if (ctx.upstreamSigner) {
+    // Signed last, over the request exactly as it leaves: the final headers, method, target and this try's origin.
+    if (options.origin === undefined) {
+      ctx.res.off('close', onClose);
+      throw new GatewayError('internal', 'upstream signing without a target origin');
+    }
+    const origin = new URL(options.origin);
+    Object.assign(headers, ctx.upstreamSigner.sign({ method, scheme: origin.protocol === 'https:' ? 'https' : 'http', authority: origin.host, target: options.upstreamPath, headers }));
+  }
 
   const started = process.hrtime.bigint();
   let upstream: Dispatcher.ResponseData;

@@ -93,8 +93,16 @@ const encodedHeaders = new WeakMap<SigningKey, string>();
 /**
  * Publishes the asserter's JWKS on the admin listener at `/.well-known/jwks.json` (a public route: no admin
  * token) and hands the asserter to the request handler. Called once at start; the keys survive reloads.
+ * `moreKeys` adds public JWKs read at each call (the upstream message-signing keys of the config in force), after
+ * the asserter's; a `kid` already published is not repeated.
  */
-export function installIdentity(target: { identity: IdentityAsserter | undefined }, admin: AdminServer, asserter: IdentityAsserter): void {
-  admin.route('GET', IDENTITY_JWKS_PATH, (_req, res) => sendJson(res, 200, asserter.jwks()), { public: true });
+export function installIdentity(target: { identity: IdentityAsserter | undefined }, admin: AdminServer, asserter: IdentityAsserter, moreKeys?: () => Record<string, unknown>[]): void {
+  admin.route('GET', IDENTITY_JWKS_PATH, (_req, res) => sendJson(res, 200, withKeys(asserter.jwks(), moreKeys?.() ?? [])), { public: true });
   target.identity = asserter;
+}
+
+function withKeys(jwks: { keys: Record<string, unknown>[] }, more: readonly Record<string, unknown>[]): { keys: Record<string, unknown>[] } {
+  if (more.length === 0) return jwks;
+  const kids = new Set(jwks.keys.map((k) => k['kid']));
+  return { keys: [...jwks.keys, ...more.filter((k) => !kids.has(k['kid']))] };
 }

@@ -12,10 +12,16 @@ import { UpstreamPools } from '../proxy/pools.ts';
 import { Monitor } from '../monitor/monitor.ts';
 import { registerMonitorRoutes } from '../monitor/admin.ts';
 import { IdentityAsserter, installIdentity } from '../proxy/identity.ts';
+import { upstreamSigningJwks } from '../policies/authn-signature/index.ts';
 import { createCounters } from '../counters/index.ts';
 import { registerRateLimitAdmin } from '../admin/ratelimit.ts';
 import { openControlPlane } from '../admin/api/control-plane.ts';
 import { registerAdminApi } from '../admin/api/routes.ts';
+import { registerAuditRoutes } from '../admin/api/audit-routes.ts';
+import { registerRouteTable } from '../admin/api/route-table.ts';
+import { registerTrafficRoutes } from '../admin/api/traffic-routes.ts';
+import { registerDashboard } from '../admin/dashboard/routes.ts';
+import { loadAssets } from '../admin/dashboard/assets.ts';
 import { AdminAuth } from '../admin/api/auth.ts';
 import { createResponders } from '../monitor/containment.ts';
 import { BusTokenRevocations, useTokenRevocations } from '../policies/authn-jwt/revocations.ts';
@@ -145,7 +151,19 @@ export class Gateway {
             logger.info({ actor: principal?.name, method: route.method, path: route.path }, 'rate-limit admin change');
           },
     );
-    installIdentity(gateway.handler, gateway.admin, identity);
+    registerAuditRoutes(gateway.admin, () => monitor.audit);
+    registerRouteTable(gateway.admin, () => gateway.table);
+    const dashboard = loaded.config.admin.dashboard;
+    const sessions = dashboard.enabled
+      ? registerDashboard(gateway.admin, { config: dashboard, auth: adminAuth, assets: loadAssets(), logger, audit: (type, fields) => monitor.audit?.log.append({ type, fields }) })
+      : undefined;
+    registerTrafficRoutes(gateway.admin, {
+      traffic: monitor.traffic,
+      events: monitor.events,
+      onIncident: (listener) => monitor.onIncident(listener),
+      stillAllowed: (req) => req.headers.authorization !== undefined || sessions?.alive(req) === true,
+    });
+    installIdentity(gateway.handler, gateway.admin, identity, () => upstreamSigningJwks(gateway.table.config));
     if (loaded.config.tracing.enabled) {
       // Loaded only when on: a gateway without tracing never pays for the SDK, in memory or per request.
       const { createTracing } = await import('../tracing/tracer.ts');

@@ -41,10 +41,16 @@ export class AdminAuth {
     const header = req.headers.authorization;
     const match = header === undefined ? null : BEARER.exec(header);
     if (!match) throw new GatewayError('unauthorized', 'admin API: no bearer token', { headers: CHALLENGE });
-    const digest = createHash('sha256').update(match[1]!).digest();
+    const found = this.principalFor(match[1]!);
+    if (!found) throw new GatewayError('unauthorized', 'admin API: unknown token', { headers: CHALLENGE });
+    return found;
+  }
+
+  /** The holder of `token`, or undefined: every configured token is compared, in constant time. */
+  principalFor(token: string): AdminPrincipal | undefined {
+    const digest = createHash('sha256').update(token).digest();
     let found: AdminPrincipal | undefined;
     for (const entry of this.#tokens) if (timingSafeEqual(digest, entry.digest) && !found) found = entry.principal;
-    if (!found) throw new GatewayError('unauthorized', 'admin API: unknown token', { headers: CHALLENGE });
     return found;
   }
 

@@ -117,6 +117,12 @@ export function registerAdminApi(admin: AdminServer, auth: AdminAuth, actions: A
   add('POST', '/keys/:id/revoke', 'admin', async (_req, res, params, actor) => {
     sendJson(res, 200, keyView(await actions.revokeKey(actor, params['id']!)));
   });
+  add('POST', '/keys/:id/reinstate', 'admin', async (_req, res, params, actor) => {
+    const key = await store.getApiKey(params['id']!);
+    if (!key) throw new GatewayError('not_found');
+    await actions.reinstateKey(actor, key.id);
+    sendJson(res, 200, { ...keyView(key), reinstated: true });
+  });
   add('DELETE', '/keys/:id', 'admin', async (_req, res, params, actor) => {
     sendJson(res, 200, keyView(await actions.revokeKey(actor, params['id']!)));
   });

@@ -25,6 +25,17 @@ export const adminSchema = {
       },
     },
     max_body_bytes: { type: 'integer', minimum: 1024, maximum: 1048576, default: 65536, description: 'Largest admin API request body, in bytes.' },
+    dashboard: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'The admin dashboard at `/dashboard/` on the admin listener: log in with an admin token, then a session cookie (SameSite=Strict, HttpOnly) and a CSRF token on every change. See docs/dashboard.md.',
+      properties: {
+        enabled: { type: 'boolean', default: true, description: 'Serve the dashboard and its session routes.' },
+        session_idle_minutes: { type: 'integer', minimum: 1, maximum: 240, default: 15, description: 'A session unused this long ends.' },
+        session_max_hours: { type: 'integer', minimum: 1, maximum: 24, default: 8, description: 'A session ends this long after login, used or not.' },
+      },
+    },
   },
 } as const;
 
@@ -34,7 +45,14 @@ export interface AdminTokenConfig {
   readonly role: 'admin' | 'read_only';
 }
 
+export interface DashboardConfig {
+  readonly enabled: boolean;
+  readonly session_idle_minutes: number;
+  readonly session_max_hours: number;
+}
+
 export interface AdminConfig {
   readonly tokens: readonly AdminTokenConfig[];
   readonly max_body_bytes: number;
+  readonly dashboard: DashboardConfig;
 }

@@ -53,6 +53,8 @@ test('OpenAPI scheme types map to credential kinds', () => {
   assert.equal(schemeKind({ type: 'openIdConnect', openIdConnectUrl: 'https://x' }), 'bearer');
   assert.equal(schemeKind({ type: 'apiKey', in: 'header', name: 'k' }), 'apiKey');
   assert.equal(schemeKind({ type: 'mutualTLS' }), 'mutualTLS');
+  assert.equal(schemeKind({ type: 'http', scheme: 'Signature' }), 'httpSignature');
+  assert.equal(schemeKind({ type: 'http', scheme: 'basic' }), undefined);
   assert.equal(schemeKind({ type: 'http', scheme: 'basic' }), undefined);
 });
 

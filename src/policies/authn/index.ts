@@ -6,6 +6,7 @@ import { jwtAuthenticatorFactory } from '../authn-jwt/index.ts';
 import { introspectionAuthenticatorFactory } from '../authn-introspection/index.ts';
 import { apiKeyAuthenticatorFactory } from '../authn-apikey/index.ts';
 import { mtlsAuthenticatorFactory } from '../authn-mtls/index.ts';
+import { signatureAuthenticatorFactory } from '../authn-signature/index.ts';
 import { BEARER_CHALLENGE } from './bearer.ts';
 import { FailureBackoff } from './failure-backoff.ts';
 import type { Authenticator, AuthenticatorBuildInput, AuthenticatorFactory, SchemeKind } from './types.ts';
@@ -16,26 +17,30 @@ export type { Authenticator, AuthenticatorBuildInput, AuthenticatorFactory, Sche
  * Every authentication method, in the order they are tried within a scheme kind. API keys and mTLS register
  * here too (one line each).
  */
-const AUTHENTICATOR_FACTORIES: readonly AuthenticatorFactory[] = [jwtAuthenticatorFactory, introspectionAuthenticatorFactory, apiKeyAuthenticatorFactory, mtlsAuthenticatorFactory];
+const AUTHENTICATOR_FACTORIES: readonly AuthenticatorFactory[] = [jwtAuthenticatorFactory, introspectionAuthenticatorFactory, apiKeyAuthenticatorFactory, mtlsAuthenticatorFactory, signatureAuthenticatorFactory];
 
 /** Challenges sent with a 401 when no credential was presented, by scheme kind. */
 const CHALLENGES: Record<SchemeKind, string | undefined> = {
   bearer: BEARER_CHALLENGE,
   apiKey: 'ApiKey realm="rampart"',
   mutualTLS: undefined,
+  httpSignature: undefined,
 };
 
 const KIND_LABEL: Record<SchemeKind, string> = {
   bearer: 'bearer (auth.jwt or auth.introspection)',
   apiKey: 'apiKey (auth.api_keys)',
   mutualTLS: 'mutualTLS (auth.mtls)',
+  httpSignature: 'http signature (auth.signatures)',
 };
 
 /** Maps an OpenAPI security scheme to the kind of credential that satisfies it; undefined when unsupported. */
 export function schemeKind(scheme: OpenAPIV3.SecuritySchemeObject | { type: 'mutualTLS' }): SchemeKind | undefined {
   switch (scheme.type) {
-    case 'http':
-      return scheme.scheme.toLowerCase() === 'bearer' ? 'bearer' : undefined;
+    case 'http': {
+      const name = scheme.scheme.toLowerCase();
+      return name === 'bearer' ? 'bearer' : name === 'signature' ? 'httpSignature' : undefined;
+    }
     case 'oauth2':
     case 'openIdConnect':
       return 'bearer';
@@ -81,6 +86,7 @@ export function createAuthnPolicy(input: PolicyBuildInput): RequestPolicy | unde
     operationId,
     operation,
     allowQueryToken: operation?.raw['x-rampart-token-query'] === true,
+    maxBodyBytes: input.maxBodyBytes,
     ...(input.warn ? { warn: input.warn } : {}),
   };
   const byKind = new Map<SchemeKind, Authenticator[]>();

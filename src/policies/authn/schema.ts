@@ -3,6 +3,7 @@ import { jwtSchema } from '../authn-jwt/schema.ts';
 import { introspectionSchema } from '../authn-introspection/schema.ts';
 import { apiKeyAuthSchema } from '../authn-apikey/schema.ts';
 import { mtlsAuthSchema } from '../authn-mtls/schema.ts';
+import { signatureAuthSchema } from '../authn-signature/schema.ts';
 import { failureBackoffSchema } from './failure-backoff-schema.ts';
 
 /**
@@ -23,6 +24,7 @@ export const authSchema = {
     introspection: introspectionSchema,
     api_keys: apiKeyAuthSchema,
     mtls: mtlsAuthSchema,
+    signatures: signatureAuthSchema,
     sender_constraint: senderConstraintSchema,
     failure_backoff: failureBackoffSchema,
   },

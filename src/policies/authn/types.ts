@@ -4,12 +4,13 @@ import type { SpecOperation } from '../../openapi/load.ts';
 
 /**
  * Which OpenAPI security scheme types an authenticator satisfies: `http` bearer, `oauth2` and `openIdConnect`
- * map to token authenticators (JWT, introspection); `apiKey` to API keys; `mutualTLS` to client certificates.
+ * map to token authenticators (JWT, introspection); `apiKey` to API keys; `mutualTLS` to client certificates;
+ * `http` with `scheme: signature` to HTTP Message Signatures (RFC 9421).
  */
 /** Authentication methods whose identity comes from a token and so says how a person authenticated (not keys, not certificates). */
 export const TOKEN_METHODS: ReadonlySet<string> = new Set(['jwt', 'introspection']);
 
-export type SchemeKind = 'bearer' | 'apiKey' | 'mutualTLS';
+export type SchemeKind = 'bearer' | 'apiKey' | 'mutualTLS' | 'httpSignature';
 
 /**
  * One authentication method, compiled once per API. `authenticate` returns undefined when the request carries no
@@ -36,6 +37,8 @@ export interface AuthenticatorBuildInput {
   readonly operation: SpecOperation | undefined;
   /** Whether the operation allows bearer tokens in the query string (`x-rampart-token-query: true`). */
   readonly allowQueryToken: boolean;
+  /** The route's request body cap, in bytes (for a method that must read the body, as a signed Content-Digest does). */
+  readonly maxBodyBytes: number;
   /** Records a configuration warning under its config path (see PolicyBuildInput.warn). */
   readonly warn?: (path: string, message: string) => void;
 }

@@ -9,6 +9,7 @@ function methodsFor(scheme: OpenAPIV3.SecuritySchemeObject | undefined): readonl
     case 'openIdConnect':
       return ['jwt', 'introspection'];
     case 'http':
+      if (scheme.scheme.toLowerCase() === 'signature') return ['signature']; // HTTP Message Signatures (auth.signatures)
       return scheme.scheme.toLowerCase() === 'bearer' ? ['jwt', 'introspection'] : [];
     case 'apiKey':
       return ['api_key'];

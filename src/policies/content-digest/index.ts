@@ -1,16 +1,8 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { parseDictionary } from 'structured-headers';
 import { ConfigIssueError } from '../../config/errors.ts';
+import { digestMatches, DigestFieldError, fieldDigests, type FieldDigest } from '../../http/digest.ts';
 import type { PolicyBuildInput, PolicyFactory, RequestContext, RequestPolicy } from '../../pipeline/types.ts';
 import { GatewayError } from '../../problem.ts';
-import { contentDigestSchema, type ContentDigestConfig, type DigestAlgorithm } from './schema.ts';
-
-const HASH: Readonly<Record<DigestAlgorithm, { readonly node: string; readonly bytes: number }>> = {
-  'sha-256': { node: 'sha256', bytes: 32 },
-  'sha-512': { node: 'sha512', bytes: 64 },
-};
-/** Longest digest field accepted: a few algorithms with 64-byte values fit many times over. */
-const MAX_FIELD_CHARS = 1024;
+import { contentDigestSchema, type ContentDigestConfig } from './schema.ts';
 
 /**
  * Checks `Content-Digest` (and `Repr-Digest` when the body has no content coding, where the two are the same bytes)
@@ -44,9 +36,8 @@ export function createContentDigestPolicy(input: PolicyBuildInput, config: Conte
         return;
       }
       const body = ctx.hasBody ? await ctx.readBody(limit) : Buffer.alloc(0);
-      for (const { algorithm, digest, field } of expected) {
-        const actual = createHash(HASH[algorithm].node).update(body).digest();
-        if (!timingSafeEqual(actual, digest)) throw new GatewayError('digest_invalid', `${field} ${algorithm} does not match the body`);
+      for (const digest of expected) {
+        if (!digestMatches(digest, body)) throw new GatewayError('digest_invalid', `${digest.field} ${digest.algorithm} does not match the body`);
       }
     },
   };
@@ -68,23 +59,13 @@ function digestFields(ctx: RequestContext): [string, string][] {
   return out;
 }
 
-function acceptedDigests(field: string, value: string, accepted: ReadonlySet<string>): { algorithm: DigestAlgorithm; digest: Buffer; field: string }[] {
-  if (value.length > MAX_FIELD_CHARS) throw new GatewayError('digest_invalid', `${field} is over ${MAX_FIELD_CHARS} characters`);
-  let dictionary: ReturnType<typeof parseDictionary>;
+function acceptedDigests(field: string, value: string, accepted: ReadonlySet<string>): (FieldDigest & { field: string })[] {
   try {
-    dictionary = parseDictionary(value);
+    return fieldDigests(field, value, accepted).map((digest) => ({ ...digest, field }));
   } catch (error) {
-    throw new GatewayError('digest_invalid', `${field} is not a structured dictionary`, { cause: error });
+    if (error instanceof DigestFieldError) throw new GatewayError('digest_invalid', error.message, { cause: error });
+    throw error;
   }
-  const out: { algorithm: DigestAlgorithm; digest: Buffer; field: string }[] = [];
-  for (const [name, member] of dictionary) {
-    if (!accepted.has(name)) continue;
-    const algorithm = name as DigestAlgorithm;
-    const item = member[0];
-    if (!(item instanceof ArrayBuffer) || item.byteLength !== HASH[algorithm].bytes) throw new GatewayError('digest_invalid', `${field} ${algorithm} is not a ${HASH[algorithm].bytes}-byte sequence`);
-    out.push({ algorithm, digest: Buffer.from(item), field });
-  }
-  return out;
 }
 
 /** The registry entry (src/policies/index.ts): the factory and its `apis[].content_digest` setting. */

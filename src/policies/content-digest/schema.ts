@@ -1,6 +1,4 @@
-/** The algorithms of RFC 9530's registry that are not deprecated; the others are never trusted (§6, §7.2). */
-export const DIGEST_ALGORITHMS = ['sha-256', 'sha-512'] as const;
-export type DigestAlgorithm = (typeof DIGEST_ALGORITHMS)[number];
+import { DIGEST_ALGORITHMS, type DigestAlgorithm } from '../../http/digest.ts';
 
 /** `apis[].content_digest`: declared in the policy registry (src/policies/index.ts), which adds it to the config schema. */
 export const contentDigestSchema = {

@@ -1,0 +1,158 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../../log.ts';
+import { GatewayError } from '../../problem.ts';
+import type { AdminAuth } from '../api/auth.ts';
+import type { DashboardConfig } from '../api/schema.ts';
+import { ADMIN_API_BASE, sendJson, type AdminServer } from '../server.ts';
+import { DASHBOARD_HEADERS, type Asset } from './assets.ts';
+import { DashboardSessions, sameOrigin, sessionCookie } from './sessions.ts';
+
+/** Failed logins one client IP may make per minute before it waits (tokens are long; this bounds the noise). */
+export const LOGIN_FAILURES_PER_MINUTE = 10;
+const MAX_TRACKED_IPS = 1024;
+const MAX_LOGIN_BODY = 4096;
+
+export interface DashboardOptions {
+  readonly config: DashboardConfig;
+  readonly auth: AdminAuth;
+  /** Built files (assets.ts); undefined when the dashboard was not built: the session routes still work. */
+  readonly assets: Map<string, Asset> | undefined;
+  readonly logger: Logger;
+  /** Appends an audit record (login, logout, refused login). */
+  readonly audit?: (type: string, fields: Record<string, unknown>) => void;
+  readonly now?: () => number;
+}
+
+async function readLogin(req: IncomingMessage): Promise<string> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  // JSON only: a cross-site form cannot send it without a CORS preflight, which this listener never grants.
+  if (type !== 'application/json') throw new GatewayError('unsupported_media_type', 'dashboard login expects application/json');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_LOGIN_BODY) throw new GatewayError('payload_too_large', 'dashboard login body too large');
+    chunks.push(chunk);
+  }
+  let token: unknown;
+  try {
+    token = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { token?: unknown } | null)?.token;
+  } catch (error) {
+    throw new GatewayError('bad_request', 'dashboard login: malformed JSON', { cause: error });
+  }
+  if (typeof token !== 'string' || token.length === 0 || token.length > 512) throw new GatewayError('validation_failed', 'dashboard login: token missing', { errors: [{ pointer: 'body/token', message: 'must be a string' }] });
+  return token;
+}
+
+/** Per-IP failed-login counts over one minute, bounded (the oldest entry goes when full). */
+class LoginFailures {
+  readonly #seen = new Map<string, { count: number; resetAt: number }>();
+  readonly #now: () => number;
+  constructor(now: () => number) {
+    this.#now = now;
+  }
+  blocked(ip: string): number | undefined {
+    const entry = this.#seen.get(ip);
+    if (!entry) return undefined;
+    const now = this.#now();
+    if (now >= entry.resetAt) {
+      this.#seen.delete(ip);
+      return undefined;
+    }
+    return entry.count >= LOGIN_FAILURES_PER_MINUTE ? Math.ceil((entry.resetAt - now) / 1000) : undefined;
+  }
+  fail(ip: string): void {
+    const now = this.#now();
+    const entry = this.#seen.get(ip);
+    if (entry && now < entry.resetAt) entry.count++;
+    else {
+      if (this.#seen.size >= MAX_TRACKED_IPS) this.#seen.delete(this.#seen.keys().next().value!);
+      this.#seen.set(ip, { count: 1, resetAt: now + 60_000 });
+    }
+  }
+}
+
+function sendAsset(res: ServerResponse, asset: Asset, head: boolean): void {
+  res.writeHead(200, { ...DASHBOARD_HEADERS, 'content-type': asset.type, 'content-length': asset.body.length, 'cache-control': asset.immutable ? 'public, max-age=31536000, immutable' : 'no-store' });
+  res.end(head ? undefined : asset.body);
+}
+
+/**
+ * The dashboard on the admin listener: its built files under `/dashboard/` (public: they hold no data; every
+ * number they show comes from the admin API) and the session routes. `POST /admin/v1/session {token}` checks an
+ * admin token and opens a session (cookie + CSRF token); `GET` answers who is logged in, with the CSRF token;
+ * `DELETE` logs out. Logins, logouts and refused logins are audited with the token's name.
+ */
+export function registerDashboard(admin: AdminServer, options: DashboardOptions): DashboardSessions {
+  const now = options.now ?? Date.now;
+  const { config } = options;
+  const sessions = new DashboardSessions({ idleMs: config.session_idle_minutes * 60_000, maxMs: config.session_max_hours * 3_600_000, now });
+  admin.sessions = sessions;
+  const failures = new LoginFailures(now);
+  const audit = options.audit ?? (() => undefined);
+  const maxAge = config.session_max_hours * 3600;
+
+  admin.route(
+    'POST',
+    `${ADMIN_API_BASE}/session`,
+    async (req, res) => {
+      const ip = req.socket.remoteAddress ?? 'unknown';
+      if (!sameOrigin(req)) throw new GatewayError('csrf_failed', 'dashboard login from another origin');
+      const wait = failures.blocked(ip);
+      if (wait !== undefined) throw new GatewayError('auth_backoff', 'dashboard login: too many failures', { headers: { 'retry-after': String(wait) } });
+      const principal = options.auth.principalFor(await readLogin(req));
+      if (!principal) {
+        failures.fail(ip);
+        audit('admin.login_failed', { ip });
+        throw new GatewayError('unauthorized', 'dashboard login: unknown token');
+      }
+      const { id, view } = sessions.open(principal);
+      audit('admin.login', { actor: principal.name, via: 'dashboard' });
+      options.logger.info({ actor: principal.name }, 'dashboard login');
+      res.setHeader('set-cookie', sessionCookie(id, maxAge));
+      sendJson(res, 201, view);
+    },
+    { public: true },
+  );
+  admin.route(
+    'GET',
+    `${ADMIN_API_BASE}/session`,
+    (req, res) => {
+      const view = sessions.view(req);
+      if (!view) throw new GatewayError('unauthorized', 'dashboard: no live session');
+      sendJson(res, 200, view);
+    },
+    { public: true },
+  );
+  admin.route(
+    'DELETE',
+    `${ADMIN_API_BASE}/session`,
+    (req, res) => {
+      const principal = sessions.close(req);
+      audit('admin.logout', { actor: principal.name, via: 'dashboard' });
+      res.setHeader('set-cookie', sessionCookie(undefined, 0));
+      sendJson(res, 200, { logged_out: true });
+    },
+    { public: true },
+  );
+
+  const assets = options.assets;
+  if (!assets) options.logger.warn('admin dashboard not built (npm run build:dashboard): /dashboard/ answers 404');
+  const asset = (path: string) => {
+    const found = assets?.get(path);
+    if (!found) throw new GatewayError('not_found');
+    return found;
+  };
+  admin.route(
+    'GET',
+    '/dashboard',
+    (_req, res) => {
+      res.writeHead(308, { location: '/dashboard/', 'cache-control': 'no-store' });
+      res.end();
+    },
+    { public: true },
+  );
+  admin.route('GET', '/dashboard/', (req, res) => sendAsset(res, asset('index.html'), req.method === 'HEAD'), { public: true });
+  admin.route('GET', '/dashboard/assets/:file', (req, res, params) => sendAsset(res, asset(`assets/${params['file']}`), req.method === 'HEAD'), { public: true });
+  return sessions;
+}
