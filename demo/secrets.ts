@@ -14,6 +14,7 @@ export const DEMO_SECRET_FILES = {
   auditIpKey: 'audit-ip.key',
   keyPepper: 'key-pepper',
   accountKey: 'account.key',
+  storeKek: 'kek-demo-1',
 } as const;
 
 const randomSecret = () => randomBytes(32).toString('base64url');
@@ -27,6 +28,7 @@ const GENERATORS: Record<keyof typeof DEMO_SECRET_FILES, () => string> = {
   auditIpKey: randomSecret,
   keyPepper: randomSecret,
   accountKey: randomSecret,
+  storeKek: randomSecret,
 };
 
 /** Creates every missing secret file in `dir` (existing ones are kept). Returns the names it created. */

@@ -18,11 +18,12 @@ import { loadConfigFile } from '../src/config/load.ts';
 import { createLogger } from '../src/log.ts';
 import { Gateway } from '../src/server/gateway.ts';
 import { startGateway } from './helpers/gateway.ts';
+import { STORE_ENCRYPTION, TEST_KEK } from './helpers/apikeys.ts';
 import { itemsConfig, send, SPEC_FILES } from './helpers/gateway-fixtures.ts';
 import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
 
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
-const ENV = { ...process.env, RAMPART_TEST_HEAD_PG_URL: PG_URL };
+const ENV = { ...process.env, RAMPART_TEST_HEAD_PG_URL: PG_URL, T_KEK: TEST_KEK };
 
 interface Started {
   readonly gateway: Gateway;
@@ -70,7 +71,9 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     before(async () => {
       upstream = await startUpstream();
       const store = kind === 'postgres' ? { kind: 'postgres', url: '${env:RAMPART_TEST_HEAD_PG_URL}', schema } : { kind: 'sqlite' };
-      const first = await startGateway(itemsConfig(upstream.url, { audit: { store, durability: 'sync' }, logging: { level: 'info', access_log: false } }), { files: SPEC_FILES, env: ENV });
+      // Incidents live in the audit database: a shared one needs configured KEKs (store.encryption).
+      const encryption = kind === 'postgres' ? { store: { encryption: STORE_ENCRYPTION } } : {};
+      const first = await startGateway(itemsConfig(upstream.url, { audit: { store, durability: 'sync' }, logging: { level: 'info', access_log: false }, ...encryption }), { files: SPEC_FILES, env: ENV });
       configFile = first.configFile;
       dataDir = join(first.dir, 'data');
       // Denies are audited (durably, before the answer): six records.

@@ -8,7 +8,7 @@ import { after, before, it } from 'node:test';
 import pg from 'pg';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
-import { ADMIN_TOKEN, KEYS_SPEC, TEST_ENV, adminCall, keysConfig } from './helpers/apikeys.ts';
+import { ADMIN_TOKEN, KEYS_SPEC, STORE_ENCRYPTION, TEST_ENV, adminCall, keysConfig } from './helpers/apikeys.ts';
 
 const PG_URL = process.env['RAMPART_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `rampart_test_${randomBytes(6).toString('hex')}`;
@@ -20,7 +20,7 @@ before(async () => {
   up = await startUpstream();
   const env = { ...TEST_ENV, T_DB: PG_URL, T_PEPPER: 'q'.repeat(48) };
   const config = keysConfig(up.url, {
-    store: { kind: 'postgres', url: '${env:T_DB}', schema },
+    store: { kind: 'postgres', url: '${env:T_DB}', schema, encryption: STORE_ENCRYPTION },
     auth_keys: { pepper: '${env:T_PEPPER}', recheck_interval_ms: 30_000, cache_ttl_ms: 60_000 },
     counters: { kind: 'redis', url: 'redis://127.0.0.1:6379', prefix },
   });

@@ -11,6 +11,7 @@ import { createLogger } from '../src/log.ts';
 import { KeyHasher } from '../src/policies/authn-apikey/hash.ts';
 import { ApiKeyVerifier } from '../src/policies/authn-apikey/verifier.ts';
 import { SqliteStore } from '../src/store/sqlite/index.ts';
+import { keyringFromConfig } from '../src/store/encryption/config.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
 import { ADMIN_TOKEN, KEYS_SPEC, READ_TOKEN, TEST_ENV, adminCall, itemsSpec, keysConfig } from './helpers/apikeys.ts';
@@ -107,7 +108,8 @@ describe('API keys through the gateway', () => {
   });
 
   it('stores nothing that authenticates: no raw key or secret in any table; the HMAC is useless without the pepper', async () => {
-    const dump = new SqliteStore({ path: join(gw.dir, 'data', 'rampart.db') });
+    // Opened as the gateway opens it: with the KEK it generated beside the database (no store.encryption here).
+    const dump = new SqliteStore({ path: join(gw.dir, 'data', 'rampart.db'), keyring: keyringFromConfig({ kind: 'sqlite', path: './data/rampart.db' }, gw.configFile) });
     try {
       const text = JSON.stringify(dump.dumpTables());
       const secret = key.slice(21, 53);

@@ -10,8 +10,13 @@ import assert from 'node:assert/strict';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { ADMIN_CONFIG, ADMIN_TOKEN, KEYS_SPEC, READ_TOKEN, TEST_ENV, adminCall } from './helpers/apikeys.ts';
 import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
-import { MAX_STREAMS } from '../src/admin/api/traffic-routes.ts';
+import { MAX_STREAMS, MAX_STREAMS_PER_CALLER } from '../src/admin/api/traffic-routes.ts';
 import { LOGIN_FAILURES_PER_MINUTE } from '../src/admin/dashboard/routes.ts';
+
+/** Read-only tokens of four more operators (the stream limits are per caller and per listener). */
+const OPERATORS = [1, 2, 3, 4].map((i) => ({ name: `viewer${i}`, env: `T_VIEW${i}`, token: `viewer-${i}-`.padEnd(40, 'v') }));
+const CONFIG = { tokens: [...ADMIN_CONFIG.tokens, ...OPERATORS.map((o) => ({ name: o.name, token: `\${env:${o.env}}`, role: 'read_only' }))] };
+const ENV = { ...TEST_ENV, ...Object.fromEntries(OPERATORS.map((o) => [o.env, o.token])) };
 
 interface Login {
   readonly cookie: string;
@@ -37,8 +42,8 @@ describe('dashboard sessions and the admin routes it reads', () => {
   before(async () => {
     upstream = await startUpstream();
     gw = await startGateway(
-      { upstreams: { main: { url: upstream.url } }, admin: ADMIN_CONFIG, apis: [{ name: 'keys', spec: './keys.yaml', upstream: 'main', auth: { api_keys: true }, response: { mode: 'off' } }] },
-      { files: { 'keys.yaml': KEYS_SPEC }, env: TEST_ENV },
+      { upstreams: { main: { url: upstream.url } }, admin: CONFIG, apis: [{ name: 'keys', spec: './keys.yaml', upstream: 'main', auth: { api_keys: true }, response: { mode: 'off' } }] },
+      { files: { 'keys.yaml': KEYS_SPEC }, env: ENV },
     );
     admin = await login(ADMIN_TOKEN);
   });
@@ -192,11 +197,15 @@ describe('dashboard sessions and the admin routes it reads', () => {
       assert.match(text, /event: traffic\ndata: \{/);
       assert.match(text, /event: security\ndata: .*"type":"deny".*"reason":"invalid_token"/);
       assert.doesNotMatch(text, /rk_live_bogus/, 'the presented key is never relayed');
-      const more: Response[] = [];
-      for (let i = 1; i < MAX_STREAMS; i++) more.push(await open({ authorization: `Bearer ${READ_TOKEN}` }));
-      assert.ok(more.every((r) => r.status === 200));
-      const refused = await open({ authorization: `Bearer ${READ_TOKEN}` });
-      assert.equal(refused.status, 429);
+      // One caller holds at most MAX_STREAMS_PER_CALLER (its session counts), so it cannot take every slot…
+      for (let i = 1; i < MAX_STREAMS_PER_CALLER; i++) assert.equal((await open({ authorization: `Bearer ${ADMIN_TOKEN}` })).status, 200);
+      assert.equal((await open({ authorization: `Bearer ${ADMIN_TOKEN}` })).status, 429, 'per caller');
+      // …and the listener holds at most MAX_STREAMS.
+      const callers = [READ_TOKEN, ...OPERATORS.map((o) => o.token)];
+      const statuses: number[] = [];
+      for (const token of callers) for (let i = 0; i < MAX_STREAMS_PER_CALLER; i++) statuses.push((await open({ authorization: `Bearer ${token}` })).status);
+      assert.equal(statuses.filter((s) => s === 200).length, MAX_STREAMS - MAX_STREAMS_PER_CALLER);
+      assert.ok(statuses.slice(MAX_STREAMS - MAX_STREAMS_PER_CALLER).every((s) => s === 429), 'per listener');
       // Logging out ends the session's stream at its next tick.
       await call('/admin/v1/session', { method: 'DELETE', headers: { cookie: session.cookie, 'x-csrf-token': session.csrf } });
       let rest = '';

@@ -153,6 +153,27 @@ describe('the dashboard in a browser', () => {
     assert.equal((await adminCall(stack.gw.adminUrl, 'GET', '/consumers/no-csrf', READ_TOKEN)).status, 404);
   });
 
+  test('accessible: every control has a label or a name on every page, and the pages work from the keyboard', async () => {
+    // String evaluation runs over the DevTools protocol, outside the page's CSP.
+    const unlabelled = `(() => [...document.querySelectorAll('input, select, textarea, button, a[href]')]
+      .filter((el) => (el.tagName === 'BUTTON' || el.tagName === 'A') ? !(el.getAttribute('aria-label') || el.textContent.trim()) : !(el.labels?.length || el.getAttribute('aria-label') || el.closest('label')))
+      .map((el) => el.outerHTML.slice(0, 80)))()`;
+    for (const name of ['overview', 'incidents', 'keys', 'audit', 'routes', 'limits']) {
+      await page.goto(`${stack.gw.adminUrl}/dashboard/#/${name}`);
+      await page.getByRole('heading', { level: 1 }).waitFor();
+      assert.deepEqual(await page.evaluate(unlabelled), [], name);
+    }
+    await page.goto(`${stack.gw.adminUrl}/dashboard/#/overview`);
+    await page.reload(); // a fresh page: keyboard focus starts at the top
+    await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate('document.activeElement.textContent.trim()'), 'Skip to content');
+    await page.keyboard.press('Tab'); // Overview
+    await page.keyboard.press('Tab'); // Incidents
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Incidents', level: 1 }).waitFor();
+  });
+
   test('logging out ends the session; the page asks for a token again', async () => {
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.getByLabel('Admin token').waitFor();

@@ -11,7 +11,7 @@ import pg from 'pg';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { startUpstream } from './helpers/upstream.ts';
 import { startTestIssuer } from './helpers/jwt-issuer.ts';
-import { ADMIN_TOKEN, TEST_ENV, adminCall } from './helpers/apikeys.ts';
+import { ADMIN_TOKEN, STORE_ENCRYPTION, TEST_ENV, adminCall } from './helpers/apikeys.ts';
 
 const PG_URL = process.env['RAMPART_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ADMIN = { tokens: [{ name: 'ops', token: '${env:T_ADMIN}', role: 'admin' }] };
@@ -102,7 +102,7 @@ test('containment on instance A (suspend key, revoke subject, tighten consumer) 
       },
     ],
     admin: ADMIN,
-    store: { kind: 'postgres', url: '${env:T_DB}', schema },
+    store: { kind: 'postgres', url: '${env:T_DB}', schema, encryption: STORE_ENCRYPTION },
     auth_keys: { pepper: '${env:T_PEPPER}', recheck_interval_ms: 30_000, cache_ttl_ms: 60_000 },
     counters: { kind: 'redis', url: 'redis://127.0.0.1:6379', prefix: `rampart_test_${randomBytes(6).toString('hex')}:` },
     monitor: { enabled: false },

@@ -28,6 +28,7 @@ import { rateLimitAdminRoutes } from '../src/admin/ratelimit.ts';
 import { pageInMemory } from '../src/admin/paging.ts';
 import { openDb } from '../src/audit/db.ts';
 import { IncidentStore, type Incident } from '../src/monitor/incidents.ts';
+import { Keyring } from '../src/store/encryption/keyring.ts';
 import { registerMonitorRoutes } from '../src/monitor/admin.ts';
 import type { Monitor } from '../src/monitor/monitor.ts';
 import type { AdminHandler, AdminServer } from '../src/admin/server.ts';
@@ -648,7 +649,7 @@ describe('admin list envelope and paging', () => {
     const schema = `rampart_rt_${randomBytes(6).toString('hex')}`;
     const db = await openDb({ kind: 'postgres', url: PG_URL, schema });
     try {
-      const store = new IncidentStore(db);
+      const store = new IncidentStore(db, new Keyring([{ id: 'k1', key: randomBytes(32) }], 'k1'));
       await store.init();
       const ids = ['inc_a', 'inc_b', 'inc_c', 'inc_d', 'inc_e', 'inc_f'];
       for (const [i, id] of ids.entries()) await store.save(incident(id, i < 4 ? '2026-01-01T00:00:00.000Z' : `2026-01-0${i}T00:00:00.000Z`));

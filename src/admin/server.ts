@@ -43,7 +43,7 @@ export class AdminServer {
   readonly server: Server;
   readonly #routes: AdminRoute[] = [];
   readonly #logger: Logger;
-  readonly #auth: AdminAuth;
+  #auth: AdminAuth;
   ready = false;
   /**
    * Extra readiness detail merged into the /readyz body, e.g. `{ counters: 'degraded' }`. Reported only: it does
@@ -63,6 +63,16 @@ export class AdminServer {
     this.server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => void this.#handle(req, res));
     this.route('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }), { public: true });
     this.route('GET', '/readyz', (_req, res) => sendJson(res, this.ready ? 200 : 503, { status: this.ready ? 'ready' : 'not ready', ...this.#detail() }), { public: true });
+  }
+
+  /** The admin tokens in force. */
+  get auth(): AdminAuth {
+    return this.#auth;
+  }
+
+  /** Replaces the admin tokens (config reload): a removed token stops working at once, and so do its sessions. */
+  set auth(auth: AdminAuth) {
+    this.#auth = auth;
   }
 
   /** Adds a source of readiness detail (reported only, like `readinessDetail`), e.g. the audit head state. */

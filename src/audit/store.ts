@@ -31,6 +31,8 @@ export interface AuditSearch {
   readonly limit?: number;
   /** Only records with a lower seq (paging newest first). */
   readonly beforeSeq?: number;
+  /** Only records with a higher seq (paging oldest first). */
+  readonly afterSeq?: number;
   /** Newest first (default oldest first). */
   readonly newestFirst?: boolean;
 }
@@ -236,6 +238,7 @@ export class AuditStore {
     if (filter.until) where.push(`time <= $${params.push(filter.until)}`);
     if (filter.text) where.push(`fields LIKE $${params.push(`%${filter.text.replace(/[%_\\]/g, (c) => `\\${c}`)}%`)} ESCAPE '\\'`);
     if (filter.beforeSeq !== undefined) where.push(`seq < $${params.push(filter.beforeSeq)}`);
+    if (filter.afterSeq !== undefined) where.push(`seq > $${params.push(filter.afterSeq)}`);
     const sql = `SELECT ${RECORD_COLUMNS} FROM audit_records${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq${filter.newestFirst ? ' DESC' : ''} LIMIT $${params.push(filter.limit ?? 1000)}`;
     return (await this.db.all(sql, params)).map(toRecord);
   }

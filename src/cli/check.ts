@@ -1,6 +1,7 @@
 import { ConfigError } from '../config/errors.ts';
 import { loadConfigFile, type LoadedConfig } from '../config/load.ts';
 import { openControlPlane } from '../admin/api/control-plane.ts';
+import { keyringFromConfig } from '../store/encryption/config.ts';
 import { createCounters } from '../counters/index.ts';
 import { createLogger } from '../log.ts';
 import { SpecError } from '../openapi/load.ts';
@@ -44,7 +45,7 @@ async function compileDry(loaded: LoadedConfig): Promise<RouteTable> {
   const config = { ...loaded.config, counters: { ...loaded.config.counters, kind: 'memory' as const } };
   const counters = await createCounters(config.counters, logger);
   const needsStore = config.apis.some((api) => (api.auth?.api_keys !== undefined && api.auth.api_keys !== false) || api.self_service_keys.enabled);
-  const controlPlane = needsStore ? await openControlPlane(config, loaded.file, logger, { withoutVerifier: true }) : undefined;
+  const controlPlane = needsStore ? await openControlPlane(config, loaded.file, logger, { keyring: keyringFromConfig(config.store, loaded.file), withoutVerifier: true }) : undefined;
   try {
     return await compileRouteTable(loaded, { logger, counters, ...(controlPlane ? { store: controlPlane.store, apiKeys: controlPlane.verifier, keyIssuer: controlPlane.actions, controlPlane } : {}) }, POLICY_REGISTRY);
   } finally {

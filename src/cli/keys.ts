@@ -3,7 +3,10 @@ import { ConfigError } from '../config/errors.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { createLogger } from '../log.ts';
 import { openControlPlane, type ControlPlane } from '../admin/api/control-plane.ts';
-import { openAuditService } from '../audit/service.ts';
+import { openAuditDb, openAuditService } from '../audit/service.ts';
+import { IncidentStore } from '../monitor/incidents.ts';
+import { keyringFromConfig } from '../store/encryption/config.ts';
+import type { Keyring } from '../store/encryption/keyring.ts';
 import { consumerView, keyView } from '../admin/api/actions.ts';
 import { StoreError } from '../store/types.ts';
 import type { RampartConfig } from '../config/types.ts';
@@ -16,10 +19,16 @@ const list = (v: unknown): string[] => (typeof v === 'string' && v !== '' ? v.sp
  * for changes, the audit trail.
  * Exit codes: 0 done, 1 refused by the store (unknown id, duplicate, bad value), 2 usage or config error.
  */
-export async function withControlPlane(configFile: string, writes: boolean, fn: (cp: ControlPlane, config: RampartConfig) => Promise<void>): Promise<number> {
+export async function withControlPlane(
+  configFile: string,
+  writes: boolean,
+  fn: (cp: ControlPlane, config: RampartConfig, context: { readonly file: string; readonly keyring: Keyring }) => Promise<void>,
+): Promise<number> {
   let loaded: ReturnType<typeof loadConfigFile>;
+  let keyring: Keyring;
   try {
     loaded = loadConfigFile(configFile);
+    keyring = keyringFromConfig(loaded.config.store, loaded.file);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`rampart: ${error.message}\n`);
@@ -32,9 +41,9 @@ export async function withControlPlane(configFile: string, writes: boolean, fn: 
   const audit = writes && config.audit.enabled ? await openAuditService(config.audit, file, logger, Date.now, { writer: 'inline' }) : undefined;
   let code: number;
   try {
-    const cp = await openControlPlane(config, file, logger, { withoutVerifier: true, ...(audit ? { audit: audit.log } : {}) });
+    const cp = await openControlPlane(config, file, logger, { keyring, withoutVerifier: true, ...(audit ? { audit: audit.log } : {}) });
     try {
-      await fn(cp, config);
+      await fn(cp, config, { file, keyring });
       code = 0;
     } catch (error) {
       if (!(error instanceof StoreError)) throw error;
@@ -55,7 +64,9 @@ export async function withControlPlane(configFile: string, writes: boolean, fn: 
   return code;
 }
 
-export const KEYS_USAGE = 'Usage: rampart keys create --consumer ID [--scopes a,b] [--expires-in 30d] [--plan P] | list [--consumer ID] | rotate KEY_ID [--grace 24h] | revoke KEY_ID  [-c rampart.yaml]';
+export const KEYS_USAGE =
+  'Usage: rampart keys create --consumer ID [--scopes a,b] [--expires-in 30d] [--plan P] | list [--consumer ID] | rotate KEY_ID [--grace 24h] | revoke KEY_ID | rotate-kek  [-c rampart.yaml]\n' +
+  '  rotate-kek   re-wrap every data key (store and incidents) under store.encryption.active, online; prints the data keys by KEK';
 export const CONSUMERS_USAGE = 'Usage: rampart consumers create --name N [--id ID] [--tenant T] [--roles a,b] [--groups a,b] [--plan P] | list [--tenant T] | delete ID  [-c rampart.yaml]';
 
 function usage(text: string, problem?: string): number {
@@ -85,12 +96,18 @@ function duration(text: string): number {
 /** `rampart keys create|list|rotate|revoke`: the secret is printed once, on create and rotate. */
 export async function runKeys(args: string[], configFile: string): Promise<number> {
   const [sub, ...rest] = args;
-  if (!sub || !['create', 'list', 'rotate', 'revoke'].includes(sub)) return usage(KEYS_USAGE);
+  if (!sub || !['create', 'list', 'rotate', 'revoke', 'rotate-kek'].includes(sub)) return usage(KEYS_USAGE);
   const parsed = parse(rest, { consumer: { type: 'string' }, scopes: { type: 'string' }, 'expires-in': { type: 'string' }, plan: { type: 'string' }, grace: { type: 'string' } }, KEYS_USAGE);
   if (!parsed) return 2;
   const { values, positionals } = parsed;
-  return withControlPlane(values.config ?? configFile, sub !== 'list', async ({ actions, store }) => {
+  return withControlPlane(values.config ?? configFile, sub !== 'list', async ({ actions, store }, config, { file, keyring }) => {
     switch (sub) {
+      case 'rotate-kek': {
+        const result = await rotateKek(store, config, file, keyring);
+        await actions.record(actor(), 'kek.rotate', 'keyring', keyring.activeId, { rewrapped: result.rewrapped, data_keys_by_kek: result.byKek });
+        process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+        return;
+      }
       case 'create': {
         if (!values.consumer) throw new StoreError('invalid', 'keys create needs --consumer <id>');
         const { key, record } = await actions.createKey(actor(), {
@@ -126,6 +143,28 @@ export async function runKeys(args: string[], configFile: string): Promise<numbe
         throw new StoreError('invalid', KEYS_USAGE);
     }
   });
+}
+
+/**
+ * Re-wraps the data keys of the store and of the audit database (incidents) under the active KEK. Online: the
+ * data keys do not change, so running gateways keep reading (they hold them unwrapped), and a gateway starting
+ * meanwhile reads either wrapping as long as both KEKs are configured.
+ */
+async function rotateKek(store: ControlPlane['store'], config: RampartConfig, file: string, keyring: Keyring) {
+  const reports = [await store.rotateKek()];
+  if (config.audit.enabled) {
+    const db = await openAuditDb(config.audit, file);
+    try {
+      const incidents = new IncidentStore(db, keyring);
+      await incidents.init();
+      reports.push(await incidents.rotateKek());
+    } finally {
+      await db.close();
+    }
+  }
+  const byKek: Record<string, number> = {};
+  for (const report of reports) for (const [kek, count] of Object.entries(report.byKek)) byKek[kek] = (byKek[kek] ?? 0) + count;
+  return { active: keyring.activeId, rewrapped: reports.reduce((n, r) => n + r.rewrapped.length, 0), byKek, databases: reports.map((r, i) => ({ database: i === 0 ? 'store' : 'audit', ...r })) };
 }
 
 /** `rampart consumers create|list|delete`. */

@@ -20,6 +20,7 @@ Commands:
   incidents list|show|resolve|unblock  incidents and IP blocks (via the admin API)
   consumers create|list|delete        consumers in the store
   keys    create|list|rotate|revoke   API keys in the store (the secret is printed once)
+  keys    rotate-kek                  re-wrap the data keys under store.encryption.active (online)
   apply   -f consumers.yaml [--dry-run] [--prune]   declare consumers as code (plan printed, audited)
   export                             print the store's consumers in the file format apply reads
   scan    --spec F --target URL --identity A --identity B   attack an API (OWASP API Top 10), report text/JSON/SARIF

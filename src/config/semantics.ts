@@ -9,7 +9,7 @@ import { checkUpstreamTargets } from '../proxy/balancer/schema.ts';
 
 /** Checks the schema cannot express: cross-references, unsafe combinations. Returns every issue found. */
 export function checkConfigSemantics(config: RampartConfig): ConfigIssue[] {
-  const issues: ConfigIssue[] = [...checkStoreConfig(config.store), ...checkTracingConfig(config.tracing)];
+  const issues: ConfigIssue[] = [...checkStoreConfig(config.store, config.audit?.enabled === false ? undefined : config.audit?.store?.kind), ...checkTracingConfig(config.tracing)];
   if (config.store?.kind === 'postgres' && config.auth_keys?.pepper === undefined) {
     issues.push({ path: 'auth_keys.pepper', message: 'is required with store.kind postgres (every instance must share it)', hint: 'set pepper: ${env:RAMPART_KEY_PEPPER}' });
   }

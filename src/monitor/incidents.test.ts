@@ -1,27 +1,34 @@
 /**
  * Incident paging on SQLite and PostgreSQL: newest first, a cursor continues after the incident it names, and
- * incidents opened in the same millisecond are neither skipped nor repeated across pages.
+ * incidents opened in the same millisecond are neither skipped nor repeated across pages. Incidents are encrypted
+ * at rest: no subject or evidence in a copy of the database, a record copied to another row does not decrypt, the
+ * incidents an older version stored in clear are encrypted at start, and the data key re-wraps under a new KEK.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { openDb, type Db } from '../audit/db.ts';
 import { IncidentStore, type Incident } from './incidents.ts';
+import { DecryptionError } from '../store/encryption/cipher.ts';
+import { Keyring, KeyringError } from '../store/encryption/keyring.ts';
+
+const keyringOf = (keks: { id: string; key: Buffer }[], active = keks[0]!.id) => new Keyring(keks, active);
+const KEK = { id: 'k1', key: randomBytes(32) };
 
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
-function incident(id: string, openedAt: string, status: 'open' | 'resolved' = 'open'): Incident {
+function incident(id: string, openedAt: string, status: 'open' | 'resolved' = 'open', ip = '192.0.2.1'): Incident {
   return {
     id,
     kind: 'auth_failures',
-    key: `auth_failures:${id}`,
+    key: `auth_failures:ip:${ip}`,
     severity: 'high',
     status,
-    subject: { ip: '192.0.2.1' },
+    subject: { ip, consumer: `consumer-of-${id}` },
     summary: 'test',
     count: 1,
     firstSeen: openedAt,
@@ -32,8 +39,28 @@ function incident(id: string, openedAt: string, status: 'open' | 'resolved' = 'o
   };
 }
 
-const backends: [string, () => Promise<{ db: Db; cleanup: () => Promise<void> }>][] = [
-  ['sqlite', async () => ({ db: await openDb({ kind: 'sqlite', path: join(mkdtempSync(join(tmpdir(), 'rampart-inc-')), 'audit.db') }), cleanup: async () => undefined })],
+interface Backend {
+  readonly db: Db;
+  cleanup(): Promise<void>;
+  /** Another connection to the same database (a second instance, a restart). */
+  again(): Promise<Db>;
+  /** What a copy of the database yields: the SQLite file with its WAL, or every column of every table. */
+  copy(): Promise<string>;
+}
+
+const backends: [string, () => Promise<Backend>][] = [
+  [
+    'sqlite',
+    async () => {
+      const path = join(mkdtempSync(join(tmpdir(), 'rampart-inc-')), 'audit.db');
+      return {
+        db: await openDb({ kind: 'sqlite', path }),
+        cleanup: async () => undefined,
+        again: () => openDb({ kind: 'sqlite', path }),
+        copy: async () => [path, `${path}-wal`].filter((p) => existsSync(p)).map((p) => readFileSync(p).toString('latin1')).join('\n'),
+      };
+    },
+  ],
   [
     'postgres',
     async () => {
@@ -41,6 +68,14 @@ const backends: [string, () => Promise<{ db: Db; cleanup: () => Promise<void> }>
       const db = await openDb({ kind: 'postgres', url: PG_URL, schema });
       return {
         db,
+        again: () => openDb({ kind: 'postgres', url: PG_URL, schema }),
+        copy: async () => {
+          const out: unknown[] = [];
+          for (const t of await db.all('SELECT table_name FROM information_schema.tables WHERE table_schema = $1', [schema])) {
+            out.push(await db.all(`SELECT * FROM "${schema}"."${String(t['table_name'])}"`));
+          }
+          return JSON.stringify(out);
+        },
         cleanup: async () => {
           const client = new pg.Client({ connectionString: PG_URL });
           await client.connect();
@@ -65,7 +100,7 @@ for (const [name, open] of backends) {
         await db.close();
         await cleanup();
       });
-      const store = new IncidentStore(db);
+      const store = new IncidentStore(db, keyringOf([KEK]));
       await store.init();
       const same = '2026-12-01T10:00:00.000Z';
       const rows = [incident('inc_a', same), incident('inc_b', same), incident('inc_c', same, 'resolved'), incident('inc_d', '2026-12-01T11:00:00.000Z'), incident('inc_e', '2026-12-01T09:00:00.000Z')];
@@ -85,6 +120,77 @@ for (const [name, open] of backends) {
       assert.deepEqual(await walk(), ['inc_d', 'inc_c', 'inc_b', 'inc_a', 'inc_e']);
       assert.deepEqual(await walk('open'), ['inc_d', 'inc_b', 'inc_a', 'inc_e']);
       assert.deepEqual(await store.list({ after: 'inc_unknown' }), [], 'an unknown cursor is an empty page, not the first page again');
+    });
+
+    const withBackend = async (fn: (b: Backend) => Promise<void>) => {
+      const backend = await open();
+      const extra: Db[] = [];
+      cleanups.push(async () => {
+        for (const db of extra) await db.close();
+        await backend.db.close();
+        await backend.cleanup();
+      });
+      await fn({ ...backend, again: async () => {
+        const db = await backend.again();
+        extra.push(db);
+        return db;
+      } });
+    };
+
+    test('encrypted at rest: a copy holds no subject, and a record copied to another row does not decrypt', async () => {
+      await withBackend(async ({ db, copy }) => {
+        const store = new IncidentStore(db, keyringOf([KEK]));
+        await store.init();
+        const ip = `198.51.100.${1 + Math.floor(Math.random() * 250)}`;
+        await store.save(incident('inc_a', '2026-12-01T10:00:00.000Z', 'open', ip));
+        await store.save(incident('inc_b', '2026-12-01T11:00:00.000Z', 'open', '203.0.113.9'));
+        assert.equal((await store.get('inc_a'))?.subject.ip, ip);
+        const text = await copy();
+        assert.ok(text.includes('inc_a'), 'a real copy');
+        for (const plain of [ip, 'consumer-of-inc_a', `auth_failures:ip:${ip}`]) assert.ok(!text.includes(plain), `${plain} not in the copy`);
+        await db.run("UPDATE rampart_incidents SET data = (SELECT data FROM rampart_incidents WHERE id = 'inc_a') WHERE id = 'inc_b'");
+        await assert.rejects(store.get('inc_b'), DecryptionError);
+        await assert.rejects(store.list(), DecryptionError, 'the list fails closed');
+        await db.run("UPDATE rampart_incidents SET data = incident_key WHERE id = 'inc_a'");
+        await assert.rejects(store.get('inc_a'), DecryptionError, 'column swap');
+        await db.run("UPDATE rampart_incidents SET data = $1 WHERE id = 'inc_a'", [JSON.stringify(incident('inc_a', '2026-12-01T10:00:00.000Z'))]);
+        await assert.rejects(store.get('inc_a'), DecryptionError, 'plaintext written around Rampart is refused');
+      });
+    });
+
+    test('upgrade: incidents stored in clear by an older version are encrypted at start; a second start leaves them be', async () => {
+      await withBackend(async ({ db, again, copy }) => {
+        // An older version: the tables without a data key, the record in clear.
+        await db.exec(`CREATE TABLE rampart_incidents (id TEXT PRIMARY KEY, incident_key TEXT NOT NULL, kind TEXT NOT NULL, severity TEXT NOT NULL, status TEXT NOT NULL, opened_at TEXT NOT NULL, updated_at TEXT NOT NULL, data TEXT NOT NULL)`);
+        const old = incident('inc_old', '2026-11-01T10:00:00.000Z', 'open', '192.0.2.77');
+        await db.run('INSERT INTO rampart_incidents (id, incident_key, kind, severity, status, opened_at, updated_at, data) VALUES ($1, $2, $3, $4, $5, $6, $6, $7)', [old.id, old.key, old.kind, old.severity, old.status, old.firstSeen, JSON.stringify(old)]);
+        const store = new IncidentStore(db, keyringOf([KEK]));
+        await store.init();
+        assert.deepEqual(await store.get('inc_old'), old);
+        assert.ok(!(await copy()).includes('192.0.2.77'), 'no plaintext left after the upgrade');
+        const second = new IncidentStore(await again(), keyringOf([KEK]));
+        await second.init();
+        assert.deepEqual(await second.get('inc_old'), old, 'not encrypted twice');
+      });
+    });
+
+    test('rotate-kek re-wraps the incidents data key; a start without the KEK in use fails naming store.encryption.keks', async () => {
+      await withBackend(async ({ db, again }) => {
+        const a = { id: 'kek-a', key: randomBytes(32) };
+        const b = { id: 'kek-b', key: randomBytes(32) };
+        const running = new IncidentStore(db, keyringOf([a]));
+        await running.init();
+        await running.save(incident('inc_a', '2026-12-01T10:00:00.000Z'));
+        await assert.rejects(new IncidentStore(await again(), keyringOf([b])).init(), (e: unknown) => e instanceof KeyringError && /^store\.encryption\.keks: .*KEK "kek-a", which is not configured/.test((e as Error).message));
+        const rotating = [new IncidentStore(await again(), keyringOf([a, b], 'kek-b')), new IncidentStore(await again(), keyringOf([a, b], 'kek-b'))];
+        for (const s of rotating) await s.init();
+        const reports = await Promise.all(rotating.map((s) => s.rotateKek()));
+        assert.equal(reports.flatMap((r) => r.rewrapped).length, 1, 'one run re-wrapped it, the other found it done');
+        await running.save(incident('inc_b', '2026-12-01T11:00:00.000Z'));
+        const after = new IncidentStore(await again(), keyringOf([b]));
+        await after.init();
+        assert.deepEqual((await after.list()).map((i) => i.id), ['inc_b', 'inc_a'], 'kek-b alone reads old and new incidents');
+      });
     });
   });
 }

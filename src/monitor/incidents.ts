@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../audit/db.ts';
+import type { FieldCipher } from '../store/encryption/cipher.ts';
+import { dataKeyTableSql, encryptExistingRows, openFieldCipher, rotateDataKeys, type RotationReport } from '../store/encryption/data-keys.ts';
+import type { Keyring } from '../store/encryption/keyring.ts';
 import type { BlockEntry } from './blocks.ts';
 import type { Severity } from './schema.ts';
 
@@ -72,15 +75,59 @@ CREATE TABLE IF NOT EXISTS rampart_blocks (
   reason TEXT NOT NULL
 );`;
 
-/** Incidents and IP blocks on the audit database (SQLite or PostgreSQL, same SQL). */
+/** The audit database's data-key table, and the purpose (table) of the incidents' data key. */
+export const INCIDENT_DATA_KEYS = 'rampart_data_keys';
+const INCIDENTS = 'rampart_incidents';
+const ENCRYPTED = ['incident_key', 'data'] as const;
+/** PostgreSQL advisory lock taken while the incidents' data key is created (instances starting together). */
+const DATA_KEY_LOCK = 0x52_41_4d_4b;
+
+/**
+ * Incidents and IP blocks on the audit database (SQLite or PostgreSQL, same SQL). An incident's record (subject,
+ * evidence, timeline: IPs, consumers, subjects, key ids) and its dedup key are encrypted under the incidents' data
+ * key (docs/encryption-at-rest.md); id, kind, severity, status and times stay in clear for listing.
+ */
 export class IncidentStore {
   readonly #db: Db;
-  constructor(db: Db) {
+  readonly #keyring: Keyring;
+  #cipher: FieldCipher | undefined;
+  constructor(db: Db, keyring: Keyring) {
     this.#db = db;
+    this.#keyring = keyring;
   }
 
+  /**
+   * Creates the tables and opens the data key: created on first use, when the incidents an older version stored in
+   * clear are encrypted in the same transaction.
+   * @throws KeyringError when the data key needs a KEK that is not configured.
+   */
   async init(): Promise<void> {
-    await this.#db.exec(SCHEMA);
+    await this.#db.exec(`${SCHEMA}
+${dataKeyTableSql(INCIDENT_DATA_KEYS)};`);
+    let upgraded = 0;
+    this.#cipher = await this.#db.tx(
+      (tx) =>
+        openFieldCipher(tx, INCIDENT_DATA_KEYS, this.#keyring, [INCIDENTS], async (_purpose, cipher) => {
+          upgraded = await encryptExistingRows(tx, cipher, INCIDENTS, 'id', ENCRYPTED);
+        }),
+      DATA_KEY_LOCK,
+    );
+    // Rows rewritten from clear: move the new pages into the database file (SQLite), so the WAL keeps no old copy.
+    if (upgraded > 0 && this.#db.kind === 'sqlite') await this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+  }
+
+  /** Re-wraps the audit database's data keys under the active KEK (`rampart keys rotate-kek`). */
+  rotateKek(now = Date.now()): Promise<RotationReport> {
+    return rotateDataKeys(this.#db, INCIDENT_DATA_KEYS, this.#keyring, now);
+  }
+
+  get #sealed(): FieldCipher {
+    if (!this.#cipher) throw new Error('IncidentStore.init() was not called');
+    return this.#cipher;
+  }
+
+  #open(row: Record<string, unknown>): Incident {
+    return this.#sealed.openJson(INCIDENTS, String(row['id']), 'data', row['data']) as Incident;
   }
 
   /** A fresh incident id. */
@@ -89,7 +136,7 @@ export class IncidentStore {
   }
 
   async save(incident: Incident): Promise<void> {
-    const data = JSON.stringify(incident);
+    const data = this.#sealed.sealJson(INCIDENTS, incident.id, 'data', incident);
     const updated = await this.#db.run('UPDATE rampart_incidents SET severity = $2, status = $3, updated_at = $4, data = $5 WHERE id = $1', [
       incident.id,
       incident.severity,
@@ -100,14 +147,14 @@ export class IncidentStore {
     if (updated === 0) {
       await this.#db.run(
         'INSERT INTO rampart_incidents (id, incident_key, kind, severity, status, opened_at, updated_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-        [incident.id, incident.key, incident.kind, incident.severity, incident.status, incident.firstSeen, incident.lastSeen, data],
+        [incident.id, this.#sealed.seal(INCIDENTS, incident.id, 'incident_key', incident.key), incident.kind, incident.severity, incident.status, incident.firstSeen, incident.lastSeen, data],
       );
     }
   }
 
   async get(id: string): Promise<Incident | undefined> {
-    const rows = await this.#db.all('SELECT data FROM rampart_incidents WHERE id = $1', [id]);
-    return rows[0] ? (JSON.parse(String(rows[0]['data'])) as Incident) : undefined;
+    const rows = await this.#db.all('SELECT id, data FROM rampart_incidents WHERE id = $1', [id]);
+    return rows[0] ? this.#open(rows[0]) : undefined;
   }
 
   /**
@@ -124,10 +171,10 @@ export class IncidentStore {
       where.push(`(opened_at < ${cursor} OR (opened_at = ${cursor} AND id < $${params.push(filter.after)}))`);
     }
     const rows = await this.#db.all(
-      `SELECT data FROM rampart_incidents ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY opened_at DESC, id DESC LIMIT $${params.push(filter.limit ?? 100)}`,
+      `SELECT id, data FROM rampart_incidents ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY opened_at DESC, id DESC LIMIT $${params.push(filter.limit ?? 100)}`,
       params,
     );
-    return rows.map((r) => JSON.parse(String(r['data'])) as Incident);
+    return rows.map((r) => this.#open(r));
   }
 
   async putBlock(entry: BlockEntry): Promise<void> {

@@ -14,6 +14,8 @@ import { GatewayMetrics } from './metrics.ts';
 import type { Responders } from './responders.ts';
 import type { Severity } from './schema.ts';
 import { AlertSender, type Alert } from './webhooks.ts';
+import { keyringFromConfig } from '../store/encryption/config.ts';
+import type { Keyring } from '../store/encryption/keyring.ts';
 import { TrafficStats } from './traffic.ts';
 
 function required<T>(responder: T | undefined): T {
@@ -32,6 +34,8 @@ export interface MonitorOptions {
   readonly logger: Logger;
   /** Clock in epoch ms (default Date.now). */
   readonly now?: () => number;
+  /** KEKs of the incidents' data key (default: from `store.encryption`, as the store's). */
+  readonly keyring?: Keyring;
 }
 
 /**
@@ -106,10 +110,11 @@ export class Monitor {
   /** Opens the audit store, loads open incidents and active blocks, connects fan-out, starts the detector timer. */
   static async start(options: MonitorOptions): Promise<Monitor> {
     const { config } = options;
+    const keyring = config.audit.enabled ? (options.keyring ?? keyringFromConfig(config.store, options.configFile, options.logger)) : undefined;
     const audit = config.audit.enabled ? await openAuditService(config.audit, options.configFile, options.logger, options.now) : undefined;
     let incidents: IncidentStore | undefined;
     if (audit) {
-      incidents = new IncidentStore(audit.store.db);
+      incidents = new IncidentStore(audit.store.db, keyring!);
       await incidents.init().catch(async (error: unknown) => {
         await audit.close();
         throw error;

@@ -81,7 +81,7 @@ function quantile(bins: Uint32Array, q: number): number | null {
 function top(maps: readonly Map<string, number>[], n: number): [string, number][] {
   const merged = new Map<string, number>();
   for (const map of maps) for (const [k, v] of map) merged.set(k, (merged.get(k) ?? 0) + v);
-  return [...merged].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, n);
+  return [...merged].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).slice(0, n);
 }
 
 /**
@@ -93,6 +93,8 @@ export class TrafficStats implements RecordSink {
   readonly #buckets: (Bucket | undefined)[] = new Array<Bucket | undefined>(BUCKETS);
   readonly #now: () => number;
   readonly #denyListeners = new Set<(outcome: RequestOutcome) => void>();
+  /** The last summary per window, reused within the same second (every open stream asks every 2 s). */
+  readonly #recent = new Map<number, { readonly second: number; readonly summary: TrafficSummary }>();
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
@@ -123,8 +125,21 @@ export class TrafficStats implements RecordSink {
     bump(bucket.ips, outcome.clientIp, MAX_KEYS_PER_BUCKET);
   }
 
-  /** The last `windowSeconds` (10 s to 1 h), oldest point first; empty buckets are zero points. */
+  /**
+   * The last `windowSeconds` (10 s to 1 h), oldest point first; empty buckets are zero points. Computed at most once
+   * per window per second (up to a second stale), however many streams ask.
+   */
   summary(windowSeconds: number): TrafficSummary {
+    const second = Math.floor(this.#now() / 1000);
+    const cached = this.#recent.get(windowSeconds);
+    if (cached && cached.second === second) return cached.summary;
+    const summary = this.#summarise(windowSeconds);
+    if (this.#recent.size >= 16 && !this.#recent.has(windowSeconds)) this.#recent.clear();
+    this.#recent.set(windowSeconds, { second, summary });
+    return summary;
+  }
+
+  #summarise(windowSeconds: number): TrafficSummary {
     const count = Math.max(1, Math.min(BUCKETS, Math.ceil(windowSeconds / (BUCKET_MS / 1000))));
     const nowStart = Math.floor(this.#now() / BUCKET_MS) * BUCKET_MS;
     const buckets: Bucket[] = [];

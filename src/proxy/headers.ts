@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { GatewayError } from '../problem.ts';
+import { setsGatewayCookie, withoutGatewayCookies } from '../http/gateway-cookies.ts';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus ones HTTP/2 forbids; never forwarded in either direction. */
 const HOP_BY_HOP = new Set([
@@ -81,6 +82,11 @@ export function upstreamRequestHeaders(
     if (HOP_BY_HOP.has(as) || CLIENT_FORBIDDEN.has(as) || as.startsWith(IDENTITY_HEADER_PREFIX)) continue;
     if (connectionListed?.has(as) || strip?.has(as)) continue;
     if (info.trace !== undefined && (as === 'traceparent' || as === 'tracestate')) continue;
+    if (as === 'cookie') {
+      const kept = withoutGatewayCookies(value);
+      if (kept !== undefined) out[name] = kept;
+      continue;
+    }
     out[name] = value;
   }
   out['x-forwarded-for'] = info.priorForwardedFor ? `${info.priorForwardedFor}, ${info.peerIp ?? info.clientIp}` : info.clientIp;
@@ -107,6 +113,11 @@ export function downstreamResponseHeaders(
     if (value === undefined) continue;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || remove.has(lower) || connectionListed?.has(lower)) continue;
+    if (lower === 'set-cookie') {
+      const kept = (Array.isArray(value) ? value : [value]).filter((v) => !setsGatewayCookie(v));
+      if (kept.length > 0) out[lower] = kept;
+      continue;
+    }
     out[lower] = Array.isArray(value) ? repeated(lower, value) : value;
   }
   return out;

@@ -16,6 +16,7 @@ import { upstreamSigningJwks } from '../policies/authn-signature/index.ts';
 import { createCounters } from '../counters/index.ts';
 import { registerRateLimitAdmin } from '../admin/ratelimit.ts';
 import { openControlPlane } from '../admin/api/control-plane.ts';
+import { keyringFromConfig } from '../store/encryption/config.ts';
 import { registerAdminApi } from '../admin/api/routes.ts';
 import { registerAuditRoutes } from '../admin/api/audit-routes.ts';
 import { registerRouteTable } from '../admin/api/route-table.ts';
@@ -103,7 +104,9 @@ export class Gateway {
     // Before anything opens resources: an unusable identity.signing_key or admin token stops start-up cleanly.
     const identity = await IdentityAsserter.create(loaded.config.identity);
     const adminAuth = new AdminAuth(loaded.config.admin.tokens);
-    const monitor = await Monitor.start({ config: loaded.config, configFile: loaded.file, logger });
+    // The KEKs of every Rampart database (store and incidents), read before anything opens (docs/encryption-at-rest.md).
+    const keyring = keyringFromConfig(loaded.config.store, loaded.file, logger);
+    const monitor = await Monitor.start({ config: loaded.config, configFile: loaded.file, logger, keyring });
     // What start-up opened so far, closed newest first when a later step fails: the audit writer thread and
     // database connections would otherwise keep a failed `rampart start` alive instead of letting it exit.
     const opened: (() => Promise<void>)[] = [() => monitor.stop()];
@@ -115,7 +118,7 @@ export class Gateway {
     try {
       counters = await createCounters(loaded.config.counters, logger);
       opened.push(() => counters.close());
-      controlPlane = await openControlPlane(loaded.config, loaded.file, logger, { events: monitor.events, ...(monitor.audit ? { audit: monitor.audit.log } : {}) });
+      controlPlane = await openControlPlane(loaded.config, loaded.file, logger, { keyring, events: monitor.events, ...(monitor.audit ? { audit: monitor.audit.log } : {}) });
       opened.push(() => controlPlane.close());
       pools = new UpstreamPools({ logger, watchIntervalMs: options.watchIntervalMs ?? 1000 });
       opened.push(() => pools.close());
@@ -155,7 +158,7 @@ export class Gateway {
     registerRouteTable(gateway.admin, () => gateway.table);
     const dashboard = loaded.config.admin.dashboard;
     const sessions = dashboard.enabled
-      ? registerDashboard(gateway.admin, { config: dashboard, auth: adminAuth, assets: loadAssets(), logger, audit: (type, fields) => monitor.audit?.log.append({ type, fields }) })
+      ? registerDashboard(gateway.admin, { config: dashboard, assets: loadAssets(), logger, audit: (type, fields) => monitor.audit?.log.append({ type, fields }) })
       : undefined;
     registerTrafficRoutes(gateway.admin, {
       traffic: monitor.traffic,
@@ -264,8 +267,10 @@ export class Gateway {
       if (JSON.stringify(this.#tracingConfig ?? { enabled: false }) !== JSON.stringify(loaded.config.tracing.enabled ? loaded.config.tracing : { enabled: false })) {
         this.logger.warn('tracing changes take effect on restart only');
       }
+      const adminAuth = new AdminAuth(loaded.config.admin.tokens);
       for (const listener of this.#listeners) updateLimits(listener.server, loaded.config.limits);
       this.handler.table = table;
+      this.admin.auth = adminAuth;
       this.#pools.sync(loaded.config.upstreams);
       if (this.#options.watch !== false) this.#watchConfig(table.watchFiles);
       this.logger.info({ routes: table.routes.length }, 'configuration reloaded');

@@ -1,12 +1,39 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { DecryptionError } from './encryption/cipher.ts';
+import { Keyring, KeyringError } from './encryption/keyring.ts';
+import { ENCRYPTED_COLUMNS, type Row } from './rows.ts';
 import { StoreError, type AdminEvent, type NewApiKey, type Store } from './types.ts';
 
+/** A keyring of fresh random KEKs (tests). The first id is active unless `active` says otherwise. */
+export function testKeyring(keks: readonly { readonly id: string; readonly key?: Buffer }[] = [{ id: 'k1' }], active?: string): Keyring {
+  return new Keyring(keks.map((k) => ({ id: k.id, key: k.key ?? randomBytes(32) })), active ?? keks[0]!.id);
+}
+
 /**
- * The one behaviour contract every Store implementation passes. `open` returns a fresh, empty store (isolated:
- * its own file or schema); `reopen` (optional) opens the same database again to prove migrations are idempotent.
+ * What the contract needs from a backend's test file. `open` returns a fresh, empty store (isolated: its own file
+ * or schema); `reopen` opens the same database again (another instance, or a restart); `sql` runs a statement
+ * (`$1…$n` placeholders) straight on the database, as someone with write access to it would; `copy` returns what a
+ * copy of the database yields (SQLite: the file bytes with the WAL; PostgreSQL: a dump); `legacy` makes a database
+ * at schema version 1 (an older Rampart, everything in clear) to upgrade.
  */
-export function storeContract(name: string, open: () => Promise<Store>, reopen?: (store: Store) => Promise<Store>): void {
+export interface StoreHarness {
+  open(keyring?: Keyring): Promise<Store>;
+  reopen(store: Store, keyring?: Keyring): Promise<Store>;
+  sql(store: Store, sql: string, params?: readonly unknown[]): Promise<Row[]>;
+  copy(store: Store): Promise<string>;
+  legacy(): Promise<{ sql(sql: string, params?: readonly unknown[]): Promise<void>; open(keyring: Keyring): Promise<Store> }>;
+  /** The keyring `open` and `reopen` use when given none. */
+  readonly keyring: Keyring;
+}
+
+/**
+ * The one behaviour contract every Store implementation passes, encryption at rest included.
+ */
+export function storeContract(name: string, harness: StoreHarness): void {
+  const open = () => harness.open();
+  const reopen = (store: Store) => harness.reopen(store);
   const key = (id: string, consumerId: string, extra: Partial<NewApiKey> = {}): NewApiKey => ({
     id,
     prefix: 'rk_live',
@@ -19,6 +46,8 @@ export function storeContract(name: string, open: () => Promise<Store>, reopen?:
     createdAt: 1000,
     ...extra,
   });
+  const decryptFails = (e: unknown) => e instanceof DecryptionError && !/Alice|alice@|\+44/.test(e.message);
+  const marker = (label: string) => `${label}-${randomBytes(6).toString('hex')}`;
 
   describe(`Store contract: ${name}`, () => {
     it('creates, reads, lists (paged, by tenant), updates and deletes consumers', async () => {
@@ -170,18 +199,201 @@ export function storeContract(name: string, open: () => Promise<Store>, reopen?:
       }
     });
 
-    if (reopen) {
-      it('reopening applies no migration twice and keeps the data', async () => {
-        const store = await open();
-        await store.createConsumer({ id: 'keep', name: 'K' });
-        const again = await reopen(store);
+    it('reopening applies no migration twice and keeps the data', async () => {
+      const store = await open();
+      await store.createConsumer({ id: 'keep', name: 'K' });
+      const again = await reopen(store);
+      try {
+        assert.equal((await again.getConsumer('keep'))?.name, 'K');
+      } finally {
+        await again.close();
+        await store.close();
+      }
+    });
+  });
+
+  describe(`Store contract: ${name}: encryption at rest`, () => {
+    it('a copy of the database holds no name, metadata or event detail in clear, and every encrypted column is an envelope', async () => {
+      const store = await open();
+      try {
+        const secrets = { name: marker('Alice Example'), email: marker('alice@example.org'), phone: marker('+44 20 7946'), keyNote: marker('key-note'), keyName: marker('laptop of alice'), detail: marker('detail') };
+        await store.createConsumer({ id: 'svc-a', name: secrets.name, metadata: { email: secrets.email, nested: { phone: secrets.phone } } });
+        await store.updateConsumer('svc-a', { metadata: { email: secrets.email, nested: { phone: secrets.phone }, v: 2 } });
+        await store.insertApiKey(key('k1', 'svc-a', { metadata: { note: secrets.keyNote } }));
+        await store.updateApiKey('k1', { metadata: { note: secrets.keyNote, name: secrets.keyName } });
+        await store.rotateApiKey('k1', key('k2', 'svc-a', { metadata: { name: secrets.keyName } }), 99_000);
+        await store.recordAdminEvent({ actor: 'ops', action: 'consumer.create', targetType: 'consumer', targetId: 'svc-a', details: { name: secrets.name, note: secrets.detail } });
+        assert.equal((await store.getConsumer('svc-a'))?.name, secrets.name, 'readable through the store');
+        assert.deepEqual((await store.getApiKey('k2'))?.metadata, { name: secrets.keyName });
+        assert.deepEqual((await store.listAdminEvents())[0]?.details, { name: secrets.name, note: secrets.detail });
+        const copy = await harness.copy(store);
+        assert.ok(copy.includes('svc-a'), 'the copy is a real copy (ids are in clear)');
+        for (const [label, value] of Object.entries(secrets)) assert.ok(!copy.includes(value), `${label} is not in the copy`);
+        for (const [table, columns] of Object.entries(ENCRYPTED_COLUMNS)) {
+          for (const row of await harness.sql(store, `SELECT ${columns.join(', ')} FROM ${table}`)) {
+            for (const column of columns) assert.match(String(row[column]), /^rk1\.dk_[0-9a-f]{16}\.[A-Za-z0-9_-]{40,}$/, `${table}.${column}`);
+          }
+        }
+        const keys = await harness.sql(store, 'SELECT purpose, kek_id FROM data_keys ORDER BY purpose');
+        assert.deepEqual(keys, [{ purpose: 'admin_events', kek_id: 'k1' }, { purpose: 'api_keys', kek_id: 'k1' }, { purpose: 'consumers', kek_id: 'k1' }], 'one data key per table');
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('a value copied to another row, another column or another table does not decrypt (DecryptionError, no plaintext in it)', async () => {
+      const store = await open();
+      try {
+        await store.createConsumer({ id: 'alice', name: 'Alice', metadata: { email: 'alice@example.org' } });
+        await store.createConsumer({ id: 'bob', name: 'Bob', metadata: {} });
+        await store.insertApiKey(key('ka', 'alice', { metadata: { owner: 'alice@example.org' } }));
+        await store.insertApiKey(key('kb', 'bob', { metadata: {} }));
+        const a = await store.recordAdminEvent({ actor: 'ops', action: 'x', targetType: 'consumer', targetId: 'alice', details: { email: 'alice@example.org' } });
+        const b = await store.recordAdminEvent({ actor: 'ops', action: 'x', targetType: 'consumer', targetId: 'bob', details: {} });
+        // Row swap: Alice's name into Bob's row.
+        await harness.sql(store, "UPDATE consumers SET name = (SELECT name FROM consumers WHERE id = 'alice') WHERE id = 'bob'");
+        await assert.rejects(store.getConsumer('bob'), decryptFails);
+        await assert.rejects(store.listConsumers(), decryptFails, 'a list fails closed too');
+        assert.equal((await store.getConsumer('alice'))?.name, 'Alice', 'the source row still reads');
+        // Column swap: Alice's name into her own metadata column.
+        await harness.sql(store, "UPDATE consumers SET metadata = name WHERE id = 'alice'");
+        await assert.rejects(store.getConsumer('alice'), decryptFails);
+        // Row swap of key metadata, and a consumer value moved into the api_keys table (another table's data key).
+        await harness.sql(store, "UPDATE api_keys SET metadata = (SELECT metadata FROM api_keys WHERE id = 'ka') WHERE id = 'kb'");
+        await assert.rejects(store.getApiKey('kb'), decryptFails);
+        await harness.sql(store, "UPDATE api_keys SET metadata = (SELECT name FROM consumers WHERE id = 'bob') WHERE id = 'ka'");
+        await assert.rejects(store.getApiKey('ka'), (e: unknown) => decryptFails(e) && /belongs to consumers/.test((e as Error).message));
+        // Admin event details swapped between events.
+        await harness.sql(store, 'UPDATE admin_events SET details = (SELECT details FROM admin_events WHERE id = $1) WHERE id = $2', [a.id, b.id]);
+        await assert.rejects(store.listAdminEvents(), decryptFails);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('tampered, truncated, relabelled or plaintext values fail closed', async () => {
+      const store = await open();
+      try {
+        await store.createConsumer({ id: 'alice', name: 'Alice', metadata: { email: 'alice@example.org' } });
+        const [row] = await harness.sql(store, "SELECT name, metadata FROM consumers WHERE id = 'alice'");
+        const sealed = String(row!['name']);
+        const [, dekId, body] = sealed.split('.') as [string, string, string];
+        const flip = (text: string, at: number) => text.slice(0, at) + (text[at] === 'A' ? 'B' : 'A') + text.slice(at + 1);
+        const variants: Record<string, string> = {
+          'ciphertext bit flipped': `rk1.${dekId}.${flip(body, body.length - 3)}`,
+          'iv bit flipped': `rk1.${dekId}.${flip(body, 2)}`,
+          'tag truncated': `rk1.${dekId}.${body.slice(0, 20)}`,
+          'last bytes cut': `rk1.${dekId}.${body.slice(0, -4)}`,
+          'empty body': `rk1.${dekId}.`,
+          'unknown key id': `rk1.dk_0000000000000000.${body}`,
+          'another version': `rk2.${dekId}.${body}`,
+          'not base64url': `rk1.${dekId}.${body.slice(0, -2)}+/`,
+          'plaintext written around Rampart': 'Mallory',
+        };
+        for (const [label, value] of Object.entries(variants)) {
+          await harness.sql(store, "UPDATE consumers SET name = $1 WHERE id = 'alice'", [value]);
+          await assert.rejects(store.getConsumer('alice'), decryptFails, label);
+        }
+        await harness.sql(store, "UPDATE consumers SET name = $1, metadata = $2 WHERE id = 'alice'", [sealed, '{"email":"mallory@example.org"}']);
+        await assert.rejects(store.getConsumer('alice'), decryptFails, 'plaintext metadata is refused, not read');
+        await harness.sql(store, "UPDATE consumers SET metadata = $1 WHERE id = 'alice'", [row!['metadata']]);
+        assert.deepEqual((await store.getConsumer('alice'))?.metadata, { email: 'alice@example.org' }, 'the original envelope still reads');
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('start-up fails, naming store.encryption.keks, when a KEK in use is removed, replaced, or a wrapped data key is altered or missing', async () => {
+      const k1 = { id: 'k1', key: randomBytes(32) };
+      const store = await harness.open(testKeyring([k1]));
+      await store.createConsumer({ id: 'alice', name: 'Alice' });
+      try {
+        await assert.rejects(harness.reopen(store, testKeyring([{ id: 'k2' }])), (e: unknown) => e instanceof KeyringError && /^store\.encryption\.keks: .*KEK "k1", which is not configured/.test((e as Error).message));
+        await assert.rejects(harness.reopen(store, testKeyring([{ id: 'k1' }])), (e: unknown) => e instanceof KeyringError && /does not unwrap under KEK "k1"/.test((e as Error).message), 'another key under the same id');
+        const [consumersKey] = await harness.sql(store, "SELECT id, wrapped FROM data_keys WHERE purpose = 'consumers'");
+        const [eventsKey] = await harness.sql(store, "SELECT id, wrapped FROM data_keys WHERE purpose = 'admin_events'");
+        // A wrapped data key moved to another table's row does not unwrap there.
+        await harness.sql(store, 'UPDATE data_keys SET wrapped = $1 WHERE id = $2', [consumersKey!['wrapped'], eventsKey!['id']]);
+        await assert.rejects(harness.reopen(store, testKeyring([k1])), (e: unknown) => e instanceof KeyringError && /does not unwrap/.test((e as Error).message));
+        await harness.sql(store, 'UPDATE data_keys SET wrapped = $1 WHERE id = $2', [eventsKey!['wrapped'], eventsKey!['id']]);
+        // The data-key table emptied (or restored from an older backup): the store refuses, never seals again.
+        await harness.sql(store, 'DELETE FROM data_keys');
+        await assert.rejects(harness.reopen(store, testKeyring([k1])), (e: unknown) => e instanceof KeyringError && /data key of consumers is missing/.test((e as Error).message));
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('rotate-kek re-wraps online: open stores keep reading and writing, two runs at once agree, the old KEK is then unneeded', async () => {
+      const a = { id: 'kek-a', key: randomBytes(32) };
+      const b = { id: 'kek-b', key: randomBytes(32) };
+      const running = await harness.open(testKeyring([a]));
+      const stores: Store[] = [running];
+      try {
+        await running.createConsumer({ id: 'alice', name: 'Alice', metadata: { email: 'alice@example.org' } });
+        await running.insertApiKey(key('k1', 'alice', { metadata: { note: 'n' } }));
+        await running.recordAdminEvent({ actor: 'ops', action: 'x', targetType: 'consumer', targetId: 'alice', details: { d: 1 } });
+        // The operator adds kek-b as active (kek-a still listed) and runs rotate-kek twice at once.
+        const both = testKeyring([a, b], 'kek-b');
+        const first = await harness.reopen(running, both);
+        const second = await harness.reopen(running, both);
+        stores.push(first, second);
+        const reports = await Promise.all([first.rotateKek(), second.rotateKek()]);
+        assert.deepEqual(reports.flatMap((r) => r.rewrapped).length, 3, 'each data key re-wrapped by exactly one run');
+        for (const report of reports) assert.deepEqual(report.byKek, { 'kek-b': 3 });
+        assert.deepEqual((await first.rotateKek()).rewrapped, [], 'a third run has nothing to do');
+        // The instance started before the rotation, knowing only kek-a, keeps reading and writing.
+        await running.createConsumer({ id: 'bob', name: 'Bob' });
+        assert.equal((await running.getConsumer('alice'))?.name, 'Alice');
+        // After the rotation kek-a can be retired: a start with kek-b alone reads everything, old rows and new.
+        const after = await harness.reopen(running, testKeyring([b]));
+        stores.push(after);
+        assert.deepEqual((await after.getConsumer('alice'))?.metadata, { email: 'alice@example.org' });
+        assert.equal((await after.getConsumer('bob'))?.name, 'Bob');
+        assert.deepEqual((await after.getApiKey('k1'))?.metadata, { note: 'n' });
+        assert.deepEqual((await after.listAdminEvents())[0]?.details, { d: 1 });
+        await assert.rejects(harness.reopen(running, testKeyring([a])), KeyringError, 'kek-a alone no longer opens it');
+      } finally {
+        for (const s of stores) await s.close();
+      }
+    });
+
+    it('rotate-kek with a data key under a KEK that is not configured fails, naming it, and changes nothing', async () => {
+      const a = { id: 'kek-a', key: randomBytes(32) };
+      const store = await harness.open(testKeyring([a]));
+      try {
+        await harness.sql(store, "UPDATE data_keys SET kek_id = 'gone' WHERE purpose = 'api_keys'");
+        await assert.rejects(store.rotateKek(), (e: unknown) => e instanceof KeyringError && /KEK "gone", which is not configured/.test((e as Error).message));
+        assert.deepEqual((await harness.sql(store, "SELECT kek_id FROM data_keys WHERE purpose = 'api_keys'"))[0], { kek_id: 'gone' });
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('upgrade: rows an older version wrote in clear are encrypted when the store opens, and no plaintext is left in a copy', async () => {
+      const legacy = await harness.legacy();
+      const secrets = { name: marker('Carol Legacy'), email: marker('carol@legacy.example'), keyNote: marker('legacy-key-note'), detail: marker('legacy-detail') };
+      await legacy.sql('INSERT INTO consumers (id, name, tenant, roles, groups, plan, metadata, created_at, updated_at) VALUES ($1, $2, NULL, $3, $3, NULL, $4, 1000, 1000)', ['carol', secrets.name, '[]', JSON.stringify({ email: secrets.email })]);
+      await legacy.sql("INSERT INTO api_keys (id, prefix, consumer_id, key_hash, scopes, metadata, created_at, updated_at) VALUES ('kc', 'rk_live', 'carol', $1, $2, $3, 1000, 1000)", ['ab'.repeat(32), '["orders:read"]', JSON.stringify({ note: secrets.keyNote })]);
+      await legacy.sql("INSERT INTO admin_events (id, at, actor, action, target_type, target_id, details) VALUES ('e1', 1000, 'ops', 'consumer.create', 'consumer', 'carol', $1)", [JSON.stringify({ note: secrets.detail })]);
+      const store = await legacy.open(harness.keyring);
+      try {
+        assert.equal((await store.getConsumer('carol'))?.name, secrets.name);
+        assert.deepEqual((await store.getConsumer('carol'))?.metadata, { email: secrets.email });
+        assert.deepEqual((await store.getApiKey('kc'))?.metadata, { note: secrets.keyNote });
+        assert.deepEqual((await store.listAdminEvents())[0]?.details, { note: secrets.detail });
+        const copy = await harness.copy(store);
+        assert.ok(copy.includes('carol'), 'the copy is a real copy');
+        for (const [label, value] of Object.entries(secrets)) assert.ok(!copy.includes(value), `${label} left in clear after the upgrade`);
+        const again = await harness.reopen(store);
         try {
-          assert.equal((await again.getConsumer('keep'))?.name, 'K');
+          assert.equal((await again.getConsumer('carol'))?.name, secrets.name, 'a second open does not encrypt twice');
         } finally {
           await again.close();
-          await store.close();
         }
-      });
-    }
+      } finally {
+        await store.close();
+      }
+    });
   });
 }

@@ -1,3 +1,4 @@
+import type { FieldCipher } from './encryption/cipher.ts';
 import type { AdminEvent, ApiKeyRecord, Consumer } from './types.ts';
 
 /** A database row as both drivers return it: column name → value. */
@@ -12,33 +13,46 @@ export type JsonColumn = (value: unknown) => unknown;
 export const parsedJson: JsonColumn = (value) => value;
 export const jsonText: JsonColumn = (value) => JSON.parse(String(value));
 
+/**
+ * The encrypted columns of each store table (docs/encryption-at-rest.md). Each table's data key has the table's
+ * name as its purpose; the associated data of every value names the table, the row id and the column.
+ */
+export const ENCRYPTED_COLUMNS: Readonly<Record<'consumers' | 'api_keys' | 'admin_events', readonly string[]>> = {
+  consumers: ['name', 'metadata'],
+  api_keys: ['metadata'],
+  admin_events: ['details'],
+};
+export const STORE_PURPOSES = Object.keys(ENCRYPTED_COLUMNS) as (keyof typeof ENCRYPTED_COLUMNS)[];
+
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
 
-export function consumerFromRow(row: Row, json: JsonColumn): Consumer {
+export function consumerFromRow(row: Row, json: JsonColumn, cipher: FieldCipher): Consumer {
+  const id = String(row['id']);
   return {
-    id: String(row['id']),
-    name: String(row['name']),
+    id,
+    name: cipher.open('consumers', id, 'name', row['name']),
     tenant: str(row['tenant']),
     roles: json(row['roles']) as string[],
     groups: json(row['groups']) as string[],
     plan: str(row['plan']),
-    metadata: json(row['metadata']) as Record<string, unknown>,
+    metadata: cipher.openJson('consumers', id, 'metadata', row['metadata']) as Record<string, unknown>,
     createdAt: Number(row['created_at']),
     updatedAt: Number(row['updated_at']),
   };
 }
 
-export function keyFromRow(row: Row, json: JsonColumn): ApiKeyRecord {
+export function keyFromRow(row: Row, json: JsonColumn, cipher: FieldCipher): ApiKeyRecord {
+  const id = String(row['id']);
   return {
-    id: String(row['id']),
+    id,
     prefix: String(row['prefix']),
     consumerId: String(row['consumer_id']),
     keyHash: String(row['key_hash']),
     scopes: json(row['scopes']) as string[],
     expiresAt: num(row['expires_at']),
     plan: str(row['plan']),
-    metadata: json(row['metadata']) as Record<string, unknown>,
+    metadata: cipher.openJson('api_keys', id, 'metadata', row['metadata']) as Record<string, unknown>,
     createdAt: Number(row['created_at']),
     updatedAt: Number(row['updated_at']),
     lastUsedAt: num(row['last_used_at']),
@@ -48,15 +62,16 @@ export function keyFromRow(row: Row, json: JsonColumn): ApiKeyRecord {
   };
 }
 
-export function eventFromRow(row: Row, json: JsonColumn): AdminEvent {
+export function eventFromRow(row: Row, cipher: FieldCipher): AdminEvent {
+  const id = String(row['id']);
   return {
     seq: Number(row['seq']),
-    id: String(row['id']),
+    id,
     at: Number(row['at']),
     actor: String(row['actor']),
     action: String(row['action']),
     targetType: String(row['target_type']),
     targetId: str(row['target_id']),
-    details: json(row['details']) as Record<string, unknown>,
+    details: cipher.openJson('admin_events', id, 'details', row['details']) as Record<string, unknown>,
   };
 }

@@ -1,5 +1,6 @@
 import { SECRET_REF_PATTERN } from '../config/refs.ts';
 import type { ConfigIssue } from '../config/errors.ts';
+import { checkStoreEncryption, storeEncryptionSchema, type StoreEncryptionConfig } from './encryption/config.ts';
 
 /** `store:` — where consumers, API keys (hashed) and admin events live. */
 export const storeSchema = {
@@ -23,6 +24,7 @@ export const storeSchema = {
     },
     schema: { type: 'string', pattern: '^[a-z_][a-z0-9_]{0,62}$', default: 'rampart', description: 'PostgreSQL schema for Rampart\'s tables (created if missing).' },
     max_connections: { type: 'integer', minimum: 1, maximum: 200, default: 10, description: 'PostgreSQL pool size.' },
+    encryption: storeEncryptionSchema,
   },
 } as const;
 
@@ -32,12 +34,18 @@ export interface StoreConfig {
   readonly url?: string;
   readonly schema: string;
   readonly max_connections: number;
+  readonly encryption?: StoreEncryptionConfig;
 }
 
-/** Cross-field checks of `store` (run before references are resolved, so literal passwords can be spotted). */
-export function checkStoreConfig(store: StoreConfig | undefined): ConfigIssue[] {
+/**
+ * Cross-field checks of `store` (run before references are resolved, so literal passwords can be spotted).
+ * `auditStoreKind` is the kind of the audit database when the audit trail is on: incidents live there, encrypted
+ * under the same keyring, so a shared audit database needs configured KEKs too.
+ */
+export function checkStoreConfig(store: StoreConfig | undefined, auditStoreKind?: string): ConfigIssue[] {
   if (!store) return [];
-  const issues: ConfigIssue[] = [];
+  const shared = store.kind === 'postgres' ? 'store.kind' : auditStoreKind === 'postgres' ? 'audit.store.kind' : undefined;
+  const issues: ConfigIssue[] = [...checkStoreEncryption(store.encryption, shared)];
   if (store.kind === 'postgres') {
     if (!store.url) issues.push({ path: 'store.url', message: 'is required with kind: postgres', hint: 'set url: ${env:DATABASE_URL}' });
     else if (!new RegExp(SECRET_REF_PATTERN).test(store.url)) {

@@ -1,8 +1,10 @@
 /**
  * The control-plane store: consumers, API keys (hashed only) and admin events. Two implementations share this
  * interface and one contract test suite (`contract.case.ts`): SQLite (`node:sqlite`, embedded default) and PostgreSQL.
- * Timestamps are Unix epoch milliseconds.
+ * Timestamps are Unix epoch milliseconds. Consumer names and metadata, key metadata and admin event details are
+ * stored encrypted (docs/encryption-at-rest.md); this interface always deals in plaintext.
  */
+import type { RotationReport } from './encryption/data-keys.ts';
 
 /** An API caller: a service, an application, a partner. Keys belong to a consumer. */
 export interface Consumer {
@@ -128,6 +130,13 @@ export interface Store {
   /** Newest first. */
   listAdminEvents(options?: { readonly limit?: number; readonly beforeSeq?: number }): Promise<AdminEvent[]>;
   addAuditSink(sink: AuditSink): void;
+
+  /**
+   * Re-wraps every data key not under the keyring's active KEK (`rampart keys rotate-kek`): online (the data keys
+   * themselves do not change, so running instances keep reading), idempotent, safe to run twice at once.
+   * @throws KeyringError when a data key's KEK is not configured.
+   */
+  rotateKek(now?: number): Promise<RotationReport>;
 
   close(): Promise<void>;
 }

@@ -66,8 +66,9 @@ for (const kind of ['sqlite', 'postgres'] as const) {
 upstreams: { up: { url: "http://127.0.0.1:9" } }
 apis: [ { name: pass, passthrough: true, upstream: up } ]
 audit: { store: ${store}, checkpoint_every: ${CHECKPOINT_EVERY}, durability: async }
-`,
+${kind === 'postgres' ? 'store: { encryption: { keks: [ { id: k1, key: "${file:kek}" } ], active: k1 } }\n' : ''}`,
       );
+      writeFileSync(join(dir, 'kek'), randomBytes(32).toString('base64'), { mode: 0o600 });
       const { config: loaded, file } = loadConfigFile(config);
       let t = Date.parse('2026-03-01T00:00:00Z');
       const service = await openAuditService(loaded.audit, file, quiet, () => (t += 1000));

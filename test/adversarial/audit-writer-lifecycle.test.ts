@@ -28,7 +28,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 async function startFailing(audit: boolean, waitMs: number): Promise<{ stderr: string; exited: boolean; code: number | null }> {
   const dir = mkdtempSync(join(tmpdir(), 'rampart-start-fails-'));
   // The control-plane store's directory is a regular file: openControlPlane fails (ENOTDIR on the key pepper),
-  // which Gateway.start reaches only after Monitor.start opened the audit service and its writer thread.
+  // which Gateway.start reaches only after Monitor.start opened the audit service and its writer thread. (The KEK
+  // is configured, so it is not generated beside the store, which would fail before the audit trail opens.)
   writeFileSync(join(dir, 'blocker'), 'x');
   const configFile = join(dir, 'rampart.yaml');
   writeFileSync(
@@ -38,12 +39,12 @@ async function startFailing(audit: boolean, waitMs: number): Promise<{ stderr: s
       upstreams: { up: { url: 'http://127.0.0.1:9' } },
       apis: [{ name: 'a', passthrough: true, upstream: 'up', base_path: '/api' }],
       logging: { level: 'silent', access_log: false },
-      store: { kind: 'sqlite', path: './blocker/rampart.db' },
+      store: { kind: 'sqlite', path: './blocker/rampart.db', encryption: { keks: [{ id: 'k1', key: '${env:T_KEK}' }], active: 'k1' } },
       monitor: { enabled: false },
       audit: { enabled: audit },
     }),
   );
-  const child = spawn(process.execPath, [CLI, 'start', '-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'start', '-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, T_KEK: 'ab'.repeat(32) } });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

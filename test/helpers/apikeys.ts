@@ -41,7 +41,11 @@ export function keysConfig(upstreamUrl: string, extra: Record<string, unknown> =
   };
 }
 
-export const TEST_ENV = { ...process.env, T_ADMIN: ADMIN_TOKEN, T_READ: READ_TOKEN };
+/** A KEK (32 bytes, base64) for tests whose gateways share a database: `store.encryption: STORE_ENCRYPTION`. */
+export const TEST_KEK = Buffer.alloc(32, 0x5a).toString('base64');
+export const STORE_ENCRYPTION = { keks: [{ id: 'test-1', key: '${env:T_KEK}' }], active: 'test-1' };
+
+export const TEST_ENV = { ...process.env, T_ADMIN: ADMIN_TOKEN, T_READ: READ_TOKEN, T_KEK: TEST_KEK };
 
 /** Calls the admin API. */
 export async function adminCall(base: string, method: string, path: string, token: string | undefined, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {

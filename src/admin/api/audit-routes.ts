@@ -11,6 +11,8 @@ const TYPE = /^[a-z0-9_.]{1,64}$/;
 const MAX_TEXT = 200;
 /** Records read per query while exporting. */
 const EXPORT_PAGE = 1000;
+/** Exports running at once on one listener (each walks the whole trail). */
+const MAX_EXPORTS = 2;
 
 function invalid(name: string, message: string): GatewayError {
   return new GatewayError('validation_failed', `admin API: query/${name} ${message}`, { errors: [{ pointer: `query/${name}`, message }] });
@@ -25,8 +27,10 @@ function filterOf(q: URLSearchParams): { type?: string; text?: string; since?: s
   const time = (name: 'since' | 'until') => {
     const value = q.get(name);
     if (value === null) return undefined;
-    if (!isDateTime(value)) throw invalid(name, 'must be an RFC 3339 date-time');
-    return new Date(value).toISOString();
+    // A leap second (…T23:59:60Z) is RFC 3339 but no Date: refused like any other unusable time.
+    const ms = isDateTime(value) ? Date.parse(value) : NaN;
+    if (Number.isNaN(ms)) throw invalid(name, 'must be an RFC 3339 date-time');
+    return new Date(ms).toISOString();
   };
   const since = time('since');
   const until = time('until');
@@ -60,23 +64,27 @@ export function registerAuditRoutes(admin: AdminServer, audit: () => AuditServic
     const rows = await service.store.search({ ...filterOf(q), limit: size + 1, newestFirst: true, ...(after ? { beforeSeq: Number(after) } : {}) });
     sendJson(res, 200, pageOf(rows, size, (r) => String(r.seq), (r: AuditRecord) => r));
   });
+  let exports = 0;
   admin.route('GET', `${ADMIN_API_BASE}/audit/export`, async (req, res) => {
     const service = required();
     const filter = filterOf(queryOf(req.url));
-    const matches = (r: AuditRecord) => (!filter.type || r.type === filter.type) && (!filter.since || r.time >= filter.since) && (!filter.until || r.time <= filter.until) && (!filter.text || JSON.stringify(r.fields).includes(filter.text));
+    if (exports >= MAX_EXPORTS) throw new GatewayError('too_many_concurrent', 'admin API: an audit export is already running', { headers: { 'retry-after': '5' } });
+    exports++;
+    res.once('close', () => exports--);
     res.writeHead(200, {
       'content-type': 'application/x-ndjson',
       'content-disposition': 'attachment; filename="rampart-audit.jsonl"',
       'cache-control': 'no-store',
       'x-content-type-options': 'nosniff',
     });
+    // The search's own query, paged by seq: the export holds exactly what the search shows.
     let after = 0;
     for (;;) {
-      const page = await service.store.page(after, EXPORT_PAGE);
+      const page = await service.store.search({ ...filter, afterSeq: after, limit: EXPORT_PAGE });
       if (page.length === 0) break;
-      const lines = page.filter(matches).map((r) => `${JSON.stringify(r)}\n`).join('');
-      if (lines) await write(res, lines);
+      await write(res, page.map((r) => `${JSON.stringify(r)}\n`).join(''));
       after = page[page.length - 1]!.seq;
+      if (page.length < EXPORT_PAGE) break;
     }
     res.end();
   });

@@ -48,9 +48,16 @@ export class AdminAuth {
 
   /** The holder of `token`, or undefined: every configured token is compared, in constant time. */
   principalFor(token: string): AdminPrincipal | undefined {
-    const digest = createHash('sha256').update(token).digest();
+    return this.holderOf(createHash('sha256').update(token).digest());
+  }
+
+  /**
+   * The holder of the token whose SHA-256 is `digest`, or undefined (a dashboard session keeps its token's digest
+   * and asks on every request, so a token removed or re-roled by a reload ends its sessions).
+   */
+  holderOf(digest: Buffer): AdminPrincipal | undefined {
     let found: AdminPrincipal | undefined;
-    for (const entry of this.#tokens) if (timingSafeEqual(digest, entry.digest) && !found) found = entry.principal;
+    for (const entry of this.#tokens) if (digest.length === entry.digest.length && timingSafeEqual(digest, entry.digest) && !found) found = entry.principal;
     return found;
   }
 

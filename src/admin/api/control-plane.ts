@@ -12,6 +12,7 @@ import type { Store } from '../../store/types.ts';
 import type { SecurityEvents } from '../../bus/events.ts';
 import { AdminActions } from './actions.ts';
 import { AdminAuth } from './auth.ts';
+import type { Keyring } from '../../store/encryption/keyring.ts';
 
 /** The store, the key verifier and the admin actions of one process, with what it takes to stop them. */
 export interface ControlPlane {
@@ -23,6 +24,8 @@ export interface ControlPlane {
 }
 
 export interface ControlPlaneOptions {
+  /** The key-encryption keys of the store's data keys (`keyringFromConfig(config.store, configFile)`). */
+  readonly keyring: Keyring;
   /** Clock in epoch ms (tests). */
   readonly now?: () => number;
   /** Do not start the verifier (CLI: it only writes). */
@@ -34,13 +37,13 @@ export interface ControlPlaneOptions {
 }
 
 /** Opens the configured store (migrating it), relative paths taken from the config file's directory. */
-export async function openStore(config: RampartConfig, configFile: string, logger: Logger): Promise<Store> {
+export async function openStore(config: RampartConfig, configFile: string, logger: Logger, keyring: Keyring): Promise<Store> {
   const store = config.store;
   const onSinkError = (error: unknown) => logger.error({ err: { message: (error as Error)?.message } }, 'admin event sink failed');
   if (store.kind === 'postgres') {
-    return PostgresStore.open({ url: store.url!, schema: store.schema, maxConnections: store.max_connections, onSinkError });
+    return PostgresStore.open({ url: store.url!, schema: store.schema, maxConnections: store.max_connections, onSinkError, keyring });
   }
-  return new SqliteStore({ path: resolve(dirname(configFile), store.path), onSinkError });
+  return new SqliteStore({ path: resolve(dirname(configFile), store.path), onSinkError, keyring });
 }
 
 /**
@@ -71,10 +74,10 @@ async function openBus(config: RampartConfig, logger: Logger): Promise<Invalidat
  * Opens the store, the key hasher and verifier (cache, batched last-use, re-check, Redis fan-out) and the admin
  * actions. `close` flushes pending last-use times and closes everything.
  */
-export async function openControlPlane(config: RampartConfig, configFile: string, logger: Logger, options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+export async function openControlPlane(config: RampartConfig, configFile: string, logger: Logger, options: ControlPlaneOptions): Promise<ControlPlane> {
   new AdminAuth(config.admin.tokens); // validates admin tokens before anything is opened
   const hasher = new KeyHasher(resolvePepper(config, configFile, logger));
-  const store = await openStore(config, configFile, logger);
+  const store = await openStore(config, configFile, logger, options.keyring);
   const { audit, events } = options;
   if (audit) store.addAuditSink((e) => void audit.append({ type: `admin.${e.action}`, fields: { actor: e.actor, target_type: e.targetType, target_id: e.targetId, ...e.details } }));
   if (events) {

@@ -8,6 +8,8 @@ import { ADMIN_API_BASE, sendJson, type AdminServer } from '../server.ts';
 
 /** Event streams open at once on one admin listener. */
 export const MAX_STREAMS = 16;
+/** Event streams one token (and its sessions) may hold, so one caller cannot take every slot. */
+export const MAX_STREAMS_PER_CALLER = 4;
 /** How often a stream gets a traffic snapshot (also its heartbeat). */
 export const STREAM_TICK_MS = 2000;
 /** Security events a stream relays per tick; more are counted as dropped (an attack must not flood the browser). */
@@ -48,11 +50,15 @@ function incidentView(event: string, i: Incident): Record<string, unknown> {
  */
 export function registerTrafficRoutes(admin: AdminServer, sources: TrafficSources): void {
   const streams = new Set<ServerResponse>();
+  const perCaller = new Map<string, number>();
   admin.route('GET', `${ADMIN_API_BASE}/traffic`, (req, res) => sendJson(res, 200, sources.traffic.summary(windowOf(queryOf(req.url)))));
-  admin.route('GET', `${ADMIN_API_BASE}/stream`, (req, res) => {
+  admin.route('GET', `${ADMIN_API_BASE}/stream`, (req, res, _params, principal) => {
     const window = windowOf(queryOf(req.url));
-    if (streams.size >= MAX_STREAMS) throw new GatewayError('too_many_concurrent', 'admin API: too many event streams', { headers: { 'retry-after': '5' } });
+    const caller = principal?.name ?? '';
+    const held = perCaller.get(caller) ?? 0;
+    if (streams.size >= MAX_STREAMS || held >= MAX_STREAMS_PER_CALLER) throw new GatewayError('too_many_concurrent', 'admin API: too many event streams', { headers: { 'retry-after': '5' } });
     streams.add(res);
+    perCaller.set(caller, held + 1);
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'x-accel-buffering': 'no' });
     let pending: Record<string, unknown>[] = [];
     let dropped = 0;
@@ -93,6 +99,9 @@ export function registerTrafficRoutes(admin: AdminServer, sources: TrafficSource
       offDenies();
       offIncidents();
       streams.delete(res);
+      const left = (perCaller.get(caller) ?? 1) - 1;
+      if (left > 0) perCaller.set(caller, left);
+      else perCaller.delete(caller);
     });
   });
 }

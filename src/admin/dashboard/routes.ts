@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../log.ts';
 import { GatewayError } from '../../problem.ts';
-import type { AdminAuth } from '../api/auth.ts';
+import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { DashboardConfig } from '../api/schema.ts';
 import { ADMIN_API_BASE, sendJson, type AdminServer } from '../server.ts';
 import { DASHBOARD_HEADERS, type Asset } from './assets.ts';
@@ -9,12 +10,12 @@ import { DashboardSessions, sameOrigin, sessionCookie } from './sessions.ts';
 
 /** Failed logins one client IP may make per minute before it waits (tokens are long; this bounds the noise). */
 export const LOGIN_FAILURES_PER_MINUTE = 10;
-const MAX_TRACKED_IPS = 1024;
+/** Clients whose failed logins are counted at once. */
+export const MAX_TRACKED_CLIENTS = 1024;
 const MAX_LOGIN_BODY = 4096;
 
 export interface DashboardOptions {
   readonly config: DashboardConfig;
-  readonly auth: AdminAuth;
   /** Built files (assets.ts); undefined when the dashboard was not built: the session routes still work. */
   readonly assets: Map<string, Asset> | undefined;
   readonly logger: Logger;
@@ -44,31 +45,56 @@ async function readLogin(req: IncomingMessage): Promise<string> {
   return token;
 }
 
-/** Per-IP failed-login counts over one minute, bounded (the oldest entry goes when full). */
+/** The client a failed login is counted against: the IPv4 address, or the IPv6 /64 (one host's usual allocation). */
+function clientKey(address: string | undefined): string {
+  if (address === undefined) return 'unknown';
+  const ip = address.startsWith('::ffff:') ? address.slice(7) : address;
+  if (isIP(ip) !== 6) return ip;
+  const groups = ip.split('::');
+  const head = groups[0] ? groups[0].split(':') : [];
+  const tail = groups.length > 1 && groups[1] ? groups[1].split(':') : [];
+  const full = [...head, ...Array<string>(8 - head.length - tail.length).fill('0'), ...tail];
+  return `${full.slice(0, 4).join(':')}::/64`;
+}
+
+/**
+ * Failed logins per client over one minute, in a bounded map. A client at the limit is never forgotten to make room:
+ * when every tracked client is at it (a flood from many addresses), new clients wait too until entries expire.
+ */
 class LoginFailures {
   readonly #seen = new Map<string, { count: number; resetAt: number }>();
   readonly #now: () => number;
   constructor(now: () => number) {
     this.#now = now;
   }
-  blocked(ip: string): number | undefined {
-    const entry = this.#seen.get(ip);
-    if (!entry) return undefined;
+  /** Seconds to wait, or undefined when the client may try. */
+  blocked(client: string): number | undefined {
     const now = this.#now();
-    if (now >= entry.resetAt) {
-      this.#seen.delete(ip);
-      return undefined;
-    }
-    return entry.count >= LOGIN_FAILURES_PER_MINUTE ? Math.ceil((entry.resetAt - now) / 1000) : undefined;
+    const entry = this.#seen.get(client);
+    if (entry && now >= entry.resetAt) this.#seen.delete(client);
+    else if (entry) return entry.count >= LOGIN_FAILURES_PER_MINUTE ? Math.max(1, Math.ceil((entry.resetAt - now) / 1000)) : undefined;
+    if (this.#seen.size >= MAX_TRACKED_CLIENTS && !this.#makeRoom(now)) return 60;
+    return undefined;
   }
-  fail(ip: string): void {
+  fail(client: string): void {
     const now = this.#now();
-    const entry = this.#seen.get(ip);
+    const entry = this.#seen.get(client);
     if (entry && now < entry.resetAt) entry.count++;
-    else {
-      if (this.#seen.size >= MAX_TRACKED_IPS) this.#seen.delete(this.#seen.keys().next().value!);
-      this.#seen.set(ip, { count: 1, resetAt: now + 60_000 });
+    else if (this.#seen.size < MAX_TRACKED_CLIENTS || this.#makeRoom(now)) this.#seen.set(client, { count: 1, resetAt: now + 60_000 });
+  }
+  /** Drops an expired entry, else the oldest below the limit; false when every entry is a client at the limit. */
+  #makeRoom(now: number): boolean {
+    let below: string | undefined;
+    for (const [key, entry] of this.#seen) {
+      if (now >= entry.resetAt) {
+        this.#seen.delete(key);
+        return true;
+      }
+      if (below === undefined && entry.count < LOGIN_FAILURES_PER_MINUTE) below = key;
     }
+    if (below === undefined) return false;
+    this.#seen.delete(below);
+    return true;
   }
 }
 
@@ -86,7 +112,8 @@ function sendAsset(res: ServerResponse, asset: Asset, head: boolean): void {
 export function registerDashboard(admin: AdminServer, options: DashboardOptions): DashboardSessions {
   const now = options.now ?? Date.now;
   const { config } = options;
-  const sessions = new DashboardSessions({ idleMs: config.session_idle_minutes * 60_000, maxMs: config.session_max_hours * 3_600_000, now });
+  // The admin listener's tokens in force (a reload replaces them): a session lives only as long as its token.
+  const sessions = new DashboardSessions({ idleMs: config.session_idle_minutes * 60_000, maxMs: config.session_max_hours * 3_600_000, holderOf: (digest) => admin.auth.holderOf(digest), now });
   admin.sessions = sessions;
   const failures = new LoginFailures(now);
   const audit = options.audit ?? (() => undefined);
@@ -97,16 +124,18 @@ export function registerDashboard(admin: AdminServer, options: DashboardOptions)
     `${ADMIN_API_BASE}/session`,
     async (req, res) => {
       const ip = req.socket.remoteAddress ?? 'unknown';
+      const client = clientKey(req.socket.remoteAddress);
       if (!sameOrigin(req)) throw new GatewayError('csrf_failed', 'dashboard login from another origin');
-      const wait = failures.blocked(ip);
+      const wait = failures.blocked(client);
       if (wait !== undefined) throw new GatewayError('auth_backoff', 'dashboard login: too many failures', { headers: { 'retry-after': String(wait) } });
-      const principal = options.auth.principalFor(await readLogin(req));
+      const tokenDigest = createHash('sha256').update(await readLogin(req)).digest();
+      const principal = admin.auth.holderOf(tokenDigest);
       if (!principal) {
-        failures.fail(ip);
+        failures.fail(client);
         audit('admin.login_failed', { ip });
         throw new GatewayError('unauthorized', 'dashboard login: unknown token');
       }
-      const { id, view } = sessions.open(principal);
+      const { id, view } = sessions.open(principal, tokenDigest);
       audit('admin.login', { actor: principal.name, via: 'dashboard' });
       options.logger.info({ actor: principal.name }, 'dashboard login');
       res.setHeader('set-cookie', sessionCookie(id, maxAge));

@@ -1,23 +1,29 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../../problem.ts';
+import { ADMIN_SESSION_COOKIE } from '../../http/gateway-cookies.ts';
 import type { AdminPrincipal } from '../api/auth.ts';
 
-/** The session cookie: HttpOnly, SameSite=Strict, path `/` of the admin listener. */
-export const SESSION_COOKIE = 'rampart_admin_session';
+/** The session cookie: HttpOnly, SameSite=Strict, path `/` of the admin listener (the data plane strips it both ways). */
+export const SESSION_COOKIE = ADMIN_SESSION_COOKIE;
 /** Header every change made with a session must carry (the value `GET /admin/v1/session` answers). */
 export const CSRF_HEADER = 'x-csrf-token';
 /** Sessions held at once; past it the least recently used is ended. */
-export const MAX_SESSIONS = 256;
+export const MAX_SESSIONS = 1024;
+/** Sessions of one token at once; past it that token's least recently used is ended (never another token's). */
+export const MAX_SESSIONS_PER_TOKEN = 16;
 
 export interface SessionOptions {
   readonly idleMs: number;
   readonly maxMs: number;
+  /** The current holder of a token digest (AdminAuth.holderOf): a session whose token is gone or changed ends. */
+  readonly holderOf: (tokenDigest: Buffer) => AdminPrincipal | undefined;
   readonly now?: () => number;
 }
 
 interface Session {
   readonly principal: AdminPrincipal;
+  readonly tokenDigest: Buffer;
   readonly csrf: Buffer;
   readonly createdAt: number;
   lastSeen: number;
@@ -37,18 +43,23 @@ function digest(value: string): string {
   return createHash('sha256').update(value).digest('hex');
 }
 
-/** The session id from the Cookie header, or undefined (a malformed or oversized header reads as no cookie). */
-export function sessionCookieOf(req: IncomingMessage): string | undefined {
+/**
+ * The well-formed session ids in the Cookie header (at most four are read; an oversized header reads as none).
+ * There can be several: another service on the same host may have set one with a longer path, which the browser
+ * then sends first.
+ */
+export function sessionCookiesOf(req: IncomingMessage): string[] {
   const header = req.headers.cookie;
-  if (header === undefined || header.length > 8192) return undefined;
+  if (header === undefined || header.length > 8192) return [];
+  const ids: string[] = [];
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
-    if (eq === -1) continue;
-    if (part.slice(0, eq).trim() !== SESSION_COOKIE) continue;
+    if (eq === -1 || part.slice(0, eq).trim().toLowerCase() !== SESSION_COOKIE) continue;
     const value = part.slice(eq + 1).trim();
-    return /^[A-Za-z0-9_-]{43}$/.test(value) ? value : undefined;
+    if (/^[A-Za-z0-9_-]{43}$/.test(value)) ids.push(value);
+    if (ids.length === 4) break;
   }
-  return undefined;
+  return ids;
 }
 
 /**
@@ -65,10 +76,12 @@ export class DashboardSessions {
   readonly #idleMs: number;
   readonly #maxMs: number;
   readonly #now: () => number;
+  readonly #holderOf: SessionOptions['holderOf'];
 
   constructor(options: SessionOptions) {
     this.#idleMs = options.idleMs;
     this.#maxMs = options.maxMs;
+    this.#holderOf = options.holderOf;
     this.#now = options.now ?? Date.now;
   }
 
@@ -76,48 +89,60 @@ export class DashboardSessions {
     return this.#sessions.size;
   }
 
-  /** Opens a session for `principal`: the cookie value (shown to the browser only) and the view with its CSRF token. */
-  open(principal: AdminPrincipal): { readonly id: string; readonly view: SessionView } {
+  /**
+   * Opens a session for the holder of the token whose SHA-256 is `tokenDigest`: the cookie value (shown to the
+   * browser only) and the view with its CSRF token.
+   */
+  open(principal: AdminPrincipal, tokenDigest: Buffer): { readonly id: string; readonly view: SessionView } {
     const id = randomBytes(32).toString('base64url');
     const csrf = randomBytes(32);
     const now = this.#now();
-    if (this.#sessions.size >= MAX_SESSIONS) this.#evictOne();
-    const session: Session = { principal, csrf, createdAt: now, lastSeen: now };
+    this.#evictFor(principal.name);
+    const session: Session = { principal, tokenDigest, csrf, createdAt: now, lastSeen: now };
     this.#sessions.set(digest(id), session);
     return { id, view: this.#view(session) };
   }
 
-  /** The live session of the request's cookie (touching it), or undefined. */
+  /**
+   * The live session of the request's cookie (touching it), or undefined. When the cookies name more than one live
+   * session nobody can tell which is the operator's (one may be an attacker's, planted to make the operator act as
+   * someone else): that is no session.
+   */
   lookup(req: IncomingMessage): { readonly key: string; readonly session: Session } | undefined {
-    const id = sessionCookieOf(req);
-    if (id === undefined) return undefined;
-    const key = digest(id);
-    const session = this.#sessions.get(key);
-    if (!session) return undefined;
     const now = this.#now();
-    if (now - session.lastSeen > this.#idleMs || now - session.createdAt > this.#maxMs) {
-      this.#sessions.delete(key);
-      return undefined;
+    let found: { key: string; session: Session } | undefined;
+    for (const id of sessionCookiesOf(req)) {
+      const key = digest(id);
+      const session = this.#sessions.get(key);
+      if (!session) continue;
+      if (!this.#valid(session, now)) {
+        this.#sessions.delete(key);
+        continue;
+      }
+      if (found && found.key !== key) return undefined;
+      found = { key, session };
     }
-    session.lastSeen = now;
+    if (!found) return undefined;
+    found.session.lastSeen = now;
     // Re-inserted so the map's order is least recently used first (eviction takes the first).
-    this.#sessions.delete(key);
-    this.#sessions.set(key, session);
-    return { key, session };
+    this.#sessions.delete(found.key);
+    this.#sessions.set(found.key, found.session);
+    return found;
   }
 
   /** Whether the request's session is still live, without counting this as use (a long-lived event stream). */
   alive(req: IncomingMessage): boolean {
-    const id = sessionCookieOf(req);
-    const session = id === undefined ? undefined : this.#sessions.get(digest(id));
-    if (!session) return false;
     const now = this.#now();
-    return now - session.lastSeen <= this.#idleMs && now - session.createdAt <= this.#maxMs;
+    const live = sessionCookiesOf(req).filter((id) => {
+      const session = this.#sessions.get(digest(id));
+      return session !== undefined && this.#valid(session, now);
+    });
+    return new Set(live).size === 1;
   }
 
   /** Whether the request carries a session cookie at all (then it is judged by the session, never by a bearer token). */
   presented(req: IncomingMessage): boolean {
-    return sessionCookieOf(req) !== undefined || /(?:^|;)\s*rampart_admin_session=/.test(req.headers.cookie ?? '');
+    return /(?:^|;)\s*rampart_admin_session\s*=/i.test(req.headers.cookie ?? '');
   }
 
   /**
@@ -126,7 +151,8 @@ export class DashboardSessions {
    */
   authenticate(req: IncomingMessage): AdminPrincipal {
     const found = this.lookup(req);
-    if (!found) throw new GatewayError('unauthorized', 'admin dashboard: no live session');
+    // Cleared, so a planted or stale cookie does not keep shadowing a fresh login.
+    if (!found) throw new GatewayError('unauthorized', 'admin dashboard: no live session', { headers: { 'set-cookie': sessionCookie(undefined, 0) } });
     if (!SAFE.has(req.method ?? 'GET')) this.#checkChange(req, found.session);
     return found.session.principal;
   }
@@ -159,9 +185,27 @@ export class DashboardSessions {
     return { name: session.principal.name, role: session.principal.role, csrf_token: session.csrf.toString('base64url'), expires_at: new Date(expires).toISOString() };
   }
 
-  #evictOne(): void {
-    const oldest = this.#sessions.keys().next();
-    if (!oldest.done) this.#sessions.delete(oldest.value);
+  /** Within both timeouts, and its token still configured for the same name and role. */
+  #valid(session: Session, now: number): boolean {
+    if (now - session.lastSeen > this.#idleMs || now - session.createdAt > this.#maxMs) return false;
+    const holder = this.#holderOf(session.tokenDigest);
+    return holder !== undefined && holder.name === session.principal.name && holder.role === session.principal.role;
+  }
+
+  /** Room for one more session of `name`: its own least recently used goes first, then anyone's when all are full. */
+  #evictFor(name: string): void {
+    let own = 0;
+    let oldestOwn: string | undefined;
+    for (const [key, session] of this.#sessions) {
+      if (session.principal.name !== name) continue;
+      own++;
+      oldestOwn ??= key;
+    }
+    if (own >= MAX_SESSIONS_PER_TOKEN && oldestOwn !== undefined) this.#sessions.delete(oldestOwn);
+    else if (this.#sessions.size >= MAX_SESSIONS) {
+      const oldest = this.#sessions.keys().next();
+      if (!oldest.done) this.#sessions.delete(oldest.value);
+    }
   }
 }
 

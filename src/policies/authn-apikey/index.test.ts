@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createLogger } from '../../log.ts';
 import { SqliteStore } from '../../store/sqlite/index.ts';
+import { testKeyring } from '../../store/contract.case.ts';
 import { AdminActions } from '../../admin/api/actions.ts';
 import { LocalBus } from '../../bus/invalidation.ts';
 import { generateApiKey, parseApiKey } from './format.ts';
@@ -19,7 +20,7 @@ let n = 0;
 
 function setup() {
   let clock = 1_000_000;
-  const store = new SqliteStore({ path: join(dir, `k${n++}.db`) });
+  const store = new SqliteStore({ path: join(dir, `k${n++}.db`), keyring: testKeyring() });
   const hasher = new KeyHasher(PEPPER);
   const bus = new LocalBus();
   const verifier = new ApiKeyVerifier(store, hasher, logger, bus, { now: () => clock, background: false });

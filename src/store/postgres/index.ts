@@ -17,7 +17,11 @@ import {
 } from '../types.ts';
 import { POSTGRES_MIGRATIONS } from './migrations.ts';
 import { inTransaction } from './transaction.ts';
-import { consumerFromRow, eventFromRow, keyFromRow, parsedJson, type Row } from '../rows.ts';
+import { consumerFromRow, ENCRYPTED_COLUMNS, eventFromRow, keyFromRow, parsedJson, STORE_PURPOSES, type Row } from '../rows.ts';
+import type { FieldCipher } from '../encryption/cipher.ts';
+import { requireKeyring } from '../encryption/config.ts';
+import { encryptExistingRows, openFieldCipher, rotateDataKeys, type KeySql, type RotationReport } from '../encryption/data-keys.ts';
+import type { Keyring } from '../encryption/keyring.ts';
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
@@ -35,7 +39,14 @@ export interface PostgresStoreOptions {
   /** Per-statement timeout in ms; default 5000. */
   readonly statementTimeoutMs?: number;
   readonly onSinkError?: (error: unknown) => void;
+  /** KEKs wrapping the data keys (required: there is no store without one). */
+  readonly keyring: Keyring;
 }
+
+const keySql = (client: Queryable): KeySql => ({
+  all: async (sql, params = []) => (await client.query(sql, params as unknown[])).rows as Row[],
+  run: async (sql, params = []) => (await client.query(sql, params as unknown[])).rowCount ?? 0,
+});
 
 /**
  * The scale-out store on PostgreSQL (`pg` pool). Every connection's `search_path` is the configured schema;
@@ -48,15 +59,23 @@ export class PostgresStore implements Store {
   readonly #pool: pg.Pool;
   readonly #sinks: AuditSink[] = [];
   readonly #onSinkError: (error: unknown) => void;
+  readonly #keyring: Keyring;
+  #cipher!: FieldCipher;
 
-  private constructor(pool: pg.Pool, schema: string, onSinkError: (error: unknown) => void) {
+  private constructor(pool: pg.Pool, schema: string, onSinkError: (error: unknown) => void, keyring: Keyring) {
     this.#pool = pool;
     this.schema = schema;
     this.#onSinkError = onSinkError;
+    this.#keyring = keyring;
   }
 
-  /** Connects, creates the schema if needed and applies pending migrations. Throws on connection or migration failure. */
+  /**
+   * Connects, creates the schema if needed, applies pending migrations and opens the data keys (creating the
+   * missing ones and encrypting the rows an older version wrote in clear, in the migration transaction).
+   * Throws on connection or migration failure, and KeyringError when a data key needs a KEK not configured.
+   */
   static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
+    const keyring = requireKeyring(options.keyring, 'PostgresStore');
     const schema = options.schema ?? 'rampart';
     if (!SCHEMA_NAME.test(schema)) throw new StoreError('invalid', `schema must match ${SCHEMA_NAME.source}`);
     const pool = new pg.Pool({
@@ -68,7 +87,7 @@ export class PostgresStore implements Store {
       options: `-c search_path=${schema}`,
     });
     pool.on('error', () => undefined); // idle client errors: the next query reconnects
-    const store = new PostgresStore(pool, schema, options.onSinkError ?? (() => undefined));
+    const store = new PostgresStore(pool, schema, options.onSinkError ?? (() => undefined), keyring);
     try {
       await store.#migrate();
     } catch (error) {
@@ -89,7 +108,15 @@ export class PostgresStore implements Store {
         await client.query(migration.sql);
         await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [migration.version, migration.name, Date.now()]);
       }
+      const sql = keySql(client);
+      this.#cipher = await openFieldCipher(sql, 'data_keys', this.#keyring, STORE_PURPOSES, async (purpose, cipher) => {
+        await encryptExistingRows(sql, cipher, purpose, 'id', ENCRYPTED_COLUMNS[purpose as keyof typeof ENCRYPTED_COLUMNS]);
+      });
     });
+  }
+
+  async rotateKek(now = Date.now()): Promise<RotationReport> {
+    return rotateDataKeys(keySql(this.#pool), 'data_keys', this.#keyring, now);
   }
 
   /** Applied migration versions, ascending. */
@@ -108,9 +135,18 @@ export class PostgresStore implements Store {
     try {
       const { rows } = await this.#pool.query(
         'INSERT INTO consumers (id, name, tenant, roles, groups, plan, metadata, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING *',
-        [id, input.name, input.tenant ?? null, JSON.stringify(input.roles ?? []), JSON.stringify(input.groups ?? []), input.plan ?? null, JSON.stringify(input.metadata ?? {}), now],
+        [
+          id,
+          this.#cipher.seal('consumers', id, 'name', input.name),
+          input.tenant ?? null,
+          JSON.stringify(input.roles ?? []),
+          JSON.stringify(input.groups ?? []),
+          input.plan ?? null,
+          this.#cipher.sealJson('consumers', id, 'metadata', input.metadata ?? {}),
+          now,
+        ],
       );
-      return consumerFromRow(rows[0] as Row, parsedJson);
+      return consumerFromRow(rows[0] as Row, parsedJson, this.#cipher);
     } catch (error) {
       if ((error as { code?: string }).code === '23505') throw new StoreError('conflict', `consumer ${id} already exists`, { cause: error });
       throw error;
@@ -119,7 +155,7 @@ export class PostgresStore implements Store {
 
   async getConsumer(id: string): Promise<Consumer | undefined> {
     const { rows } = await this.#pool.query('SELECT * FROM consumers WHERE id = $1', [id]);
-    return rows[0] ? consumerFromRow(rows[0] as Row, parsedJson) : undefined;
+    return rows[0] ? consumerFromRow(rows[0] as Row, parsedJson, this.#cipher) : undefined;
   }
 
   async listConsumers(options: ListOptions & { readonly tenant?: string } = {}): Promise<Consumer[]> {
@@ -128,7 +164,7 @@ export class PostgresStore implements Store {
       options.tenant ?? null,
       pageLimit(options.limit),
     ]);
-    return rows.map((r: Row) => consumerFromRow(r, parsedJson));
+    return rows.map((r: Row) => consumerFromRow(r, parsedJson, this.#cipher));
   }
 
   async updateConsumer(id: string, patch: ConsumerPatch, now = Date.now()): Promise<Consumer | undefined> {
@@ -138,9 +174,18 @@ export class PostgresStore implements Store {
     const next = { ...current, ...definedOnly(patch) };
     const { rows } = await this.#pool.query(
       'UPDATE consumers SET name = $2, tenant = $3, roles = $4, groups = $5, plan = $6, metadata = $7, updated_at = GREATEST(updated_at, $8) WHERE id = $1 RETURNING *',
-      [id, next.name, next.tenant ?? null, JSON.stringify(next.roles), JSON.stringify(next.groups), next.plan ?? null, JSON.stringify(next.metadata), now],
+      [
+        id,
+        this.#cipher.seal('consumers', id, 'name', next.name),
+        next.tenant ?? null,
+        JSON.stringify(next.roles),
+        JSON.stringify(next.groups),
+        next.plan ?? null,
+        this.#cipher.sealJson('consumers', id, 'metadata', next.metadata),
+        now,
+      ],
     );
-    return rows[0] ? consumerFromRow(rows[0] as Row, parsedJson) : undefined;
+    return rows[0] ? consumerFromRow(rows[0] as Row, parsedJson, this.#cipher) : undefined;
   }
 
   async deleteConsumer(id: string, now = Date.now()): Promise<boolean> {
@@ -152,12 +197,12 @@ export class PostgresStore implements Store {
   }
 
   async insertApiKey(key: NewApiKey, now = Date.now()): Promise<ApiKeyRecord> {
-    return this.#transaction((client) => insertKey(client, key, now));
+    return this.#transaction((client) => insertKey(client, this.#cipher, key, now));
   }
 
   async getApiKey(id: string): Promise<ApiKeyRecord | undefined> {
     const { rows } = await this.#pool.query('SELECT * FROM api_keys WHERE id = $1', [id]);
-    return rows[0] ? keyFromRow(rows[0] as Row, parsedJson) : undefined;
+    return rows[0] ? keyFromRow(rows[0] as Row, parsedJson, this.#cipher) : undefined;
   }
 
   async listApiKeys(options: ListOptions & { readonly consumerId?: string } = {}): Promise<ApiKeyRecord[]> {
@@ -166,7 +211,7 @@ export class PostgresStore implements Store {
       options.consumerId ?? null,
       pageLimit(options.limit),
     ]);
-    return rows.map((r: Row) => keyFromRow(r, parsedJson));
+    return rows.map((r: Row) => keyFromRow(r, parsedJson, this.#cipher));
   }
 
   async updateApiKey(id: string, patch: KeyPatch, now = Date.now()): Promise<ApiKeyRecord | undefined> {
@@ -174,14 +219,14 @@ export class PostgresStore implements Store {
     return this.#transaction(async (client) => {
       const { rows } = await client.query('SELECT * FROM api_keys WHERE id = $1 FOR UPDATE', [id]);
       if (!rows[0]) return undefined;
-      const current = keyFromRow(rows[0] as Row, parsedJson);
+      const current = keyFromRow(rows[0] as Row, parsedJson, this.#cipher);
       if (current.revokedAt !== null) throw new StoreError('conflict', `key ${id} is revoked`);
       const next = { ...current, ...definedOnly(patch) };
       const updated = await client.query(
         'UPDATE api_keys SET scopes = $2, plan = $3, metadata = $4, expires_at = $5, updated_at = GREATEST(updated_at, $6) WHERE id = $1 RETURNING *',
-        [id, JSON.stringify(next.scopes), next.plan, JSON.stringify(next.metadata), next.expiresAt, now],
+        [id, JSON.stringify(next.scopes), next.plan, this.#cipher.sealJson('api_keys', id, 'metadata', next.metadata), next.expiresAt, now],
       );
-      return keyFromRow(updated.rows[0] as Row, parsedJson);
+      return keyFromRow(updated.rows[0] as Row, parsedJson, this.#cipher);
     });
   }
 
@@ -196,9 +241,9 @@ export class PostgresStore implements Store {
       const row = rows[0] as Row | undefined;
       if (!row) throw new StoreError('not_found', `key ${oldId} does not exist`);
       if (row['revoked_at'] !== null || row['replaced_by'] !== null) throw new StoreError('conflict', `key ${oldId} is revoked or already rotated`);
-      const inserted = await insertKey(client, successor, now);
+      const inserted = await insertKey(client, this.#cipher, successor, now);
       const updated = await client.query('UPDATE api_keys SET replaced_by = $2, grace_until = $3, updated_at = $4 WHERE id = $1 RETURNING *', [oldId, successor.id, graceUntil, now]);
-      return { old: keyFromRow(updated.rows[0] as Row, parsedJson), successor: inserted };
+      return { old: keyFromRow(updated.rows[0] as Row, parsedJson, this.#cipher), successor: inserted };
     });
   }
 
@@ -219,11 +264,12 @@ export class PostgresStore implements Store {
   }
 
   async recordAdminEvent(input: NewAdminEvent): Promise<AdminEvent> {
+    const id = newEventId();
     const { rows } = await this.#pool.query(
       'INSERT INTO admin_events (id, at, actor, action, target_type, target_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *',
-      [newEventId(), input.at ?? Date.now(), input.actor, input.action, input.targetType, input.targetId, JSON.stringify(input.details)],
+      [id, input.at ?? Date.now(), input.actor, input.action, input.targetType, input.targetId, this.#cipher.sealJson('admin_events', id, 'details', input.details)],
     );
-    const event = eventFromRow(rows[0] as Row, parsedJson);
+    const event = eventFromRow(rows[0] as Row, this.#cipher);
     await notifySinks(this.#sinks, event, this.#onSinkError);
     return event;
   }
@@ -233,7 +279,7 @@ export class PostgresStore implements Store {
       options.beforeSeq ?? Number.MAX_SAFE_INTEGER,
       pageLimit(options.limit),
     ]);
-    return rows.map((r: Row) => eventFromRow(r, parsedJson));
+    return rows.map((r: Row) => eventFromRow(r, this.#cipher));
   }
 
   addAuditSink(sink: AuditSink): void {
@@ -256,7 +302,7 @@ export class PostgresStore implements Store {
   }
 }
 
-async function insertKey(client: Queryable, key: NewApiKey, now: number): Promise<ApiKeyRecord> {
+async function insertKey(client: Queryable, cipher: FieldCipher, key: NewApiKey, now: number): Promise<ApiKeyRecord> {
   checkLabels(key.scopes, 'scopes');
   checkMetadata(key.metadata);
   const exists = await client.query('SELECT 1 FROM consumers WHERE id = $1', [key.consumerId]);
@@ -264,9 +310,9 @@ async function insertKey(client: Queryable, key: NewApiKey, now: number): Promis
   try {
     const { rows } = await client.query(
       'INSERT INTO api_keys (id, prefix, consumer_id, key_hash, scopes, expires_at, plan, metadata, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *',
-      [key.id, key.prefix, key.consumerId, key.keyHash, JSON.stringify(key.scopes), key.expiresAt, key.plan, JSON.stringify(key.metadata), key.createdAt, now],
+      [key.id, key.prefix, key.consumerId, key.keyHash, JSON.stringify(key.scopes), key.expiresAt, key.plan, cipher.sealJson('api_keys', key.id, 'metadata', key.metadata), key.createdAt, now],
     );
-    return keyFromRow(rows[0] as Row, parsedJson);
+    return keyFromRow(rows[0] as Row, parsedJson, cipher);
   } catch (error) {
     if ((error as { code?: string }).code === '23505') throw new StoreError('conflict', `key ${key.id} already exists`, { cause: error });
     throw error;

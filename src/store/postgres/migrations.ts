@@ -47,4 +47,23 @@ export const POSTGRES_MIGRATIONS: readonly { readonly version: number; readonly 
       );
     `,
   },
+  {
+    version: 2,
+    name: 'encryption at rest: wrapped data keys, encrypted columns as text',
+    // Encrypted columns hold envelopes (text), no longer JSON. The rows written before this version are encrypted
+    // in the same transaction, when each table's data key is created (PostgresStore#openCipher).
+    sql: `
+      CREATE TABLE data_keys (
+        id TEXT PRIMARY KEY,
+        purpose TEXT NOT NULL UNIQUE,
+        kek_id TEXT NOT NULL,
+        wrapped TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        wrapped_at BIGINT NOT NULL
+      );
+      ALTER TABLE consumers ALTER COLUMN metadata DROP DEFAULT, ALTER COLUMN metadata TYPE TEXT USING metadata::text;
+      ALTER TABLE api_keys ALTER COLUMN metadata DROP DEFAULT, ALTER COLUMN metadata TYPE TEXT USING metadata::text;
+      ALTER TABLE admin_events ALTER COLUMN details DROP DEFAULT, ALTER COLUMN details TYPE TEXT USING details::text;
+    `,
+  },
 ];

@@ -18,7 +18,11 @@ import {
   type StoreChanges,
 } from '../types.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
-import { consumerFromRow, eventFromRow, jsonText, keyFromRow } from '../rows.ts';
+import { consumerFromRow, ENCRYPTED_COLUMNS, eventFromRow, jsonText, keyFromRow, STORE_PURPOSES } from '../rows.ts';
+import { dataKeyRow, FieldCipher, newDataKey } from '../encryption/cipher.ts';
+import { requireKeyring } from '../encryption/config.ts';
+import { insertDataKeySql, insertParams, rotateDataKeys, sealedRow, selectDataKeysSql, upgradeSql, type KeySql, type RotationReport } from '../encryption/data-keys.ts';
+import type { Keyring } from '../encryption/keyring.ts';
 
 type Row = Record<string, SQLInputValue>;
 
@@ -27,38 +31,74 @@ export interface SqliteStoreOptions {
   readonly path: string;
   /** Called when an audit sink throws. */
   readonly onSinkError?: (error: unknown) => void;
+  /** KEKs wrapping the data keys (required: there is no store without one). */
+  readonly keyring: Keyring;
 }
 
 /**
  * The embedded store on `node:sqlite`: WAL journal (readers never block the writer), foreign keys on, a 5 s busy
  * timeout so the CLI and a running gateway can share the file. Migrations run at open, each in a transaction,
- * recorded in `schema_migrations` (idempotent: reopening applies nothing twice).
+ * recorded in `schema_migrations` (idempotent: reopening applies nothing twice). Personal fields are encrypted
+ * (`ENCRYPTED_COLUMNS`, docs/encryption-at-rest.md); `secure_delete` zeroes what an update or delete frees, so an
+ * old plaintext does not linger in free pages.
+ * @throws KeyringError at open when a stored data key needs a KEK that is not configured.
  */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   readonly #db: DatabaseSync;
   readonly #sinks: AuditSink[] = [];
   readonly #onSinkError: (error: unknown) => void;
+  readonly #keyring: Keyring;
+  readonly #cipher: FieldCipher;
 
   constructor(options: SqliteStoreOptions) {
+    this.#keyring = requireKeyring(options.keyring, 'SqliteStore');
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     // The busy timeout is set at open: switching to WAL needs a lock another process may hold while it starts too.
     this.#db = new DatabaseSync(options.path, { timeout: 5000 });
     this.#onSinkError = options.onSinkError ?? (() => undefined);
-    this.#db.exec('PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
-    this.#migrate();
+    this.#db.exec('PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;');
+    try {
+      this.#cipher = this.#migrate();
+    } catch (error) {
+      this.#db.close();
+      throw error;
+    }
   }
 
-  #migrate(): void {
+  /** Applies pending migrations and opens the data keys, in one transaction. */
+  #migrate(): FieldCipher {
     this.#db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
-    this.#transaction(() => {
+    let upgraded = 0;
+    const cipher = this.#transaction(() => {
       const applied = new Set(this.#db.prepare('SELECT version FROM schema_migrations').all().map((r) => Number(r['version'])));
       for (const migration of SQLITE_MIGRATIONS) {
         if (applied.has(migration.version)) continue;
         this.#db.exec(migration.sql);
         this.#db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, Date.now());
       }
+      const opened = FieldCipher.fromRows(this.#db.prepare(selectDataKeysSql('data_keys')).all().map(dataKeyRow), this.#keyring);
+      for (const purpose of STORE_PURPOSES) {
+        if (opened.has(purpose)) continue;
+        // A table gets its data key once, and its rows written in clear by an older version are encrypted with it
+        // in this same transaction.
+        const { row, key } = newDataKey(this.#keyring, purpose, Date.now());
+        this.#db.prepare(toSqlite(insertDataKeySql('data_keys'))).run(...(insertParams(row) as SQLInputValue[]));
+        opened.add(row, key);
+        const columns = ENCRYPTED_COLUMNS[purpose];
+        const { select, update } = upgradeSql(purpose, 'id', columns);
+        const statement = this.#db.prepare(toSqlite(update));
+        for (const existing of this.#db.prepare(select).all()) {
+          statement.run(...(sealedRow(opened, purpose, 'id', columns, existing) as SQLInputValue[]));
+          upgraded++;
+        }
+      }
+      return opened;
     });
+    // The upgrade rewrote rows held in clear: move the new pages into the database file now, so neither the WAL
+    // nor the main file keeps the old plaintext (secure_delete zeroed the freed cells).
+    if (upgraded > 0) this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    return cipher;
   }
 
   /** Applied migration versions, ascending. */
@@ -84,7 +124,17 @@ export class SqliteStore implements Store {
     try {
       this.#db
         .prepare('INSERT INTO consumers (id, name, tenant, roles, groups, plan, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(id, input.name, input.tenant ?? null, JSON.stringify(input.roles ?? []), JSON.stringify(input.groups ?? []), input.plan ?? null, JSON.stringify(input.metadata ?? {}), now, now);
+        .run(
+          id,
+          this.#cipher.seal('consumers', id, 'name', input.name),
+          input.tenant ?? null,
+          JSON.stringify(input.roles ?? []),
+          JSON.stringify(input.groups ?? []),
+          input.plan ?? null,
+          this.#cipher.sealJson('consumers', id, 'metadata', input.metadata ?? {}),
+          now,
+          now,
+        );
     } catch (error) {
       if (isUniqueViolation(error)) throw new StoreError('conflict', `consumer ${id} already exists`, { cause: error });
       throw error;
@@ -94,14 +144,14 @@ export class SqliteStore implements Store {
 
   async getConsumer(id: string): Promise<Consumer | undefined> {
     const row = this.#db.prepare('SELECT * FROM consumers WHERE id = ?').get(id);
-    return row ? consumerFromRow(row, jsonText) : undefined;
+    return row ? consumerFromRow(row, jsonText, this.#cipher) : undefined;
   }
 
   async listConsumers(options: ListOptions & { readonly tenant?: string } = {}): Promise<Consumer[]> {
     const rows = this.#db
       .prepare('SELECT * FROM consumers WHERE id > ? AND (? IS NULL OR tenant = ?) ORDER BY id LIMIT ?')
       .all(options.after ?? '', options.tenant ?? null, options.tenant ?? null, pageLimit(options.limit));
-    return rows.map((r) => consumerFromRow(r, jsonText));
+    return rows.map((r) => consumerFromRow(r, jsonText, this.#cipher));
   }
 
   async updateConsumer(id: string, patch: ConsumerPatch, now = Date.now()): Promise<Consumer | undefined> {
@@ -111,7 +161,16 @@ export class SqliteStore implements Store {
     const next = { ...current, ...definedOnly(patch) };
     this.#db
       .prepare('UPDATE consumers SET name = ?, tenant = ?, roles = ?, groups = ?, plan = ?, metadata = ?, updated_at = ? WHERE id = ?')
-      .run(next.name, next.tenant ?? null, JSON.stringify(next.roles), JSON.stringify(next.groups), next.plan ?? null, JSON.stringify(next.metadata), Math.max(now, current.updatedAt), id);
+      .run(
+        this.#cipher.seal('consumers', id, 'name', next.name),
+        next.tenant ?? null,
+        JSON.stringify(next.roles),
+        JSON.stringify(next.groups),
+        next.plan ?? null,
+        this.#cipher.sealJson('consumers', id, 'metadata', next.metadata),
+        Math.max(now, current.updatedAt),
+        id,
+      );
     return this.getConsumer(id);
   }
 
@@ -134,7 +193,7 @@ export class SqliteStore implements Store {
     try {
       this.#db
         .prepare('INSERT INTO api_keys (id, prefix, consumer_id, key_hash, scopes, expires_at, plan, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(key.id, key.prefix, key.consumerId, key.keyHash, JSON.stringify(key.scopes), key.expiresAt, key.plan, JSON.stringify(key.metadata), key.createdAt, now);
+        .run(key.id, key.prefix, key.consumerId, key.keyHash, JSON.stringify(key.scopes), key.expiresAt, key.plan, this.#cipher.sealJson('api_keys', key.id, 'metadata', key.metadata), key.createdAt, now);
     } catch (error) {
       if (isUniqueViolation(error)) throw new StoreError('conflict', `key ${key.id} already exists`, { cause: error });
       throw error;
@@ -143,14 +202,14 @@ export class SqliteStore implements Store {
 
   async getApiKey(id: string): Promise<ApiKeyRecord | undefined> {
     const row = this.#db.prepare('SELECT * FROM api_keys WHERE id = ?').get(id);
-    return row ? keyFromRow(row, jsonText) : undefined;
+    return row ? keyFromRow(row, jsonText, this.#cipher) : undefined;
   }
 
   async listApiKeys(options: ListOptions & { readonly consumerId?: string } = {}): Promise<ApiKeyRecord[]> {
     const rows = this.#db
       .prepare('SELECT * FROM api_keys WHERE id > ? AND (? IS NULL OR consumer_id = ?) ORDER BY id LIMIT ?')
       .all(options.after ?? '', options.consumerId ?? null, options.consumerId ?? null, pageLimit(options.limit));
-    return rows.map((r) => keyFromRow(r, jsonText));
+    return rows.map((r) => keyFromRow(r, jsonText, this.#cipher));
   }
 
   async updateApiKey(id: string, patch: KeyPatch, now = Date.now()): Promise<ApiKeyRecord | undefined> {
@@ -158,12 +217,12 @@ export class SqliteStore implements Store {
     const found = this.#transaction(() => {
       const row = this.#db.prepare('SELECT * FROM api_keys WHERE id = ?').get(id);
       if (!row) return false;
-      const current = keyFromRow(row, jsonText);
+      const current = keyFromRow(row, jsonText, this.#cipher);
       if (current.revokedAt !== null) throw new StoreError('conflict', `key ${id} is revoked`);
       const next = { ...current, ...definedOnly(patch) };
       this.#db
         .prepare('UPDATE api_keys SET scopes = ?, plan = ?, metadata = ?, expires_at = ?, updated_at = ? WHERE id = ?')
-        .run(JSON.stringify(next.scopes), next.plan, JSON.stringify(next.metadata), next.expiresAt, Math.max(now, current.updatedAt), id);
+        .run(JSON.stringify(next.scopes), next.plan, this.#cipher.sealJson('api_keys', id, 'metadata', next.metadata), next.expiresAt, Math.max(now, current.updatedAt), id);
       return true;
     });
     return found ? this.getApiKey(id) : undefined;
@@ -204,7 +263,7 @@ export class SqliteStore implements Store {
     const at = input.at ?? Date.now();
     const result = this.#db
       .prepare('INSERT INTO admin_events (id, at, actor, action, target_type, target_id, details) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(id, at, input.actor, input.action, input.targetType, input.targetId, JSON.stringify(input.details));
+      .run(id, at, input.actor, input.action, input.targetType, input.targetId, this.#cipher.sealJson('admin_events', id, 'details', input.details));
     const event: AdminEvent = { seq: Number(result.lastInsertRowid), id, at, actor: input.actor, action: input.action, targetType: input.targetType, targetId: input.targetId, details: input.details };
     await notifySinks(this.#sinks, event, this.#onSinkError);
     return event;
@@ -214,11 +273,23 @@ export class SqliteStore implements Store {
     const rows = this.#db
       .prepare('SELECT * FROM admin_events WHERE seq < ? ORDER BY seq DESC LIMIT ?')
       .all(options.beforeSeq ?? Number.MAX_SAFE_INTEGER, pageLimit(options.limit));
-    return rows.map((r) => eventFromRow(r, jsonText));
+    return rows.map((r) => eventFromRow(r, this.#cipher));
   }
 
   addAuditSink(sink: AuditSink): void {
     this.#sinks.push(sink);
+  }
+
+  async rotateKek(now = Date.now()): Promise<RotationReport> {
+    return rotateDataKeys(this.#keySql(), 'data_keys', this.#keyring, now);
+  }
+
+  /** The data-key table through the `$n` SQL surface the shared key functions use. */
+  #keySql(): KeySql {
+    return {
+      all: async (sql, params = []) => this.#db.prepare(toSqlite(sql)).all(...(params as SQLInputValue[])),
+      run: async (sql, params = []) => Number(this.#db.prepare(toSqlite(sql)).run(...(params as SQLInputValue[])).changes),
+    };
   }
 
   /** Every row of every table (tests: prove no key material is stored). */
@@ -231,6 +302,8 @@ export class SqliteStore implements Store {
     if (this.#db.isOpen) this.#db.close();
   }
 }
+
+const toSqlite = (sql: string) => sql.replace(/\$(\d+)/g, '?$1');
 
 function isUniqueViolation(error: unknown): boolean {
   return /UNIQUE constraint failed|PRIMARY KEY/.test((error as Error)?.message ?? '');

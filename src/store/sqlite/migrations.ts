@@ -47,4 +47,20 @@ export const SQLITE_MIGRATIONS: readonly { readonly version: number; readonly na
       );
     `,
   },
+  {
+    version: 2,
+    name: 'encryption at rest: wrapped data keys',
+    // The rows written before this version are encrypted in the same transaction, when each table's data key is
+    // created (SqliteStore#openCipher); from then on the encrypted columns hold only envelopes.
+    sql: `
+      CREATE TABLE data_keys (
+        id TEXT PRIMARY KEY,
+        purpose TEXT NOT NULL UNIQUE,
+        kek_id TEXT NOT NULL,
+        wrapped TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        wrapped_at INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];

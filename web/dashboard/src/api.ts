@@ -112,6 +112,8 @@ export interface SecurityEventView {
   readonly method?: string;
   readonly reason?: string;
   readonly request_id?: string;
+  /** Denied requests: `METHOD /template`. */
+  readonly route?: string;
 }
 
 export interface IncidentAction {

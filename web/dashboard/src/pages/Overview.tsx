@@ -5,6 +5,7 @@ import { Empty, ErrorLine, Section, Time, describe } from '../components/ui.tsx'
 import { subscribe } from '../stream.ts';
 
 const MAX_FEED = 100;
+const DENY_COLORS = ['#b3261e', '#a15c00', '#6a1b9a', '#00695c'];
 
 /** Requests and denies over time, latency percentiles, top consumers and IPs, live security events. */
 export function Overview() {
@@ -21,13 +22,22 @@ export function Overview() {
   }, []);
 
   const times = useMemo(() => traffic?.series.map((p) => Date.parse(p.at) / 1000) ?? [], [traffic]);
-  const volume = useMemo(
-    () => [
+  // Requests, then one line per deny reason (the four most frequent in the window; the rest as "other denies").
+  const volume = useMemo(() => {
+    const top = Object.entries(traffic?.denies ?? {})
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, DENY_COLORS.length)
+      .map(([code]) => code);
+    const shown = new Set(top);
+    const series = [
       { label: 'requests', color: '#0b5cad', values: traffic?.series.map((p) => p.requests) ?? [] },
-      { label: 'denied', color: '#b3261e', values: traffic?.series.map((p) => p.denied) ?? [] },
-    ],
-    [traffic],
-  );
+      ...top.map((code, i) => ({ label: code, color: DENY_COLORS[i]!, values: traffic?.series.map((p) => p.denies[code] ?? 0) ?? [] })),
+    ];
+    if (Object.keys(traffic?.denies ?? {}).length > top.length) {
+      series.push({ label: 'other denies', color: '#5f6368', values: traffic?.series.map((p) => Object.entries(p.denies).reduce((n, [code, v]) => (shown.has(code) ? n : n + v), 0)) ?? [] });
+    }
+    return series;
+  }, [traffic]);
   const latency = useMemo(
     () => [
       { label: 'p50', color: '#1b7f3b', values: traffic?.series.map((p) => p.p50) ?? [] },
@@ -65,8 +75,8 @@ export function Overview() {
         </div>
       </dl>
       <div class="grid two">
-        <Section title="Requests and denies (per 10 s)">
-          <Chart title="Requests and denies per 10 seconds" times={times} series={volume} unit="req" />
+        <Section title="Requests and denies by reason (per 10 s)">
+          <Chart title="Requests and denies by reason per 10 seconds" times={times} series={volume} unit="req" />
         </Section>
         <Section title="Latency percentiles">
           <Chart title="Latency percentiles per 10 seconds" times={times} series={latency} unit="ms" />
@@ -104,7 +114,10 @@ export function Overview() {
                   <td>
                     <Time value={e.at} />
                   </td>
-                  <td>{e.type}</td>
+                  <td>
+                    {e.type}
+                    {e.route ? <div class="small">{e.route}</div> : null}
+                  </td>
                   <td>{e.reason ?? '–'}</td>
                   <td>{e.ip ?? '–'}</td>
                   <td>{e.consumer ?? e.key_id ?? '–'}</td>
