@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual, type Hash } from 'node:crypto';
 import { parseDictionary } from 'structured-headers';
 
 /** The algorithms of RFC 9530's registry that are not deprecated; the others are never trusted (§6, §7.2). */
@@ -60,4 +60,36 @@ export function digestMatches(expected: FieldDigest, body: Buffer): boolean {
 /** The `Content-Digest` value for `body` with one algorithm (`sha-256=:…:`). */
 export function contentDigestOf(body: Buffer, algorithm: DigestAlgorithm = 'sha-256'): string {
   return `${algorithm}=:${createHash(HASH[algorithm].node).update(body).digest('base64')}:`;
+}
+
+/**
+ * The algorithm a `Want-Content-Digest`/`Want-Repr-Digest` field prefers among `accepted` (RFC 9530 §4: a dictionary
+ * of integer preferences 0–10, 0 meaning "not acceptable"; ties go to the order of `accepted`), or undefined when
+ * none is wanted. A malformed or oversized field reads as no preference: it only ever asks for more, never less.
+ */
+export function preferredDigest(value: string | undefined, accepted: readonly DigestAlgorithm[]): DigestAlgorithm | undefined {
+  if (value === undefined || value.length > MAX_DIGEST_FIELD_CHARS) return undefined;
+  let dictionary: ReturnType<typeof parseDictionary>;
+  try {
+    dictionary = parseDictionary(value);
+  } catch {
+    return undefined;
+  }
+  let best: { algorithm: DigestAlgorithm; weight: number } | undefined;
+  for (const algorithm of accepted) {
+    const weight = dictionary.get(algorithm)?.[0];
+    if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 1 || weight > 10) continue;
+    if (!best || weight > best.weight) best = { algorithm, weight };
+  }
+  return best?.algorithm;
+}
+
+/** A running hash of a body as it streams, for a digest sent as a trailer. */
+export function digestHash(algorithm: DigestAlgorithm): Hash {
+  return createHash(HASH[algorithm].node);
+}
+
+/** The field value (`sha-256=:…:`) of a finished hash. */
+export function digestFieldOf(algorithm: DigestAlgorithm, hash: Hash): string {
+  return `${algorithm}=:${hash.digest('base64')}:`;
 }

@@ -25,6 +25,8 @@ export interface ServerResponseLike extends NodeJS.WritableStream {
   readonly writableEnded: boolean;
   writeHead(status: number, headers?: OutgoingHttpHeaders): unknown;
   destroy(error?: Error): unknown;
+  /** Trailer fields sent after a chunked (HTTP/1.1) or any HTTP/2 body. */
+  addTrailers(headers: OutgoingHttpHeaders): void;
 }
 
 /** Who is calling, as established by the authenticate stage. */
@@ -160,6 +162,11 @@ export class RequestContext {
   upstreamSigner: UpstreamRequestSigner | undefined = undefined;
   /** Headers policies add to the client response, success or error (e.g. rate-limit headers); set in finishHeaders. */
   responseHeaders: Record<string, string> | undefined = undefined;
+  /**
+   * Digests of the response body the client asked for with Want-Content-Digest (RFC 9530), set by the content-digest
+   * stage: the send step adds them, as a header on a buffered body or a trailer on a streamed one.
+   */
+  responseDigests: ResponseDigestRequest | undefined = undefined;
   /** What the stages learnt, for later stages and the record stage (access log, audit, metrics); never secrets. */
   readonly notes: RequestNotes = {};
   /**
@@ -323,6 +330,12 @@ export interface ProxiedResponse {
  */
 export interface UpstreamResponse extends ProxiedResponse {
   stream: Readable | undefined;
+}
+
+/** What a client asked to get digests of (RFC 9530 §4): `Content-Digest` and/or `Repr-Digest`, one algorithm each. */
+export interface ResponseDigestRequest {
+  readonly content: 'sha-256' | 'sha-512' | undefined;
+  readonly repr: 'sha-256' | 'sha-512' | undefined;
 }
 
 /**

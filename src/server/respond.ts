@@ -1,5 +1,6 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
+import { contentDigestOf, digestFieldOf, digestHash, digestMatches, DIGEST_ALGORITHMS, fieldDigests, type DigestAlgorithm } from '../http/digest.ts';
 import type { GatewayError } from '../problem.ts';
 import { problemResponse } from '../http/problem-response.ts';
 import type { RequestContext } from '../pipeline/types.ts';
@@ -63,16 +64,71 @@ export function sendResponse(ctx: RequestContext, table: RouteTable, response: O
   if (response.stream === undefined) {
     const body = response.body ?? EMPTY;
     out['content-length'] = body.length;
+    digestBufferedBody(ctx, out, body);
     ctx.res.writeHead(response.status, out);
     if (ctx.method === 'HEAD') ctx.res.end();
     else ctx.res.end(body);
     return undefined;
   }
+  const trailers = digestTrailers(ctx, out, response.status);
   ctx.res.writeHead(response.status, out);
-  return streamBody(response.stream, ctx.res);
+  return streamBody(response.stream, ctx.res, trailers);
+}
+
+/** The digest fields a client asked for that describe `headers`' body as sent (Repr-Digest only when not coded). */
+function wantedDigests(ctx: RequestContext, headers: OutgoingHttpHeaders): [string, DigestAlgorithm][] {
+  const wanted = ctx.responseDigests;
+  if (wanted === undefined) return [];
+  const out: [string, DigestAlgorithm][] = [];
+  if (wanted.content) out.push(['content-digest', wanted.content]);
+  const coding = headers['content-encoding'];
+  if (wanted.repr && (coding === undefined || String(coding).toLowerCase() === 'identity')) out.push(['repr-digest', wanted.repr]);
+  return out;
+}
+
+/**
+ * A buffered body: the upstream's own digest fields stay only while they still match the bytes sent (response
+ * stages may have changed them), and the digests the client asked for are added.
+ */
+function digestBufferedBody(ctx: RequestContext, headers: OutgoingHttpHeaders, body: Buffer): void {
+  // A HEAD answer has no body to hash: the upstream's fields (about the GET body) pass as they are.
+  if (ctx.method === 'HEAD') return;
+  for (const field of ['content-digest', 'repr-digest'] as const) {
+    const given = headers[field];
+    if (given === undefined) continue;
+    let ok = false;
+    try {
+      const digests = fieldDigests(field, String(given), ACCEPTED_DIGESTS);
+      ok = digests.length > 0 && digests.every((d) => digestMatches(d, body));
+    } catch {
+      ok = false;
+    }
+    if (!ok) delete headers[field];
+  }
+  for (const [field, algorithm] of wantedDigests(ctx, headers)) headers[field] = contentDigestOf(body, algorithm);
+}
+
+/**
+ * A streamed body: the digests the client asked for go in trailers, hashed as the bytes pass (no buffering), when
+ * the client takes trailers (HTTP/2, or HTTP/1.1 with `TE: trailers`; the body is then sent chunked). Otherwise none
+ * is sent: a digest header would need the whole body first.
+ */
+function digestTrailers(ctx: RequestContext, headers: OutgoingHttpHeaders, status: number): [string, DigestAlgorithm][] | undefined {
+  if (ctx.method === 'HEAD' || status === 204 || status === 304) return undefined;
+  const wanted = wantedDigests(ctx, headers);
+  if (wanted.length === 0) return undefined;
+  const h2 = ctx.req.httpVersionMajor === 2;
+  if (!h2 && !/(?:^|,)\s*trailers\s*(?:[;,]|$)/i.test(String(ctx.headers['te'] ?? ''))) return undefined;
+  for (const [field] of wanted) delete headers[field];
+  if (!h2) {
+    headers['trailer'] = wanted.map(([field]) => field).join(', ');
+    delete headers['content-length'];
+  }
+  return wanted;
 }
 
 const EMPTY = Buffer.alloc(0);
+const ACCEPTED_DIGESTS: ReadonlySet<string> = new Set(DIGEST_ALGORITHMS);
 
 function noop(): void {}
 
@@ -83,7 +139,15 @@ function noop(): void {}
  * `--cpu-prof` of the passthrough benchmark. Error listeners stay on both sides after settling: a destroyed stream
  * may still report an error, and one with no listener would end the process.
  */
-function streamBody(body: Readable, res: RequestContext['res']): Promise<string | undefined> {
+function streamBody(body: Readable, res: RequestContext['res'], trailers?: readonly [string, DigestAlgorithm][]): Promise<string | undefined> {
+  if (trailers !== undefined) {
+    // Listeners added before pipe() run first: the hashes see every chunk, and the trailers are set before pipe ends the response.
+    const hashes = trailers.map(([field, algorithm]) => [field, algorithm, digestHash(algorithm)] as const);
+    body.on('data', (chunk: Buffer) => {
+      for (const [, , hash] of hashes) hash.update(chunk);
+    });
+    body.once('end', () => res.addTrailers(Object.fromEntries(hashes.map(([field, algorithm, hash]) => [field, digestFieldOf(algorithm, hash)]))));
+  }
   return new Promise((resolve) => {
     let settled = false;
     const settle = (code: string | undefined) => {

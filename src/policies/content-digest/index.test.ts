@@ -74,7 +74,27 @@ test('required (config or x-rampart-content-digest): a body without a digest is 
   assert.throws(() => createContentDigestPolicy(input({ 'x-rampart-content-digest': true }), config()), ConfigIssueError);
 });
 
-test('off: no policy; a Repr-Digest of a content-coded body cannot be checked and is refused', async () => {
-  assert.equal(await verdict({ 'content-digest': 'garbage' }, RFC_BODY, config({ verify: 'off' })), 'no policy');
+test('off: nothing checked (no policy at all when responses get no digests either); a Repr-Digest of a content-coded body cannot be checked and is refused', async () => {
+  assert.equal(await verdict({ 'content-digest': 'garbage' }, RFC_BODY, config({ verify: 'off', respond: 'off' })), 'no policy');
+  assert.equal(await verdict({ 'content-digest': 'garbage' }, RFC_BODY, config({ verify: 'off' })), 'pass');
   assert.equal(await verdict({ 'repr-digest': RFC_SHA256, 'content-encoding': 'gzip' }, 'gzipped'), 'digest_invalid');
+});
+
+test('Want-Content-Digest and Want-Repr-Digest are noted for the send step: the preferred accepted algorithm, or nothing', async () => {
+  const policy = createContentDigestPolicy(input(), config({ algorithms: ['sha-256', 'sha-512'] }))!;
+  const noted = async (headers: Record<string, string>) => {
+    const ctx = request(headers) as RequestContext & { responseDigests?: unknown };
+    await policy.run(ctx);
+    return ctx.responseDigests;
+  };
+  assert.deepEqual(await noted({ 'want-content-digest': 'sha-512=3, sha-256=10' }), { content: 'sha-256', repr: undefined });
+  assert.deepEqual(await noted({ 'want-repr-digest': 'sha-256=1, sha-512=1' }), { content: undefined, repr: 'sha-256' }, 'a tie goes to the configured order');
+  assert.equal(await noted({ 'want-content-digest': 'md5=10, sha-256=0' }), undefined);
+  assert.equal(await noted({ 'want-content-digest': 'sha-256' }), undefined, 'a bare key is true, not a preference from 1 to 10');
+  assert.equal(await noted({ 'want-content-digest': 'sha-256=5.5' }), undefined);
+  assert.equal(await noted({ 'want-content-digest': '(((' }), undefined);
+  const off = createContentDigestPolicy(input(), config({ respond: 'off' }))!;
+  const ctx = request({ 'want-content-digest': 'sha-256=1' }) as RequestContext & { responseDigests?: unknown };
+  await off.run(ctx);
+  assert.equal(ctx.responseDigests, undefined);
 });

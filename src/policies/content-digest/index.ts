@@ -1,11 +1,12 @@
 import { ConfigIssueError } from '../../config/errors.ts';
-import { digestMatches, DigestFieldError, fieldDigests, type FieldDigest } from '../../http/digest.ts';
+import { digestMatches, DigestFieldError, fieldDigests, preferredDigest, type DigestAlgorithm, type FieldDigest } from '../../http/digest.ts';
 import type { PolicyBuildInput, PolicyFactory, RequestContext, RequestPolicy } from '../../pipeline/types.ts';
 import { GatewayError } from '../../problem.ts';
 import { contentDigestSchema, type ContentDigestConfig } from './schema.ts';
 
 /**
- * Checks `Content-Digest` (and `Repr-Digest` when the body has no content coding, where the two are the same bytes)
+ * Notes the response digests a client wants (Want-Content-Digest, Want-Repr-Digest: the send step adds them) and
+ * checks `Content-Digest` (and `Repr-Digest` when the body has no content coding, where the two are the same bytes)
  * against the request body, at the `validate` stage: after authentication, so an anonymous client cannot make the
  * gateway buffer and hash bodies; before validation, so nothing reads a body whose digest is wrong. Every digest of
  * an accepted algorithm must match; others are ignored. Undefined when off.
@@ -16,7 +17,9 @@ export function createContentDigestPolicy(input: PolicyBuildInput, config: Conte
   if (marked !== undefined && marked !== 'required') {
     throw new ConfigIssueError(`x-rampart-content-digest on operation ${input.operationId}`, `must be "required" (got ${JSON.stringify(marked)})`);
   }
-  if (config.verify === 'off' && marked === undefined) return undefined;
+  const respond = config.respond === 'on_request';
+  const verify = config.verify !== 'off' || marked !== undefined;
+  if (!verify && !respond) return undefined;
   const required = config.verify === 'required' || marked === 'required';
   const accepted = new Set<string>(config.algorithms);
   const want = { 'want-content-digest': config.algorithms.map((a, i) => `${a}=${10 - i}`).join(', ') };
@@ -25,6 +28,8 @@ export function createContentDigestPolicy(input: PolicyBuildInput, config: Conte
     name: 'content-digest',
     stage: 'validate',
     async run(ctx: RequestContext): Promise<void> {
+      if (respond) wantDigests(ctx, config.algorithms);
+      if (!verify) return;
       const fields = digestFields(ctx);
       if (fields.length === 0) {
         if (required && ctx.hasBody) throw new GatewayError('digest_required', 'request body without Content-Digest', { headers: want });
@@ -41,6 +46,17 @@ export function createContentDigestPolicy(input: PolicyBuildInput, config: Conte
       }
     },
   };
+}
+
+/** Notes the response digests the client asks for (Want-Content-Digest / Want-Repr-Digest); the send step adds them. */
+function wantDigests(ctx: RequestContext, algorithms: readonly DigestAlgorithm[]): void {
+  const single = (name: string) => {
+    const value = ctx.headers[name];
+    return Array.isArray(value) ? value.join(', ') : value;
+  };
+  const content = preferredDigest(single('want-content-digest'), algorithms);
+  const repr = preferredDigest(single('want-repr-digest'), algorithms);
+  if (content !== undefined || repr !== undefined) ctx.responseDigests = { content, repr };
 }
 
 /** The digest fields that describe the body bytes as received: Repr-Digest only without a content coding. */

@@ -6,12 +6,17 @@ export const contentDigestSchema = {
   additionalProperties: false,
   default: {},
   description:
-    'Integrity digests of request bodies (RFC 9530 `Content-Digest`, and `Repr-Digest` on unencoded bodies), checked after authentication; a body that does not match is refused 400 before it reaches the upstream. An operation can require them with `x-rampart-content-digest: required` in the spec. See docs/content-digest.md.',
+    'Integrity digests (RFC 9530): `Content-Digest`, and `Repr-Digest` on unencoded bodies, of request bodies checked after authentication (a body that does not match is refused 400 before it reaches the upstream; an operation can require them with `x-rampart-content-digest: required`), and of response bodies on request (`Want-Content-Digest`). See docs/content-digest.md.',
   properties: {
     verify: {
       enum: ['present', 'required', 'off'],
       default: 'present',
       description: '`present`: check the digests a request carries; `required`: also refuse a request body without one (400, with `Want-Content-Digest`); `off`: forward them unchecked.',
+    },
+    respond: {
+      enum: ['on_request', 'off'],
+      default: 'on_request',
+      description: '`on_request`: a client sending `Want-Content-Digest` (or `Want-Repr-Digest`) with an accepted algorithm gets the digest of the response body as sent: a header on buffered bodies, a trailer on streamed ones when the client takes trailers (HTTP/2, or `TE: trailers`). `off`: never.',
     },
     algorithms: {
       type: 'array',
@@ -26,5 +31,6 @@ export const contentDigestSchema = {
 
 export interface ContentDigestConfig {
   readonly verify: 'present' | 'required' | 'off';
+  readonly respond: 'on_request' | 'off';
   readonly algorithms: readonly DigestAlgorithm[];
 }
