@@ -167,6 +167,8 @@ export class RequestContext {
    * stage: the send step adds them, as a header on a buffered body or a trailer on a streamed one.
    */
   responseDigests: ResponseDigestRequest | undefined = undefined;
+  /** Set when the API signs its responses (RFC 9421): the send step signs the final status and headers. */
+  responseSigner: ResponseSigner | undefined = undefined;
   /** What the stages learnt, for later stages and the record stage (access log, audit, metrics); never secrets. */
   readonly notes: RequestNotes = {};
   /**
@@ -330,6 +332,11 @@ export interface ProxiedResponse {
  */
 export interface UpstreamResponse extends ProxiedResponse {
   stream: Readable | undefined;
+}
+
+/** Signs a response as it is sent: adds `Signature-Input` and `Signature` (and `Content-Digest` for a buffered body) to `headers`. */
+export interface ResponseSigner {
+  sign(status: number, headers: OutgoingHttpHeaders, body: Buffer | undefined): void;
 }
 
 /** What a client asked to get digests of (RFC 9530 §4): `Content-Digest` and/or `Repr-Digest`, one algorithm each. */

@@ -23,6 +23,7 @@ import { selfServiceRoutes } from './self-service-keys/routes.ts';
 import { readOnlyPolicy } from './read-only/index.ts';
 import { contentDigestPolicy } from './content-digest/index.ts';
 import { upstreamSigningPolicy } from './authn-signature/index.ts';
+import { responseSigningPolicy } from './authn-signature/response.ts';
 
 /**
  * Every policy Rampart knows. Each policy names its stage and stages fix the order; within one stage, this list
@@ -50,6 +51,7 @@ export const POLICY_FACTORIES: readonly PolicyFactory[] = [
   { name: 'upstream-credential', build: (input) => ({ request: createUpstreamCredentialPolicy(input) }) },
   // After upstream-credential (same stage): it adds to the credential's upstream headers.
   upstreamSigningPolicy,
+  responseSigningPolicy,
   { name: 'response-contract', build: (input) => ({ response: createResponseContractPolicy(input) }) },
   // After response-contract: both run at stage `contract`, the leak check on what minimisation left.
   { name: 'waf', build: (input) => ({ request: createWafPolicy(input), response: createLeakPolicy(input) }) },

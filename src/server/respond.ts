@@ -65,12 +65,15 @@ export function sendResponse(ctx: RequestContext, table: RouteTable, response: O
     const body = response.body ?? EMPTY;
     out['content-length'] = body.length;
     digestBufferedBody(ctx, out, body);
+    // HEAD: the same signature a GET gets would need the GET's body; signed without it (no Content-Digest added).
+    ctx.responseSigner?.sign(response.status, out, ctx.method === 'HEAD' ? undefined : body);
     ctx.res.writeHead(response.status, out);
     if (ctx.method === 'HEAD') ctx.res.end();
     else ctx.res.end(body);
     return undefined;
   }
   const trailers = digestTrailers(ctx, out, response.status);
+  ctx.responseSigner?.sign(response.status, out, undefined);
   ctx.res.writeHead(response.status, out);
   return streamBody(response.stream, ctx.res, trailers);
 }

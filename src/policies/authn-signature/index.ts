@@ -294,7 +294,8 @@ export const signatureAuthenticatorFactory: AuthenticatorFactory = { name: 'sign
 
 const upstreamKeyRings = new WeakMap<UpstreamSigningConfig, readonly UpstreamKey[]>();
 
-function upstreamKeys(config: UpstreamSigningConfig, at: string): readonly UpstreamKey[] {
+/** The signing keys of an upstream or response signing setting (parsed once per config object). */
+export function upstreamKeys(config: UpstreamSigningConfig, at: string): readonly UpstreamKey[] {
   const known = upstreamKeyRings.get(config);
   if (known) return known;
   if (!config.keys || config.keys.length === 0) throw new ConfigIssueError(`${at}.keys`, 'upstream signing needs at least one key', 'add keys: [{ keyid: …, private_key: ${file:…} }]');
@@ -390,18 +391,21 @@ export const upstreamSigningPolicy: PolicyFactory = {
 };
 
 /**
- * The public keys of every API's upstream signing keys (current, previous and next), as JWKs for the admin
+ * The public keys of every API's upstream and response signing keys (current, previous and next), as JWKs for the admin
  * listener's `/.well-known/jwks.json`. Unusable keys are left out (start-up refused them already).
  */
 export function upstreamSigningJwks(config: RampartConfig): Record<string, string>[] {
   const out = new Map<string, Record<string, string>>();
   for (const [i, api] of config.apis.entries()) {
-    const setting = (api as unknown as { upstream_signing?: UpstreamSigningConfig }).upstream_signing;
-    if (!setting?.enabled || !setting.keys) continue;
-    try {
-      for (const key of upstreamKeys(setting, `apis[${i}].upstream_signing`)) if (!out.has(key.keyid)) out.set(key.keyid, { ...key.publicJwk });
-    } catch {
-      continue;
+    const settings = api as unknown as { upstream_signing?: UpstreamSigningConfig; response_signing?: UpstreamSigningConfig };
+    for (const key of ['upstream_signing', 'response_signing'] as const) {
+      const setting = settings[key];
+      if (!setting?.enabled || !setting.keys) continue;
+      try {
+        for (const k of upstreamKeys(setting, `apis[${i}].${key}`)) if (!out.has(k.keyid)) out.set(k.keyid, { ...k.publicJwk });
+      } catch {
+        continue;
+      }
     }
   }
   return [...out.values()];

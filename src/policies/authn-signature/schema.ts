@@ -168,3 +168,21 @@ export interface UpstreamSigningConfig {
   readonly label: string;
   readonly expires_seconds: number;
 }
+
+/** Default components of the gateway's signature on its responses (each covered when the response has it). */
+export const DEFAULT_RESPONSE_COMPONENTS: readonly string[] = ['@status', 'content-type', 'content-digest'];
+
+/** `apis[].response_signing`: the gateway signs the answers it sends clients (RFC 9421 §2.2.9, Ed25519). */
+export const responseSigningSchema = {
+  ...upstreamSigningSchema,
+  description:
+    'Sign the responses this API sends clients with HTTP Message Signatures (RFC 9421, Ed25519): `@status` and the covered fields, with `Content-Digest` added to buffered bodies so the signature vouches for the body. The public keys are on the admin listener\'s `/.well-known/jwks.json`. See docs/message-signatures.md.',
+  properties: {
+    ...upstreamSigningSchema.properties,
+    enabled: { type: 'boolean', default: false, description: 'Sign responses.' },
+    components: {
+      ...componentList('Components covered, each when the response has it (`@status` always). `content-digest` makes the gateway add a sha-256 Content-Digest to buffered bodies; a streamed body is not covered.'),
+      default: [...DEFAULT_RESPONSE_COMPONENTS],
+    },
+  },
+} as const;
