@@ -221,6 +221,12 @@ export class RequestContext {
     return this.#body;
   }
 
+  /** Replaces the buffered body (a stage that rewrites it, e.g. field encryption): later stages and the proxy get this one. */
+  replaceBody(body: Buffer): void {
+    this.#body = body;
+    this.#bodyPromise = Promise.resolve(body);
+  }
+
   /** Whether the request carries a body (by its framing headers). */
   get hasBody(): boolean {
     const length = this.req.headers['content-length'];

@@ -22,6 +22,7 @@ import { createPasswordPolicy } from './password-policy/index.ts';
 import { selfServiceRoutes } from './self-service-keys/routes.ts';
 import { readOnlyPolicy } from './read-only/index.ts';
 import { contentDigestPolicy } from './content-digest/index.ts';
+import { fieldProtectionPolicy } from './field-protection/index.ts';
 import { upstreamSigningPolicy } from './authn-signature/index.ts';
 import { responseSigningPolicy } from './authn-signature/response.ts';
 
@@ -35,6 +36,9 @@ export const POLICY_FACTORIES: readonly PolicyFactory[] = [
   readOnlyPolicy,
   { name: 'authenticate', build: (input) => ({ request: createAuthnPolicy(input) }) },
   { name: 'step-up', build: (input) => ({ request: createStepUpPolicy(input) }) },
+  // Before authorize: its response half decrypts marked fields ahead of the ownership check at the same stage, and its
+  // request half encrypts ahead of the credential stage's upstream credential and signing.
+  fieldProtectionPolicy,
   {
     name: 'authorize',
     build: (input) => {

@@ -2,6 +2,7 @@ import type { RouteTable } from '../../pipeline/compile.ts';
 import type { CompiledRoute } from '../../pipeline/types.ts';
 import { summariseAuthorization } from '../../policies/authz/report.ts';
 import { wafReport } from '../../policies/waf/index.ts';
+import { fieldProtectionReport } from '../../policies/field-protection/index.ts';
 import { pageInMemory, queryOf } from '../paging.ts';
 import { ADMIN_API_BASE, sendJson, type AdminServer } from '../server.ts';
 
@@ -24,6 +25,8 @@ export interface RouteView {
   readonly waf: { readonly mode: string; readonly fields: readonly string[] };
   readonly rate_limits: readonly { readonly name: string; readonly key: string; readonly limit: string | undefined; readonly algorithm: string }[];
   readonly max_body_bytes: number;
+  /** Fields marked `x-rampart-encrypt` (request ones reach the upstream as ciphertext). */
+  readonly encrypted_fields: { readonly request: readonly string[]; readonly response: readonly string[] };
   /** Every policy in stage order (`stage:name`, then `response:name`). */
   readonly policies: readonly string[];
 }
@@ -51,6 +54,7 @@ export function routeView(route: CompiledRoute): RouteView {
     waf: wafReport(api, route.operation),
     rate_limits: limits.map((l) => ({ name: l.name, key: l.key, limit: l.limit ?? l.rate, algorithm: l.algorithm })),
     max_body_bytes: route.maxBodyBytes,
+    encrypted_fields: fieldProtectionReport(route),
     policies: [...route.policies.map((p) => `${p.stage}:${p.name}`), ...route.responsePolicies.map((p) => `response:${p.name}`)],
   };
 }

@@ -206,6 +206,7 @@ export interface RouteView {
   readonly waf: { readonly mode: string; readonly fields: readonly string[] };
   readonly rate_limits: readonly { readonly name: string; readonly key: string; readonly limit: string | undefined; readonly algorithm: string }[];
   readonly max_body_bytes: number;
+  readonly encrypted_fields: { readonly request: readonly string[]; readonly response: readonly string[] };
 }
 
 export interface Counter {

@@ -33,6 +33,7 @@ export function Routes() {
                 <th scope="col">Rules</th>
                 <th scope="col">Ownership</th>
                 <th scope="col">Validation</th>
+                <th scope="col">Encrypted fields</th>
                 <th scope="col">WAF fields</th>
                 <th scope="col">Rate limits</th>
               </tr>
@@ -56,6 +57,7 @@ export function Routes() {
                     <code class="wrap">{r.ownership}</code>
                   </td>
                   <td>{r.validation ? 'schema' : '–'}</td>
+                  <td>{[...new Set([...r.encrypted_fields.request, ...r.encrypted_fields.response])].join(' ') || '–'}</td>
                   <td>
                     {r.waf.mode}
                     {r.waf.fields.length > 0 ? <div class="small">{r.waf.fields.join(' ')}</div> : null}
