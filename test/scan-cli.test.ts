@@ -91,13 +91,15 @@ describe('usage', () => {
     const r = await rampart(['scan', '--spec', DEMO_SPEC, '--target', `http://127.0.0.1:${port}`, '--identity', a, '--identity', b, '--dry-run']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /nothing sent/);
-    for (const rule of ['discovery', 'api1.bola-read', 'api2.alg-none', 'api3.mass-assignment', 'api5.admin-operation', 'api8.path-traversal', 'api10.sql-injection', 'api4.no-rate-limit']) assert.match(r.stdout, new RegExp(`^  ${rule.replace('.', '\\.')} `, 'm'), rule);
+    for (const rule of ['discovery', 'api1.bola-read', 'api2.alg-none', 'api3.mass-assignment', 'api5.admin-operation', 'api8.path-traversal', 'api10.sql-injection', 'api10.command-injection', 'api10.template-injection', 'api4.huge-body', 'api4.no-rate-limit']) assert.match(r.stdout, new RegExp(`^  ${rule.replace('.', '\\.')} `, 'm'), rule);
     assert.doesNotMatch(r.stdout, /DELETE \/admin/, 'the safe profile plans no DELETE');
     const unreachable = await rampart(['scan', '--spec', DEMO_SPEC, '--target', `http://127.0.0.1:${port}`, '--identity', a, '--identity', b]);
     assert.equal(unreachable.code, 2, 'a scan that could not reach its target does not pass');
     assert.match(unreachable.stderr, /the scan did not complete: discovery: .*ECONNREFUSED|the scan did not complete: discovery: /);
     const full = await rampart(['scan', '--spec', DEMO_SPEC, '--target', `http://127.0.0.1:${port}`, '--identity', a, '--identity', b, '--dry-run', '--profile', 'full']);
     assert.match(full.stdout, /api5\.admin-operation\s+DELETE \/admin\/users\/\{userId\} as d1: .*\[destructive\]/);
+    assert.doesNotMatch(r.stdout, /api6\.unthrottled-flow/, 'the safe profile does not repeat a POST flow');
+    assert.match(full.stdout, /api6\.unthrottled-flow\s+POST \/orders as d1: flow "checkout" \(5\/min\) repeated 10 times.*\[destructive\]/);
   });
 });
 

@@ -29,6 +29,7 @@ const DIRECT_RULES = [
   'api3.mass-assignment', // PATCH /users/me takes role/isAdmin/tenantId
   'api3.secret-exposure', // passwordHash, tenantSecret
   'api3.undeclared-fields', // internalNotes, passwordHash, tenantSecret
+  'api4.huge-body', // POST /orders/search takes a 1 MiB item (maxLength 100): the naive API reads up to 16 MiB
   'api4.no-rate-limit',
   'api4.page-size', // limit=10000 on GET /orders
   'api5.admin-operation', // GET /admin/users as alice and carol
@@ -45,6 +46,9 @@ const DIRECT_RULES = [
  * but the lone quote still reaches the naive SQL and becomes a 502: that oracle is reported, see below.)
  */
 const BLOCKED_BY_RAMPART = DIRECT_RULES.filter((r) => r !== 'api10.sql-injection');
+
+/** The limit the api6.unthrottled-flow fix names for the demo's checkout flow (x-rampart-flow, 5/min). */
+const CHECKOUT_LIMIT = { name: 'checkout-flow', key: 'consumer', algorithm: 'sliding_window', limit: '5/min', operations: ['createOrder'] };
 
 let stack: DemoStack;
 let dir: string;
@@ -141,6 +145,12 @@ describe('against the naked demo API', () => {
     const full = await runScan({ specFile: SPEC, target: new URL(stack.api.url), identityFiles, rps: 200, maxRequests: 1500, env, profile: 'full' });
     const created = full.findings.find((f) => f.id === 'api1.bola-create:createOrder:alice->carol:body.accountId');
     assert.equal(created?.evidence[0]?.response.status, 201);
+    // The checkout flow (x-rampart-flow, 5/min) repeated 10 times: every order placed, none refused.
+    const flow = full.findings.find((f) => f.rule === 'api6.unthrottled-flow');
+    assert.equal(flow?.operation, 'createOrder');
+    assert.match(flow?.detail ?? '', /"checkout" flow \(POST \/orders\) ran 10 times .* every answer 201, none 429 \(the spec allows 5\/min\)/);
+    assert.match(flow?.fix ?? '', /rate_limits: \[ \{ name: checkout-flow, key: consumer, algorithm: sliding_window, limit: 5\/min, operations: \[ createOrder \] \} \]/);
+    assert.ok(!result.planned.some((p) => p.rule === 'api6.unthrottled-flow'), 'the safe profile does not repeat a POST flow');
     assert.ok(full.planned.some((p) => p.endpoint === 'DELETE /admin/users/{userId}' && p.destructive));
     assert.ok(!full.findings.some((f) => f.operation === 'adminDeleteUser'), 'no user id of the scan\'s own to delete, so no DELETE was sent');
     const users = (await (await fetch(`${stack.api.url}/admin/users`, { headers: { authorization: `Bearer ${tokens[0]}` } })).json()) as { id: string }[];
@@ -174,7 +184,7 @@ describe('through Rampart', () => {
   });
 
   test('the probes reached the controls that stopped them (not just an IP block)', () => {
-    for (const code of ['not_found', 'insufficient_scope', 'validation_failed', 'injection_detected', 'invalid_path', 'method_not_allowed', 'invalid_token', 'account_locked']) {
+    for (const code of ['not_found', 'insufficient_scope', 'validation_failed', 'injection_detected', 'invalid_path', 'method_not_allowed', 'invalid_token', 'account_locked', 'payload_too_large']) {
       assert.ok((denials.get(code) ?? 0) > 0, `no ${code} denial in the gateway log: ${JSON.stringify([...denials])}`);
     }
     assert.ok(result.learnt.objects >= 6, `discovery learnt ${result.learnt.objects} objects`);
@@ -192,11 +202,11 @@ describe('through Rampart', () => {
 
 describe('through Rampart over HTTPS, --profile full', () => {
   // A fresh gateway: the first one has blocked the scanner's IP by now (incident response after the forged tokens).
-  test('TLS 1.0/1.1 refused, HSTS sent, and with --profile full the owner lookup refuses orders on another identity\'s account: the same single finding', async () => {
+  test('TLS 1.0/1.1 refused, HSTS sent, and with --profile full the owner lookup refuses orders on another identity\'s account and the checkout flow is throttled (weak suites refused too): the same single finding', async () => {
     const gateway = await startGateway(
       {
         upstreams: { demo: { url: stack.api.url } },
-        apis: [{ name: 'demo', spec: './openapi.yaml', upstream: 'demo', auth: { jwt: { issuers: [{ issuer: stack.idp.issuer, jwks_url: `${stack.idp.url}/jwks`, audience: 'demo-api' }] }, api_keys: true }, ...DEMO_AUTHZ, rate_limits: [{ name: 'health-ip', key: 'ip', algorithm: 'fixed_window', limit: '10/min', operations: ['health'] }] }],
+        apis: [{ name: 'demo', spec: './openapi.yaml', upstream: 'demo', auth: { jwt: { issuers: [{ issuer: stack.idp.issuer, jwks_url: `${stack.idp.url}/jwks`, audience: 'demo-api' }] }, api_keys: true }, ...DEMO_AUTHZ, rate_limits: [{ name: 'health-ip', key: 'ip', algorithm: 'fixed_window', limit: '10/min', operations: ['health'] }, CHECKOUT_LIMIT] }],
       },
       { tls: true, files: { 'openapi.yaml': readFileSync(SPEC, 'utf8') } },
     );
@@ -206,6 +216,9 @@ describe('through Rampart over HTTPS, --profile full', () => {
       assert.deepEqual(result.errors, []);
       assert.deepEqual(rulesOf(result), ['api10.sql-injection'], JSON.stringify(result.findings.map((f) => f.detail)));
       assert.ok(result.planned.some((p) => p.rule === 'api8.legacy-tls'));
+      assert.ok(result.planned.some((p) => p.rule === 'api8.weak-tls-ciphers'));
+      assert.ok(result.planned.some((p) => p.rule === 'api6.unthrottled-flow' && p.operationId === 'createOrder'));
+      assert.ok(gateway.logs.some((l) => l['msg'] === 'request denied' && l['code'] === 'rate_limited'), 'the checkout limit refused a repetition');
       assert.ok(result.planned.some((p) => p.rule === 'api1.bola-create' && p.identity === 'alice' && p.victim === 'carol'));
       assert.ok(result.learnt.objects >= 6, 'discovery ran before any block');
       const reasons = gateway.logs.filter((l) => l['msg'] === 'request denied').map((l) => String(l['reason']));

@@ -54,13 +54,14 @@ test('the same API without its rate limit is reported for that, and for nothing 
   assert.deepEqual(result.findings.map((f) => f.rule), ['api4.no-rate-limit']);
 });
 
-test('over HTTPS (TLS 1.2+, HSTS) still nothing; the same API accepting TLS 1.0 is reported for exactly that', async () => {
+test('over HTTPS (TLS 1.2+, strong suites, HSTS) still nothing; the same API accepting TLS 1.0 is reported for exactly that', async () => {
   const pair = await createSelfSignedCertificate();
-  for (const [minVersion, expected] of [[undefined, []], ['TLSv1', ['api8.legacy-tls']]] as const) {
+  // TLS 1.0 has no AEAD suite: a server that accepts it offers CBC suites on TLS 1.2 too, which is reported as well.
+  for (const [minVersion, expected] of [[undefined, []], ['TLSv1', ['api8.legacy-tls', 'api8.weak-tls-ciphers']]] as const) {
     const api = await startProtectedApi({ tls: { ...pair, ...(minVersion ? { minVersion } : {}) } });
     apis.push(api);
     const result = await runScan({ specFile: SPEC, target: new URL(api.url), identityFiles: await identitiesFor(api), rps: 200, maxRequests: 1500, insecureTls: true });
     assert.deepEqual(result.errors, []);
-    assert.deepEqual(result.findings.map((f) => f.rule), expected, JSON.stringify(result.findings.map((f) => f.detail)));
+    assert.deepEqual(result.findings.map((f) => f.rule).sort(), expected, JSON.stringify(result.findings.map((f) => f.detail)));
   }
 });

@@ -2,18 +2,25 @@
  * The probes the demo does not exercise, against a small API with exactly those flaws (loopback only): SSRF
  * through a URL parameter (the canary is hit), CORS reflecting any origin with credentials, TRACE, an honoured
  * X-HTTP-Method-Override, an old API version and a debug path answering, bearer values accepted without any
- * check, the token accepted in the query, and (with --profile full) a DELETE without an ownership check. Then
- * the same API with each flaw fixed reports none of them.
+ * check, the token accepted in the query, another identity's item by `?itemId=`, a template rendered from a query
+ * value, a query value run through a (simulated) shell, a business flow (`x-rampart-flow`) never throttled, and
+ * (with --profile full) a DELETE without an ownership check. Then the same API with each flaw fixed reports none
+ * of them. Over HTTPS: weak TLS suites, plain HTTP served, and another server of the spec answering, against the
+ * same listeners fixed (strong suites, a 308 redirect, the old server gone); a server on another host is never
+ * contacted.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeJwt, SignJWT } from 'jose';
 import { runScan } from '../src/scan/run.ts';
+import { createSelfSignedCertificate } from '../src/server/certificates.ts';
 
 const SPEC = `openapi: 3.1.0
 info: { title: leaky, version: 1.0.0 }
@@ -27,10 +34,12 @@ paths:
     get:
       operationId: listItems
       security: [{ bearer: [] }]
+      parameters: [{ name: itemId, in: query, required: false, schema: { type: string } }]
       responses: { '200': { description: ok, content: { application/json: { schema: { type: array, items: { $ref: '#/components/schemas/Item' } } } } } }
     post:
       operationId: createItem
       security: [{ bearer: [] }]
+      x-rampart-flow: { name: item-creation, max_per_minute: 3 }
       requestBody: { required: true, content: { application/json: { schema: { $ref: '#/components/schemas/Item' } } } }
       responses: { '201': { description: created, content: { application/json: { schema: { $ref: '#/components/schemas/Item' } } } } }
   /v2/items/{itemId}:
@@ -49,6 +58,24 @@ paths:
       security: [{ bearer: [] }]
       parameters: [{ name: url, in: query, required: true, schema: { type: string, format: uri } }]
       responses: { '200': { description: ok, content: { application/json: { schema: { type: object } } } } }
+  /v2/greet:
+    get:
+      operationId: greet
+      security: []
+      parameters: [{ name: name, in: query, required: false, schema: { type: string, maxLength: 100 } }]
+      responses: { '200': { description: ok, content: { application/json: { schema: { type: object } } } } }
+  /v2/resolve:
+    get:
+      operationId: resolve
+      security: []
+      parameters: [{ name: domain, in: query, required: false, schema: { type: string, maxLength: 100 } }]
+      responses: { '200': { description: ok, content: { application/json: { schema: { type: object } } } } }
+  /v2/ping:
+    get:
+      operationId: ping
+      security: []
+      parameters: [{ name: host, in: query, required: false, schema: { type: string, maxLength: 100 } }]
+      responses: { '200': { description: ok, content: { application/json: { schema: { type: object } } } } }
 components:
   securitySchemes: { bearer: { type: http, scheme: bearer } }
   schemas:
@@ -61,10 +88,32 @@ components:
 
 const HEADERS = { 'content-type': 'application/json', 'x-content-type-options': 'nosniff', 'cache-control': 'no-store', 'content-security-policy': "frame-ancestors 'none'" };
 
+/**
+ * A template engine the naive way: `{{a*b}}`, `${a*b}`, `<%= a*b %>` and `#{a*b}` in the input are evaluated (only
+ * products of integers: a simulation, nothing is run).
+ */
+const renderNaively = (text: string) => text.replace(/(?:\{\{|\$\{|<%=|#\{)\s*(\d+)\s*\*\s*(\d+)\s*(?:\}\}|\}|%>)/g, (_, a: string, b: string) => String(Number(a) * Number(b)));
+
+/**
+ * `ping -c 1 <host>` through a shell, simulated (nothing is executed): after `;`, `|`, inside `$(…)` or backticks,
+ * `echo` prints its arguments with `$((a+b))` expanded and `sleep n` waits n seconds (at most 3).
+ */
+async function shellNaively(host: string): Promise<string> {
+  const commands = host.split(/[;|]|\$\((?!\()|`/).slice(1).map((c) => c.replace(/[)`]+$/, '').trim());
+  let out = `PING ${host.split(/[;|$`]/)[0]}: 1 packet\n`;
+  for (const command of commands) {
+    const [program, ...args] = command.split(/\s+/);
+    if (program === 'echo') out += `${args.join(' ').replace(/\$\(\((\d+)\+(\d+)\)\)/g, (_, a: string, b: string) => String(Number(a) + Number(b)))}\n`;
+    if (program === 'sleep') await sleep(Math.min(Number(args[0]) || 0, 3) * 1000);
+  }
+  return out;
+}
+
 /** The API; `flawed` false fixes every flaw. The preview fetches only loopback URLs (tests never leave the machine). */
 async function startLeaky(flawed: boolean): Promise<{ url: string; close(): Promise<void> }> {
   let healthHits = 0;
   const items = [{ id: 'i-1', ownerId: 'u-1', title: 'one' }];
+  const created = new Map<string, number[]>();
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://leaky.local');
     const json = (status: number, body: unknown, extra: Record<string, string> = {}) => {
@@ -79,6 +128,19 @@ async function startLeaky(flawed: boolean): Promise<{ url: string; close(): Prom
     if (method !== 'GET' && !itemWrite) return json(405, { title: 'Method Not Allowed' });
     if (url.pathname === '/v2/health') return ++healthHits > 5 ? json(429, { title: 'Too Many Requests' }) : json(200, { status: 'ok' });
     if (flawed && (url.pathname === '/v1/items' || url.pathname === '/debug')) return json(200, { debug: true });
+    if (url.pathname === '/v2/greet') {
+      const name = url.searchParams.get('name') ?? 'you';
+      return json(200, { greeting: flawed ? renderNaively(`Hello ${name}`) : `Hello ${name}` });
+    }
+    if (url.pathname === '/v2/resolve') {
+      // Blind: the shell's output is not returned, only its delay shows.
+      if (flawed) await shellNaively(url.searchParams.get('domain') ?? 'localhost');
+      return json(200, { resolved: true });
+    }
+    if (url.pathname === '/v2/ping') {
+      const host = url.searchParams.get('host') ?? 'localhost';
+      return json(200, { output: flawed ? await shellNaively(host) : `PING ${host}: 1 packet` });
+    }
     if (!['/v2/items', '/v2/preview'].includes(url.pathname) && !url.pathname.startsWith('/v2/items/')) return json(404, { title: 'Not Found' });
     const bearer = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1] ?? (flawed ? url.searchParams.get('access_token') : null);
     // Flawed: any bearer value is taken (its sub read unverified); fixed: only the issued tokens.
@@ -90,11 +152,20 @@ async function startLeaky(flawed: boolean): Promise<{ url: string; close(): Prom
       sub = '';
     }
     if (url.pathname === '/v2/items' && req.method === 'POST') {
+      // Fixed: the item-creation flow allows 3 per minute per caller, as the spec's x-rampart-flow says.
+      const recent = (created.get(sub) ?? []).filter((t) => t > Date.now() - 60_000);
+      if (!flawed && recent.length >= 3) return json(429, { title: 'Too Many Requests' }, { 'retry-after': '60' });
+      created.set(sub, [...recent, Date.now()]);
       const item = { id: `i-${items.length + 1}`, ownerId: sub, title: 'new' };
       items.push(item);
       return json(201, item);
     }
-    if (url.pathname === '/v2/items') return json(200, items.filter((i) => i.ownerId === sub));
+    if (url.pathname === '/v2/items') {
+      const wanted = url.searchParams.get('itemId');
+      // Flawed: asked for an item by id, the list forgets whose it is.
+      const visible = flawed && wanted !== null ? items : items.filter((i) => i.ownerId === sub);
+      return json(200, visible.filter((i) => wanted === null || i.id === wanted));
+    }
     const itemPath = /^\/v2\/items\/([^/]+)$/.exec(url.pathname);
     if (itemPath) {
       const index = items.findIndex((i) => i.id === itemPath[1] && (i.ownerId === sub || (flawed && req.method === 'DELETE')));
@@ -141,18 +212,38 @@ test('each flaw is found by its probe, SSRF by a hit on the scanner\'s canary', 
   const result = await runScan({ specFile, target: new URL(api.url), identityFiles, rps: 200, profile: 'full' });
   assert.deepEqual(result.errors, []);
   assert.deepEqual([...new Set(result.findings.map((f) => f.rule))].sort(), [
+    'api1.bola-list',
     'api1.bola-write',
+    'api10.command-injection',
+    'api10.template-injection',
     'api2.alg-none',
     'api2.expired-token',
     'api2.malformed-token',
     'api2.token-in-query',
     'api2.wrong-key',
     'api5.method-override',
+    'api6.unthrottled-flow',
     'api7.ssrf',
     'api8.cors-any-origin',
     'api8.trace-enabled',
     'api9.undocumented-path',
   ]);
+  const byQuery = result.findings.find((f) => f.rule === 'api1.bola-list');
+  assert.match(byQuery?.detail ?? '', /asked with itemId=i-\d+/, byQuery?.detail);
+  const template = result.findings.find((f) => f.rule === 'api10.template-injection');
+  assert.equal(template?.operation, 'greet');
+  assert.match(template?.detail ?? '', /came back as rs\d+x/);
+  const commands = result.findings.filter((f) => f.rule === 'api10.command-injection');
+  assert.deepEqual(commands.map((f) => f.operation).sort(), ['ping', 'resolve']);
+  assert.match(commands.find((f) => f.operation === 'ping')?.evidence[0]?.response.body ?? '', /rs\d+x/);
+  // Blind: found by time, two 2-second sleeps against a fast sleep 0.
+  assert.match(commands.find((f) => f.operation === 'resolve')?.detail ?? '', /sleep 2 took \d+ and \d+ ms, ;sleep 0 \d+ ms/);
+  const flow = result.findings.find((f) => f.rule === 'api6.unthrottled-flow');
+  assert.equal(flow?.operation, 'createItem');
+  assert.equal(flow?.category, 'API6:2023');
+  assert.match(flow?.detail ?? '', /"item-creation" flow .* ran 8 times .* none 429 \(the spec allows 3\/min\)/);
+  assert.match(flow?.fix ?? '', /operations: \[ createItem \]/);
+  assert.equal(flow?.evidence[1]?.request.headers['authorization'], 'Bearer ****');
   const write = result.findings.find((f) => f.rule === 'api1.bola-write');
   assert.equal(write?.operation, 'deleteItem');
   assert.match(write?.evidence[0]?.request.method ?? '', /^POST$/, 'the victim\'s create is the first evidence');
@@ -175,4 +266,60 @@ test('the same API with each flaw fixed: none of them is reported', async () => 
   assert.deepEqual(result.errors, []);
   assert.deepEqual(result.findings.map((f) => `${f.id}: ${f.detail}`), []);
   assert.ok(result.planned.some((p) => p.rule === 'api1.bola-write' && p.destructive));
+});
+
+/** Listens on 127.0.0.1 (ephemeral port); returns the port. */
+async function listen(server: Server | ReturnType<typeof createHttpsServer>): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  servers.push({ close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))) });
+  return (server.address() as AddressInfo).port;
+}
+
+const STRONG = 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305';
+
+test('over HTTPS: weak suites, plain HTTP and another server of the spec are found; fixed, none; another host is never contacted', async () => {
+  const pair = await createSelfSignedCertificate();
+  for (const flawed of [true, false]) {
+    const answer = (_req: IncomingMessage, res: ServerResponse) => void res.writeHead(200, { ...HEADERS, 'strict-transport-security': 'max-age=31536000' }).end('{"status":"ok"}');
+    const apiPort = await listen(createHttpsServer({ ...pair, minVersion: 'TLSv1.2', ciphers: flawed ? 'DEFAULT@SECLEVEL=0' : STRONG }, answer));
+    // Plain HTTP: the API itself (flawed) or a 308 to HTTPS (fixed).
+    const plainPort = await listen(createServer(flawed ? answer : (req, res) => void res.writeHead(308, { location: `https://127.0.0.1:${apiPort}${req.url ?? '/'}` }).end()));
+    // An old deployment on the same host, still up (flawed) or gone (fixed: nothing listens on its port).
+    const oldServer = createHttpsServer({ ...pair, ciphers: STRONG }, answer);
+    const oldPort = await listen(oldServer);
+    if (!flawed) await new Promise<void>((resolve) => (oldServer.closeAllConnections(), oldServer.close(() => resolve())));
+    const spec = join(dir, `servers-${flawed}.yaml`);
+    writeFileSync(spec, `openapi: 3.1.0
+info: { title: servers, version: 1.0.0 }
+servers:
+  - url: https://127.0.0.1:${apiPort}
+  - url: http://127.0.0.1:${plainPort}
+  - url: https://localhost:${oldPort}/v1
+  - url: https://api.rampart-scan.invalid/
+paths:
+  /health:
+    get:
+      operationId: health
+      security: []
+      responses: { '200': { description: ok, content: { application/json: { schema: { type: object } } } } }
+`);
+    const dry = await runScan({ specFile: spec, target: new URL(`https://127.0.0.1:${apiPort}`), identityFiles, dryRun: true });
+    assert.deepEqual(dry.planned.filter((p) => p.rule === 'api8.plain-http').map((p) => p.endpoint), [`GET /health on http://127.0.0.1:${plainPort}`]);
+    assert.deepEqual(dry.planned.filter((p) => p.rule === 'api9.spec-server').map((p) => p.endpoint), [`GET /health on https://localhost:${oldPort}/v1`, 'GET /health on https://api.rampart-scan.invalid/']);
+    assert.equal(dry.planned.filter((p) => p.rule === 'api8.weak-tls-ciphers').length, 5);
+    const result = await runScan({ specFile: spec, target: new URL(`https://127.0.0.1:${apiPort}`), identityFiles, rps: 200, insecureTls: true });
+    assert.deepEqual(result.errors, []);
+    const rules = [...new Set(result.findings.map((f) => f.rule))].filter((r) => ['api8.plain-http', 'api9.spec-server', 'api8.weak-tls-ciphers', 'api8.legacy-tls'].includes(r)).sort();
+    assert.deepEqual(rules, flawed ? ['api8.plain-http', 'api8.weak-tls-ciphers', 'api9.spec-server'] : [], JSON.stringify(result.findings.map((f) => f.detail)));
+    assert.ok(result.notes.some((n) => /api\.rampart-scan\.invalid.* not the target's host: not contacted/.test(n)), JSON.stringify(result.notes));
+    if (flawed) {
+      const plain = result.findings.find((f) => f.rule === 'api8.plain-http');
+      assert.equal(plain?.evidence[0]?.request.url, `http://127.0.0.1:${plainPort}/health`);
+      assert.equal(plain?.evidence[0]?.request.headers['authorization'], undefined, 'no credential over plain HTTP');
+      assert.match(result.findings.find((f) => f.rule === 'api9.spec-server')?.detail ?? '', new RegExp(`https://localhost:${oldPort}/v1, a server the spec lists besides the target, answered GET /v1/health with 200`));
+      const weak = result.findings.find((f) => f.rule === 'api8.weak-tls-ciphers');
+      assert.match(weak?.detail ?? '', /CBC mode \(ECDHE-ECDSA-AES\d+-SHA\d*\)/);
+      assert.equal(weak?.severity, 'low', 'CBC with forward secrecy is low; 3DES, RC4, NULL would be medium');
+    }
+  }
 });

@@ -1,10 +1,13 @@
 /**
  * The scanner's only way to send a probe: every request goes to the target's origin (the path is all a probe
- * chooses), paced to at most `rps` requests per second, at most `maxRequests` in total and within `maxDurationMs`,
+ * chooses; `sendTo` reaches another port or scheme of the target's own host, nothing else), paced to at most `rps` requests per second, at most `maxRequests` in total and within `maxDurationMs`,
  * each with a timeout and a bounded response body (the rest is not read). Redirects are not followed.
  */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'undici';
+import { isLoopbackHost } from '../http/hosts.ts';
 
 /** Largest response body read per request, in bytes (the connection's body is dropped after it). */
 export const MAX_RESPONSE_BYTES = 256 * 1024;
@@ -51,6 +54,16 @@ export class BudgetExhausted extends Error {
 
 export interface ScanClient {
   send(request: ProbeRequest): Promise<ProbeResponse>;
+  /**
+   * Sends to another origin of the target's own host (another port or scheme: plain HTTP, a server the spec
+   * lists), within the same budget and pacing. Throws {@link OtherHostError} unless {@link sameHost} holds.
+   */
+  sendTo(origin: URL, request: ProbeRequest): Promise<ProbeResponse>;
+  /**
+   * Whether `hostname` is the target's host: the same name, both loopback, or a name whose every address is one of
+   * the target's (DNS, {@link DNS_TIMEOUT_MS}). Only such a host may receive probes.
+   */
+  sameHost(hostname: string): Promise<boolean>;
   /** Takes one slot of the request budget and the pacing, for a probe that connects without HTTP (TLS handshakes). */
   acquire(): Promise<void>;
   /** Requests sent so far. */
@@ -58,6 +71,27 @@ export interface ScanClient {
   /** Full URL of a path on the target (for evidence). */
   urlOf(path: string): string;
   close(): Promise<void>;
+}
+
+/** Thrown when a probe asks to send to a host that is not the target's (a programming error, never sent). */
+export class OtherHostError extends Error {
+  constructor(hostname: string) {
+    super(`${hostname} is not the target's host: not contacted`);
+    this.name = 'OtherHostError';
+  }
+}
+
+/** How long a DNS lookup for {@link ScanClient.sameHost} may take, in milliseconds. */
+export const DNS_TIMEOUT_MS = 2000;
+
+const bare = (hostname: string) => hostname.replace(/^\[|\]$/g, '').toLowerCase();
+
+async function addressesOf(hostname: string): Promise<string[]> {
+  const name = bare(hostname);
+  if (isIP(name)) return [name];
+  const timeout = sleep(DNS_TIMEOUT_MS).then(() => [] as { address: string }[]);
+  const found = await Promise.race([lookup(name, { all: true }).catch(() => [] as { address: string }[]), timeout]);
+  return found.map((a) => a.address);
 }
 
 /** Creates the paced, capped client for one scan. */
@@ -88,7 +122,39 @@ export function createScanClient(options: ClientOptions): ScanClient {
     if (slot > now) await sleep(slot - now);
   }
 
-  async function send(request: ProbeRequest): Promise<ProbeResponse> {
+  const others = new Map<string, Client>();
+  const verdicts = new Map<string, Promise<boolean>>();
+  let targetAddresses: Promise<string[]> | undefined;
+
+  function sameHost(hostname: string): Promise<boolean> {
+    const name = bare(hostname);
+    const targetName = bare(options.target.hostname);
+    if (name === targetName || (isLoopbackHost(name) && isLoopbackHost(targetName))) return Promise.resolve(true);
+    // A loopback name for a remote target is the scanner's own machine, not the target.
+    if (isLoopbackHost(name) || isLoopbackHost(targetName)) return Promise.resolve(false);
+    let verdict = verdicts.get(name);
+    if (!verdict) {
+      targetAddresses ??= addressesOf(targetName);
+      verdict = Promise.all([addressesOf(name), targetAddresses]).then(([mine, theirs]) => mine.length > 0 && mine.every((a) => theirs.includes(a)));
+      verdicts.set(name, verdict);
+    }
+    return verdict;
+  }
+
+  async function sendTo(origin: URL, request: ProbeRequest): Promise<ProbeResponse> {
+    if (origin.origin === options.target.origin) return send(request);
+    if (!(await sameHost(origin.hostname))) throw new OtherHostError(origin.hostname);
+    let other = others.get(origin.origin);
+    if (!other) {
+      other = new Client(origin.origin, { connect: { rejectUnauthorized: options.insecureTls !== true, timeout: timeoutMs }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+      others.set(origin.origin, other);
+    }
+    return sendWith(other, origin.host, request);
+  }
+
+  const send = (request: ProbeRequest): Promise<ProbeResponse> => sendWith(client, host, request);
+
+  async function sendWith(client: Client, host: string, request: ProbeRequest): Promise<ProbeResponse> {
     await acquire();
     const started = performance.now();
     const res = await client.request({
@@ -114,12 +180,16 @@ export function createScanClient(options: ClientOptions): ScanClient {
 
   return {
     send,
+    sendTo,
+    sameHost,
     acquire,
     get sent() {
       return sent;
     },
     urlOf: (path) => origin + (path.startsWith('/') ? path : `/${path}`),
-    close: () => client.close(),
+    close: async () => {
+      await Promise.all([client.close(), ...[...others.values()].map((c) => c.close())]);
+    },
   };
 }
 

@@ -16,7 +16,10 @@ export interface PlannedProbe {
   /** The identity whose objects it goes after (BOLA probes). */
   readonly victim?: string;
   readonly description: string;
-  /** Whether it may change or delete data that is not the scan identity's own (only with `--profile full`). */
+  /**
+   * Whether it may change or delete data that is not the scan identity's own, or repeats a business action
+   * (a flow on a non-GET operation): only with `--profile full`.
+   */
   readonly destructive: boolean;
   /** Upper bound of the requests it sends. */
   readonly maxRequests: number;
@@ -41,7 +44,7 @@ export interface ProbeModule {
 export const endpointOf = (op: SpecOperation): string => `${op.method} ${op.path}`;
 
 /** A finding for `rule` with the rule's category, severity, title and fix. */
-export function findingOf(rule: string, at: { operation?: SpecOperation; endpoint?: string; key?: string; detail: string; evidence: readonly Evidence[]; severity?: Severity }): Finding {
+export function findingOf(rule: string, at: { operation?: SpecOperation; endpoint?: string; key?: string; detail: string; evidence: readonly Evidence[]; severity?: Severity; fix?: string }): Finding {
   const r = ruleOf(rule);
   const endpoint = at.endpoint ?? (at.operation ? endpointOf(at.operation) : '');
   const where = at.operation?.operationId ?? endpoint;
@@ -55,6 +58,6 @@ export function findingOf(rule: string, at: { operation?: SpecOperation; endpoin
     ...(at.operation ? { operation: at.operation.operationId } : {}),
     endpoint,
     evidence: at.evidence,
-    fix: r.fix,
+    fix: at.fix ?? r.fix,
   };
 }

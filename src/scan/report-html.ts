@@ -64,6 +64,7 @@ export function formatHtml(result: ScanResult): string {
   const notes = [
     ...(result.stoppedEarly ? [`Stopped early: ${result.stoppedEarly}.`] : []),
     ...result.errors.map((e) => `Probe module ${e.module} failed: ${e.message}`),
+    ...result.notes.map((n) => `Not probed: ${n}`),
   ];
   const plan = result.dryRun
     ? `<h2>Planned probes (dry run: nothing sent)</h2><table><tr><th>rule</th><th>endpoint</th><th>identity</th><th>what it sends</th></tr>${result.planned

@@ -30,6 +30,7 @@ const result: ScanResult = {
   findings: SEVERITIES.map((severity, i) => findingOf(Object.keys(RULES)[i]!, { endpoint: 'GET /orders/{orderId}', operation: { operationId: i === 0 ? 'getOrder' : 'nowhere' } as never, detail: `a ${severity} finding`, evidence: [evidence], severity })),
   requestsSent: 3,
   learnt: { objects: 1, responses: 1 },
+  notes: [],
   errors: [],
   startedAt: new Date(0).toISOString(),
   finishedAt: new Date(1000).toISOString(),

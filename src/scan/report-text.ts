@@ -31,6 +31,7 @@ export function formatText(result: ScanResult): string {
   ];
   if (result.stoppedEarly) lines.push(`Stopped early: ${result.stoppedEarly}.${/budget/.test(result.stoppedEarly) ? ' Raise --max-requests to run every planned probe.' : ''}`);
   for (const e of result.errors) lines.push(`Probe module ${e.module} failed: ${e.message}`);
+  for (const n of result.notes) lines.push(`Not probed: ${n}`);
   const byCategory = new Map<OwaspCategory, number>();
   for (const f of result.findings) byCategory.set(f.category, (byCategory.get(f.category) ?? 0) + 1);
   if (byCategory.size > 0) {

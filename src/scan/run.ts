@@ -44,6 +44,8 @@ export interface ScanResult {
   readonly learnt: { readonly objects: number; readonly responses: number };
   /** Why the scan stopped before the end of its plan (budget, time), if it did. */
   readonly stoppedEarly?: string;
+  /** What was deliberately not probed, and why (e.g. a server the spec lists on another host). */
+  readonly notes: readonly string[];
   /** Modules that failed (e.g. the target went away), with the error's name and message. */
   readonly errors: readonly { module: string; message: string }[];
   readonly startedAt: string;
@@ -83,7 +85,7 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
   const steps = planScan({ spec, identities: configs.map((c) => ({ name: c.name, role: c.role })), profile, target: options.target });
   const planned = steps.flatMap((s) => s.probes);
   const base = { target: options.target.href, specFile: options.specFile, profile, planned, plannedRequests: plannedRequests(steps), startedAt };
-  if (options.dryRun) return { ...base, dryRun: true, findings: [], requestsSent: 0, learnt: { objects: 0, responses: 0 }, errors: [], finishedAt: new Date().toISOString() };
+  if (options.dryRun) return { ...base, dryRun: true, findings: [], requestsSent: 0, learnt: { objects: 0, responses: 0 }, notes: [], errors: [], finishedAt: new Date().toISOString() };
 
   const identities: Identity[] = [];
   for (const config of configs) identities.push(await resolveIdentity(config, options.target, options.env ?? process.env));
@@ -106,6 +108,7 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
       basePath: options.target.pathname.replace(/\/+$/, ''),
       objects: [],
       recorded: [],
+      notes: [],
       ...(canary ? { canary } : {}),
     };
     const total = plannedRequests(steps);
@@ -114,7 +117,7 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
     await canary?.close();
     await client.close();
   }
-  return { ...base, dryRun: false, findings: sortFindings([...findings.values()]), requestsSent: client.sent, learnt: { objects: session?.objects.length ?? 0, responses: session?.recorded.length ?? 0 }, ...(stoppedEarly ? { stoppedEarly } : {}), errors, finishedAt: new Date().toISOString() };
+  return { ...base, dryRun: false, findings: sortFindings([...findings.values()]), requestsSent: client.sent, learnt: { objects: session?.objects.length ?? 0, responses: session?.recorded.length ?? 0 }, ...(stoppedEarly ? { stoppedEarly } : {}), notes: session?.notes ?? [], errors, finishedAt: new Date().toISOString() };
 }
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);

@@ -42,6 +42,8 @@ export interface ScanSession {
   readonly basePath: string;
   readonly objects: KnownObject[];
   readonly recorded: Recorded[];
+  /** What a probe decided not to send and why (e.g. a spec server on another host): shown in every report. */
+  readonly notes: string[];
   /** The SSRF canary, when SSRF probes are planned and the target is on loopback. */
   readonly canary?: Canary;
 }
@@ -89,13 +91,14 @@ export function requestAs(session: ScanSession, identity: Identity | undefined, 
   return { method, path: full, headers, ...(body === undefined ? {} : { body }) };
 }
 
-/** Masked evidence of one exchange. */
-export function evidenceOf(session: ScanSession, request: ProbeRequest, response: ProbeResponse): Evidence {
+/** Masked evidence of one exchange (`origin`: where it was sent, when not the target, see {@link ScanClient.sendTo}). */
+export function evidenceOf(session: ScanSession, request: ProbeRequest, response: ProbeResponse, origin?: URL): Evidence {
   const m = session.masker;
   const body = m.body(request.body);
   const responseBody = m.body(response.body);
+  const url = origin ? origin.origin + (request.path.startsWith('/') ? request.path : `/${request.path}`) : session.client.urlOf(request.path);
   return {
-    request: { method: request.method, url: m.url(session.client.urlOf(request.path)), headers: m.headers(request.headers ?? {}), ...(body === undefined ? {} : { body }) },
+    request: { method: request.method, url: m.url(url), headers: m.headers(request.headers ?? {}), ...(body === undefined ? {} : { body }) },
     response: { status: response.status, headers: m.headers(response.headers), ...(responseBody === undefined ? {} : { body: responseBody }) },
   };
 }

@@ -2,7 +2,8 @@
  * A small notes API written the careful way, for the scanner's precision tests: HS256 tokens verified with jose
  * (algorithm pinned, expiry required), ownership checked on every note, roles checked on the admin operation,
  * readOnly properties refused on writes, paging capped, no SQL, generic problem+json errors, security headers,
- * no banners, encoded traversal refused, undeclared methods 405, and a per-IP token bucket per route.
+ * no banners, encoded traversal refused, undeclared methods 405, a per-IP token bucket per route, and over HTTPS
+ * TLS 1.2+ with strong suites only.
  * Contract: test/fixtures/protected-openapi.yaml.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -25,6 +26,8 @@ const SECURITY_HEADERS = {
   'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
   'referrer-policy': 'no-referrer',
 };
+/** TLS 1.3 suites, then ECDHE with AES-GCM or ChaCha20-Poly1305 for TLS 1.2 (forward secrecy, no CBC). */
+const STRONG_CIPHERS = 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305';
 const TITLES: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 429: 'Too Many Requests' };
 
 interface Note {
@@ -181,7 +184,8 @@ export async function startProtectedApi(options: { healthBurst?: number; tls?: {
   };
   const tls = options.tls;
   const legacy = tls?.minVersion === 'TLSv1' || tls?.minVersion === 'TLSv1.1';
-  const server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: tls.minVersion ?? 'TLSv1.2', ...(legacy ? { ciphers: 'DEFAULT@SECLEVEL=0' } : {}) }, listener) : createServer(listener);
+  // Strong suites only (ECDHE with AEAD on TLS 1.2, as Rampart's listener); the legacy variant needs CBC suites.
+  const server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: tls.minVersion ?? 'TLSv1.2', ciphers: legacy ? 'DEFAULT@SECLEVEL=0' : STRONG_CIPHERS }, listener) : createServer(listener);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {

@@ -17,6 +17,13 @@ const OBJECTS_PER_PAIR = 2;
 /** Ids tried on each side of a known numeric id. */
 export const ENUMERATION_SPAN = 3;
 const SCOPING_QUERY = /^(tenant|tenantId|tenant_id|owner|ownerId|owner_id|userId|user_id|customerId|org|orgId)$/;
+/** Query parameters that name one object by id (`accountId`, `order_id`): asked with another identity's ids. */
+const ID_QUERY = /^[a-z][A-Za-z0-9]*(Id|_id)$/;
+
+/** The key objects are filed under for an id query parameter: `account_id` → `accountId`. */
+export const idKeyOf = (name: string): string => name.replace(/_id$/, 'Id').replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+const idQueries = (op: SpecOperation) => op.parameters.filter((p) => p.in === 'query' && ID_QUERY.test(p.name) && !SCOPING_QUERY.test(p.name));
 
 /** `ord-5` → [`ord-2`, `ord-3`, `ord-4`, `ord-6`, `ord-7`, `ord-8`] for a span of 3 (never below 0). */
 export function neighbourIds(value: string, span = ENUMERATION_SPAN): string[] {
@@ -50,8 +57,8 @@ export const bola: ProbeModule = {
         }
         for (const op of listOperations(context.spec.operations)) {
           if (!entitled(op, reader.role)) continue;
-          const scoping = op.parameters.filter((p) => p.in === 'query' && SCOPING_QUERY.test(p.name));
-          out.push({ rule: 'api1.bola-list', operationId: op.operationId, endpoint: endpointOf(op), identity: reader.name, victim: victim.name, description: `look for ${victim.name}'s objects in ${reader.name}'s list${scoping.length ? ` (also asking for them by ${scoping.map((p) => p.name).join(', ')})` : ''}`, destructive: false, maxRequests: scoping.length });
+          const asked = [...op.parameters.filter((p) => p.in === 'query' && SCOPING_QUERY.test(p.name)), ...idQueries(op)];
+          out.push({ rule: 'api1.bola-list', operationId: op.operationId, endpoint: endpointOf(op), identity: reader.name, victim: victim.name, description: `look for ${victim.name}'s objects in ${reader.name}'s list${asked.length ? ` (also asking for them by ${asked.map((p) => p.name).join(', ')})` : ''}`, destructive: false, maxRequests: asked.length });
         }
       }
     }
@@ -158,5 +165,14 @@ async function listAs(session: ScanSession, op: SpecOperation, reader: Identity,
     const request = requestAs(session, reader, 'GET', `${op.path}?${encodeURIComponent(param.name)}=${encodeURIComponent(value)}`);
     const response = await session.client.send(request);
     if (is2xx(response)) check(request, response, ` asked with ${param.name}=${value}`);
+  }
+  // Ids of the victim's objects as query parameters (`?accountId=<theirs>`), one request per parameter.
+  for (const param of idQueries(op)) {
+    const key = idKeyOf(param.name);
+    const theirs = session.objects.find((o) => o.key === key && ownedBy(o, victim) && !ownedBy(o, reader) && !sameTenant(o.tenant, reader));
+    if (!theirs) continue;
+    const request = requestAs(session, reader, 'GET', `${op.path}?${encodeURIComponent(param.name)}=${encodeURIComponent(theirs.value)}`);
+    const response = await session.client.send(request);
+    if (is2xx(response)) check(request, response, ` asked with ${param.name}=${theirs.value}`);
   }
 }
