@@ -196,8 +196,8 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       const runs = await Promise.all([rampart(['keys', 'rotate-kek', '-c', gw.configFile]), rampart(['keys', 'rotate-kek', '-c', gw.configFile])]);
       for (const run of runs) assert.equal(run.code, 0, run.stderr);
       const reports = runs.map((r) => JSON.parse(r.stdout) as { active: string; rewrapped: number; byKek: Record<string, number> });
-      assert.equal(reports[0]!.rewrapped + reports[1]!.rewrapped, 4, 'three store tables and the incidents, each re-wrapped once');
-      for (const report of reports) assert.deepEqual([report.active, report.byKek], ['kek-b', { 'kek-b': 4 }]);
+      assert.equal(reports[0]!.rewrapped + reports[1]!.rewrapped, 5, 'four store tables and the incidents, each re-wrapped once');
+      for (const report of reports) assert.deepEqual([report.active, report.byKek], ['kek-b', { 'kek-b': 5 }]);
       // The gateway started under kek-a alone keeps serving: reads, writes, new keys.
       assert.equal((await send(gw.url, '/items', { headers: { 'x-api-key': apiKey } })).status, 200);
       assert.equal((await adminCall(gw.adminUrl, 'POST', '/consumers', ADMIN_TOKEN, { id: 'svc-during', name: 'Written during rotation' })).status, 201);

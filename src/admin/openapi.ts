@@ -32,6 +32,7 @@ function op(summary: string, role: Role, options: { params?: string[]; query?: [
 const page = (item: string) => ({ type: 'object', required: ['items', 'next'], properties: { items: { type: 'array', items: { $ref: `#/components/schemas/${item}` } }, next: { type: ['string', 'null'], description: 'Cursor of the next page (`after=`); null on the last page.' } } });
 const paging: [string, string][] = [['limit', 'Page size (1–500, default 100).'], ['after', 'Cursor from the previous page’s `next`.']];
 const strings = { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 128 } };
+const SIGNATURE_ALGORITHMS = ['ed25519', 'ecdsa-p256-sha256', 'rsa-pss-sha512', 'hmac-sha256'];
 const consumerFields = { name: { type: 'string', maxLength: 256 }, tenant: { type: ['string', 'null'] }, roles: strings, groups: strings, plan: { type: ['string', 'null'] }, metadata: OBJECT };
 
 /** The document (built once). */
@@ -50,6 +51,13 @@ export const ADMIN_OPENAPI: Json = {
       Consumer: { type: 'object', required: ['id', 'name'], properties: { id: { type: 'string' }, ...consumerFields, createdAt: { type: 'string' } } },
       Key: { type: 'object', required: ['id', 'consumer'], description: 'Never the secret or its hash.', properties: { id: { type: 'string' }, consumer: { type: 'string' }, scopes: strings, plan: { type: ['string', 'null'] }, expiresAt: { type: ['string', 'null'] }, revokedAt: { type: ['string', 'null'] } } },
       NewKey: { type: 'object', required: ['key'], description: 'The secret, shown once.', properties: { key: { type: 'string' } } },
+      SignatureKey: {
+        type: 'object',
+        required: ['keyid', 'consumer', 'algorithm', 'public_key', 'created_at', 'revoked_at', 'status'],
+        description: 'An RFC 9421 partner key of the store. Never the HMAC secret.',
+        properties: { keyid: { type: 'string' }, consumer: { type: 'string' }, algorithm: { enum: SIGNATURE_ALGORITHMS }, public_key: { type: ['string', 'null'] }, created_at: { type: 'string' }, revoked_at: { type: ['string', 'null'] }, status: { enum: ['active', 'revoked'] } },
+      },
+      NewSignatureKey: { type: 'object', description: '`hmac-sha256` only: the generated secret (base64url of 32 bytes), shown once.', properties: { secret: { type: 'string' } } },
       Incident: { type: 'object', required: ['id', 'kind', 'status'], properties: { id: { type: 'string' }, kind: { type: 'string' }, status: { enum: ['open', 'resolved'] }, severity: { type: 'string' } } },
       Event: { type: 'object', required: ['seq', 'id', 'at', 'actor', 'action'], properties: { seq: { type: 'integer' }, id: { type: 'string' }, at: { type: 'string' }, actor: { type: 'string' }, action: { type: 'string' }, target_type: { type: ['string', 'null'] }, target_id: { type: ['string', 'null'] }, details: OBJECT } },
       Block: { type: 'object', required: ['ip', 'until', 'reason'], properties: { ip: { type: 'string' }, until: { type: 'integer', description: 'Epoch ms.' }, reason: { type: 'string' }, incidentId: { type: 'string' } } },
@@ -76,6 +84,26 @@ export const ADMIN_OPENAPI: Json = {
       patch: op('Change a consumer', 'admin', { params: ['id'], body: { type: 'object', properties: consumerFields }, response: { $ref: '#/components/schemas/Consumer' } }),
       delete: op('Delete a consumer (its keys stop working)', 'admin', { params: ['id'] }),
     },
+    '/admin/v1/consumers/{id}/signature-keys': {
+      get: op('List a consumer’s RFC 9421 signature keys (never HMAC secrets)', 'read_only', { params: ['id'], query: paging, response: page('SignatureKey') }),
+      post: op('Create a signature key: a public key (validated for its algorithm) or, for hmac-sha256, a generated secret returned in this response only', 'admin', {
+        params: ['id'],
+        status: 201,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['keyid', 'algorithm'],
+          properties: {
+            keyid: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.:@/+=-]{0,127}$' },
+            algorithm: { enum: SIGNATURE_ALGORITHMS },
+            public_key: { type: ['string', 'null'], maxLength: 16384, description: 'PEM (SPKI; PKCS#1 for RSA) or a JWK as JSON. Required for asymmetric algorithms; not accepted for hmac-sha256.' },
+          },
+        },
+        response: { allOf: [{ $ref: '#/components/schemas/SignatureKey' }, { $ref: '#/components/schemas/NewSignatureKey' }] },
+      }),
+    },
+    '/admin/v1/signature-keys/{keyid}': { get: op('One signature key', 'read_only', { params: ['keyid'], response: { $ref: '#/components/schemas/SignatureKey' } }) },
+    '/admin/v1/signature-keys/{keyid}/revoke': { post: op('Revoke a signature key (every instance stops accepting it)', 'admin', { params: ['keyid'], response: { $ref: '#/components/schemas/SignatureKey' } }) },
     '/admin/v1/keys': {
       get: op('List API keys (never their secrets)', 'read_only', { query: [...paging, ['consumer', 'Only this consumer’s keys.']], response: page('Key') }),
       post: op('Create an API key (the secret is in this response only)', 'admin', { status: 201, body: { type: 'object', required: ['consumer'], properties: { consumer: { type: 'string' }, scopes: strings, expires_at: { type: ['string', 'null'], format: 'date-time' }, plan: { type: ['string', 'null'] }, metadata: OBJECT } }, response: { allOf: [{ $ref: '#/components/schemas/NewKey' }, { $ref: '#/components/schemas/Key' }] } }),

@@ -48,7 +48,8 @@ export async function openDb(options: DbOptions): Promise<Db> {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
     // The busy timeout is set at open: switching to WAL needs a lock another process may hold while it starts too.
     const db = new DatabaseSync(options.path, { timeout: BUSY_WAIT_MS });
-    db.exec(`PRAGMA busy_timeout=${BUSY_WAIT_MS}; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;`);
+    // secure_delete: what a delete or update frees (pruned records, incidents rewritten encrypted) is zeroed.
+    db.exec(`PRAGMA busy_timeout=${BUSY_WAIT_MS}; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;`);
     const yieldOnBusy = options.onBusy === 'yield';
     if (yieldOnBusy) db.exec('PRAGMA busy_timeout=0');
     return new SqliteDb(db, yieldOnBusy);

@@ -3,7 +3,8 @@ import { Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
 
 /**
- * What every instance must learn: a key or consumer to drop from its cache; with `suspended`, a key suspended
+ * What every instance must learn: a key or consumer to drop from its cache (`signatureKeyId`: an RFC 9421 key of
+ * the store, created or revoked); with `suspended`, a key suspended
  * (true) or reinstated (false) by incident response; a JWT subject whose tokens issued before `before`
  * (seconds; null lifts it) are revoked; or a consumer whose rate limits are tightened by `factor` until `until`
  * (epoch ms; factor null relaxes them).
@@ -11,6 +12,7 @@ import type { Logger } from '../log.ts';
 export type Invalidation =
   | { readonly keyId: string; readonly suspended?: boolean }
   | { readonly consumerId: string }
+  | { readonly signatureKeyId: string }
   | { readonly revokeSubject: string; readonly before: number | null; readonly issuer?: string }
   | { readonly tightenConsumer: string; readonly factor: number | null; readonly until: number };
 
@@ -109,15 +111,17 @@ export class RedisBus implements InvalidationBus {
 function encode(message: Invalidation): Record<string, unknown> {
   if ('keyId' in message) return { k: message.keyId, ...(message.suspended !== undefined ? { s: message.suspended } : {}) };
   if ('consumerId' in message) return { c: message.consumerId };
+  if ('signatureKeyId' in message) return { g: message.signatureKeyId };
   if ('tightenConsumer' in message) return { t: message.tightenConsumer, f: message.factor, u: message.until };
   return { r: message.revokeSubject, b: message.before, ...(message.issuer !== undefined ? { i: message.issuer } : {}) };
 }
 
 const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
-function decode(p: { o?: unknown; k?: unknown; s?: unknown; c?: unknown; r?: unknown; b?: unknown; i?: unknown; t?: unknown; f?: unknown; u?: unknown }): Invalidation | undefined {
+function decode(p: { o?: unknown; k?: unknown; s?: unknown; c?: unknown; g?: unknown; r?: unknown; b?: unknown; i?: unknown; t?: unknown; f?: unknown; u?: unknown }): Invalidation | undefined {
   if (typeof p.k === 'string') return { keyId: p.k, ...(typeof p.s === 'boolean' ? { suspended: p.s } : {}) };
   if (typeof p.c === 'string') return { consumerId: p.c };
+  if (typeof p.g === 'string') return { signatureKeyId: p.g };
   if (typeof p.r === 'string' && (p.b === null || finite(p.b))) return { revokeSubject: p.r, before: p.b, ...(typeof p.i === 'string' ? { issuer: p.i } : {}) };
   if (typeof p.t === 'string' && (p.f === null || (finite(p.f) && p.f > 0 && p.f <= 1)) && finite(p.u)) return { tightenConsumer: p.t, factor: p.f, until: p.u };
   return undefined;

@@ -44,10 +44,10 @@ async function compileDry(loaded: LoadedConfig): Promise<RouteTable> {
   const logger = createLogger({ level: 'silent' });
   const config = { ...loaded.config, counters: { ...loaded.config.counters, kind: 'memory' as const } };
   const counters = await createCounters(config.counters, logger);
-  const needsStore = config.apis.some((api) => (api.auth?.api_keys !== undefined && api.auth.api_keys !== false) || api.self_service_keys.enabled);
+  const needsStore = config.apis.some((api) => (api.auth?.api_keys !== undefined && api.auth.api_keys !== false) || api.self_service_keys.enabled || api.auth?.signatures?.store_keys === true);
   const controlPlane = needsStore ? await openControlPlane(config, loaded.file, logger, { keyring: keyringFromConfig(config.store, loaded.file), withoutVerifier: true }) : undefined;
   try {
-    return await compileRouteTable(loaded, { logger, counters, ...(controlPlane ? { store: controlPlane.store, apiKeys: controlPlane.verifier, keyIssuer: controlPlane.actions, controlPlane } : {}) }, POLICY_REGISTRY);
+    return await compileRouteTable(loaded, { logger, counters, ...(controlPlane ? { store: controlPlane.store, apiKeys: controlPlane.verifier, signatureKeys: controlPlane.signatureKeys, keyIssuer: controlPlane.actions, controlPlane } : {}) }, POLICY_REGISTRY);
   } finally {
     await controlPlane?.close();
     await counters.close();

@@ -112,8 +112,9 @@ ${dataKeyTableSql(INCIDENT_DATA_KEYS)};`);
         }),
       DATA_KEY_LOCK,
     );
-    // Rows rewritten from clear: move the new pages into the database file (SQLite), so the WAL keeps no old copy.
-    if (upgraded > 0 && this.#db.kind === 'sqlite') await this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    // Rows rewritten from clear (SQLite): rebuild the file so neither the WAL nor pages an older version freed
+    // without zeroing keep an old plaintext copy. Once, at the upgrade; the writer thread may hold the lock a moment.
+    if (upgraded > 0 && this.#db.kind === 'sqlite') await vacuum(this.#db);
   }
 
   /** Re-wraps the audit database's data keys under the active KEK (`rampart keys rotate-kek`). */
@@ -195,5 +196,18 @@ ${dataKeyTableSql(INCIDENT_DATA_KEYS)};`);
       reason: String(r['reason']),
       ...(r['incident_id'] ? { incidentId: String(r['incident_id']) } : {}),
     }));
+  }
+}
+
+/** Checkpoints and VACUUMs an SQLite database, waiting out (bounded) another connection's lock. */
+async function vacuum(db: Db): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await db.exec('PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);');
+      return;
+    } catch (error) {
+      if (attempt >= 50 || !/busy|locked/i.test((error as Error).message)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 }

@@ -463,6 +463,8 @@ export interface Services {
   readonly store?: Store;
   /** API key verification with its cache, batched last-use and cross-instance invalidation. */
   readonly apiKeys?: ApiKeyVerification;
+  /** Store-backed RFC 9421 signature keys (`apis[].auth.signatures.store_keys`), cached, invalidated over the bus. */
+  readonly signatureKeys?: SignatureKeyDirectory;
   /** The proxy's upstream keep-alive pools, for policies that call the route's upstream themselves (owner lookups). */
   readonly upstreams?: UpstreamPoolSource;
   /** Signs the identity assertion sent upstream; owner lookups send it as the proxy does. */
@@ -506,6 +508,31 @@ export type ApiKeyVerdict =
 /** API key verification (policies/authn-apikey/verifier.ts `ApiKeyVerifier`). */
 export interface ApiKeyVerification {
   verify(presented: string): Promise<ApiKeyVerdict>;
+}
+
+/** A signature key ready to verify with (policies/authn-signature/keys.ts `VerificationKey` has this shape). */
+export interface SignatureVerifier {
+  readonly keyid: string;
+  readonly consumer: string;
+  readonly algorithm: string;
+  readonly scopes: readonly string[];
+  verify(base: Buffer, signature: Buffer): boolean;
+}
+
+/**
+ * Why a store lookup of a keyid gave no usable key: none by that id, revoked, its consumer gone, its stored key
+ * material unusable, or the process's budget of lookups for keyids it has never seen spent (a flood of invented
+ * keyids).
+ */
+export type SignatureKeyRejectReason = 'unknown' | 'revoked' | 'no_consumer' | 'unusable' | 'lookup_budget';
+
+export type SignatureKeyVerdict =
+  | { readonly ok: true; readonly key: SignatureVerifier; readonly consumer: Consumer }
+  | { readonly ok: false; readonly reason: SignatureKeyRejectReason };
+
+/** The store's signature keys (policies/authn-signature/store-keys.ts `StoreSignatureKeys`). Rejects when the store fails. */
+export interface SignatureKeyDirectory {
+  find(keyid: string): Promise<SignatureKeyVerdict>;
 }
 
 /** What a policy factory sees when compiling one route. */

@@ -123,7 +123,7 @@ export class Gateway {
       pools = new UpstreamPools({ logger, watchIntervalMs: options.watchIntervalMs ?? 1000 });
       opened.push(() => pools.close());
       pools.sync(loaded.config.upstreams);
-      services = { logger, events: monitor.events, audit: monitor.audit?.log, blocks: monitor.blocks, counters, store: controlPlane.store, apiKeys: controlPlane.verifier, upstreams: pools, identity, keyIssuer: controlPlane.actions };
+      services = { logger, events: monitor.events, audit: monitor.audit?.log, blocks: monitor.blocks, counters, store: controlPlane.store, apiKeys: controlPlane.verifier, signatureKeys: controlPlane.signatureKeys, upstreams: pools, identity, keyIssuer: controlPlane.actions };
       const revocations = useTokenRevocations(services, new BusTokenRevocations(controlPlane.bus));
       Object.assign(monitor.responders, createResponders({ actions: controlPlane.actions, bus: controlPlane.bus, revocations, counters }));
       table = await compileRouteTable(loaded, services, POLICY_REGISTRY);

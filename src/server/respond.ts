@@ -64,7 +64,7 @@ export function sendResponse(ctx: RequestContext, table: RouteTable, response: O
   if (response.stream === undefined) {
     const body = response.body ?? EMPTY;
     out['content-length'] = body.length;
-    digestBufferedBody(ctx, out, body);
+    digestBufferedBody(ctx, out, body, response.status);
     // HEAD: the same signature a GET gets would need the GET's body; signed without it (no Content-Digest added).
     ctx.responseSigner?.sign(response.status, out, ctx.method === 'HEAD' ? undefined : body);
     ctx.res.writeHead(response.status, out);
@@ -93,10 +93,13 @@ function wantedDigests(ctx: RequestContext, headers: OutgoingHttpHeaders): [stri
  * A buffered body: the upstream's own digest fields stay only while they still match the bytes sent (response
  * stages may have changed them), and the digests the client asked for are added.
  */
-function digestBufferedBody(ctx: RequestContext, headers: OutgoingHttpHeaders, body: Buffer): void {
-  // A HEAD answer has no body to hash: the upstream's fields (about the GET body) pass as they are.
-  if (ctx.method === 'HEAD') return;
-  for (const field of ['content-digest', 'repr-digest'] as const) {
+function digestBufferedBody(ctx: RequestContext, headers: OutgoingHttpHeaders, body: Buffer, status: number): void {
+  // A HEAD, 204 or 304 answer has no body to hash: the upstream's fields (about the representation) pass as they are.
+  if (ctx.method === 'HEAD' || status === 204 || status === 304) return;
+  // A 206 carries part of the representation: its Content-Digest is of that part, its Repr-Digest of the whole,
+  // which the gateway cannot compute; the upstream's Repr-Digest passes as it is.
+  const partial = status === 206;
+  for (const field of partial ? (['content-digest'] as const) : (['content-digest', 'repr-digest'] as const)) {
     const given = headers[field];
     if (given === undefined) continue;
     let ok = false;
@@ -108,7 +111,7 @@ function digestBufferedBody(ctx: RequestContext, headers: OutgoingHttpHeaders, b
     }
     if (!ok) delete headers[field];
   }
-  for (const [field, algorithm] of wantedDigests(ctx, headers)) headers[field] = contentDigestOf(body, algorithm);
+  for (const [field, algorithm] of wantedDigests(ctx, headers)) if (!partial || field === 'content-digest') headers[field] = contentDigestOf(body, algorithm);
 }
 
 /**
@@ -118,9 +121,11 @@ function digestBufferedBody(ctx: RequestContext, headers: OutgoingHttpHeaders, b
  */
 function digestTrailers(ctx: RequestContext, headers: OutgoingHttpHeaders, status: number): [string, DigestAlgorithm][] | undefined {
   if (ctx.method === 'HEAD' || status === 204 || status === 304) return undefined;
-  const wanted = wantedDigests(ctx, headers);
+  const wanted = wantedDigests(ctx, headers).filter(([field]) => status !== 206 || field === 'content-digest');
   if (wanted.length === 0) return undefined;
   const h2 = ctx.req.httpVersionMajor === 2;
+  // Trailers need a chunked HTTP/1.1 body (an HTTP/1.0 response cannot carry them: Node would refuse the header).
+  if (!h2 && ctx.req.httpVersion !== '1.1') return undefined;
   if (!h2 && !/(?:^|,)\s*trailers\s*(?:[;,]|$)/i.test(String(ctx.headers['te'] ?? ''))) return undefined;
   for (const [field] of wanted) delete headers[field];
   if (!h2) {

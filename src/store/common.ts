@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { StoreError, type AdminEvent, type AuditSink, type KeyPatch, type NewConsumer } from './types.ts';
+import { StoreError, type AdminEvent, type AuditSink, type KeyPatch, type NewConsumer, type NewSignatureKey } from './types.ts';
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const LABEL = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$/;
@@ -14,6 +14,33 @@ export function checkConsumerInput(input: Partial<NewConsumer>, creating: boolea
   if (input.plan !== undefined && input.plan !== null && !LABEL.test(input.plan)) throw new StoreError('invalid', 'plan must match ' + LABEL.source);
   for (const field of ['roles', 'groups'] as const) checkLabels(input[field], field);
   checkMetadata(input.metadata);
+}
+
+/** The keyid pattern of signature keys, as for `apis[].auth.signatures.keys` (src/policies/authn-signature/schema.ts). */
+export const SIGNATURE_KEY_ID = /^[A-Za-z0-9][A-Za-z0-9_.:@/+=-]{0,127}$/;
+const SIGNATURE_ALGORITHMS: ReadonlySet<string> = new Set(['ed25519', 'ecdsa-p256-sha256', 'rsa-pss-sha512', 'hmac-sha256']);
+/** Longest public key text stored, in characters (as the config's `public_key`). */
+export const MAX_PUBLIC_KEY_CHARS = 16384;
+
+/**
+ * Validates the shape of a signature key shared by both stores (the key material itself is checked by the caller,
+ * which can parse it): keyid and consumer patterns, a known algorithm, a public key for an asymmetric algorithm and
+ * a base64url secret of at least 32 bytes for HMAC, never both. Throws StoreError `invalid` naming the field,
+ * never the material.
+ */
+export function checkSignatureKeyInput(key: NewSignatureKey): void {
+  if (typeof key.keyid !== 'string' || !SIGNATURE_KEY_ID.test(key.keyid)) throw new StoreError('invalid', 'keyid must match ' + SIGNATURE_KEY_ID.source, { field: 'keyid' });
+  if (typeof key.consumerId !== 'string' || !ID.test(key.consumerId)) throw new StoreError('invalid', 'consumer must match ' + ID.source, { field: 'consumer' });
+  if (!SIGNATURE_ALGORITHMS.has(key.algorithm)) throw new StoreError('invalid', `algorithm must be one of ${[...SIGNATURE_ALGORITHMS].join(', ')}`, { field: 'algorithm' });
+  if (key.algorithm === 'hmac-sha256') {
+    if (key.publicKey !== null) throw new StoreError('invalid', 'public_key is not used by hmac-sha256 keys (the gateway generates their secret)', { field: 'public_key' });
+    if (typeof key.secret !== 'string' || !/^[A-Za-z0-9_-]{43,}$/.test(key.secret)) throw new StoreError('invalid', 'an hmac-sha256 key needs a base64url secret of at least 32 bytes', { field: 'secret' });
+  } else {
+    if (key.secret !== null) throw new StoreError('invalid', `${key.algorithm} keys take a public_key, not a secret`, { field: 'secret' });
+    if (typeof key.publicKey !== 'string' || key.publicKey.trim().length === 0 || key.publicKey.length > MAX_PUBLIC_KEY_CHARS) {
+      throw new StoreError('invalid', `${key.algorithm} keys need a public_key (PEM or JWK, at most ${MAX_PUBLIC_KEY_CHARS} characters)`, { field: 'public_key' });
+    }
+  }
 }
 
 /** Validates a key patch shared by both stores. Throws StoreError `invalid` naming the field. */

@@ -177,6 +177,51 @@ export function storeContract(name: string, harness: StoreHarness): void {
       }
     });
 
+    it('stores signature keys: create, get, list (paged, by consumer), revoke once; keyids are never reused; a consumer delete revokes them', async () => {
+      const store = await open();
+      try {
+        await store.createConsumer({ id: 'partner-a', name: 'A' });
+        await store.createConsumer({ id: 'partner-b', name: 'B' });
+        const pem = '-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----';
+        const secret = randomBytes(32).toString('base64url');
+        await assert.rejects(store.createSignatureKey({ keyid: 'k-x', consumerId: 'missing', algorithm: 'ed25519', publicKey: pem, secret: null }), (e: unknown) => e instanceof StoreError && e.code === 'not_found');
+        const ed = await store.createSignatureKey({ keyid: 'a-ed/2025', consumerId: 'partner-a', algorithm: 'ed25519', publicKey: pem, secret: null }, 1000);
+        assert.deepEqual(ed, { keyid: 'a-ed/2025', consumerId: 'partner-a', algorithm: 'ed25519', publicKey: pem, secret: null, createdAt: 1000, revokedAt: null });
+        const hmac = await store.createSignatureKey({ keyid: 'a-hmac', consumerId: 'partner-a', algorithm: 'hmac-sha256', publicKey: null, secret }, 1100);
+        assert.equal(hmac.secret, secret);
+        await store.createSignatureKey({ keyid: 'b-ecc', consumerId: 'partner-b', algorithm: 'ecdsa-p256-sha256', publicKey: '{"kty":"EC"}', secret: null }, 1200);
+        assert.deepEqual(await store.getSignatureKey('a-hmac'), hmac);
+        assert.equal(await store.getSignatureKey('nope'), undefined);
+        await assert.rejects(store.createSignatureKey({ keyid: 'a-ed/2025', consumerId: 'partner-b', algorithm: 'ed25519', publicKey: pem, secret: null }), (e: unknown) => e instanceof StoreError && e.code === 'conflict');
+        const invalid: [string, Parameters<Store['createSignatureKey']>[0]][] = [
+          ['keyid', { keyid: 'bad keyid', consumerId: 'partner-a', algorithm: 'ed25519', publicKey: pem, secret: null }],
+          ['algorithm', { keyid: 'k1', consumerId: 'partner-a', algorithm: 'hs256' as never, publicKey: pem, secret: null }],
+          ['secret', { keyid: 'k2', consumerId: 'partner-a', algorithm: 'ed25519', publicKey: pem, secret }],
+          ['public_key', { keyid: 'k3', consumerId: 'partner-a', algorithm: 'ed25519', publicKey: null, secret: null }],
+          ['public_key', { keyid: 'k4', consumerId: 'partner-a', algorithm: 'hmac-sha256', publicKey: pem, secret }],
+          ['secret', { keyid: 'k5', consumerId: 'partner-a', algorithm: 'hmac-sha256', publicKey: null, secret: 'c2hvcnQ' }],
+        ];
+        for (const [field, input] of invalid) {
+          await assert.rejects(store.createSignatureKey(input), (e: unknown) => e instanceof StoreError && e.code === 'invalid' && e.field === field && !e.message.includes(secret), field);
+        }
+        assert.deepEqual((await store.listSignatureKeys()).map((k) => k.keyid), ['a-ed/2025', 'a-hmac', 'b-ecc']);
+        const page1 = await store.listSignatureKeys({ limit: 2 });
+        const page2 = await store.listSignatureKeys({ limit: 2, after: page1.at(-1)!.keyid });
+        assert.deepEqual([...page1, ...page2].map((k) => k.keyid), ['a-ed/2025', 'a-hmac', 'b-ecc']);
+        assert.deepEqual((await store.listSignatureKeys({ consumerId: 'partner-b' })).map((k) => k.keyid), ['b-ecc']);
+        assert.equal((await store.revokeSignatureKey('a-ed/2025', 5000))?.revokedAt, 5000);
+        assert.equal((await store.revokeSignatureKey('a-ed/2025', 6000))?.revokedAt, 5000, 'a second revoke keeps the first time');
+        assert.equal(await store.revokeSignatureKey('nope'), undefined);
+        await assert.rejects(store.createSignatureKey({ keyid: 'a-ed/2025', consumerId: 'partner-a', algorithm: 'ed25519', publicKey: pem, secret: null }), (e: unknown) => e instanceof StoreError && e.code === 'conflict', 'a revoked keyid is not reused');
+        assert.equal(await store.deleteConsumer('partner-a', 7000), true);
+        assert.equal((await store.getSignatureKey('a-hmac'))?.revokedAt, 7000, 'deleting the consumer revoked its keys');
+        assert.equal((await store.getSignatureKey('a-ed/2025'))?.revokedAt, 5000);
+        assert.equal((await store.getSignatureKey('b-ecc'))?.revokedAt, null, 'another consumer\'s keys are untouched');
+      } finally {
+        await store.close();
+      }
+    });
+
     it('records admin events newest first and hands each to audit sinks', async () => {
       const store = await open();
       try {
@@ -216,26 +261,35 @@ export function storeContract(name: string, harness: StoreHarness): void {
     it('a copy of the database holds no name, metadata or event detail in clear, and every encrypted column is an envelope', async () => {
       const store = await open();
       try {
-        const secrets = { name: marker('Alice Example'), email: marker('alice@example.org'), phone: marker('+44 20 7946'), keyNote: marker('key-note'), keyName: marker('laptop of alice'), detail: marker('detail') };
+        const secrets = { name: marker('Alice Example'), email: marker('alice@example.org'), phone: marker('+44 20 7946'), keyNote: marker('key-note'), keyName: marker('laptop of alice'), detail: marker('detail'), hmacSecret: randomBytes(32).toString('base64url') };
         await store.createConsumer({ id: 'svc-a', name: secrets.name, metadata: { email: secrets.email, nested: { phone: secrets.phone } } });
         await store.updateConsumer('svc-a', { metadata: { email: secrets.email, nested: { phone: secrets.phone }, v: 2 } });
         await store.insertApiKey(key('k1', 'svc-a', { metadata: { note: secrets.keyNote } }));
         await store.updateApiKey('k1', { metadata: { note: secrets.keyNote, name: secrets.keyName } });
         await store.rotateApiKey('k1', key('k2', 'svc-a', { metadata: { name: secrets.keyName } }), 99_000);
         await store.recordAdminEvent({ actor: 'ops', action: 'consumer.create', targetType: 'consumer', targetId: 'svc-a', details: { name: secrets.name, note: secrets.detail } });
+        await store.createSignatureKey({ keyid: 'svc-a-hmac', consumerId: 'svc-a', algorithm: 'hmac-sha256', publicKey: null, secret: secrets.hmacSecret });
+        await store.createSignatureKey({ keyid: 'svc-a-ed', consumerId: 'svc-a', algorithm: 'ed25519', publicKey: '-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----', secret: null });
+        await store.revokeSignatureKey('svc-a-hmac');
+        assert.equal((await store.getSignatureKey('svc-a-hmac'))?.secret, secrets.hmacSecret, 'the HMAC secret reads back through the store');
         assert.equal((await store.getConsumer('svc-a'))?.name, secrets.name, 'readable through the store');
         assert.deepEqual((await store.getApiKey('k2'))?.metadata, { name: secrets.keyName });
         assert.deepEqual((await store.listAdminEvents())[0]?.details, { name: secrets.name, note: secrets.detail });
         const copy = await harness.copy(store);
         assert.ok(copy.includes('svc-a'), 'the copy is a real copy (ids are in clear)');
         for (const [label, value] of Object.entries(secrets)) assert.ok(!copy.includes(value), `${label} is not in the copy`);
+        // The HMAC secret in its other encodings (hex, standard base64) is not there either.
+        const raw = Buffer.from(secrets.hmacSecret, 'base64url');
+        for (const encoded of [raw.toString('hex'), raw.toString('base64')]) assert.ok(!copy.includes(encoded), 'no encoding of the HMAC secret is in the copy');
         for (const [table, columns] of Object.entries(ENCRYPTED_COLUMNS)) {
-          for (const row of await harness.sql(store, `SELECT ${columns.join(', ')} FROM ${table}`)) {
+          const rows = await harness.sql(store, `SELECT ${columns.join(', ')} FROM ${table}`);
+          assert.ok(rows.length > 0, `${table} has rows to check`);
+          for (const row of rows) {
             for (const column of columns) assert.match(String(row[column]), /^rk1\.dk_[0-9a-f]{16}\.[A-Za-z0-9_-]{40,}$/, `${table}.${column}`);
           }
         }
         const keys = await harness.sql(store, 'SELECT purpose, kek_id FROM data_keys ORDER BY purpose');
-        assert.deepEqual(keys, [{ purpose: 'admin_events', kek_id: 'k1' }, { purpose: 'api_keys', kek_id: 'k1' }, { purpose: 'consumers', kek_id: 'k1' }], 'one data key per table');
+        assert.deepEqual(keys, [{ purpose: 'admin_events', kek_id: 'k1' }, { purpose: 'api_keys', kek_id: 'k1' }, { purpose: 'consumers', kek_id: 'k1' }, { purpose: 'signature_keys', kek_id: 'k1' }], 'one data key per table');
       } finally {
         await store.close();
       }
@@ -263,6 +317,12 @@ export function storeContract(name: string, harness: StoreHarness): void {
         await assert.rejects(store.getApiKey('kb'), decryptFails);
         await harness.sql(store, "UPDATE api_keys SET metadata = (SELECT name FROM consumers WHERE id = 'bob') WHERE id = 'ka'");
         await assert.rejects(store.getApiKey('ka'), (e: unknown) => decryptFails(e) && /belongs to consumers/.test((e as Error).message));
+        // An HMAC secret moved to another signature key's row (to sign as that partner with a known secret).
+        await store.createSignatureKey({ keyid: 'sa', consumerId: 'alice', algorithm: 'hmac-sha256', publicKey: null, secret: randomBytes(32).toString('base64url') });
+        await store.createSignatureKey({ keyid: 'sb', consumerId: 'bob', algorithm: 'hmac-sha256', publicKey: null, secret: randomBytes(32).toString('base64url') });
+        await harness.sql(store, "UPDATE signature_keys SET secret = (SELECT secret FROM signature_keys WHERE keyid = 'sa') WHERE keyid = 'sb'");
+        await assert.rejects(store.getSignatureKey('sb'), decryptFails);
+        assert.ok((await store.getSignatureKey('sa'))?.secret, 'the source row still reads');
         // Admin event details swapped between events.
         await harness.sql(store, 'UPDATE admin_events SET details = (SELECT details FROM admin_events WHERE id = $1) WHERE id = $2', [a.id, b.id]);
         await assert.rejects(store.listAdminEvents(), decryptFails);
@@ -339,8 +399,8 @@ export function storeContract(name: string, harness: StoreHarness): void {
         const second = await harness.reopen(running, both);
         stores.push(first, second);
         const reports = await Promise.all([first.rotateKek(), second.rotateKek()]);
-        assert.deepEqual(reports.flatMap((r) => r.rewrapped).length, 3, 'each data key re-wrapped by exactly one run');
-        for (const report of reports) assert.deepEqual(report.byKek, { 'kek-b': 3 });
+        assert.deepEqual(reports.flatMap((r) => r.rewrapped).length, 4, 'each data key re-wrapped by exactly one run');
+        for (const report of reports) assert.deepEqual(report.byKek, { 'kek-b': 4 });
         assert.deepEqual((await first.rotateKek()).rewrapped, [], 'a third run has nothing to do');
         // The instance started before the rotation, knowing only kek-a, keeps reading and writing.
         await running.createConsumer({ id: 'bob', name: 'Bob' });

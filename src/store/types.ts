@@ -61,6 +61,28 @@ export type NewApiKey = Omit<ApiKeyRecord, 'updatedAt' | 'lastUsedAt' | 'revoked
 /** What may change on a live key. Its id, secret and consumer never do (rotate for a new secret). */
 export type KeyPatch = Partial<Pick<ApiKeyRecord, 'scopes' | 'plan' | 'metadata' | 'expiresAt'>>;
 
+/** RFC 9421 algorithms a store-backed signature key may be pinned to (as in `apis[].auth.signatures.keys`). */
+export type SignatureKeyAlgorithm = 'ed25519' | 'ecdsa-p256-sha256' | 'rsa-pss-sha512' | 'hmac-sha256';
+
+/**
+ * A partner's HTTP Message Signatures key (RFC 9421) as stored: pinned to one consumer and one algorithm. An
+ * asymmetric key has its public key (PEM or JWK text) and no secret; an HMAC key has its shared secret (base64url,
+ * encrypted at rest) and no public key.
+ */
+export interface SignatureKeyRecord {
+  /** The `keyid` partners send (same pattern as config keyids). */
+  readonly keyid: string;
+  readonly consumerId: string;
+  readonly algorithm: SignatureKeyAlgorithm;
+  readonly publicKey: string | null;
+  /** HMAC only. Never logged, listed or returned by the admin API after creation. */
+  readonly secret: string | null;
+  readonly createdAt: number;
+  readonly revokedAt: number | null;
+}
+
+export type NewSignatureKey = Omit<SignatureKeyRecord, 'createdAt' | 'revokedAt'>;
+
 /** One control-plane action (who did what to which object). Never carries secrets. */
 export interface AdminEvent {
   readonly seq: number;
@@ -104,7 +126,7 @@ export interface Store {
   listConsumers(options?: ListOptions & { readonly tenant?: string }): Promise<Consumer[]>;
   /** Returns undefined when the consumer does not exist. */
   updateConsumer(id: string, patch: ConsumerPatch, now?: number): Promise<Consumer | undefined>;
-  /** Deletes the consumer and revokes its keys (kept as revoked records). Returns false when it did not exist. */
+  /** Deletes the consumer and revokes its API keys and signature keys (kept as revoked records). Returns false when it did not exist. */
   deleteConsumer(id: string, now?: number): Promise<boolean>;
 
   insertApiKey(key: NewApiKey, now?: number): Promise<ApiKeyRecord>;
@@ -121,6 +143,18 @@ export interface Store {
   rotateApiKey(oldId: string, successor: NewApiKey, graceUntil: number, now?: number): Promise<{ old: ApiKeyRecord; successor: ApiKeyRecord }>;
   /** Batch update of last-used times (never lowers a time). */
   touchApiKeys(entries: ReadonlyMap<string, number>): Promise<void>;
+
+  /**
+   * Stores a signature key. StoreError `invalid` (bad keyid, algorithm, or key material for the algorithm's shape:
+   * a public key xor a secret), `not_found` (no such consumer), `conflict` (the keyid exists, revoked or not:
+   * keyids are never reused).
+   */
+  createSignatureKey(key: NewSignatureKey, now?: number): Promise<SignatureKeyRecord>;
+  getSignatureKey(keyid: string): Promise<SignatureKeyRecord | undefined>;
+  /** Ordered by keyid (keyset pagination with `after`), optionally one consumer's. */
+  listSignatureKeys(options?: ListOptions & { readonly consumerId?: string }): Promise<SignatureKeyRecord[]>;
+  /** Sets `revokedAt` (once; a second revoke keeps the first time). Returns the record, undefined if unknown. */
+  revokeSignatureKey(keyid: string, now?: number): Promise<SignatureKeyRecord | undefined>;
 
   /** Ids of keys and consumers changed at or after `since` (ms) — the safety-net re-check of key caches. */
   changesSince(since: number): Promise<StoreChanges>;
@@ -146,9 +180,12 @@ export type StoreErrorCode = 'not_found' | 'conflict' | 'invalid';
 /** A store operation failed for a reason the caller can act on (unknown id, duplicate, bad input). */
 export class StoreError extends Error {
   readonly code: StoreErrorCode;
-  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
+  /** The input field at fault, when one is (`public_key`): the admin API names it as `body/<field>`. */
+  readonly field: string | undefined;
+  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown; field?: string }) {
     super(message, options);
     this.name = 'StoreError';
     this.code = code;
+    this.field = options?.field;
   }
 }

@@ -1,7 +1,9 @@
 import type { InvalidationBus } from '../../bus/invalidation.ts';
 import { generateApiKey, KEY_PREFIX } from '../../policies/authn-apikey/format.ts';
 import type { KeyHasher } from '../../policies/authn-apikey/hash.ts';
-import { StoreError, type ApiKeyRecord, type Consumer, type ConsumerPatch, type KeyPatch, type NewApiKey, type NewConsumer, type Store } from '../../store/types.ts';
+import { randomBytes } from 'node:crypto';
+import { publicKeyProblem } from '../../policies/authn-signature/keys.ts';
+import { StoreError, type ApiKeyRecord, type Consumer, type ConsumerPatch, type KeyPatch, type NewApiKey, type NewConsumer, type SignatureKeyAlgorithm, type SignatureKeyRecord, type Store } from '../../store/types.ts';
 
 /** An API key as the admin API and CLI show it: never the secret, never the hash. */
 export interface ApiKeyView {
@@ -62,6 +64,41 @@ export function keyView(key: ApiKeyRecord, now = Date.now()): ApiKeyView {
     status,
   };
 }
+
+/** A signature key as the admin API shows it: never the HMAC secret (that is in the create response only). */
+export interface SignatureKeyView {
+  readonly keyid: string;
+  readonly consumer: string;
+  readonly algorithm: SignatureKeyAlgorithm;
+  readonly public_key: string | null;
+  readonly created_at: string;
+  readonly revoked_at: string | null;
+  readonly status: 'active' | 'revoked';
+}
+
+/** Public view of a signature key record (drops `secret`). */
+export function signatureKeyView(key: SignatureKeyRecord): SignatureKeyView {
+  return {
+    keyid: key.keyid,
+    consumer: key.consumerId,
+    algorithm: key.algorithm,
+    public_key: key.publicKey,
+    created_at: new Date(key.createdAt).toISOString(),
+    revoked_at: iso(key.revokedAt),
+    status: key.revokedAt === null ? 'active' : 'revoked',
+  };
+}
+
+export interface NewSignatureKeyInput {
+  readonly consumerId: string;
+  readonly keyid: string;
+  readonly algorithm: SignatureKeyAlgorithm;
+  /** Asymmetric algorithms: PEM or JWK text. Never for hmac-sha256 (the gateway generates the secret). */
+  readonly publicKey?: string | null;
+}
+
+/** Bytes of a generated HMAC signature secret (RFC 9421 §3.3.3 leaves it to the application; 256 bits). */
+const HMAC_SECRET_BYTES = 32;
 
 /** Public view of a consumer. */
 export function consumerView(c: Consumer): Record<string, unknown> {
@@ -183,6 +220,39 @@ export class AdminActions {
     if (!record) throw new StoreError('not_found', `key ${id} does not exist`);
     await this.#bus?.publish({ keyId: id });
     await this.#event(actor, 'key.revoke', 'api_key', id, { consumer: record.consumerId });
+    return record;
+  }
+
+  /**
+   * Creates a store-backed RFC 9421 signature key for a consumer. An asymmetric key's public key is parsed and must
+   * be of the algorithm's type (Ed25519; EC P-256; RSA ≥ 2048 bits), never private material; for `hmac-sha256` the
+   * gateway generates the secret (32 random bytes, base64url), returned here once and never again. Every instance
+   * drops a cached "unknown" for the keyid.
+   * @throws StoreError `invalid` naming the field (`public_key`, `keyid`, `algorithm`), `not_found`, `conflict`.
+   */
+  async createSignatureKey(actor: string, input: NewSignatureKeyInput): Promise<{ record: SignatureKeyRecord; secret: string | null }> {
+    const publicKey = input.publicKey ?? null;
+    let secret: string | null = null;
+    if (input.algorithm === 'hmac-sha256') {
+      if (publicKey !== null) throw new StoreError('invalid', 'public_key is not used by hmac-sha256 keys (the gateway generates their secret)', { field: 'public_key' });
+      secret = randomBytes(HMAC_SECRET_BYTES).toString('base64url');
+    } else if (input.algorithm === 'ed25519' || input.algorithm === 'ecdsa-p256-sha256' || input.algorithm === 'rsa-pss-sha512') {
+      if (publicKey === null) throw new StoreError('invalid', `public_key is required for ${input.algorithm}`, { field: 'public_key' });
+      const problem = publicKeyProblem(input.algorithm, publicKey);
+      if (problem) throw new StoreError('invalid', `public_key ${problem}`, { field: 'public_key' });
+    }
+    const record = await this.store.createSignatureKey({ keyid: input.keyid, consumerId: input.consumerId, algorithm: input.algorithm, publicKey, secret }, this.#now());
+    await this.#bus?.publish({ signatureKeyId: record.keyid });
+    await this.#event(actor, 'signature_key.create', 'signature_key', record.keyid, { consumer: record.consumerId, algorithm: record.algorithm });
+    return { record, secret };
+  }
+
+  /** Revokes a signature key; every instance stops accepting it (at once over the bus, else within the cache TTL). */
+  async revokeSignatureKey(actor: string, keyid: string): Promise<SignatureKeyRecord> {
+    const record = await this.store.revokeSignatureKey(keyid, this.#now());
+    if (!record) throw new StoreError('not_found', `signature key ${keyid} does not exist`);
+    await this.#bus?.publish({ signatureKeyId: keyid });
+    await this.#event(actor, 'signature_key.revoke', 'signature_key', keyid, { consumer: record.consumerId });
     return record;
   }
 

@@ -6,6 +6,7 @@ import type { Logger } from '../../log.ts';
 import { LocalBus, RedisBus, type InvalidationBus } from '../../bus/invalidation.ts';
 import { KeyHasher } from '../../policies/authn-apikey/hash.ts';
 import { ApiKeyVerifier } from '../../policies/authn-apikey/verifier.ts';
+import { StoreSignatureKeys } from '../../policies/authn-signature/store-keys.ts';
 import { PostgresStore } from '../../store/postgres/index.ts';
 import { SqliteStore } from '../../store/sqlite/index.ts';
 import type { Store } from '../../store/types.ts';
@@ -18,6 +19,8 @@ import type { Keyring } from '../../store/encryption/keyring.ts';
 export interface ControlPlane {
   readonly store: Store;
   readonly verifier: ApiKeyVerifier;
+  /** The store's RFC 9421 keys, cached and invalidated over the bus (`apis[].auth.signatures.store_keys`). */
+  readonly signatureKeys: StoreSignatureKeys;
   readonly actions: AdminActions;
   readonly bus: InvalidationBus;
   close(): Promise<void>;
@@ -105,11 +108,13 @@ export async function openControlPlane(config: RampartConfig, configFile: string
     ...(options.now ? { now: options.now } : {}),
     ...(options.withoutVerifier ? { background: false } : {}),
   });
+  const signatureKeys = new StoreSignatureKeys(store, bus, options.now ? { now: options.now } : {});
   const actions = new AdminActions(store, hasher, bus, { defaultGraceMs: keys.rotation_grace_ms, ...(options.now ? { now: options.now } : {}) });
   let closing: Promise<void> | undefined;
   return {
     store,
     verifier,
+    signatureKeys,
     actions,
     bus,
     close: () =>

@@ -4,7 +4,7 @@ import type { Logger } from '../../log.ts';
 import { GatewayError } from '../../problem.ts';
 import { StoreError } from '../../store/types.ts';
 import { ADMIN_API_BASE, sendJson, type AdminServer } from '../server.ts';
-import { consumerView, keyView, type AdminActions } from './actions.ts';
+import { consumerView, keyView, signatureKeyView, type AdminActions } from './actions.ts';
 import type { AdminAuth, AdminRole } from './auth.ts';
 import type { AdminConfig } from './schema.ts';
 import { ADMIN_OPENAPI } from '../openapi.ts';
@@ -33,7 +33,7 @@ export function registerAdminApi(admin: AdminServer, auth: AdminAuth, actions: A
       } catch (error) {
         throw mapStoreError(error);
       }
-      if (role === 'admin') logger.info({ actor: principal.name, method, path: ADMIN_API_BASE + path, target: params['id'] }, 'admin API change');
+      if (role === 'admin') logger.info({ actor: principal.name, method, path: ADMIN_API_BASE + path, target: params['id'] ?? params['keyid'] }, 'admin API change');
     });
   };
 
@@ -127,6 +127,30 @@ export function registerAdminApi(admin: AdminServer, auth: AdminAuth, actions: A
     sendJson(res, 200, keyView(await actions.revokeKey(actor, params['id']!)));
   });
 
+  add('GET', '/consumers/:id/signature-keys', 'read_only', async (req, res, params) => {
+    const q = queryOf(req.url);
+    if (!(await store.getConsumer(params['id']!))) throw new GatewayError('not_found');
+    const keys = await store.listSignatureKeys({ ...limitOf(q), ...(q.get('after') ? { after: q.get('after')! } : {}), consumerId: params['id']! });
+    sendJson(res, 200, pageOf(keys, pageSize(q), (k) => k.keyid, signatureKeyView));
+  });
+  add('POST', '/consumers/:id/signature-keys', 'admin', async (_req, res, params, actor, body) => {
+    // Only these fields: in particular no `secret` — an HMAC secret is always generated here, never chosen by a client.
+    for (const field of Object.keys(body)) if (!SIGNATURE_KEY_FIELDS.has(field)) throw invalid(field, field === 'secret' ? 'is not accepted: the gateway generates HMAC secrets' : 'is not a signature key field');
+    const algorithm = str(body, 'algorithm');
+    if (!SIGNATURE_ALGORITHMS.has(algorithm)) throw invalid('algorithm', `must be one of ${[...SIGNATURE_ALGORITHMS].join(', ')}`);
+    const publicKey = optStr(body, 'public_key');
+    const { record, secret } = await actions.createSignatureKey(actor, { consumerId: params['id']!, keyid: str(body, 'keyid'), algorithm: algorithm as never, publicKey });
+    sendJson(res, 201, { ...signatureKeyView(record), ...(secret !== null ? { secret } : {}) });
+  });
+  add('GET', '/signature-keys/:keyid', 'read_only', async (_req, res, params) => {
+    const key = await store.getSignatureKey(params['keyid']!);
+    if (!key) throw new GatewayError('not_found');
+    sendJson(res, 200, signatureKeyView(key));
+  });
+  add('POST', '/signature-keys/:keyid/revoke', 'admin', async (_req, res, params, actor) => {
+    sendJson(res, 200, signatureKeyView(await actions.revokeSignatureKey(actor, params['keyid']!)));
+  });
+
   add('GET', '/openapi.json', 'read_only', async (_req, res) => {
     sendJson(res, 200, ADMIN_OPENAPI);
   });
@@ -146,6 +170,8 @@ export function registerAdminApi(admin: AdminServer, auth: AdminAuth, actions: A
 }
 
 const KEY_PATCH_FIELDS = new Set(['scopes', 'expires_at', 'plan', 'metadata']);
+const SIGNATURE_KEY_FIELDS = new Set(['keyid', 'algorithm', 'public_key']);
+const SIGNATURE_ALGORITHMS: ReadonlySet<string> = new Set(['ed25519', 'ecdsa-p256-sha256', 'rsa-pss-sha512', 'hmac-sha256']);
 
 /** Store options for one page: one row more than asked, to learn whether another page follows. */
 function limitOf(q: URLSearchParams): { limit: number } {
@@ -195,7 +221,7 @@ function mapStoreError(error: unknown): unknown {
   if (!(error instanceof StoreError)) return error;
   if (error.code === 'not_found') return new GatewayError('not_found', error.message, { cause: error });
   if (error.code === 'conflict') return new GatewayError('conflict', error.message, { cause: error });
-  return new GatewayError('validation_failed', error.message, { cause: error, errors: [{ pointer: 'body', message: error.message.replace(/ must match .*/, ' has an invalid format') }] });
+  return new GatewayError('validation_failed', error.message, { cause: error, errors: [{ pointer: error.field ? `body/${error.field}` : 'body', message: error.message.replace(/ must match .*/, ' has an invalid format') }] });
 }
 
 /** Reads a JSON object body up to `limit` bytes (413 past it, 415 unless JSON, 400 when malformed). */

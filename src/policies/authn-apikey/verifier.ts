@@ -142,7 +142,7 @@ export class ApiKeyVerifier {
 
   /** Drops a key, or every key of a consumer, from the cache (effective for the next request); applies suspensions. */
   invalidate(message: Invalidation): void {
-    if ('revokeSubject' in message || 'tightenConsumer' in message) return;
+    if ('revokeSubject' in message || 'tightenConsumer' in message || 'signatureKeyId' in message) return;
     this.#epoch++;
     if ('keyId' in message) {
       this.#cache.delete(message.keyId);

@@ -11,6 +11,9 @@ import { GatewayError } from '../../problem.ts';
 import type { AuthenticatorBuildInput } from '../authn/types.ts';
 import { coveredComponents, signatureBase, type SignedMessage } from './components.ts';
 import { createSignatureAuthenticator, createUpstreamSigner } from './index.ts';
+import { StoreSignatureKeys } from './store-keys.ts';
+import { LocalBus } from '../../bus/invalidation.ts';
+import type { Consumer, SignatureKeyRecord, Store } from '../../store/types.ts';
 import { verificationKey } from './keys.ts';
 import { MemoryNonceCache } from './replay.ts';
 import { parseDictionary, serializeItem, type InnerList } from 'structured-headers';
@@ -43,13 +46,13 @@ function upstreamConfig(given: Record<string, unknown>, pem?: string): UpstreamS
 }
 
 let apiCounter = 0;
-function authenticator(cfg: SignatureAuthConfig, now = AT_CREATED, raw: Record<string, unknown> = {}, operationId = 'op') {
+function authenticator(cfg: SignatureAuthConfig, now = AT_CREATED, raw: Record<string, unknown> = {}, operationId = 'op', services: Partial<Services> = {}) {
   const api = { name: `api${apiCounter++}`, operations: {} };
   const input = {
     api,
     apiIndex: 0,
     auth: { signatures: cfg },
-    services: { logger: undefined } as unknown as Services,
+    services: { logger: undefined, ...services } as unknown as Services,
     operationId,
     operation: { raw },
     maxBodyBytes: 1024,
@@ -304,4 +307,100 @@ test('upstream signer: Ed25519 over the request as sent; the inbound verifier ac
   assert.throws(() => createUpstreamSigner(upstreamConfig({ enabled: true }), 'at'), ConfigIssueError);
   const p256 = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   assert.throws(() => createUpstreamSigner(upstreamConfig({ enabled: true, keys: [{ keyid: 'k', private_key: '${env:K}' }] }, p256), 'at'), /Ed25519/);
+});
+
+/* ------------------------------------------------------------------ store-backed keys (store_keys: true) */
+
+/** A store holding only signature keys and consumers (what StoreSignatureKeys reads), counting its queries. */
+function fakeStore(records: SignatureKeyRecord[], consumers: string[] = ['partner-ed']) {
+  const calls = { keys: 0, consumers: 0 };
+  let failing = false;
+  const byId = new Map(records.map((r) => [r.keyid, r]));
+  const store = {
+    async getSignatureKey(keyid: string) {
+      calls.keys++;
+      if (failing) throw new Error('connection refused');
+      return byId.get(keyid);
+    },
+    async getConsumer(id: string) {
+      calls.consumers++;
+      if (failing) throw new Error('connection refused');
+      return consumers.includes(id) ? ({ id, name: id, tenant: 'acme', roles: ['partner'], groups: [], plan: null, metadata: {}, createdAt: 0, updatedAt: 0 } satisfies Consumer) : undefined;
+    },
+  } as unknown as Store;
+  return { store, calls, byId, fail: (on: boolean) => void (failing = on) };
+}
+const storedEd = (extra: Partial<SignatureKeyRecord> = {}): SignatureKeyRecord => ({ keyid: 'test-key-ed25519', consumerId: 'partner-ed', algorithm: 'ed25519', publicKey: V.TEST_KEY_ED25519, secret: null, createdAt: 0, revokedAt: null, ...extra });
+const storeConfig = () => withSchemaDefaults<SignatureAuthConfig>(signatureAuthSchema, { store_keys: true, components: [], nonce: 'optional', require_content_digest: false });
+
+test('store keys: a keyid not in config is looked up in the store; the record pins the algorithm; the consumer is the identity', async () => {
+  const fake = fakeStore([storedEd()]);
+  const directory = new StoreSignatureKeys(fake.store, undefined, { now: () => AT_CREATED });
+  const a = authenticator(storeConfig(), AT_CREATED, {}, 'op', { signatureKeys: directory });
+  const identity = (await verdict(a, rfcRequest(V.B26))) as Identity;
+  assert.equal(typeof identity, 'object');
+  assert.deepEqual([identity.consumer, identity.tenant, identity.roles, identity.keyId], ['partner-ed', 'acme', ['partner'], 'test-key-ed25519']);
+  const asHmac = `("@method" "@authority");created=${V.EXAMPLE_CREATED};keyid="test-key-ed25519";alg="hmac-sha256"`;
+  assert.equal(await verdict(a, context('GET', '/foo', [['Host', 'example.com'], ['Signature-Input', `s=${asHmac}`], ['Signature', 's=:AAAA:']])), 'alg_mismatch');
+  assert.equal(fake.calls.keys, 1, 'cached');
+  // Off by default: without store_keys an API needs config keys, and a keyid not among them is never looked up.
+  assert.throws(() => authenticator(withSchemaDefaults<SignatureAuthConfig>(signatureAuthSchema, {}), AT_CREATED, {}, 'op', { signatureKeys: directory }), (e: unknown) => e instanceof ConfigIssueError && /keys/.test(e.message));
+  assert.throws(() => authenticator(storeConfig()), (e: unknown) => e instanceof ConfigIssueError && /store_keys/.test(e.message), 'store_keys without a store is a start-up error');
+});
+
+test('store keys: revoked, consumer gone, or unusable material are refused; a store failure is a 503, never a pass', async () => {
+  const fake = fakeStore([storedEd({ revokedAt: 5 })]);
+  const a = authenticator(storeConfig(), AT_CREATED, {}, 'op', { signatureKeys: new StoreSignatureKeys(fake.store, undefined) });
+  assert.equal(await verdict(a, rfcRequest(V.B26)), 'store_key_revoked');
+  const gone = fakeStore([storedEd()], []);
+  assert.equal(await verdict(authenticator(storeConfig(), AT_CREATED, {}, 'op', { signatureKeys: new StoreSignatureKeys(gone.store, undefined) }), rfcRequest(V.B26)), 'store_key_no_consumer');
+  const swapped = fakeStore([storedEd({ publicKey: V.TEST_KEY_RSA_PSS })]);
+  assert.equal(await verdict(authenticator(storeConfig(), AT_CREATED, {}, 'op', { signatureKeys: new StoreSignatureKeys(swapped.store, undefined) }), rfcRequest(V.B26)), 'store_key_unusable');
+  const down = fakeStore([storedEd()]);
+  down.fail(true);
+  assert.equal(await verdict(authenticator(storeConfig(), AT_CREATED, {}, 'op', { signatureKeys: new StoreSignatureKeys(down.store, undefined) }), rfcRequest(V.B26)), 'service_unavailable');
+});
+
+test('store keys cache: TTL, bus invalidation (key and consumer), negative cache, coalescing, and the miss budget', async () => {
+  let now = 1_000_000;
+  const fake = fakeStore([storedEd()]);
+  const bus = new LocalBus();
+  const keys = new StoreSignatureKeys(fake.store, bus, { now: () => now, ttlMs: 5000, negativeTtlMs: 5000, missesPerSecond: 10, maxNegativeEntries: 100 });
+  assert.equal((await keys.find('test-key-ed25519')).ok, true);
+  now += 4000;
+  await keys.find('test-key-ed25519');
+  assert.equal(fake.calls.keys, 1, 'within the TTL: no query');
+  now += 1001;
+  await keys.find('test-key-ed25519');
+  assert.equal(fake.calls.keys, 2, 'past the TTL: asked again');
+  // A revocation published on the bus is seen on the next lookup, TTL or not.
+  fake.byId.set('test-key-ed25519', storedEd({ revokedAt: now }));
+  await bus.publish({ signatureKeyId: 'test-key-ed25519' });
+  assert.deepEqual(await keys.find('test-key-ed25519'), { ok: false, reason: 'revoked' });
+  fake.byId.set('test-key-ed25519', storedEd());
+  await bus.publish({ consumerId: 'partner-ed' });
+  assert.equal((await keys.find('test-key-ed25519')).ok, true, 'a consumer change drops its keys too');
+  // Unknown keyids: remembered, and concurrent lookups of one keyid share one query.
+  const before = fake.calls.keys;
+  await Promise.all(Array.from({ length: 20 }, () => keys.find('nobody')));
+  await keys.find('nobody');
+  assert.equal(fake.calls.keys - before, 1);
+  // A key created later: the bus drops the negative entry.
+  fake.byId.set('nobody', storedEd({ keyid: 'nobody' }));
+  await bus.publish({ signatureKeyId: 'nobody' });
+  assert.equal((await keys.find('nobody')).ok, true);
+  // A flood of invented keyids: at most the budget (10, refilled 10/s) reaches the store.
+  now += 10_000;
+  const flood = await Promise.all(Array.from({ length: 100 }, (_, i) => keys.find(`invented-${i}`)));
+  assert.equal(flood.filter((v) => !v.ok && v.reason === 'lookup_budget').length, 90);
+  now += 6000; // past the TTL of the known key, budget refilled by the clock…
+  for (let i = 0; i < 10; i++) await keys.find(`invented-more-${i}`); // …and spent again
+  assert.deepEqual(await keys.find('invented-more-x'), { ok: false, reason: 'lookup_budget' });
+  assert.equal((await keys.find('test-key-ed25519')).ok, true, 'a known key is refreshed outside the budget');
+  // A failing store rejects (the caller fails closed) and caches nothing.
+  now += 6000;
+  fake.fail(true);
+  await assert.rejects(keys.find('test-key-ed25519'), /connection refused/);
+  fake.fail(false);
+  assert.equal((await keys.find('test-key-ed25519')).ok, true);
 });

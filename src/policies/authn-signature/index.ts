@@ -7,16 +7,17 @@ import { parseDictionary, serializeInnerList, type Dictionary, type InnerList, t
 import { ConfigIssueError } from '../../config/errors.ts';
 import type { ApiConfig, RampartConfig } from '../../config/types.ts';
 import { contentDigestOf, DigestFieldError, digestMatches, DIGEST_ALGORITHMS, fieldDigests } from '../../http/digest.ts';
-import type { Identity, PolicyBuildInput, PolicyFactory, RequestContext, RequestPolicy, UpstreamRequestSigner } from '../../pipeline/types.ts';
+import type { Identity, PolicyBuildInput, PolicyFactory, RequestContext, RequestPolicy, SignatureKeyDirectory, SignatureVerifier, UpstreamRequestSigner } from '../../pipeline/types.ts';
 import { GatewayError } from '../../problem.ts';
 import type { Consumer, Store } from '../../store/types.ts';
 import type { Authenticator, AuthenticatorBuildInput, AuthenticatorFactory } from '../authn/types.ts';
 import { ComponentError, coveredComponents, fieldLines, normaliseAuthority, parseComponent, signatureBase, type Component, type SignedMessage } from './components.ts';
 import { signBase, upstreamKey, verificationKey, type UpstreamKey, type VerificationKey } from './keys.ts';
-import { nonceCacheFor, type NonceCache } from './replay.ts';
-import { upstreamSigningSchema, type SignatureAuthConfig, type UpstreamSigningConfig } from './schema.ts';
+import { nonceCacheFor, type NonceCache, type NonceLimits } from './replay.ts';
+import { KEY_ID_PATTERN, upstreamSigningSchema, type SignatureAuthConfig, type UpstreamSigningConfig } from './schema.ts';
 
 export { signatureAuthSchema, upstreamSigningSchema, type SignatureAuthConfig, type UpstreamSigningConfig } from './schema.ts';
+export { StoreSignatureKeys, type StoreSignatureKeyOptions } from './store-keys.ts';
 
 /** Longest `Signature-Input` or `Signature` field read; longer ones are refused before parsing. */
 export const MAX_SIGNATURE_FIELD_CHARS = 8192;
@@ -27,6 +28,7 @@ const MAX_NONCE_CHARS = 256;
 /** How long a consumer looked up for a key is cached, in ms. */
 const CONSUMER_TTL_MS = 10_000;
 const ACCEPTED_DIGESTS: ReadonlySet<string> = new Set(DIGEST_ALGORITHMS);
+const KEY_ID = new RegExp(KEY_ID_PATTERN);
 
 /** Options of the authenticator for tests: the clock, in ms since the epoch. */
 export interface SignatureAuthOptions {
@@ -36,28 +38,29 @@ export interface SignatureAuthOptions {
 /** What one API's signature authentication shares across its routes: keys, the nonce cache, consumer lookups. */
 interface ApiVerifier {
   readonly keys: ReadonlyMap<string, VerificationKey>;
-  readonly nonces: NonceCache;
+  /** The store's keys, for keyids not in `keys` (`store_keys: true`). */
+  readonly storeKeys: SignatureKeyDirectory | undefined;
+  readonly nonces: { readonly cache: NonceCache; readonly limits: NonceLimits };
   consumer(id: string): Promise<Consumer | undefined>;
 }
 
 const apiVerifiers = new WeakMap<ApiConfig, ApiVerifier>();
-/** Memory nonce caches per gateway process (its counters) and API, so a reload does not forget accepted nonces. */
-const nonceCaches = new WeakMap<object, Map<string, { readonly cache: NonceCache; readonly params: string }>>();
+/**
+ * One nonce cache per gateway process (its counters), whatever the APIs and reloads: a reload that changes an
+ * API's window or quota, or renames it, must not forget the nonces already accepted (a captured request would be
+ * accepted again). Each API passes its own limits; nonces are remembered by key id.
+ */
+const nonceCaches = new WeakMap<object, NonceCache>();
 
-function nonceCache(input: AuthenticatorBuildInput, config: SignatureAuthConfig): NonceCache {
-  const windowMs = (config.max_age_seconds + 2 * config.clock_skew_seconds) * 1000;
+function nonceCache(input: AuthenticatorBuildInput, config: SignatureAuthConfig): { readonly cache: NonceCache; readonly limits: NonceLimits } {
+  const limits = { windowMs: (config.max_age_seconds + 2 * config.clock_skew_seconds) * 1000, perKey: config.max_nonces_per_key };
   const owner: object = input.services.counters ?? input.services;
-  let byApi = nonceCaches.get(owner);
-  if (!byApi) {
-    byApi = new Map();
-    nonceCaches.set(owner, byApi);
+  let cache = nonceCaches.get(owner);
+  if (!cache) {
+    cache = nonceCacheFor(input.services.counters, limits.windowMs, limits.perKey);
+    nonceCaches.set(owner, cache);
   }
-  const params = `${windowMs}/${config.max_nonces_per_key}`;
-  const known = byApi.get(input.api.name);
-  if (known?.params === params) return known.cache;
-  const cache = nonceCacheFor(input.services.counters, windowMs, config.max_nonces_per_key);
-  byApi.set(input.api.name, { cache, params });
-  return cache;
+  return { cache, limits };
 }
 
 function apiVerifier(input: AuthenticatorBuildInput, config: SignatureAuthConfig, at: string): ApiVerifier {
@@ -65,10 +68,14 @@ function apiVerifier(input: AuthenticatorBuildInput, config: SignatureAuthConfig
   if (known) return known;
   const keys = new Map<string, VerificationKey>();
   for (const [keyid, key] of Object.entries(config.keys)) keys.set(keyid, verificationKey(keyid, key, `${at}.keys.${keyid}`));
+  if (keys.size === 0 && !config.store_keys) throw new ConfigIssueError(`${at}.keys`, 'needs at least one key', 'add keys: { <keyid>: { consumer: …, algorithm: …, public_key: … } }, or set store_keys: true');
+  const storeKeys = config.store_keys ? input.services.signatureKeys : undefined;
+  if (config.store_keys && !storeKeys) throw new ConfigIssueError(`${at}.store_keys`, 'store-backed signature keys need the store; it was not started');
   const store = input.services.store as Store | undefined;
   const cache = new Map<string, { consumer: Consumer | undefined; until: number }>();
   const verifier: ApiVerifier = {
     keys,
+    storeKeys,
     nonces: nonceCache(input, config),
     async consumer(id) {
       if (!store) return undefined;
@@ -165,7 +172,6 @@ export function createSignatureAuthenticator(input: AuthenticatorBuildInput, opt
   const { label, max_age_seconds: maxAge, clock_skew_seconds: skew } = config;
   const nonceRequired = config.nonce === 'required';
   const requireDigest = config.require_content_digest;
-  const scope = input.api.name;
 
   const verify = async (ctx: RequestContext, inputField: string | undefined, signatureField: string | undefined): Promise<Identity> => {
     if (inputField === undefined || signatureField === undefined) throw refused(ctx, 'incomplete');
@@ -188,9 +194,27 @@ export function createSignatureAuthenticator(input: AuthenticatorBuildInput, opt
 
     const keyid = params.get('keyid');
     if (typeof keyid !== 'string') throw refused(ctx, 'no_keyid');
-    const key = verifier.keys.get(keyid);
+    let key: SignatureVerifier | undefined = verifier.keys.get(keyid);
+    /** The consumer of a store key, read with the key (undefined for config keys: looked up below). */
+    let storeConsumer: Consumer | undefined;
     // An unknown keyid is no guess at a known key: it is not counted per key id (it would let anyone fill counters).
-    if (key === undefined) throw refused(ctx, 'unknown_key');
+    if (key === undefined) {
+      if (!verifier.storeKeys || !KEY_ID.test(keyid)) throw refused(ctx, 'unknown_key');
+      let verdict;
+      try {
+        verdict = await verifier.storeKeys.find(keyid);
+      } catch (error) {
+        // Fail closed, but not as the client's fault: the store could not say whether the key is valid.
+        throw new GatewayError('service_unavailable', 'signature key store unavailable', { cause: error });
+      }
+      if (!verdict.ok) {
+        if (verdict.reason === 'unknown') throw refused(ctx, 'unknown_key');
+        if (verdict.reason === 'lookup_budget') throw refused(ctx, 'unknown_key_lookup_budget');
+        throw refused(ctx, `store_key_${verdict.reason}`, keyid);
+      }
+      key = verdict.key;
+      storeConsumer = verdict.consumer;
+    }
     const alg = params.get('alg');
     if (alg !== undefined && alg !== key.algorithm) throw refused(ctx, 'alg_mismatch', keyid);
 
@@ -242,16 +266,19 @@ export function createSignatureAuthenticator(input: AuthenticatorBuildInput, opt
     }
 
     if (nonce !== undefined && !ctx.revalidating) {
-      const verdict = await verifier.nonces.remember(ctx, `${scope}\0${keyid}`, nonce as string);
+      // By keyid alone, not by API: a nonce is single-use for its key wherever it is presented (a renamed API too).
+      const verdict = await verifier.nonces.cache.remember(ctx, keyid, nonce as string, verifier.nonces.limits);
       if (verdict === 'replayed') throw refused(ctx, 'replayed', keyid);
       if (verdict === 'key_over_quota') throw refused(ctx, 'nonce_quota', keyid);
     }
 
-    let consumer: Consumer | undefined;
-    try {
-      consumer = await verifier.consumer(key.consumer);
-    } catch (error) {
-      throw new GatewayError('service_unavailable', 'consumer store unavailable', { cause: error });
+    let consumer: Consumer | undefined = storeConsumer;
+    if (!consumer) {
+      try {
+        consumer = await verifier.consumer(key.consumer);
+      } catch (error) {
+        throw new GatewayError('service_unavailable', 'consumer store unavailable', { cause: error });
+      }
     }
     return Object.freeze({
       subject: key.consumer,

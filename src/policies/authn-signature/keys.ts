@@ -24,6 +24,46 @@ function publicKeyFrom(text: string): KeyObject {
   return createPublicKey(trimmed);
 }
 
+/** Why `key` cannot verify `algorithm` (Ed25519; EC P-256; RSA of at least 2048 bits, plain or RSA-PSS), or undefined. */
+function keyTypeProblem(algorithm: Exclude<SignatureAlgorithm, 'hmac-sha256'>, key: KeyObject): string | undefined {
+  const type = key.asymmetricKeyType;
+  const details = key.asymmetricKeyDetails;
+  if (algorithm === 'ed25519' && type === 'ed25519') return undefined;
+  if (algorithm === 'ecdsa-p256-sha256' && type === 'ec') return details?.namedCurve === 'prime256v1' ? undefined : `is an EC key on ${details?.namedCurve ?? 'an unknown curve'}, which ${algorithm} cannot use (P-256 only)`;
+  if (algorithm === 'rsa-pss-sha512' && (type === 'rsa' || type === 'rsa-pss')) {
+    const bits = details?.modulusLength ?? 0;
+    return bits >= 2048 ? undefined : `is a ${bits}-bit RSA key, which ${algorithm} cannot use (at least 2048 bits)`;
+  }
+  return `is a ${type ?? 'unknown'} key, which ${algorithm} cannot use`;
+}
+
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
+
+/**
+ * Checks a partner's public key offered through the admin API for a store-backed key: PEM (SPKI; PKCS#1 for RSA) or
+ * a JWK, parsed by `node:crypto`, of the pinned algorithm's type (Ed25519; EC P-256; RSA ≥ 2048 bits). Private key
+ * material is refused (it would otherwise be accepted and its public half derived, leaving the private key stored
+ * in clear). Returns the problem (never echoing the key), or undefined when the key is usable.
+ */
+export function publicKeyProblem(algorithm: Exclude<SignatureAlgorithm, 'hmac-sha256'>, text: string): string | undefined {
+  const trimmed = text.trim();
+  let key: KeyObject;
+  try {
+    if (trimmed.startsWith('{')) {
+      const jwk = JSON.parse(trimmed) as Record<string, unknown>;
+      if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) return 'is not a PEM or JWK public key';
+      if (PRIVATE_JWK_MEMBERS.some((m) => m in jwk)) return 'is a private or secret JWK; give the public key only';
+    } else if (/PRIVATE KEY-----/.test(trimmed)) {
+      return 'is a private key; give the public key only (PEM -----BEGIN PUBLIC KEY-----)';
+    }
+    key = publicKeyFrom(trimmed);
+  } catch {
+    return 'is not a PEM or JWK public key';
+  }
+  if (key.type !== 'public') return 'is not a public key';
+  return keyTypeProblem(algorithm, key);
+}
+
 /**
  * Builds the verification key of `config` (config path `at`): the public key must be of the pinned algorithm's
  * type (Ed25519; EC P-256; RSA of at least 2048 bits, plain or RSA-PSS); an HMAC secret must be base64 of at least
@@ -58,13 +98,8 @@ export function verificationKey(keyid: string, config: SignatureKeyConfig, at: s
   } catch (error) {
     throw new ConfigIssueError(`${at}.public_key`, 'is not a PEM or JWK public key', 'paste the PEM (-----BEGIN PUBLIC KEY-----) or a JWK, or reference its file', { cause: error });
   }
-  const type = key.asymmetricKeyType;
-  const details = key.asymmetricKeyDetails;
-  const ok =
-    (algorithm === 'ed25519' && type === 'ed25519') ||
-    (algorithm === 'ecdsa-p256-sha256' && type === 'ec' && details?.namedCurve === 'prime256v1') ||
-    (algorithm === 'rsa-pss-sha512' && (type === 'rsa' || type === 'rsa-pss') && (details?.modulusLength ?? 0) >= 2048);
-  if (!ok) throw new ConfigIssueError(`${at}.public_key`, `is a ${type ?? 'unknown'} key, which ${algorithm} cannot use`, `give a key of the pinned algorithm (${algorithm})`);
+  const problem = keyTypeProblem(algorithm, key);
+  if (problem) throw new ConfigIssueError(`${at}.public_key`, problem, `give a key of the pinned algorithm (${algorithm})`);
   const check = (data: Buffer, signature: Buffer): boolean => {
     if (fixed !== undefined && signature.length !== fixed) return false;
     switch (algorithm) {

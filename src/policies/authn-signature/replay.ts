@@ -16,7 +16,14 @@ export type NonceVerdict = 'new' | 'replayed' | 'key_over_quota';
 
 /** Remembers the nonce of each accepted signature for the age window, so a signature is accepted once. */
 export interface NonceCache {
-  remember(ctx: RequestContext | undefined, keyid: string, nonce: string): Promise<NonceVerdict>;
+  /** `limits`: this API's window and per-key quota (default: the ones the cache was made with). */
+  remember(ctx: RequestContext | undefined, keyid: string, nonce: string, limits?: NonceLimits): Promise<NonceVerdict>;
+}
+
+/** How long a nonce is remembered, and how many live nonces one key may have. */
+export interface NonceLimits {
+  readonly windowMs: number;
+  readonly perKey: number;
 }
 
 const unavailable = (cause?: unknown) => new GatewayError('service_unavailable', 'signature nonce cache unavailable; fails closed', { cause, headers: { 'retry-after': '1' } });
@@ -32,7 +39,8 @@ const hash = (text: string) => createHash('sha256').update(text).digest('base64u
 export function nonceCacheFor(counters: Counters | undefined, windowMs: number, perKey: number): NonceCache {
   if (!counters || counters.shared.kind === 'memory') return new MemoryNonceCache(windowMs, perKey);
   return {
-    async remember(ctx, keyid, nonce) {
+    async remember(ctx, keyid, nonce, limits = { windowMs, perKey }) {
+      const { windowMs, perKey } = limits;
       const nonceKey = hash(`${keyid}\0${nonce}`);
       const keyKey = `k:${hash(keyid)}`;
       try {
@@ -69,16 +77,20 @@ export class MemoryNonceCache implements NonceCache {
     return this.#nonces.size;
   }
 
-  remember(_ctx: RequestContext | undefined, keyid: string, nonce: string): Promise<NonceVerdict> {
+  remember(_ctx: RequestContext | undefined, keyid: string, nonce: string, limits?: NonceLimits): Promise<NonceVerdict> {
     const now = this.#now();
     this.#sweep(now);
     const keyHash = hash(keyid);
     const nonceKey = hash(`${keyid}\0${nonce}`);
-    if (this.#nonces.has(nonceKey)) return Promise.resolve('replayed');
+    // Entries of different windows (APIs, or one API before and after a reload) expire out of insertion order: an
+    // expired one the sweep has not reached yet is only held a little longer, never taken for a live one.
+    const seen = this.#nonces.get(nonceKey);
+    if (seen && seen.expiresAt > now) return Promise.resolve('replayed');
     const live = this.#perKey.get(keyHash) ?? 0;
-    if (live >= this.#maxPerKey) return Promise.resolve('key_over_quota');
+    if (live >= (limits?.perKey ?? this.#maxPerKey)) return Promise.resolve('key_over_quota');
     if (this.#nonces.size >= this.#maxEntries) return Promise.reject(unavailable());
-    this.#nonces.set(nonceKey, { expiresAt: now + this.#windowMs, keyHash });
+    if (seen) this.#forget(nonceKey, seen.keyHash);
+    this.#nonces.set(nonceKey, { expiresAt: now + (limits?.windowMs ?? this.#windowMs), keyHash });
     this.#perKey.set(keyHash, live + 1);
     return Promise.resolve('new');
   }
@@ -86,10 +98,14 @@ export class MemoryNonceCache implements NonceCache {
   #sweep(now: number): void {
     for (const [key, entry] of this.#nonces) {
       if (entry.expiresAt > now) break;
-      this.#nonces.delete(key);
-      const live = (this.#perKey.get(entry.keyHash) ?? 1) - 1;
-      if (live <= 0) this.#perKey.delete(entry.keyHash);
-      else this.#perKey.set(entry.keyHash, live);
+      this.#forget(key, entry.keyHash);
     }
+  }
+
+  #forget(nonceKey: string, keyHash: string): void {
+    this.#nonces.delete(nonceKey);
+    const live = (this.#perKey.get(keyHash) ?? 1) - 1;
+    if (live <= 0) this.#perKey.delete(keyHash);
+    else this.#perKey.set(keyHash, live);
   }
 }

@@ -20,19 +20,19 @@ export const DEFAULT_REQUIRED_COMPONENTS: readonly string[] = ['@method', '@targ
 /** Default components of the gateway's signature on upstream requests (each covered when the request has it). */
 export const DEFAULT_UPSTREAM_COMPONENTS: readonly string[] = ['@method', '@authority', '@path', '@query', 'content-type', 'content-digest', 'x-rampart-identity'];
 
-const KEY_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.:@/+=-]{0,127}$';
+/** The keyid pattern (the store's signature keys use the same, src/store/common.ts `SIGNATURE_KEY_ID`). */
+export const KEY_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.:@/+=-]{0,127}$';
 
 /** `apis[].auth.signatures`: HTTP Message Signatures (RFC 9421) as an authentication method. */
 export const signatureAuthSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['keys'],
   description:
-    'Accept HTTP Message Signatures (RFC 9421, `Signature-Input` + `Signature`) for operations whose OpenAPI security names an `http` scheme with `scheme: signature`. The signature\'s `keyid` names a key below, which names its consumer. See docs/message-signatures.md.',
+    'Accept HTTP Message Signatures (RFC 9421, `Signature-Input` + `Signature`) for operations whose OpenAPI security names an `http` scheme with `scheme: signature`. The signature\'s `keyid` names a key below (or, with `store_keys`, one created through the admin API), which names its consumer. See docs/message-signatures.md.',
   properties: {
     keys: {
       type: 'object',
-      minProperties: 1,
+      default: {},
       maxProperties: 10000,
       propertyNames: { pattern: KEY_ID_PATTERN },
       additionalProperties: {
@@ -58,7 +58,13 @@ export const signatureAuthSchema = {
           scopes: { type: 'array', maxItems: 256, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 256 }, default: [], description: 'Scopes the identity of this key carries (for OpenAPI security scopes and rules).' },
         },
       },
-      description: 'Keys by `keyid`. Each is pinned to one consumer and one algorithm.',
+      description: 'Keys by `keyid`. Each is pinned to one consumer and one algorithm. At least one unless `store_keys` is on; a keyid here wins over a store key of the same id.',
+    },
+    store_keys: {
+      type: 'boolean',
+      default: false,
+      description:
+        'Also accept the signature keys of the store (created per consumer with `POST /admin/v1/consumers/{id}/signature-keys`) for keyids not listed in `keys`. Lookups are cached for 5 s; a revocation takes effect at once on every instance sharing the invalidation bus (Redis counters), and within 5 s otherwise. Lookups of never-seen keyids are limited to 50 per second per process.',
     },
     components: {
       ...componentList(
@@ -118,6 +124,7 @@ export interface SignatureKeyConfig {
 
 export interface SignatureAuthConfig {
   readonly keys: Readonly<Record<string, SignatureKeyConfig>>;
+  readonly store_keys: boolean;
   readonly components: readonly string[];
   readonly operations: Readonly<Record<string, { readonly components: readonly string[] }>>;
   readonly require_content_digest: boolean;

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { checkConsumerInput, checkKeyPatch, checkLabels, checkMetadata, definedOnly, newConsumerId, newEventId, notifySinks, pageLimit } from '../common.ts';
+import { checkConsumerInput, checkKeyPatch, checkLabels, checkMetadata, checkSignatureKeyInput, definedOnly, newConsumerId, newEventId, notifySinks, pageLimit } from '../common.ts';
 import {
   StoreError,
   type AdminEvent,
@@ -12,12 +12,14 @@ import {
   type NewAdminEvent,
   type NewApiKey,
   type NewConsumer,
+  type NewSignatureKey,
+  type SignatureKeyRecord,
   type Store,
   type StoreChanges,
 } from '../types.ts';
 import { POSTGRES_MIGRATIONS } from './migrations.ts';
 import { inTransaction } from './transaction.ts';
-import { consumerFromRow, ENCRYPTED_COLUMNS, eventFromRow, keyFromRow, parsedJson, STORE_PURPOSES, type Row } from '../rows.ts';
+import { consumerFromRow, ENCRYPTED_COLUMNS, eventFromRow, keyFromRow, parsedJson, ROW_ID_COLUMN, signatureKeyFromRow, STORE_PURPOSES, type Row } from '../rows.ts';
 import type { FieldCipher } from '../encryption/cipher.ts';
 import { requireKeyring } from '../encryption/config.ts';
 import { encryptExistingRows, openFieldCipher, rotateDataKeys, type KeySql, type RotationReport } from '../encryption/data-keys.ts';
@@ -110,7 +112,8 @@ export class PostgresStore implements Store {
       }
       const sql = keySql(client);
       this.#cipher = await openFieldCipher(sql, 'data_keys', this.#keyring, STORE_PURPOSES, async (purpose, cipher) => {
-        await encryptExistingRows(sql, cipher, purpose, 'id', ENCRYPTED_COLUMNS[purpose as keyof typeof ENCRYPTED_COLUMNS]);
+        const table = purpose as keyof typeof ENCRYPTED_COLUMNS;
+        await encryptExistingRows(sql, cipher, table, ROW_ID_COLUMN[table], ENCRYPTED_COLUMNS[table]);
       });
     });
   }
@@ -191,6 +194,7 @@ export class PostgresStore implements Store {
   async deleteConsumer(id: string, now = Date.now()): Promise<boolean> {
     return this.#transaction(async (client) => {
       await client.query('UPDATE api_keys SET revoked_at = $1, updated_at = $1 WHERE consumer_id = $2 AND revoked_at IS NULL', [now, id]);
+      await client.query('UPDATE signature_keys SET revoked_at = $1 WHERE consumer_id = $2 AND revoked_at IS NULL', [now, id]);
       const result = await client.query('DELETE FROM consumers WHERE id = $1', [id]);
       return (result.rowCount ?? 0) > 0;
     });
@@ -255,6 +259,43 @@ export class PostgresStore implements Store {
       'UPDATE api_keys AS k SET last_used_at = GREATEST(COALESCE(k.last_used_at, 0), t.at) FROM unnest($1::text[], $2::bigint[]) AS t(id, at) WHERE k.id = t.id',
       [ids, times],
     );
+  }
+
+  async createSignatureKey(key: NewSignatureKey, now = Date.now()): Promise<SignatureKeyRecord> {
+    checkSignatureKeyInput(key);
+    return this.#transaction(async (client) => {
+      // FOR SHARE: a consumer deleted concurrently cannot leave a live key behind.
+      const exists = await client.query('SELECT 1 FROM consumers WHERE id = $1 FOR SHARE', [key.consumerId]);
+      if (exists.rowCount === 0) throw new StoreError('not_found', `consumer ${key.consumerId} does not exist`);
+      try {
+        const { rows } = await client.query(
+          'INSERT INTO signature_keys (keyid, consumer_id, algorithm, public_key, secret, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *',
+          [key.keyid, key.consumerId, key.algorithm, key.publicKey, this.#cipher.sealJson('signature_keys', key.keyid, 'secret', key.secret), now],
+        );
+        return signatureKeyFromRow(rows[0] as Row, this.#cipher);
+      } catch (error) {
+        if ((error as { code?: string }).code === '23505') throw new StoreError('conflict', `signature key ${key.keyid} already exists`, { cause: error, field: 'keyid' });
+        throw error;
+      }
+    });
+  }
+
+  async getSignatureKey(keyid: string): Promise<SignatureKeyRecord | undefined> {
+    const { rows } = await this.#pool.query('SELECT * FROM signature_keys WHERE keyid = $1', [keyid]);
+    return rows[0] ? signatureKeyFromRow(rows[0] as Row, this.#cipher) : undefined;
+  }
+
+  async listSignatureKeys(options: ListOptions & { readonly consumerId?: string } = {}): Promise<SignatureKeyRecord[]> {
+    const { rows } = await this.#pool.query(
+      'SELECT * FROM signature_keys WHERE keyid COLLATE "C" > $1 AND ($2::text IS NULL OR consumer_id = $2) ORDER BY keyid COLLATE "C" LIMIT $3',
+      [options.after ?? '', options.consumerId ?? null, pageLimit(options.limit)],
+    );
+    return rows.map((r: Row) => signatureKeyFromRow(r, this.#cipher));
+  }
+
+  async revokeSignatureKey(keyid: string, now = Date.now()): Promise<SignatureKeyRecord | undefined> {
+    const { rows } = await this.#pool.query('UPDATE signature_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE keyid = $2 RETURNING *', [now, keyid]);
+    return rows[0] ? signatureKeyFromRow(rows[0] as Row, this.#cipher) : undefined;
   }
 
   async changesSince(since: number): Promise<StoreChanges> {

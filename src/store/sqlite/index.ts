@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
-import { checkConsumerInput, checkKeyPatch, checkLabels, checkMetadata, definedOnly, newConsumerId, newEventId, notifySinks, pageLimit } from '../common.ts';
+import { checkConsumerInput, checkKeyPatch, checkLabels, checkMetadata, checkSignatureKeyInput, definedOnly, newConsumerId, newEventId, notifySinks, pageLimit } from '../common.ts';
 import {
   StoreError,
   type AdminEvent,
@@ -14,11 +14,13 @@ import {
   type NewAdminEvent,
   type NewApiKey,
   type NewConsumer,
+  type NewSignatureKey,
+  type SignatureKeyRecord,
   type Store,
   type StoreChanges,
 } from '../types.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
-import { consumerFromRow, ENCRYPTED_COLUMNS, eventFromRow, jsonText, keyFromRow, STORE_PURPOSES } from '../rows.ts';
+import { consumerFromRow, ENCRYPTED_COLUMNS, eventFromRow, jsonText, keyFromRow, ROW_ID_COLUMN, signatureKeyFromRow, STORE_PURPOSES } from '../rows.ts';
 import { dataKeyRow, FieldCipher, newDataKey } from '../encryption/cipher.ts';
 import { requireKeyring } from '../encryption/config.ts';
 import { insertDataKeySql, insertParams, rotateDataKeys, sealedRow, selectDataKeysSql, upgradeSql, type KeySql, type RotationReport } from '../encryption/data-keys.ts';
@@ -86,18 +88,20 @@ export class SqliteStore implements Store {
         this.#db.prepare(toSqlite(insertDataKeySql('data_keys'))).run(...(insertParams(row) as SQLInputValue[]));
         opened.add(row, key);
         const columns = ENCRYPTED_COLUMNS[purpose];
-        const { select, update } = upgradeSql(purpose, 'id', columns);
+        const idColumn = ROW_ID_COLUMN[purpose];
+        const { select, update } = upgradeSql(purpose, idColumn, columns);
         const statement = this.#db.prepare(toSqlite(update));
         for (const existing of this.#db.prepare(select).all()) {
-          statement.run(...(sealedRow(opened, purpose, 'id', columns, existing) as SQLInputValue[]));
+          statement.run(...(sealedRow(opened, purpose, idColumn, columns, existing) as SQLInputValue[]));
           upgraded++;
         }
       }
       return opened;
     });
-    // The upgrade rewrote rows held in clear: move the new pages into the database file now, so neither the WAL
-    // nor the main file keeps the old plaintext (secure_delete zeroed the freed cells).
-    if (upgraded > 0) this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    // The upgrade rewrote rows held in clear: move the new pages into the database file, then rebuild it. An older
+    // version freed pages without zeroing them (deleted consumers, earlier values): secure_delete only zeroes what
+    // is freed from now on, so only VACUUM leaves the file with no plaintext copy.
+    if (upgraded > 0) this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);');
     return cipher;
   }
 
@@ -177,6 +181,7 @@ export class SqliteStore implements Store {
   async deleteConsumer(id: string, now = Date.now()): Promise<boolean> {
     return this.#transaction(() => {
       this.#db.prepare('UPDATE api_keys SET revoked_at = ?, updated_at = ? WHERE consumer_id = ? AND revoked_at IS NULL').run(now, now, id);
+      this.#db.prepare('UPDATE signature_keys SET revoked_at = ? WHERE consumer_id = ? AND revoked_at IS NULL').run(now, id);
       return Number(this.#db.prepare('DELETE FROM consumers WHERE id = ?').run(id).changes) > 0;
     });
   }
@@ -250,6 +255,39 @@ export class SqliteStore implements Store {
     this.#transaction(() => {
       for (const [id, at] of entries) statement.run(at, id);
     });
+  }
+
+  async createSignatureKey(key: NewSignatureKey, now = Date.now()): Promise<SignatureKeyRecord> {
+    checkSignatureKeyInput(key);
+    this.#transaction(() => {
+      if (!this.#db.prepare('SELECT 1 FROM consumers WHERE id = ?').get(key.consumerId)) throw new StoreError('not_found', `consumer ${key.consumerId} does not exist`);
+      try {
+        this.#db
+          .prepare('INSERT INTO signature_keys (keyid, consumer_id, algorithm, public_key, secret, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+          .run(key.keyid, key.consumerId, key.algorithm, key.publicKey, this.#cipher.sealJson('signature_keys', key.keyid, 'secret', key.secret), now);
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new StoreError('conflict', `signature key ${key.keyid} already exists`, { cause: error, field: 'keyid' });
+        throw error;
+      }
+    });
+    return (await this.getSignatureKey(key.keyid))!;
+  }
+
+  async getSignatureKey(keyid: string): Promise<SignatureKeyRecord | undefined> {
+    const row = this.#db.prepare('SELECT * FROM signature_keys WHERE keyid = ?').get(keyid);
+    return row ? signatureKeyFromRow(row, this.#cipher) : undefined;
+  }
+
+  async listSignatureKeys(options: ListOptions & { readonly consumerId?: string } = {}): Promise<SignatureKeyRecord[]> {
+    const rows = this.#db
+      .prepare('SELECT * FROM signature_keys WHERE keyid > ? AND (? IS NULL OR consumer_id = ?) ORDER BY keyid LIMIT ?')
+      .all(options.after ?? '', options.consumerId ?? null, options.consumerId ?? null, pageLimit(options.limit));
+    return rows.map((r) => signatureKeyFromRow(r, this.#cipher));
+  }
+
+  async revokeSignatureKey(keyid: string, now = Date.now()): Promise<SignatureKeyRecord | undefined> {
+    this.#db.prepare('UPDATE signature_keys SET revoked_at = ? WHERE keyid = ? AND revoked_at IS NULL').run(now, keyid);
+    return this.getSignatureKey(keyid);
   }
 
   async changesSince(since: number): Promise<StoreChanges> {

@@ -63,4 +63,21 @@ export const SQLITE_MIGRATIONS: readonly { readonly version: number; readonly na
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: 'signature keys (RFC 9421 partner keys)',
+    // `secret` holds an envelope on every row (the HMAC secret, or null for an asymmetric key): SqliteStore seals it.
+    sql: `
+      CREATE TABLE signature_keys (
+        keyid TEXT PRIMARY KEY,
+        consumer_id TEXT NOT NULL,
+        algorithm TEXT NOT NULL CHECK (algorithm IN ('ed25519', 'ecdsa-p256-sha256', 'rsa-pss-sha512', 'hmac-sha256')),
+        public_key TEXT,
+        secret TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+      ) STRICT;
+      CREATE INDEX signature_keys_consumer ON signature_keys (consumer_id);
+    `,
+  },
 ];
