@@ -4,6 +4,8 @@ import { parseDictionary } from 'structured-headers';
 /** The algorithms of RFC 9530's registry that are not deprecated; the others are never trusted (§6, §7.2). */
 export const DIGEST_ALGORITHMS = ['sha-256', 'sha-512'] as const;
 export type DigestAlgorithm = (typeof DIGEST_ALGORITHMS)[number];
+/** {@link DIGEST_ALGORITHMS} as the set `fieldDigests` takes. */
+export const ACCEPTED_DIGESTS: ReadonlySet<string> = new Set(DIGEST_ALGORITHMS);
 
 const HASH: Readonly<Record<DigestAlgorithm, { readonly node: string; readonly bytes: number }>> = {
   'sha-256': { node: 'sha256', bytes: 32 },

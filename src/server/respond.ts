@@ -1,6 +1,6 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { contentDigestOf, digestFieldOf, digestHash, digestMatches, DIGEST_ALGORITHMS, fieldDigests, type DigestAlgorithm } from '../http/digest.ts';
+import { ACCEPTED_DIGESTS, contentDigestOf, digestFieldOf, digestHash, digestMatches, fieldDigests, type DigestAlgorithm } from '../http/digest.ts';
 import type { GatewayError } from '../problem.ts';
 import { problemResponse } from '../http/problem-response.ts';
 import type { RequestContext } from '../pipeline/types.ts';
@@ -136,7 +136,6 @@ function digestTrailers(ctx: RequestContext, headers: OutgoingHttpHeaders, statu
 }
 
 const EMPTY = Buffer.alloc(0);
-const ACCEPTED_DIGESTS: ReadonlySet<string> = new Set(DIGEST_ALGORITHMS);
 
 function noop(): void {}
 

@@ -225,7 +225,7 @@ function mapStoreError(error: unknown): unknown {
 }
 
 /** Reads a JSON object body up to `limit` bytes (413 past it, 415 unless JSON, 400 when malformed). */
-async function readJson(req: IncomingMessage, limit: number): Promise<Body> {
+export async function readJson(req: IncomingMessage, limit: number): Promise<Body> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   const chunks: Buffer[] = [];
   let size = 0;

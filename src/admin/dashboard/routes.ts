@@ -2,9 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../log.ts';
 import { GatewayError } from '../../problem.ts';
 import { createHash } from 'node:crypto';
-import { isIP } from 'node:net';
 import type { DashboardConfig } from '../api/schema.ts';
 import { ADMIN_API_BASE, sendJson, type AdminServer } from '../server.ts';
+import { readJson } from '../api/routes.ts';
+import { clientNetwork } from '../../policies/ratelimit/keys.ts';
 import { DASHBOARD_HEADERS, type Asset } from './assets.ts';
 import { DashboardSessions, sameOrigin, sessionCookie } from './sessions.ts';
 
@@ -24,37 +25,13 @@ export interface DashboardOptions {
   readonly now?: () => number;
 }
 
+/** The login's token. JSON only, judged before the body is read: a cross-site form cannot send JSON without a CORS preflight, which this listener never grants. */
 async function readLogin(req: IncomingMessage): Promise<string> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  // JSON only: a cross-site form cannot send it without a CORS preflight, which this listener never grants.
   if (type !== 'application/json') throw new GatewayError('unsupported_media_type', 'dashboard login expects application/json');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_LOGIN_BODY) throw new GatewayError('payload_too_large', 'dashboard login body too large');
-    chunks.push(chunk);
-  }
-  let token: unknown;
-  try {
-    token = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { token?: unknown } | null)?.token;
-  } catch (error) {
-    throw new GatewayError('bad_request', 'dashboard login: malformed JSON', { cause: error });
-  }
+  const token = (await readJson(req, MAX_LOGIN_BODY))['token'];
   if (typeof token !== 'string' || token.length === 0 || token.length > 512) throw new GatewayError('validation_failed', 'dashboard login: token missing', { errors: [{ pointer: 'body/token', message: 'must be a string' }] });
   return token;
-}
-
-/** The client a failed login is counted against: the IPv4 address, or the IPv6 /64 (one host's usual allocation). */
-function clientKey(address: string | undefined): string {
-  if (address === undefined) return 'unknown';
-  const ip = address.startsWith('::ffff:') ? address.slice(7) : address;
-  if (isIP(ip) !== 6) return ip;
-  const groups = ip.split('::');
-  const head = groups[0] ? groups[0].split(':') : [];
-  const tail = groups.length > 1 && groups[1] ? groups[1].split(':') : [];
-  const full = [...head, ...Array<string>(8 - head.length - tail.length).fill('0'), ...tail];
-  return `${full.slice(0, 4).join(':')}::/64`;
 }
 
 /**
@@ -124,7 +101,8 @@ export function registerDashboard(admin: AdminServer, options: DashboardOptions)
     `${ADMIN_API_BASE}/session`,
     async (req, res) => {
       const ip = req.socket.remoteAddress ?? 'unknown';
-      const client = clientKey(req.socket.remoteAddress);
+      // IPv4 as is, IPv6 by its /64 (one host's usual allocation), as rate limits count clients.
+      const client = clientNetwork(ip);
       if (!sameOrigin(req)) throw new GatewayError('csrf_failed', 'dashboard login from another origin');
       const wait = failures.blocked(client);
       if (wait !== undefined) throw new GatewayError('auth_backoff', 'dashboard login: too many failures', { headers: { 'retry-after': String(wait) } });

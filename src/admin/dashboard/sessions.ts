@@ -38,6 +38,7 @@ export interface SessionView {
 }
 
 const SAFE = new Set(['GET', 'HEAD']);
+const PRESENTED = new RegExp(`(?:^|;)\\s*${SESSION_COOKIE}\\s*=`, 'i');
 
 function digest(value: string): string {
   return createHash('sha256').update(value).digest('hex');
@@ -142,7 +143,7 @@ export class DashboardSessions {
 
   /** Whether the request carries a session cookie at all (then it is judged by the session, never by a bearer token). */
   presented(req: IncomingMessage): boolean {
-    return /(?:^|;)\s*rampart_admin_session\s*=/i.test(req.headers.cookie ?? '');
+    return PRESENTED.test(req.headers.cookie ?? '');
   }
 
   /**

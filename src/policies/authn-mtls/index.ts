@@ -4,10 +4,9 @@ import type { Identity, RequestContext } from '../../pipeline/types.ts';
 import { GatewayError } from '../../problem.ts';
 import type { Consumer, Store } from '../../store/types.ts';
 import type { Authenticator, AuthenticatorFactory } from '../authn/types.ts';
+import { cachedConsumerLookup } from '../authn/consumers.ts';
 import type { MtlsAuthConfig } from './schema.ts';
 
-/** How long a consumer looked up for a certificate is cached, in ms. */
-const CONSUMER_TTL_MS = 10_000;
 
 /** The TLS socket a request arrived on (HTTP/1.1 or HTTP/2), or undefined over plain HTTP. */
 export function tlsSocketOf(ctx: RequestContext): TLSSocket | undefined {
@@ -33,15 +32,7 @@ export function certificateNames(cert: { subject?: Partial<Record<string, string
  */
 export function createMtlsAuthenticator(config: MtlsAuthConfig, store: Store | undefined): Authenticator {
   const mapping = new Map(Object.entries(config.consumers));
-  const cache = new Map<string, { consumer: Consumer | undefined; until: number }>();
-  const lookup = async (id: string): Promise<Consumer | undefined> => {
-    if (!store) return undefined;
-    const hit = cache.get(id);
-    if (hit && hit.until > Date.now()) return hit.consumer;
-    const consumer = await store.getConsumer(id);
-    cache.set(id, { consumer, until: Date.now() + CONSUMER_TTL_MS });
-    return consumer;
-  };
+  const lookup = cachedConsumerLookup(store);
   return {
     method: 'mtls',
     kind: 'mutualTLS',

@@ -6,11 +6,12 @@ import { randomBytes } from 'node:crypto';
 import { parseDictionary, serializeInnerList, type Dictionary, type InnerList, type Item } from 'structured-headers';
 import { ConfigIssueError } from '../../config/errors.ts';
 import type { ApiConfig, RampartConfig } from '../../config/types.ts';
-import { contentDigestOf, DigestFieldError, digestMatches, DIGEST_ALGORITHMS, fieldDigests } from '../../http/digest.ts';
+import { ACCEPTED_DIGESTS, contentDigestOf, DigestFieldError, digestMatches, fieldDigests } from '../../http/digest.ts';
 import type { Identity, PolicyBuildInput, PolicyFactory, RequestContext, RequestPolicy, SignatureKeyDirectory, SignatureVerifier, UpstreamRequestSigner } from '../../pipeline/types.ts';
 import { GatewayError } from '../../problem.ts';
 import type { Consumer, Store } from '../../store/types.ts';
 import type { Authenticator, AuthenticatorBuildInput, AuthenticatorFactory } from '../authn/types.ts';
+import { cachedConsumerLookup } from '../authn/consumers.ts';
 import { ComponentError, coveredComponents, fieldLines, normaliseAuthority, parseComponent, signatureBase, type Component, type SignedMessage } from './components.ts';
 import { signBase, upstreamKey, verificationKey, type UpstreamKey, type VerificationKey } from './keys.ts';
 import { nonceCacheFor, type NonceCache, type NonceLimits } from './replay.ts';
@@ -25,9 +26,6 @@ export const MAX_SIGNATURE_FIELD_CHARS = 8192;
 const MAX_SIGNATURE_BYTES = 1024;
 /** Longest `nonce` accepted, in characters. */
 const MAX_NONCE_CHARS = 256;
-/** How long a consumer looked up for a key is cached, in ms. */
-const CONSUMER_TTL_MS = 10_000;
-const ACCEPTED_DIGESTS: ReadonlySet<string> = new Set(DIGEST_ALGORITHMS);
 const KEY_ID = new RegExp(KEY_ID_PATTERN);
 
 /** Options of the authenticator for tests: the clock, in ms since the epoch. */
@@ -72,19 +70,11 @@ function apiVerifier(input: AuthenticatorBuildInput, config: SignatureAuthConfig
   const storeKeys = config.store_keys ? input.services.signatureKeys : undefined;
   if (config.store_keys && !storeKeys) throw new ConfigIssueError(`${at}.store_keys`, 'store-backed signature keys need the store; it was not started');
   const store = input.services.store as Store | undefined;
-  const cache = new Map<string, { consumer: Consumer | undefined; until: number }>();
   const verifier: ApiVerifier = {
     keys,
     storeKeys,
     nonces: nonceCache(input, config),
-    async consumer(id) {
-      if (!store) return undefined;
-      const hit = cache.get(id);
-      if (hit && hit.until > Date.now()) return hit.consumer;
-      const consumer = await store.getConsumer(id);
-      cache.set(id, { consumer, until: Date.now() + CONSUMER_TTL_MS });
-      return consumer;
-    },
+    consumer: cachedConsumerLookup(store),
   };
   apiVerifiers.set(input.api, verifier);
   return verifier;
@@ -365,23 +355,27 @@ export function createUpstreamSigner(config: UpstreamSigningConfig, at: string, 
       for (const [name, value] of Object.entries(request.headers)) headers[name.toLowerCase()] = Array.isArray(value) ? value.map(String) : [String(value)];
       const message: SignedMessage = { method: request.method, scheme: request.scheme, authority: normaliseAuthority(request.authority, request.scheme), target: request.target, headers };
       const covered = components.filter((c) => c.name.startsWith('@') ? c.name !== '@query-param' || request.target.includes('?') : headers[c.name] !== undefined);
-      const created = Math.floor(now() / 1000);
-      const params = new Map<string, string | number>([
-        ['created', created],
-        ['expires', created + config.expires_seconds],
-        ['keyid', key!.keyid],
-        ['alg', 'ed25519'],
-        ['nonce', nonce()],
-      ]);
-      const inner: InnerList = [covered.map((c) => c.item), params];
-      const base = signatureBase(message, covered, inner);
-      const signature = signBase(key!, base);
-      return {
-        'signature-input': `${config.label}=${serializeInnerList(inner)}`,
-        signature: `${config.label}=:${signature.toString('base64')}:`,
-      };
+      return gatewaySignature(key!, config, covered, Math.floor(now() / 1000), nonce(), (inner) => signatureBase(message, covered, inner));
     },
   };
+}
+
+/**
+ * The gateway's own signature (upstream requests, responses): `Signature-Input`/`Signature` under `config.label`,
+ * Ed25519 with `key` over `covered`, with `created`, `expires`, `keyid`, `alg` and `nonce`; `base` renders the
+ * signature base (ending with the `@signature-params` line) for those parameters.
+ */
+export function gatewaySignature(key: UpstreamKey, config: UpstreamSigningConfig, covered: readonly Component[], created: number, nonce: string, base: (inner: InnerList) => string): { 'signature-input': string; signature: string } {
+  const params = new Map<string, string | number>([
+    ['created', created],
+    ['expires', created + config.expires_seconds],
+    ['keyid', key.keyid],
+    ['alg', 'ed25519'],
+    ['nonce', nonce],
+  ]);
+  const inner: InnerList = [covered.map((c) => c.item), params];
+  const signature = signBase(key, base(inner));
+  return { 'signature-input': `${config.label}=${serializeInnerList(inner)}`, signature: `${config.label}=:${signature.toString('base64')}:` };
 }
 
 /**

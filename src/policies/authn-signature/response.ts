@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { serializeInnerList, type InnerList } from 'structured-headers';
+import { serializeInnerList } from 'structured-headers';
 import { httpbis } from 'http-message-signatures';
 import { ConfigIssueError } from '../../config/errors.ts';
 import { contentDigestOf } from '../../http/digest.ts';
 import type { PolicyBuildInput, PolicyFactory, RequestContext, RequestPolicy, ResponseSigner } from '../../pipeline/types.ts';
 import { parseComponent, type Component } from './components.ts';
-import { upstreamKeys } from './index.ts';
-import { signBase } from './keys.ts';
+import { gatewaySignature, upstreamKeys } from './index.ts';
 import { responseSigningSchema, type UpstreamSigningConfig } from './schema.ts';
 
 /** `@status` (RFC 9421 §2.2.9), the one derived component of a response (the request ones are checkComponent's). */
@@ -48,20 +47,14 @@ export function createResponseSigner(config: UpstreamSigningConfig, at: string, 
       const fields: Record<string, string | string[]> = {};
       for (const [name, value] of Object.entries(headers)) if (value !== undefined) fields[name.toLowerCase()] = Array.isArray(value) ? value.map(String) : String(value);
       const covered = withStatus.filter((c) => c.name === '@status' || fields[c.name] !== undefined);
-      const created = Math.floor(now() / 1000);
-      const params = new Map<string, string | number>([
-        ['created', created],
-        ['expires', created + config.expires_seconds],
-        ['keyid', key!.keyid],
-        ['alg', 'ed25519'],
-        ['nonce', nonce()],
-      ]);
-      const inner: InnerList = [covered.map((c) => c.item), params];
-      const base = httpbis.createSignatureBase({ fields: covered.map((c) => c.id) }, { status, headers: fields });
-      base.push(['"@signature-params"', [serializeInnerList(inner)]]);
-      const signature = signBase(key!, httpbis.formatSignatureBase(base));
-      headers['signature-input'] = `${config.label}=${serializeInnerList(inner)}`;
-      headers['signature'] = `${config.label}=:${signature.toString('base64')}:`;
+      Object.assign(
+        headers,
+        gatewaySignature(key!, config, covered, Math.floor(now() / 1000), nonce(), (inner) => {
+          const base = httpbis.createSignatureBase({ fields: covered.map((c) => c.id) }, { status, headers: fields });
+          base.push(['"@signature-params"', [serializeInnerList(inner)]]);
+          return httpbis.formatSignatureBase(base);
+        }),
+      );
     },
   };
 }
