@@ -79,6 +79,17 @@ describe('detector families', () => {
     for (const text of ['npm install --save-dev typescript', "well--that's odd", 'Pages 10--12 cover it', 'Save the report into outfile.txt']) assert.equal(familyOf(text, 'query'), undefined, `false positive: ${JSON.stringify(text)}`);
   });
 
+  test('sqli: stacked statements the lexicon does not know, delays around placeholders, whole SELECT lists', () => {
+    for (const attack of ["'; if not(substring((select @@version),25,1) <> 0) waitfor delay '0:0:2' --", "'; if is_srvrolemember('sysadmin') > 0 waitfor delay '0:0:2' --", "');  foo(1) --", 'sleep(__TIME__)#', 'pg_sleep(__TIME__)--']) {
+      assert.equal(familyOf(attack, 'query'), 'sqli', `sqli missed: ${JSON.stringify(attack)}`);
+    }
+    for (const attack of [' or true', 'select name, tbname, coltype from sysibm.syscolumns;', 'sleep(x)']) assert.equal(familyOf(attack, 'query', 2), 'sqli', `sqli missed at paranoia 2: ${JSON.stringify(attack)}`);
+    for (const text of ['Sleep (eight hours) helps', "He said 'no'; then (later) yes", 'Chapter 3; Smith (2004)', 'true or false', 'or maybe later', 'Select red, green or blue']) {
+      assert.equal(familyOf(text, 'query'), undefined, `false positive: ${JSON.stringify(text)}`);
+    }
+    for (const text of ['Sleep (eight hours) helps', "He said 'no'; then (later) yes", 'Chapter 3; Smith (2004)', 'true or false']) assert.equal(familyOf(text, 'query', 2), undefined, `false positive at paranoia 2: ${JSON.stringify(text)}`);
+  });
+
   test('adversarial values cost linear time (no quadratic rescans)', () => {
     const size = 200_000;
     for (const pattern of ['|', '&', '||', '{%', '{{', 'http://', 'http://[', 'http://x@', 'http://a%zz', "'; return ", '$(', '/???/', '<a x="1" ']) {

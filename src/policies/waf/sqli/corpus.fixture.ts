@@ -59,7 +59,7 @@ export function loadSqliCorpus(root = SHARED_WAF): PayloadGroup[] {
   }
   for (const file of walk(join(root, 'gotestwaf', 'testcases'), []).sort()) {
     if (!file.endsWith('.yml')) continue;
-    const doc = parse(readFileSync(file, 'utf8')) as { type?: string; payload?: unknown[] };
+    const doc = parse(readFileSync(file, 'utf8').replaceAll("\\'", "'")) as { type?: string; payload?: unknown[] };
     if (!/sql injection/i.test(doc.type ?? '') || /nosql/i.test(doc.type ?? '')) continue;
     const payloads = (doc.payload ?? []).map((p) => percentDecode(String(p)));
     groups.push({ file: relative(root, file), payloads });

@@ -46,11 +46,12 @@ export const SHAPES: readonly Shape[] = [
   // A truthy operand then the query cut off: ' OR 1--, ' OR TRUE#, ' OR 1;--.
   { rule: 'sqli.truthy-comment', level: 1, shapes: ['{s1)}{)}&[1s][c;]'], why: "' OR TRUE-- — truthy value, rest of the query commented out" },
   { rule: 'sqli.truthy-comment', level: 1, shapes: ['s{)}&s$', 'sos&'], why: "'or' / '=' 'or — a logic operator between the application's own quotes" },
-  { rule: 'sqli.truthy-comment', level: 2, shapes: ['s{)}&[1s]$', 'n{)}&1[c;]'], why: "' OR '  / 'or'1=1 — the application's own quote closes the value" },
+  { rule: 'sqli.truthy-comment', level: 2, shapes: ['s{)}&[1s]$', 'n{)}&1[c;]', '&1$'], why: "' OR '  / 'or'1=1 — the application's own quote closes the value" },
   // Function or subquery in a boolean: ' AND SLEEP(5), 1 OR BENCHMARK(…), ' AND EXTRACTVALUE(…), ' OR (SELECT …).
   { rule: 'sqli.boolean-function', level: 1, shapes: [`${BREAK}&{(}[fE]`, '&{(}f(', '&(E'], why: "' AND SLEEP(5) — time-based or error-based blind through a function or subquery" },
   { rule: 'sqli.boolean-function', level: 1, shapes: ['s&n(s', `${BREAK}&(k`, 'f(1o1)'], why: "' || pkg.fn('x') / ' OR (EXISTS …) / IF(1=1) — a call or subquery in the application's condition" },
-  { rule: 'sqli.boolean-function', level: 2, shapes: ['n{)}&{(}[fE]', `${BREAK}&n(`], why: 'admin AND SLEEP(5), a user function after a quote' },
+  { rule: 'sqli.boolean-function', level: 1, shapes: ['X(n)[c;]'], why: 'SLEEP(__TIME__)# — a time delay around a placeholder, the rest of the query cut off' },
+  { rule: 'sqli.boolean-function', level: 2, shapes: ['n{)}&{(}[fE]', `${BREAK}&n(`, 'X(n)$'], why: 'admin AND SLEEP(5), a user function after a quote, SLEEP(x) as the value' },
   // Union-based extraction: ' UNION SELECT, 1 UNION ALL SELECT, ) UNION (SELECT.
   { rule: 'sqli.union', level: 1, shapes: [`${BREAK}U{(}E`, `${BREAK}o{(}U`, 'U{(}E[1svfo(k]', 'U{(}E$'], why: "' UNION SELECT — a second query's rows appended to the application's" },
   { rule: 'sqli.union', level: 2, shapes: ['n{)}U{(}E', 'UEn'], why: 'x UNION SELECT col — union after a name (prose can start with a word)' },
@@ -60,6 +61,7 @@ export const SHAPES: readonly Shape[] = [
   { rule: 'sqli.order-by', level: 3, shapes: ['Bn'], why: 'ORDER BY name' },
   // Stacked queries: '; DROP TABLE users--, 1; EXEC xp_cmdshell, '; DESC users.
   { rule: 'sqli.stacked', level: 1, shapes: [`${BREAK};[ETk]`, ';[ET][nvs1(oT]', `${BREAK};c$`, ';{(}&[1sv]o', 'vE'], why: "'; DROP TABLE t-- — a second statement after the first" },
+  { rule: 'sqli.stacked', level: 1, shapes: ['s{)};n[o(f]'], why: "'; IF NOT(…) WAITFOR … — a statement the lexicon does not know, after the closed quote" },
   { rule: 'sqli.stacked', level: 2, shapes: ['n{)};[ET]', `${BREAK};{(}f(`, ';c$', ';[ET]'], why: 'x; SELECT …, 1;(LOAD_FILE(…))' },
   // T-SQL statements after a break, MSSQL runs them without a separator: ' WAITFOR DELAY '0:0:5', 1 EXEC …,
   // DECLARE @s …, EXEC(@s).
@@ -74,7 +76,7 @@ export const SHAPES: readonly Shape[] = [
   // A whole statement as the value (the application runs or embeds it): SELECT * FROM t, SELECT @@version,
   // (SELECT GROUP_CONCAT(…) FROM …), SELECT 1,2,3.
   { rule: 'sqli.statement', level: 1, shapes: ['{(}Eo[kf,]', '{(}E[vf]', '{(}E1,', '(E[1svo(]', `s{)}{(}E[1vfo(k,]`, 's{)}{(}Enk', 's{)}E{n}n;', 'En;$', `s{)}(E`, 'o(E', 'Enknk', 'E{n}nkn;', 'En,nk', 'En,nkn'], why: 'SELECT * FROM users / SELECT @@version — a query where a value belongs' },
-  { rule: 'sqli.statement', level: 2, shapes: ['(En', `[1)]{)}{(}E`, 'Enk', 'En(', 'Enf(', 'Enkn'], why: 'INSERT INTO t VALUES(…), UPDATE t SET …, SELECT a FROM t' },
+  { rule: 'sqli.statement', level: 2, shapes: ['(En', `[1)]{)}{(}E`, 'Enk', 'En(', 'Enf(', 'Enkn', 'En,n,n'], why: 'INSERT INTO t VALUES(…), UPDATE t SET …, SELECT a FROM t' },
   { rule: 'sqli.statement', level: 3, shapes: ['E[1n]', 'En,', 'Ek'], why: 'SELECT col, SELECT 1 — SQL-looking text that may be documentation' },
   // Level 3: any SQL keyword, logic operator, function, comment or statement end right after a quote break.
   { rule: 'sqli.keyword-after-break', level: 3, shapes: ['s{)}[&UEBTfk;c]', '[1)]{)}[&UEBT;]', '[1sn]{)}&{(}[1snvf(]'], why: "x' AND …, 1 UNION … — SQL syntax right after the value" },
