@@ -1,7 +1,7 @@
 /**
  * Encryption at rest through a real gateway, on SQLite and on PostgreSQL: personal data written through the admin
- * API and the self-service key endpoint is absent from a copy of every database (the SQLite files with their WAL,
- * a pg_dump of the schema); a tampered value fails closed (a generic 500 problem, the cause logged under the request
+ * API and the self-service key endpoint, and an IP the monitor blocked, are absent from a copy of every database
+ * (the SQLite files with their WAL, a pg_dump of the schemas) and from the alert dead-letter file; a tampered value fails closed (a generic 500 problem, the cause logged under the request
  * id); a start without the KEK in use fails naming the config path; `rampart keys rotate-kek` (two runs at once, as
  * separate processes) re-wraps the data keys while the gateway keeps serving, after which the old KEK can be retired.
  */
@@ -40,7 +40,7 @@ paths:
       responses: { '200': { description: ok } }
 `;
 
-const ENV = { ...TEST_ENV, T_DB: PG_URL, T_PEPPER: 'e'.repeat(48), T_KEK_A: randomBytes(32).toString('base64'), T_KEK_B: randomBytes(32).toString('hex') };
+const ENV = { ...TEST_ENV, T_DB: PG_URL, T_PEPPER: 'e'.repeat(48), T_ALERT: 'alert-secret', T_KEK_A: randomBytes(32).toString('base64'), T_KEK_B: randomBytes(32).toString('hex') };
 const KEK_A = { id: 'kek-a', key: '${env:T_KEK_A}' };
 const KEK_B = { id: 'kek-b', key: '${env:T_KEK_B}' };
 const marker = (label: string) => `${label} ${randomBytes(5).toString('hex')}`;
@@ -56,6 +56,8 @@ function rampart(args: string[]): Promise<{ code: number; stdout: string; stderr
 for (const kind of ['sqlite', 'postgres'] as const) {
   describe(`encryption at rest through the gateway (${kind})`, () => {
     const schema = `rampart_ear_${randomBytes(6).toString('hex')}`;
+    const auditSchema = `${schema}_audit`;
+    const attacker = `203.0.113.${1 + Math.floor(Math.random() * 250)}`;
     let issuer: TestIssuer;
     let upstream: TestUpstream;
     let gw: TestGateway;
@@ -63,7 +65,15 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     let apiKey = '';
 
     const config = (keks: readonly object[], active: string): Record<string, unknown> => ({
-      monitor: { enabled: false },
+      trusted_proxies: ['127.0.0.1'],
+      monitor: {
+        interval_ms: 50,
+        detectors: { auth_failures: { threshold: 8, window_seconds: 60 }, rate_spike: { min_requests: 5000 } },
+        respond: { block_ip_minutes: 15 },
+        // Nothing listens on port 1: the alert goes to the dead-letter file at once.
+        alerts: [{ url: 'http://127.0.0.1:1/alerts', secret: '${env:T_ALERT}', max_attempts: 1, timeout_ms: 1000 }],
+      },
+      ...(kind === 'postgres' ? { audit: { store: { kind: 'postgres', url: '${env:T_DB}', schema: auditSchema } } } : {}),
       admin: ADMIN_CONFIG,
       upstreams: { main: { url: upstream.url } },
       store: { ...(kind === 'postgres' ? { kind: 'postgres', url: '${env:T_DB}', schema } : {}), encryption: { keks, active } },
@@ -89,13 +99,17 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       return Gateway.start({ configFile: gw.configFile, logger: createLogger({ level: 'silent' }), watch: false, env: ENV });
     };
 
-    /** What a copy of the databases yields: the store (file + WAL, or a pg_dump of the schema) and the audit trail files. */
+    /**
+     * What a copy of the databases yields: the store and the audit database (incidents, blocks; files + WAL, or a
+     * pg_dump of both schemas), and the alert dead-letter file.
+     */
     async function copyOfDatabases(): Promise<string> {
-      const files = ['rampart.db', 'rampart.db-wal', 'audit.db', 'audit.db-wal'].map((f) => join(gw.dir, 'data', f)).filter((f) => existsSync(f));
+      const files = ['rampart.db', 'rampart.db-wal', 'audit.db', 'audit.db-wal', 'alerts-dead-letter.jsonl'].map((f) => join(gw.dir, 'data', f)).filter((f) => existsSync(f));
       const parts = files.map((f) => readFileSync(f).toString('latin1'));
       if (kind === 'postgres') {
-        const { stdout } = await promisify(execFile)('pg_dump', ['--no-owner', '--schema', schema, PG_URL], { timeout: 30_000, maxBuffer: 64 * 1024 * 1024 });
+        const { stdout } = await promisify(execFile)('pg_dump', ['--no-owner', '--schema', schema, '--schema', auditSchema, PG_URL], { timeout: 30_000, maxBuffer: 64 * 1024 * 1024 });
         assert.ok(stdout.includes(`${schema}.consumers`), 'pg_dump dumped the store schema');
+        assert.ok(stdout.includes(`${auditSchema}.rampart_ip_blocks`), 'and the audit schema');
         parts.push(stdout);
       } else {
         assert.ok(files.some((f) => f.endsWith('rampart.db')), 'the store file exists');
@@ -136,6 +150,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         const client = new pg.Client({ connectionString: PG_URL });
         await client.connect();
         await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await client.query(`DROP SCHEMA IF EXISTS "${auditSchema}" CASCADE`);
         await client.end();
       }
     });
@@ -162,6 +177,22 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       const copy = await copyOfDatabases();
       assert.ok(copy.includes('svc-pii'), 'the copy is a real copy: ids are in clear');
       for (const [label, value] of Object.entries(secrets)) assert.ok(!copy.includes(value), `${label} is in a copy of the databases`);
+    });
+
+    test('a blocked IP (a credential-stuffing burst blocked by the monitor) is in no copy of the databases nor in the dead-letter file', async () => {
+      for (let i = 0; i < 12; i++) await send(gw.url, '/items', { headers: { 'x-forwarded-for': attacker, 'x-api-key': `rk_wrong_${i}` } });
+      await gw.gateway.monitor.drain();
+      await gw.gateway.monitor.drainAlerts();
+      const blocks = await adminCall(gw.adminUrl, 'GET', '/blocks', ADMIN_TOKEN);
+      assert.ok(JSON.stringify(blocks.json).includes(attacker), `the monitor blocked ${attacker}: ${JSON.stringify(blocks.json)}`);
+      assert.equal((await send(gw.url, '/items', { headers: { 'x-forwarded-for': attacker, 'x-api-key': apiKey } })).status, 403, 'the block is enforced');
+      const incidentId = String((blocks.json['items'] as { incidentId: string }[])[0]!.incidentId);
+      const deadLetter = readFileSync(join(gw.dir, 'data', 'alerts-dead-letter.jsonl'), 'utf8');
+      assert.ok(deadLetter.includes(incidentId), 'the undelivered alert is dead-lettered, by incident id');
+
+      const copy = await copyOfDatabases();
+      assert.ok(copy.includes(incidentId), 'the copy is a real copy: incident ids are in clear');
+      assert.ok(!copy.includes(attacker), `${attacker} is in a copy of the databases or the dead-letter file`);
     });
 
     test('a tampered value fails closed: generic problems (503 on the request path, 500 on the admin API), the cause logged under the request id', async () => {
@@ -196,8 +227,8 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       const runs = await Promise.all([rampart(['keys', 'rotate-kek', '-c', gw.configFile]), rampart(['keys', 'rotate-kek', '-c', gw.configFile])]);
       for (const run of runs) assert.equal(run.code, 0, run.stderr);
       const reports = runs.map((r) => JSON.parse(r.stdout) as { active: string; rewrapped: number; byKek: Record<string, number> });
-      assert.equal(reports[0]!.rewrapped + reports[1]!.rewrapped, 5, 'four store tables and the incidents, each re-wrapped once');
-      for (const report of reports) assert.deepEqual([report.active, report.byKek], ['kek-b', { 'kek-b': 5 }]);
+      assert.equal(reports[0]!.rewrapped + reports[1]!.rewrapped, 7, 'four store tables, the incidents, the blocks and their lookup key, each re-wrapped once');
+      for (const report of reports) assert.deepEqual([report.active, report.byKek], ['kek-b', { 'kek-b': 7 }]);
       // The gateway started under kek-a alone keeps serving: reads, writes, new keys.
       assert.equal((await send(gw.url, '/items', { headers: { 'x-api-key': apiKey } })).status, 200);
       assert.equal((await adminCall(gw.adminUrl, 'POST', '/consumers', ADMIN_TOKEN, { id: 'svc-during', name: 'Written during rotation' })).status, 201);
@@ -212,12 +243,14 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         assert.equal((await adminCall(admin, 'GET', '/consumers/svc-pii', ADMIN_TOKEN)).json['name'], secrets.name);
         assert.equal((await adminCall(admin, 'GET', '/consumers/svc-during', ADMIN_TOKEN)).json['name'], 'Written during rotation');
         assert.equal((await send(`http://127.0.0.1:${restarted.addresses.http}`, '/items', { headers: { 'x-api-key': apiKey } })).status, 200);
+        assert.ok(JSON.stringify((await adminCall(admin, 'GET', '/blocks', ADMIN_TOKEN)).json).includes(attacker), 'the block is read back (decrypted) after the restart');
+        assert.equal((await adminCall(admin, 'DELETE', `/blocks/${attacker}`, ADMIN_TOKEN)).status, 200, 'and lifted by IP');
       } finally {
         await restarted.stop(2000);
       }
       // kek-a alone: the KEK in use (kek-b) is missing. Start-up and the CLI refuse, naming the config path.
       rewrite([KEK_A], 'kek-a');
-      await assert.rejects(Gateway.start({ configFile: gw.configFile, logger: createLogger({ level: 'silent' }), watch: false, env: ENV }), /store\.encryption\.keks: data key dk_[0-9a-f]+ \([a-z_]+\) is wrapped under KEK "kek-b", which is not configured/);
+      await assert.rejects(Gateway.start({ configFile: gw.configFile, logger: createLogger({ level: 'silent' }), watch: false, env: ENV }), /store\.encryption\.keks: data key dk_[0-9a-f]+ \([a-z_.]+\) is wrapped under KEK "kek-b", which is not configured/);
       const cli = await rampart(['keys', 'list', '-c', gw.configFile]);
       assert.notEqual(cli.code, 0);
       assert.match(cli.stderr, /store\.encryption\.keks: .*KEK "kek-b", which is not configured/);

@@ -3,6 +3,8 @@
  * incidents opened in the same millisecond are neither skipped nor repeated across pages. Incidents are encrypted
  * at rest: no subject or evidence in a copy of the database, a record copied to another row does not decrypt, the
  * incidents an older version stored in clear are encrypted at start, and the data key re-wraps under a new KEK.
+ * IP blocks likewise: looked up by a keyed hash, the IP sealed to its row, clear rows of an older version moved at
+ * start (also those written during a rolling upgrade), and a tampered IP fails closed.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -185,11 +187,122 @@ for (const [name, open] of backends) {
         const rotating = [new IncidentStore(await again(), keyringOf([a, b], 'kek-b')), new IncidentStore(await again(), keyringOf([a, b], 'kek-b'))];
         for (const s of rotating) await s.init();
         const reports = await Promise.all(rotating.map((s) => s.rotateKek()));
-        assert.equal(reports.flatMap((r) => r.rewrapped).length, 1, 'one run re-wrapped it, the other found it done');
+        assert.equal(reports.flatMap((r) => r.rewrapped).length, 3, 'the incidents, blocks and block-lookup keys: each re-wrapped by one run, the other found it done');
+        assert.deepEqual(reports[0]!.byKek, { 'kek-b': 3 });
         await running.save(incident('inc_b', '2026-12-01T11:00:00.000Z'));
+        await running.putBlock({ ip: '192.0.2.44', until: Date.now() + 60_000, reason: 'during rotation' });
         const after = new IncidentStore(await again(), keyringOf([b]));
         await after.init();
         assert.deepEqual((await after.list()).map((i) => i.id), ['inc_b', 'inc_a'], 'kek-b alone reads old and new incidents');
+        assert.deepEqual((await after.activeBlocks(Date.now())).map((e) => e.ip), ['192.0.2.44'], 'and the blocks');
+        assert.equal(await after.deleteBlock('192.0.2.44'), true, 'the lookup key re-wrapped is the same key');
+      });
+    });
+
+    const soon = () => Date.now() + 60_000;
+    const ipsOf = async (store: IncidentStore) => (await store.activeBlocks(Date.now())).map((e) => e.ip).sort();
+
+    test('blocks: put, replace, list, lift by IP; expired ones are not listed; no IP in a copy; another instance reads them', async () => {
+      await withBackend(async ({ db, again, copy }) => {
+        const store = new IncidentStore(db, keyringOf([KEK]));
+        await store.init();
+        const ip = `198.51.100.${1 + Math.floor(Math.random() * 250)}`;
+        const v6 = '2001:db8::beef:7';
+        await store.putBlock({ ip, until: soon(), incidentId: 'inc_x', reason: 'auth_failures (inc_x)' });
+        await store.putBlock({ ip: v6, until: soon(), reason: 'manual' });
+        await store.putBlock({ ip: '192.0.2.200', until: Date.now() - 1, reason: 'expired' });
+        const until = soon() + 5000;
+        await store.putBlock({ ip, until, incidentId: 'inc_y', reason: 'auth_failures (inc_y)' });
+        assert.deepEqual((await store.activeBlocks(Date.now())).find((e) => e.ip === ip), { ip, until, incidentId: 'inc_y', reason: 'auth_failures (inc_y)' }, 'replaced, not duplicated');
+        assert.deepEqual(await ipsOf(store), [v6, ip].sort());
+        const rows = await db.all('SELECT ip_hash, ip FROM rampart_ip_blocks');
+        assert.equal(rows.length, 3);
+        for (const row of rows) {
+          assert.match(String(row['ip_hash']), /^[0-9a-f]{64}$/);
+          assert.match(String(row['ip']), /^rk1\./);
+        }
+        const text = await copy();
+        assert.ok(text.includes('inc_y'), 'a real copy');
+        for (const plain of [ip, v6, '192.0.2.200']) assert.ok(!text.includes(plain), `${plain} not in the copy`);
+
+        const other = new IncidentStore(await again(), keyringOf([KEK]));
+        await other.init();
+        assert.deepEqual(await ipsOf(other), [v6, ip].sort(), 'the same lookup key on every instance');
+        assert.equal(await other.deleteBlock(ip), true);
+        assert.equal(await store.deleteBlock(ip), false, 'lifted once');
+        assert.deepEqual(await ipsOf(store), [v6]);
+      });
+    });
+
+    test('blocks an older version stored in clear are moved to the encrypted table at start, also those it writes during a rolling upgrade', async () => {
+      await withBackend(async ({ db, again, copy }) => {
+        const legacy = (ip: string, until: number, incident: string | null) =>
+          db.run('INSERT INTO rampart_blocks (ip, until_ms, incident_id, reason) VALUES ($1, $2, $3, $4)', [ip, until, incident, `auth_failures (${incident ?? 'manual'})`]);
+        await db.exec('CREATE TABLE rampart_blocks (ip TEXT PRIMARY KEY, until_ms BIGINT NOT NULL, incident_id TEXT, reason TEXT NOT NULL)');
+        const first = soon();
+        await legacy('192.0.2.71', first, 'inc_old');
+        await legacy('2001:db8::71', first, null);
+        const store = new IncidentStore(db, keyringOf([KEK]));
+        await store.init();
+        assert.deepEqual(await store.activeBlocks(Date.now()).then((b) => b.sort((x, y) => x.ip.localeCompare(y.ip))), [
+          { ip: '192.0.2.71', until: first, incidentId: 'inc_old', reason: 'auth_failures (inc_old)' },
+          { ip: '2001:db8::71', until: first, reason: 'auth_failures (manual)' },
+        ]);
+        assert.deepEqual(await db.all('SELECT ip FROM rampart_blocks'), [], 'the legacy table is emptied (and kept for older instances)');
+        let text = await copy();
+        for (const plain of ['192.0.2.71', '2001:db8::71']) assert.ok(!text.includes(plain), `${plain} not in the copy after the upgrade`);
+
+        // An older instance still running blocks two IPs (one already blocked, for longer), a new one blocks a third.
+        const longer = soon() + 120_000;
+        await legacy('192.0.2.71', longer, 'inc_again');
+        await legacy('192.0.2.72', first, 'inc_old2');
+        await store.putBlock({ ip: '192.0.2.73', until: first, reason: 'new' });
+        const next = new IncidentStore(await again(), keyringOf([KEK]));
+        await next.init();
+        assert.deepEqual(await ipsOf(next), ['192.0.2.71', '192.0.2.72', '192.0.2.73', '2001:db8::71']);
+        assert.equal((await next.activeBlocks(Date.now())).find((e) => e.ip === '192.0.2.71')?.until, longer, 'the longer block wins');
+        text = await copy();
+        for (const plain of ['192.0.2.71', '192.0.2.72', '192.0.2.73']) assert.ok(!text.includes(plain), `${plain} not in the copy`);
+        assert.equal(await next.deleteBlock('192.0.2.72'), true, 'a migrated block is lifted by IP');
+        const third = new IncidentStore(await again(), keyringOf([KEK]));
+        await third.init();
+        assert.deepEqual(await ipsOf(third), ['192.0.2.71', '192.0.2.73', '2001:db8::71'], 'a start with nothing to move changes nothing');
+      });
+    });
+
+    test('a tampered block fails closed: moved, truncated or plaintext IPs are a DecryptionError, never returned', async () => {
+      await withBackend(async ({ db, again }) => {
+        const store = new IncidentStore(db, keyringOf([KEK]));
+        await store.init();
+        await store.putBlock({ ip: '192.0.2.81', until: soon(), reason: 'a' });
+        await store.putBlock({ ip: '192.0.2.82', until: soon(), reason: 'b' });
+        const sealed = await db.all('SELECT ip_hash, ip FROM rampart_ip_blocks');
+        const restore = async () => {
+          for (const row of sealed) await db.run('UPDATE rampart_ip_blocks SET ip = $1 WHERE ip_hash = $2', [row['ip'], row['ip_hash']]);
+          assert.deepEqual(await ipsOf(store), ['192.0.2.81', '192.0.2.82']);
+        };
+        await db.run('UPDATE rampart_ip_blocks SET ip = $1 WHERE ip_hash = $2', [sealed[0]!['ip'], sealed[1]!['ip_hash']]);
+        await assert.rejects(store.activeBlocks(Date.now()), DecryptionError, 'an IP moved to another row');
+        await restore();
+        await db.run('UPDATE rampart_ip_blocks SET ip = substr(ip, 1, length(ip) - 4) WHERE ip_hash = $1', [sealed[0]!['ip_hash']]);
+        await assert.rejects(store.activeBlocks(Date.now()), DecryptionError, 'truncated');
+        await restore();
+        await db.run('UPDATE rampart_ip_blocks SET ip = $1 WHERE ip_hash = $2', ['203.0.113.66', sealed[0]!['ip_hash']]);
+        await assert.rejects(store.activeBlocks(Date.now()), DecryptionError, 'plaintext written around Rampart');
+        const restarted = new IncidentStore(await again(), keyringOf([KEK]));
+        await restarted.init();
+        await assert.rejects(restarted.activeBlocks(Date.now()), DecryptionError, 'what a start loads fails too');
+      });
+    });
+
+    test('blocks stored while their data keys went missing stop start-up instead of being buried under new keys', async () => {
+      await withBackend(async ({ db, again }) => {
+        const store = new IncidentStore(db, keyringOf([KEK]));
+        await store.init();
+        await store.putBlock({ ip: '192.0.2.91', until: soon(), reason: 'a' });
+        await db.run("DELETE FROM rampart_data_keys WHERE purpose LIKE 'rampart_ip_blocks%'");
+        await assert.rejects(new IncidentStore(await again(), keyringOf([KEK])).init(), (e: unknown) => e instanceof KeyringError && /rampart_ip_blocks holds encrypted blocks, but the data key/.test((e as Error).message));
+        assert.equal((await db.all('SELECT id FROM rampart_data_keys')).length, 1, 'no new blocks key was committed');
       });
     });
   });

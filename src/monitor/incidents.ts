@@ -3,6 +3,7 @@ import type { Db } from '../audit/db.ts';
 import type { FieldCipher } from '../store/encryption/cipher.ts';
 import { dataKeyTableSql, encryptExistingRows, openFieldCipher, rotateDataKeys, type RotationReport } from '../store/encryption/data-keys.ts';
 import type { Keyring } from '../store/encryption/keyring.ts';
+import { activeBlocks, assertNoOrphanBlocks, BLOCK_LOOKUP, BLOCKS, BLOCKS_SCHEMA, deleteBlock, migrateLegacyBlocks, putBlock } from './block-store.ts';
 import type { BlockEntry } from './blocks.ts';
 import type { Severity } from './schema.ts';
 
@@ -68,24 +69,20 @@ CREATE TABLE IF NOT EXISTS rampart_incidents (
   data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rampart_incidents_status ON rampart_incidents (status, incident_key);
-CREATE TABLE IF NOT EXISTS rampart_blocks (
-  ip TEXT PRIMARY KEY,
-  until_ms BIGINT NOT NULL,
-  incident_id TEXT,
-  reason TEXT NOT NULL
-);`;
+${BLOCKS_SCHEMA}`;
 
 /** The audit database's data-key table, and the purpose (table) of the incidents' data key. */
 export const INCIDENT_DATA_KEYS = 'rampart_data_keys';
 const INCIDENTS = 'rampart_incidents';
 const ENCRYPTED = ['incident_key', 'data'] as const;
-/** PostgreSQL advisory lock taken while the incidents' data key is created (instances starting together). */
+/** PostgreSQL advisory lock taken while the data keys are created and older rows upgraded (instances starting together). */
 const DATA_KEY_LOCK = 0x52_41_4d_4b;
 
 /**
  * Incidents and IP blocks on the audit database (SQLite or PostgreSQL, same SQL). An incident's record (subject,
  * evidence, timeline: IPs, consumers, subjects, key ids) and its dedup key are encrypted under the incidents' data
- * key (docs/encryption-at-rest.md); id, kind, severity, status and times stay in clear for listing.
+ * key (docs/encryption-at-rest.md); id, kind, severity, status and times stay in clear for listing. Blocks: see
+ * block-store.ts.
  */
 export class IncidentStore {
   readonly #db: Db;
@@ -97,23 +94,25 @@ export class IncidentStore {
   }
 
   /**
-   * Creates the tables and opens the data key: created on first use, when the incidents an older version stored in
-   * clear are encrypted in the same transaction.
-   * @throws KeyringError when the data key needs a KEK that is not configured.
+   * Creates the tables and opens the data keys: created on first use, when the incidents an older version stored in
+   * clear are encrypted in the same transaction. Blocks an older version stored in clear are moved to the encrypted
+   * table in that transaction too, at every start.
+   * @throws KeyringError when a data key needs a KEK that is not configured.
    */
   async init(): Promise<void> {
     await this.#db.exec(`${SCHEMA}
 ${dataKeyTableSql(INCIDENT_DATA_KEYS)};`);
     let upgraded = 0;
-    this.#cipher = await this.#db.tx(
-      (tx) =>
-        openFieldCipher(tx, INCIDENT_DATA_KEYS, this.#keyring, [INCIDENTS], async (_purpose, cipher) => {
-          upgraded = await encryptExistingRows(tx, cipher, INCIDENTS, 'id', ENCRYPTED);
-        }),
-      DATA_KEY_LOCK,
-    );
+    this.#cipher = await this.#db.tx(async (tx) => {
+      const cipher = await openFieldCipher(tx, INCIDENT_DATA_KEYS, this.#keyring, [INCIDENTS, BLOCKS, BLOCK_LOOKUP], async (purpose, cipher) => {
+        if (purpose === INCIDENTS) upgraded += await encryptExistingRows(tx, cipher, INCIDENTS, 'id', ENCRYPTED);
+        else await assertNoOrphanBlocks(tx, purpose);
+      });
+      upgraded += await migrateLegacyBlocks(tx, cipher);
+      return cipher;
+    }, DATA_KEY_LOCK);
     // Rows rewritten from clear (SQLite): rebuild the file so neither the WAL nor pages an older version freed
-    // without zeroing keep an old plaintext copy. Once, at the upgrade; the writer thread may hold the lock a moment.
+    // without zeroing keep an old plaintext copy. Only then; the writer thread may hold the lock a moment.
     if (upgraded > 0 && this.#db.kind === 'sqlite') await vacuum(this.#db);
   }
 
@@ -178,24 +177,20 @@ ${dataKeyTableSql(INCIDENT_DATA_KEYS)};`);
     return rows.map((r) => this.#open(r));
   }
 
-  async putBlock(entry: BlockEntry): Promise<void> {
-    await this.#db.run('DELETE FROM rampart_blocks WHERE ip = $1', [entry.ip]);
-    await this.#db.run('INSERT INTO rampart_blocks (ip, until_ms, incident_id, reason) VALUES ($1, $2, $3, $4)', [entry.ip, entry.until, entry.incidentId ?? null, entry.reason]);
+  putBlock(entry: BlockEntry): Promise<void> {
+    return putBlock(this.#db, this.#sealed, entry);
   }
 
-  async deleteBlock(ip: string): Promise<boolean> {
-    return (await this.#db.run('DELETE FROM rampart_blocks WHERE ip = $1', [ip])) > 0;
+  deleteBlock(ip: string): Promise<boolean> {
+    return deleteBlock(this.#db, this.#sealed, ip);
   }
 
-  /** Blocks still in force at `now` (epoch ms). */
-  async activeBlocks(now: number): Promise<BlockEntry[]> {
-    const rows = await this.#db.all('SELECT ip, until_ms, incident_id, reason FROM rampart_blocks WHERE until_ms > $1', [now]);
-    return rows.map((r) => ({
-      ip: String(r['ip']),
-      until: Number(r['until_ms']),
-      reason: String(r['reason']),
-      ...(r['incident_id'] ? { incidentId: String(r['incident_id']) } : {}),
-    }));
+  /**
+   * Blocks still in force at `now` (epoch ms).
+   * @throws DecryptionError when a stored IP does not decrypt.
+   */
+  activeBlocks(now: number): Promise<BlockEntry[]> {
+    return activeBlocks(this.#db, this.#sealed, now);
   }
 }
 

@@ -213,7 +213,7 @@ test('webhook signatures: verify accepts the right secret in the window, refuses
   assert.equal(verifySignature('other', body, header, 1_700_000_000), false);
 });
 
-test('alerts retry with backoff, then go to the dead-letter log; slack format is Slack-shaped', async () => {
+test('alerts retry with backoff, then go to the dead-letter log (no personal data); slack format is Slack-shaped', async () => {
   let attempts = 0;
   const bodies: string[] = [];
   const signed: boolean[] = [];
@@ -240,13 +240,20 @@ test('alerts retry with backoff, then go to the dead-letter log; slack format is
     dead,
     quiet,
   );
-  sender.send({ event: 'incident.opened', incident: { id: 'inc_1', kind: 'scraping', severity: 'medium', summary: 's', subject: {}, count: 1, actions: [] } });
+  const ip = '198.51.100.23';
+  const subject = { ip, consumer: 'alice@example.org', keyId: 'key_alice' };
+  sender.send({ event: 'incident.opened', incident: { id: 'inc_1', kind: 'scraping', severity: 'medium', summary: 's', subject, count: 1, actions: [{ type: 'block_ip', target: ip }] } });
   await sender.drain();
   assert.equal(attempts, 4, '3 attempts on the failing target, 1 on the healthy one');
   assert.deepEqual(signed, [true, true, true, true], 'the receiver verifies every attempt (HMAC over timestamp + body)');
   const lines = readFileSync(dead, 'utf8').trim().split('\n');
   assert.equal(lines.length, 1);
-  assert.equal((JSON.parse(lines[0]!) as { alert: { incident: { id: string } } }).alert.incident.id, 'inc_1');
+  // Only non-personal fields: the incident is read by id from the admin API (encrypted at rest there).
+  const { at, ...line } = JSON.parse(lines[0]!) as Record<string, unknown>;
+  assert.match(String(at), /^\d{4}-\d\d-\d\dT/);
+  assert.deepEqual(line, { host: new URL(base).host, error: 'HTTP 500', alert: { event: 'incident.opened', incident: { id: 'inc_1', kind: 'scraping', severity: 'medium' } } });
+  for (const personal of [ip, 'alice', 'key_alice']) assert.ok(!lines[0]!.includes(personal), `${personal} is not in the dead-letter line`);
+  assert.ok(bodies.some((b) => b.includes(ip)), 'the webhook itself carries the subject');
   const slack = bodies.map((b) => JSON.parse(b) as Record<string, unknown>).find((b) => 'blocks' in b);
   assert.match(String(slack?.['text']), /scraping/);
   await new Promise<void>((r) => server.close(() => r()));

@@ -44,9 +44,19 @@ function slackBody(alert: Alert): object {
 }
 
 /**
+ * A dead-letter line: what failed, where and when, and which incident, with no personal data (the subject and the
+ * actions name IPs, consumers and keys; the summary is free text). The incident is read by id from the admin API.
+ */
+function deadLetterLine(alert: Alert, target: AlertConfig, error: string, now: number): object {
+  const { id, kind, severity } = alert.incident;
+  return { at: new Date(now).toISOString(), host: new URL(target.url).host, error, alert: { event: alert.event, incident: { id, kind, severity } } };
+}
+
+/**
  * Sends signed alert webhooks: each delivery POSTs JSON with `Rampart-Signature`, a per-attempt timeout, no
  * redirects, and retries with exponential backoff (first `backoff_ms`, doubling, capped at 60 s) up to
- * `max_attempts`; then the alert goes to the dead-letter file (JSON lines). Deliveries run in the background.
+ * `max_attempts`; then the alert's non-personal fields go to the dead-letter file (JSON lines). Deliveries run in
+ * the background.
  */
 export class AlertSender {
   readonly #targets: readonly AlertConfig[];
@@ -114,7 +124,7 @@ export class AlertSender {
     this.#logger.error({ incident: alert.incident.id, error: lastError }, 'alert webhook failed; written to the dead-letter log');
     try {
       await mkdir(dirname(this.#deadLetter), { recursive: true, mode: 0o700 });
-      await appendFile(this.#deadLetter, JSON.stringify({ at: new Date(this.#now()).toISOString(), host: new URL(target.url).host, error: lastError, alert }) + '\n', { mode: 0o600 });
+      await appendFile(this.#deadLetter, JSON.stringify(deadLetterLine(alert, target, lastError, this.#now())) + '\n', { mode: 0o600 });
     } catch (error) {
       this.#logger.error({ err: errorForLog(error) }, 'could not write the alert dead-letter log');
     }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { KEY_BYTES, seal, unseal, type Keyring } from './keyring.ts';
 
 /**
@@ -119,6 +119,16 @@ export class FieldCipher {
     const plain = unseal(dek.key, fieldAad(table, rowId, column, dekId), match[2]!);
     if (!plain) throw new DecryptionError(table, column, rowId, 'authentication failed (the value was altered, truncated, or copied from another row or column)');
     return plain.toString('utf8');
+  }
+
+  /**
+   * A keyed hash (HMAC-SHA-256, hex) of `value` under the data key of `purpose`: a lookup column that shows only
+   * whether two rows hold the same value. Use a purpose of its own (never a table's sealing key).
+   */
+  digest(purpose: string, value: string): string {
+    const dek = this.#byPurpose.get(purpose);
+    if (!dek) throw new Error(`no data key for ${purpose}`);
+    return createHmac('sha256', dek.key).update(value, 'utf8').digest('hex');
   }
 
   /** `seal` of a JSON value. */
