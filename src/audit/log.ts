@@ -8,7 +8,12 @@ import type { AuditEvent, AuditTrail } from '../pipeline/types.ts';
 export type { AuditEvent } from '../pipeline/types.ts';
 
 export interface AuditLogOptions {
-  /** Group-commit delay: a batch is written this many ms after its first record (default 2). */
+  /**
+   * Group-commit delay. 0 (default): a batch is written at the end of the event-loop turn of its first record, or,
+   * while another batch is being committed, as soon as that commit ends (records arriving during a commit share
+   * the next one). Above 0: a batch is written this many ms after its first record, and no sooner than the end of
+   * the commit in flight.
+   */
   readonly flushIntervalMs?: number;
   /** A batch is written at once when it reaches this many records (default 500). */
   readonly maxBatch?: number;
@@ -64,12 +69,15 @@ export class AuditLog implements AuditTrail {
   #writing: Promise<void> = Promise.resolve();
   #lastWrite: Batch | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #immediate: NodeJS.Immediate | undefined;
+  /** A scheduled batch is being committed (not counting explicit flushes and full batches, which go at once). */
+  #committing = false;
   #closed = false;
 
   constructor(store: AuditStore, options: AuditLogOptions = {}) {
     this.store = store;
     this.#writer = options.writer ?? new InlineAuditWriter(store);
-    this.#flushIntervalMs = options.flushIntervalMs ?? 2;
+    this.#flushIntervalMs = options.flushIntervalMs ?? 0;
     this.#maxBatch = options.maxBatch ?? 500;
     this.#maxQueue = options.maxQueue ?? 20_000;
     this.#now = options.now ?? Date.now;
@@ -110,8 +118,28 @@ export class AuditLog implements AuditTrail {
     this.#current.entries.push({ time: new Date(this.#now()).toISOString(), type: event.type, fields });
     this.#queued++;
     if (this.#current.entries.length >= this.#maxBatch) this.#flushNow();
-    else this.#timer ??= setTimeout(() => this.#flushNow(), this.#flushIntervalMs);
+    else this.#schedule();
     return true;
+  }
+
+  /** Arms the group commit of the current batch, unless a commit is in flight (its end writes the batch). */
+  #schedule(): void {
+    if (this.#committing || this.#timer || this.#immediate) return;
+    if (this.#flushIntervalMs === 0) this.#immediate = setImmediate(() => this.#commitScheduled());
+    else this.#timer = setTimeout(() => this.#commitScheduled(), this.#flushIntervalMs);
+  }
+
+  #commitScheduled(): void {
+    const batch = this.#current;
+    this.#flushNow();
+    if (batch.entries.length === 0) return;
+    this.#committing = true;
+    void batch.done
+      .catch(() => undefined)
+      .then(() => {
+        this.#committing = false;
+        if (this.#current.entries.length > 0) this.#commitScheduled();
+      });
   }
 
   /** Resolves when every record appended so far is durable; rejects if any of them could not be written. */
@@ -143,10 +171,10 @@ export class AuditLog implements AuditTrail {
   }
 
   #flushNow(): void {
-    if (this.#timer) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
+    clearTimeout(this.#timer);
+    clearImmediate(this.#immediate);
+    this.#timer = undefined;
+    this.#immediate = undefined;
     const batch = this.#current;
     if (batch.entries.length === 0) {
       if (batch.failed) this.#current = newBatch();
