@@ -197,6 +197,11 @@ describe('attack simulations → incidents and containment', () => {
     const incident = (await incidents()).find((i) => i.kind === 'auth_failures' && i.subject.ip === ip)!;
     const path = `/admin/v1/incidents/${incident.id}/resolve`;
     const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ actor: 'mallory', note: 'false positive' }) };
+    // A form or text/plain body (what a cross-site page can send without a preflight) and a prototype key are refused.
+    const textPlain = await adminFetch(gw.adminUrl, path, ADMIN_TOKEN, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{"note":"csrf"}' });
+    assert.equal(textPlain.status, 415);
+    const proto = await adminFetch(gw.adminUrl, path, ADMIN_TOKEN, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"__proto__":{"x":1}}' });
+    assert.equal(proto.status, 400);
     const readOnly = await adminFetch(gw.adminUrl, path, READ_TOKEN, init);
     assert.equal(readOnly.status, 403, 'a read_only token cannot resolve');
     assert.equal(((await readOnly.json()) as Record<string, unknown>)['type'], 'https://rampart.dev/problems/forbidden');

@@ -1,10 +1,10 @@
-import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import { ADMIN_API_BASE, sendJson, type AdminServer } from '../admin/server.ts';
 import { cursorOf, pageInMemory, pageOf, pageSize, queryOf } from '../admin/paging.ts';
 import { GatewayError } from '../problem.ts';
 import type { Monitor } from './monitor.ts';
 import type { AdminPrincipal } from '../admin/api/auth.ts';
+import { readJson } from '../admin/api/routes.ts';
 
 const MAX_BODY = 16 * 1024;
 const INCIDENT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -12,24 +12,6 @@ const INCIDENT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 /** Sorts newest first under an ascending string order (the in-memory pager's). */
 function invertedTime(iso: string): string {
   return String(9_999_999_999_999 - Date.parse(iso)).padStart(13, '0');
-}
-
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new GatewayError('payload_too_large');
-    chunks.push(chunk as Buffer);
-  }
-  if (size === 0) return {};
-  try {
-    const value: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object');
-    return value as Record<string, unknown>;
-  } catch {
-    throw new GatewayError('bad_request', 'admin body is not a JSON object');
-  }
 }
 
 /** Who performed an admin action: the authenticated admin token's name (never a body field). */
@@ -75,7 +57,7 @@ export function registerMonitorRoutes(admin: AdminServer, monitor: Monitor): voi
   });
   admin.route('POST', `${ADMIN_API_BASE}/incidents/:id/resolve`, async (req, res, params, principal) => {
     const actor = actorOf(principal);
-    const body = await readJson(req);
+    const body = await readJson(req, MAX_BODY);
     const note = typeof body['note'] === 'string' ? body['note'] : undefined;
     const incident = await monitor.resolve(params['id']!, actor, note);
     if (!incident) throw new GatewayError('not_found');
@@ -86,7 +68,7 @@ export function registerMonitorRoutes(admin: AdminServer, monitor: Monitor): voi
     const actor = actorOf(principal);
     const ip = params['ip']!;
     if (isIP(ip) === 0) throw new GatewayError('bad_request', 'not an IP address');
-    await readJson(req); // a body is accepted (bounded) and ignored: the actor is the token's name
+    await readJson(req, MAX_BODY); // a body is accepted (bounded) and ignored: the actor is the token's name
     const existed = await monitor.unblock(ip, actor);
     if (!existed) throw new GatewayError('not_found');
     sendJson(res, 200, { ip, lifted: true });
