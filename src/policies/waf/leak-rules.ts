@@ -1,10 +1,11 @@
+import { NeedleIndex } from './needles.ts';
 import { someOccurrence } from './text.ts';
 
 /**
  * What an upstream must never send a client: database error messages, stack traces, framework debug pages,
  * private keys and cloud credentials. Substring and hand-written token scans only (linear, no regular expressions
  * on the body). Credential formats are matched case-sensitively on the original text by prefix and length, as the
- * providers document them.
+ * providers document them: the one pass only tells whether one of their prefixes occurs in any case.
  */
 
 export type LeakKind = 'sql_error' | 'stack_trace' | 'debug_page' | 'private_key' | 'credential';
@@ -28,28 +29,56 @@ const DEBUG_PAGES = [
   '<b>fatal error</b>:', '<b>warning</b>:', 'server error in \'/\' application', '__next_error__', 'laravel_session', 'debug toolbar',
 ];
 
-/** The first leak in `text`, or undefined. Linear in the text length. */
-export function detectLeak(text: string): Leak | undefined {
-  const lower = text.toLowerCase();
-  for (const needle of SQL_ERRORS) if (lower.includes(needle)) return { kind: 'sql_error', rule: 'leak-sql-error' };
-  const trace = stackTrace(lower);
+const LEAKS = new NeedleIndex();
+const SQL = LEAKS.group(SQL_ERRORS);
+const DEBUG = LEAKS.group(DEBUG_PAGES);
+const PYTHON = LEAKS.group(['traceback (most recent call last)']);
+const TAB_AT = LEAKS.group(['\tat ']);
+const NEWLINE_AT = LEAKS.group(['\n    at ']);
+const JAVA = LEAKS.group(['.java:', '(native method)', 'exception in thread']);
+const NODE = LEAKS.group(['.js:', '.ts:', '.mjs:', 'node:internal', '<anonymous>']);
+const STACK_TRACE = LEAKS.group(['stack trace:']);
+const FRAME_0 = LEAKS.group(['#0 ']);
+const PHP_ERROR = LEAKS.group(['fatal error: ', 'parse error: ', 'warning: ']);
+const ON_LINE = LEAKS.group([' on line ']);
+const PHP_FILE = LEAKS.group(['.php']);
+const DOTNET = LEAKS.group(['   at system.', 'system.nullreferenceexception']);
+const CS_LINE = LEAKS.group(['.cs:line']);
+const RUBY_FILE = LEAKS.group(['.rb:']);
+const RUBY_IN = LEAKS.group([":in `"]);
+const GOROUTINE = LEAKS.group(['goroutine ']);
+const PANIC = LEAKS.group(['panic: ']);
+const KEY_BEGIN = LEAKS.group(['-----begin']);
+const KEY_END = LEAKS.group(['private key-----']);
+
+/**
+ * The first leak in a response body (its text, or its UTF-8 bytes: then no copy is made unless a credential prefix
+ * occurs), or undefined. One pass over the body finds the phrases; linear in its length.
+ */
+export function detectLeak(body: string | Uint8Array): Leak | undefined {
+  const found = typeof body === 'string' ? LEAKS.index(body).groups : LEAKS.groupsInBytes(body);
+  const has = (groups: number) => (found & groups) === groups;
+  if (has(SQL)) return { kind: 'sql_error', rule: 'leak-sql-error' };
+  const trace = stackTrace(has);
   if (trace) return { kind: 'stack_trace', rule: trace };
-  for (const needle of DEBUG_PAGES) if (lower.includes(needle)) return { kind: 'debug_page', rule: 'leak-debug-page' };
-  if (lower.includes('-----begin') && lower.includes('private key-----')) return { kind: 'private_key', rule: 'leak-private-key' };
-  const credential = credentialIn(text);
-  if (credential) return { kind: 'credential', rule: credential };
+  if (has(DEBUG)) return { kind: 'debug_page', rule: 'leak-debug-page' };
+  if (has(KEY_BEGIN | KEY_END)) return { kind: 'private_key', rule: 'leak-private-key' };
+  if (has(CREDENTIAL_PREFIX)) {
+    const credential = credentialIn(typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+    if (credential) return { kind: 'credential', rule: credential };
+  }
   return undefined;
 }
 
-function stackTrace(t: string): string | undefined {
-  if (t.includes('traceback (most recent call last)')) return 'leak-stack-python';
-  if ((t.includes('\tat ') || t.includes('\n    at ')) && (t.includes('.java:') || t.includes('(native method)') || t.includes('exception in thread'))) return 'leak-stack-java';
-  if (t.includes('\n    at ') && (t.includes('.js:') || t.includes('.ts:') || t.includes('.mjs:') || t.includes('node:internal') || t.includes('<anonymous>'))) return 'leak-stack-node';
-  if (t.includes('stack trace:') && t.includes('#0 ')) return 'leak-stack-php';
-  if ((t.includes('fatal error: ') || t.includes('parse error: ') || t.includes('warning: ')) && t.includes(' on line ') && t.includes('.php')) return 'leak-stack-php';
-  if (t.includes('   at system.') || t.includes('system.nullreferenceexception') || (t.includes('stack trace:') && t.includes('.cs:line'))) return 'leak-stack-dotnet';
-  if (t.includes('.rb:') && t.includes(":in `")) return 'leak-stack-ruby';
-  if (t.includes('goroutine ') && t.includes('panic: ')) return 'leak-stack-go';
+function stackTrace(has: (groups: number) => boolean): string | undefined {
+  if (has(PYTHON)) return 'leak-stack-python';
+  if ((has(TAB_AT) || has(NEWLINE_AT)) && has(JAVA)) return 'leak-stack-java';
+  if (has(NEWLINE_AT | NODE)) return 'leak-stack-node';
+  if (has(STACK_TRACE | FRAME_0)) return 'leak-stack-php';
+  if (has(PHP_ERROR | ON_LINE | PHP_FILE)) return 'leak-stack-php';
+  if (has(DOTNET) || has(STACK_TRACE | CS_LINE)) return 'leak-stack-dotnet';
+  if (has(RUBY_FILE | RUBY_IN)) return 'leak-stack-ruby';
+  if (has(GOROUTINE | PANIC)) return 'leak-stack-go';
   return undefined;
 }
 
@@ -84,6 +113,9 @@ const PHRASES: readonly (readonly [string, string])[] = [
   ['SharedAccessKey=', 'leak-azure-sas-key'],
   ['hooks.slack.com/services/T', 'leak-slack-webhook'],
 ];
+
+/** Lower-cased credential prefixes and phrases: when none occurs, the case-sensitive token scan is skipped. */
+const CREDENTIAL_PREFIX = LEAKS.group([...PHRASES.map(([phrase]) => phrase.toLowerCase()), ...TOKENS.map(([prefix]) => prefix.toLowerCase())]);
 
 function credentialIn(text: string): string | undefined {
   for (const [phrase, rule] of PHRASES) if (text.includes(phrase)) return rule;

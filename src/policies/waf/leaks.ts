@@ -35,9 +35,7 @@ export function createLeakPolicy(input: PolicyBuildInput): ResponsePolicy | unde
       const type = mediaTypeOf(headerValue(response.headers['content-type'])) ?? '';
       if (described.has(`${response.status} ${type}`)) return;
       if (!decodeBody(response).ok) return;
-      const body = response.body;
-      const text = body.subarray(0, MAX_LEAK_SCAN_BYTES).toString('utf8');
-      const leak = detectLeak(text);
+      const leak = detectLeak(response.body.subarray(0, MAX_LEAK_SCAN_BYTES));
       if (!leak) return;
       report(ctx, leak);
     },

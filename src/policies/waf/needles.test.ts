@@ -46,3 +46,17 @@ test('a 1 MB run of overlapping needle prefixes is matched right (failure links,
   assert.equal(index.index(t).groups, 0);
   assert.equal(index.index(`${t}b`).groups, 1);
 });
+
+test('ASCII capitals read as lower case, and UTF-8 bytes give the groups of their text', () => {
+  const index = new NeedleIndex();
+  const passwd = index.group(['etc/passwd']);
+  const tab = index.group(['\tat ']);
+  assert.equal(index.index('cat /ETC/Passwd').groups, passwd);
+  assert.equal(index.index('x\tAT y').groups, tab);
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom('etc/', 'PASSWD', 'passwd', 'é', '😀', '\t', 'at ', 'x'), { maxLength: 10 }), (parts) => {
+      const t = parts.join('');
+      assert.equal(index.groupsInBytes(Buffer.from(t)), index.index(t).groups);
+    }),
+  );
+});

@@ -3,7 +3,8 @@
  * metadata hosts, XPath functions…) register here at module load; the first scan builds one Aho–Corasick automaton
  * (a full transition table over the ASCII characters the needles use) and each probe is read once, character by
  * character, into a bit set of the groups that occur in it. A detector then tests a bit instead of calling
- * `includes` once per needle. Linear in the text, whatever the needles.
+ * `includes` once per needle. Linear in the text, whatever the needles. ASCII capitals read as their lower-case
+ * letters, so a caller that has not lower-cased its text (or holds only its UTF-8 bytes) matches case-insensitively.
  */
 
 import { PUNCTUATION_BITS } from './text.ts';
@@ -31,11 +32,11 @@ export class NeedleIndex {
   readonly #groups: (readonly string[])[] = [];
   #automaton: Automaton | undefined;
 
-  /** Registers a group of lower-case printable ASCII needles and returns its bit. */
+  /** Registers a group of lower-case printable ASCII needles (tab and line feed allowed) and returns its bit. */
   group(needles: readonly string[]): number {
     if (this.#groups.length === MAX_GROUPS) throw new Error(`waf needles: more than ${MAX_GROUPS} groups`);
     for (const needle of needles) {
-      if (needle === '' || needle !== needle.toLowerCase() || /[^\x20-\x7e]/.test(needle)) throw new Error(`waf needles: ${JSON.stringify(needle)} must be non-empty lower-case printable ASCII`);
+      if (needle === '' || needle !== needle.toLowerCase() || /[^\t\n\x20-\x7e]/.test(needle)) throw new Error(`waf needles: ${JSON.stringify(needle)} must be non-empty lower-case printable ASCII`);
     }
     this.#groups.push(needles);
     this.#automaton = undefined;
@@ -57,6 +58,19 @@ export class NeedleIndex {
       groups |= output[state]!;
     }
     return { groups, punct };
+  }
+
+  /** The needle groups in UTF-8 `bytes` (a byte of a multi-byte character matches no needle, as in {@link index}). */
+  groupsInBytes(bytes: Uint8Array): number {
+    const { symbols, width, next, output } = (this.#automaton ??= build(this.#groups));
+    let state = 0;
+    let groups = 0;
+    for (let i = 0; i < bytes.length; i++) {
+      const c = bytes[i]!;
+      state = c < 128 ? next[state * width + symbols[c]!]! : 0;
+      groups |= output[state]!;
+    }
+    return groups;
   }
 }
 
@@ -85,6 +99,7 @@ function build(groups: readonly (readonly string[])[]): Automaton {
     const c = needle.charCodeAt(i);
     if (symbols[c] === 0) symbols[c] = width++;
   }
+  for (let c = 65; c <= 90; c++) symbols[c] = symbols[c + 32]!;
   // The trie, as rows of `width` child states (0 = none; the root never is a child).
   const rows: Int32Array[] = [new Int32Array(width)];
   const outputs: number[] = [0];
