@@ -305,6 +305,24 @@ describe('HTTP message signatures (RFC 9421)', () => {
     );
     assert.equal(forged, false, 'a changed target does not verify');
   });
+
+  test('outbound: a client Content-Digest on a request without a body is not forwarded under the gateway signature', async () => {
+    // With digests not checked, the client's field would otherwise reach the upstream covered by the gateway.
+    const unchecked = config(up.url);
+    (unchecked['apis'] as Record<string, unknown>[])[0]!['content_digest'] = { verify: 'off' };
+    const other = await startGateway(unchecked, { files: FILES, env: ENV });
+    try {
+      const bogus = `sha-256=:${Buffer.alloc(32, 7).toString('base64')}:`;
+      const headers = { ...(await signed(`${other.url}/orders/1`, 'GET', { host: new URL(other.url).host })), 'content-digest': bogus };
+      const res = await send(other.url, '/orders/1', { headers });
+      assert.equal(res.status, 200, res.body);
+      const seen = up.seen.at(-1)!;
+      assert.ok(seen.headers['signature-input'], 'the request was signed by the gateway');
+      assert.equal(seen.headers['content-digest'], undefined, 'no unchecked digest is vouched for');
+    } finally {
+      await other.close();
+    }
+  });
 });
 
 describe('replay across two gateway instances sharing Redis', () => {

@@ -6,7 +6,7 @@
  * library never parses a URL of its own.
  */
 import { httpbis } from 'http-message-signatures';
-import { parseItem, serializeInnerList, serializeItem, type InnerList, type Item } from 'structured-headers';
+import { isInnerList, parseDictionary, parseItem, parseList, serializeDictionary, serializeInnerList, serializeItem, serializeList, type Dictionary, type InnerList, type Item } from 'structured-headers';
 
 /** Derived components a request signature may cover (RFC 9421 §2.2; `@status` is for responses). */
 const DERIVED = new Set(['@method', '@target-uri', '@authority', '@scheme', '@request-target', '@path', '@query', '@query-param']);
@@ -118,12 +118,40 @@ export function normaliseAuthority(host: string, scheme: 'http' | 'https'): stri
   return lower.endsWith(port) ? lower.slice(0, -port.length) : lower;
 }
 
-/** application/x-www-form-urlencoded percent-encoding (WHATWG URL §5.2), with spaces as %20 (RFC 9421 §2.2.8). */
+/**
+ * application/x-www-form-urlencoded percent-encoding (WHATWG URL §5.2), with spaces as %20 (RFC 9421 §2.2.8):
+ * encodeURIComponent's, plus `!'()~`. Without a URLSearchParams per value: a long query must not cost one each.
+ */
 function formEncode(value: string): string {
-  return new URLSearchParams([['', value]]).toString().slice(1).replaceAll('+', '%20');
+  try {
+    return encodeURIComponent(value).replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  } catch {
+    // A lone surrogate (never in a decoded query value): the serialiser's replacement character.
+    return new URLSearchParams([['', value]]).toString().slice(1).replaceAll('+', '%20');
+  }
 }
 
-function derive(message: SignedMessage, name: string, params: Map<string, string | number | boolean>): string[] {
+/**
+ * What the components of one signature base share, read on first use: the query's parameters (names encoded) and
+ * the structured fields as parsed. Up to 32 components can cover one long query or one big field; each is read
+ * once per base, not once per component (a client could otherwise make every request cost 32 parses).
+ */
+interface Sources {
+  query?: readonly (readonly [name: string, value: string])[];
+  readonly fields: Map<string, StructuredField>;
+}
+
+/**
+ * A covered field's combined value and its parses, each made once: `sf` (RFC 9421 §2.1.1; List, else Dictionary,
+ * else Item, the order the library used) and `key` (§2.1.2; a Dictionary).
+ */
+interface StructuredField {
+  readonly value: string;
+  sf?: string;
+  dictionary?: Dictionary;
+}
+
+function derive(message: SignedMessage, name: string, params: Map<string, string | number | boolean>, sources: Sources): string[] {
   const q = message.target.indexOf('?');
   const path = q === -1 ? message.target : message.target.slice(0, q);
   const query = q === -1 ? '' : message.target.slice(q + 1);
@@ -144,8 +172,9 @@ function derive(message: SignedMessage, name: string, params: Map<string, string
       return [`?${query}`];
     case '@query-param': {
       const wanted = String(params.get('name'));
+      sources.query ??= Array.from(new URLSearchParams(query), ([key, value]) => [formEncode(key), value] as const);
       const values: string[] = [];
-      for (const [key, value] of new URLSearchParams(query)) if (formEncode(key) === wanted) values.push(formEncode(value));
+      for (const [key, value] of sources.query) if (key === wanted) values.push(formEncode(value));
       if (values.length === 0) throw new ComponentError('a covered query parameter is not in the request');
       return values;
     }
@@ -154,18 +183,59 @@ function derive(message: SignedMessage, name: string, params: Map<string, string
   }
 }
 
+/** A covered field with `sf` or `key` (RFC 9421 §2.1.1, §2.1.2): its lines combined, parsed once per base. */
+function structuredField(message: SignedMessage, name: string, params: Map<string, string | number | boolean>, sources: Sources): string[] {
+  let field = sources.fields.get(name);
+  if (field === undefined) {
+    const lines = message.headers[name];
+    if (lines === undefined) throw new ComponentError('a covered field is not in the request');
+    field = { value: lines.join(', ') };
+    sources.fields.set(name, field);
+  }
+  const key = params.get('key');
+  if (key !== undefined) {
+    try {
+      field.dictionary ??= parseDictionary(field.value);
+    } catch (error) {
+      throw new ComponentError('a field covered with key is not a dictionary', { cause: error });
+    }
+    const member = field.dictionary.get(String(key));
+    if (member === undefined) throw new ComponentError('a covered dictionary key is not in the field');
+    return [isInnerList(member) ? serializeInnerList(member) : serializeItem(member)];
+  }
+  field.sf ??= serializeStructured(field.value);
+  return [field.sf];
+}
+
+function serializeStructured(value: string): string {
+  for (const serialize of [() => serializeList(parseList(value)), () => serializeDictionary(parseDictionary(value)), () => serializeItem(parseItem(value))]) {
+    try {
+      return serialize();
+    } catch {
+      continue;
+    }
+  }
+  throw new ComponentError('a field covered with sf is not a structured field');
+}
+
 /**
  * The signature base (RFC 9421 §2.5) of `message` over `components`, ending with the `@signature-params` line of
- * `signatureParams` (the Signature-Input member, serialised as received).
+ * `signatureParams` (the Signature-Input member, serialised as received). Each source (the query, a structured
+ * field) is read once, whatever the number of components over it.
  * @throws ComponentError when a covered component is absent from the message or cannot be derived.
  */
 export function signatureBase(message: SignedMessage, components: readonly Component[], signatureParams: InnerList): string {
   let base: [string, string[]][];
+  const sources: Sources = { fields: new Map() };
   try {
     base = httpbis.createSignatureBase(
       {
         fields: components.map((c) => c.id),
-        componentParser: (name, params) => (name.startsWith('@') ? derive(message, name, params) : null),
+        componentParser: (name, params) => {
+          if (name.startsWith('@')) return derive(message, name, params, sources);
+          // Plain and `bs` fields are the library's: a field is read so at most twice (duplicates are refused).
+          return params.has('key') || params.has('sf') ? structuredField(message, name, params, sources) : null;
+        },
       },
       { method: message.method, url: `${message.scheme}://${message.authority}${message.target}`, headers: message.headers },
     );

@@ -9,6 +9,7 @@ import type { ApiConfig, RampartConfig } from '../../config/types.ts';
 import { ACCEPTED_DIGESTS, contentDigestOf, DigestFieldError, digestMatches, fieldDigests } from '../../http/digest.ts';
 import type { Identity, PolicyBuildInput, PolicyFactory, RequestContext, RequestPolicy, SignatureKeyDirectory, SignatureVerifier, UpstreamRequestSigner } from '../../pipeline/types.ts';
 import { GatewayError } from '../../problem.ts';
+import { isWebSocketUpgrade } from '../../proxy/websocket/upgrade.ts';
 import type { Consumer, Store } from '../../store/types.ts';
 import type { Authenticator, AuthenticatorBuildInput, AuthenticatorFactory } from '../authn/types.ts';
 import { cachedConsumerLookup } from '../authn/consumers.ts';
@@ -379,9 +380,11 @@ export function gatewaySignature(key: UpstreamKey, config: UpstreamSigningConfig
 }
 
 /**
- * The credential-stage half of upstream signing: hands the proxy the signer (it signs each try as sent) and, when
- * `content-digest` is covered and the request has a body, buffers the body and sets `Content-Digest` (sha-256)
- * for the upstream, so the signature vouches for the bytes sent. Undefined when upstream signing is off.
+ * The credential-stage half of upstream signing: hands the proxy the signer (it signs each try as sent, and the
+ * WebSocket relay the upgrade it sends) and, when `content-digest` is covered and the request has a body, buffers
+ * the body and sets `Content-Digest` (sha-256) for the upstream, so the signature vouches for the bytes sent (a
+ * request without a body, or an upgrade, is not buffered and a client's Content-Digest on it is dropped). Undefined when upstream
+ * signing is off.
  */
 export function createUpstreamSigningPolicy(input: PolicyBuildInput, config: UpstreamSigningConfig): RequestPolicy | undefined {
   if (!config.enabled) return undefined;
@@ -393,11 +396,15 @@ export function createUpstreamSigningPolicy(input: PolicyBuildInput, config: Ups
     name: 'upstream-signing',
     stage: 'credential',
     async run(ctx: RequestContext): Promise<void> {
-      if (digest && ctx.hasBody) {
+      // A WebSocket upgrade sends no body upstream (its handshake is signed by the relay, proxy/websocket/): nothing
+      // to buffer. Without a digest of our own (no body, or an upgrade), a Content-Digest the client set would be
+      // vouched for by the gateway's signature without being checked: it is dropped.
+      const computed = digest && ctx.hasBody && !isWebSocketUpgrade(ctx.headers);
+      if (computed) {
         const body = await ctx.readBody(limit);
         ctx.upstreamHeaders = { ...ctx.upstreamHeaders, 'content-digest': contentDigestOf(body) };
       }
-      ctx.stripUpstreamHeaders = new Set([...(ctx.stripUpstreamHeaders ?? []), 'signature', 'signature-input']);
+      ctx.stripUpstreamHeaders = new Set([...(ctx.stripUpstreamHeaders ?? []), 'signature', 'signature-input', ...(digest && !computed ? ['content-digest'] : [])]);
       ctx.upstreamSigner = signer;
     },
   };

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { GatewayError } from '../../problem.ts';
-import type { CompiledRoute, RequestContext } from '../../pipeline/types.ts';
+import type { CompiledRoute, RequestContext, UpstreamRequestSigner } from '../../pipeline/types.ts';
 import type { UpstreamTlsMaterial } from '../upstream-tls.ts';
 import type { Target } from '../balancer/balancer.ts';
 import type { WebSocket } from 'ws';
@@ -69,9 +69,10 @@ export async function startRelay(start: RelayStart, sessions: WebSocketSessions)
     .map((p) => p.trim())
     .filter((p) => /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/.test(p))
     .slice(0, 16);
+  const url = base + start.upstreamPath;
   const upstream = await connectUpstream({
-    url: base + start.upstreamPath,
-    headers: start.headers,
+    url,
+    headers: ctx.upstreamSigner ? signedHandshake(ctx.upstreamSigner, url, start.headers) : start.headers,
     protocols: offered,
     maxMessageBytes: ws.maxMessageBytes,
     handshakeTimeoutMs: start.handshakeTimeoutMs,
@@ -100,6 +101,18 @@ export async function startRelay(start: RelayStart, sessions: WebSocketSessions)
     },
   });
   sessions.add(route.api.name, session);
+}
+
+/**
+ * The upstream handshake's headers with the gateway's signature (`apis[].upstream_signing`), computed over the
+ * request as `ws` sends it: GET, the URL's authority (its Host header), and the path and query it puts on the
+ * request line (`pathname + search` of the parsed URL), with the final headers. The client's own
+ * Signature/Signature-Input were left out already (the signing policy's strip list).
+ */
+function signedHandshake(signer: UpstreamRequestSigner, url: string, headers: Record<string, string | string[]>): Record<string, string | string[]> {
+  const sent = new URL(url);
+  const scheme = sent.protocol === 'wss:' ? 'https' : 'http';
+  return { ...headers, ...signer.sign({ method: 'GET', scheme, authority: sent.host, target: sent.pathname + sent.search, headers }) };
 }
 
 /** The open relayed connections of one gateway, by API: for `max_connections` and the graceful drain. */
