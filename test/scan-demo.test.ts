@@ -133,6 +133,14 @@ describe('against the naked demo API', () => {
     assert.match(byRule('api8.banner')[0]?.detail ?? '', /X-Powered-By: DemoAPI/);
   });
 
+  test('API10 exactly where the demo is injectable: the free-text search body and the bracketed query parameters are probed, and not reported', () => {
+    // searchOrders compares item exactly (in JS); GET /products ignores q[$ne] (so the [$eq] control widens as well).
+    assert.deepEqual(result.findings.filter((f) => f.rule.startsWith('api10.')).map((f) => f.id).sort(), ['api10.nosql-injection:searchOrders:item', 'api10.sql-injection:searchProducts:q']);
+    const planned = result.planned.filter((p) => p.rule.startsWith('api10.')).map((p) => `${p.rule} ${p.endpoint}`);
+    for (const at of ['api10.sql-injection POST /orders/search body.item', 'api10.command-injection POST /orders/search body.item', 'api10.nosql-injection GET /products?q[$ne]=']) assert.ok(planned.includes(at), at);
+    assert.ok(!result.planned.some((p) => p.rule.startsWith('api10.') && /^(PATCH|POST \/orders )/.test(p.endpoint)), 'the safe profile sends no payload to a create or an update');
+  });
+
   test('BOLA by a body id: alice searches orders by carol\'s account and gets carol\'s orders', () => {
     const finding = result.findings.find((f) => f.id === 'api1.bola-list:searchOrders:alice->carol:body.accountId');
     assert.ok(finding, JSON.stringify(result.findings.filter((f) => f.rule === 'api1.bola-list').map((f) => f.id)));
@@ -155,6 +163,13 @@ describe('against the naked demo API', () => {
     assert.ok(!full.findings.some((f) => f.operation === 'adminDeleteUser'), 'no user id of the scan\'s own to delete, so no DELETE was sent');
     const users = (await (await fetch(`${stack.api.url}/admin/users`, { headers: { authorization: `Bearer ${tokens[0]}` } })).json()) as { id: string }[];
     assert.deepEqual(users.map((u) => u.id).sort(), ['u-admin', 'u-alice', 'u-bob', 'u-carol']);
+    // The injection payloads went into the create's and the update's free-text fields too: not injectable there
+    // (prepared statements), and alice's display name was written back after each probe.
+    assert.deepEqual(full.findings.filter((f) => f.rule.startsWith('api10.')).map((f) => f.id).sort(), ['api10.nosql-injection:searchOrders:item', 'api10.sql-injection:searchProducts:q']);
+    assert.ok(full.planned.some((p) => p.rule === 'api10.sql-injection' && p.endpoint === 'PATCH /users/me body.displayName' && p.destructive));
+    assert.ok(full.planned.some((p) => p.rule === 'api10.template-injection' && p.endpoint === 'POST /orders body.item' && p.destructive));
+    const me = (await (await fetch(`${stack.api.url}/users/me`, { headers: { authorization: `Bearer ${tokens[1]}` } })).json()) as Record<string, unknown>;
+    assert.equal(me['displayName'], 'Alice Anders');
   });
 
   test('evidence masks every token, the login password and password hashes', () => {
@@ -188,6 +203,9 @@ describe('through Rampart', () => {
       assert.ok((denials.get(code) ?? 0) > 0, `no ${code} denial in the gateway log: ${JSON.stringify([...denials])}`);
     }
     assert.ok(result.learnt.objects >= 6, `discovery learnt ${result.learnt.objects} objects`);
+    // The WAF blocked the payloads in the free-text search body as well as in the query.
+    const waf = new Set(stack.gateway.logs.filter((l) => l['msg'] === 'WAF hit: request blocked').map((l) => `${String(l['operation'])} ${String(l['field'])}`));
+    for (const at of ['searchProducts query/q', 'searchOrders body/item']) assert.ok(waf.has(at), `no WAF block at ${at}: ${JSON.stringify([...waf])}`);
   });
 
   test('the one finding left: a lone quote still breaks the naive SQL behind Rampart (502), the exploit is blocked', () => {
@@ -223,6 +241,10 @@ describe('through Rampart over HTTPS, --profile full', () => {
       assert.ok(result.learnt.objects >= 6, 'discovery ran before any block');
       const reasons = gateway.logs.filter((l) => l['msg'] === 'request denied').map((l) => String(l['reason']));
       assert.ok(reasons.some((r) => /^owner lookup getAccount \(createOrder x-rampart-owner-lookup\) denied/.test(r)), 'the owner lookup refused the order on another identity\'s account');
+      // --profile full puts the injection payloads in the update's free-text field: the WAF blocks them. (Those in
+      // the create's, createOrder, meet the checkout limit first: rate_limited, as asserted above.)
+      const waf = new Set(gateway.logs.filter((l) => l['msg'] === 'WAF hit: request blocked').map((l) => `${String(l['operation'])} ${String(l['field'])}`));
+      assert.ok(waf.has('updateMe body/displayName'), `no WAF block in the update: ${JSON.stringify([...waf])}`);
     } finally {
       await gateway.close();
     }

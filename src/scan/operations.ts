@@ -164,7 +164,26 @@ export function requiredQuery(op: SpecOperation, known: (name: string) => string
   return parts.join('&');
 }
 
-/** Whether a POST operation only searches (by its operationId or path: search, query, find, filter, lookup). */
+const SEARCH_NAME = /(search|query|find|filter|lookup)/i;
+const SEARCH_SUMMARY = /\b(search(es|ing)?|quer(y|ies|ying)|finds?|filter(s|ing)?|look(s|ing)? ?up)\b/i;
+/** First words of a summary that say the operation writes (a "search" that saves or sends something is a write). */
+const WRITE_VERB = /^\s*(create|add|place|save|store|submit|send|post|upload|import|insert|register|book|buy|pay|update|change|set|reset|edit|modify|replace|delete|remove|cancel|archive|schedule)\b/i;
+
+/**
+ * Whether a POST operation only searches: its operationId or path (search, query, find, filter, lookup) or its
+ * summary (search, query, find, filter, look up) says so, and nothing in the spec says it writes: no 201 or 202
+ * answer, no `Location` header, no business flow (`x-rampart-flow`), no summary starting with a write verb
+ * ("Save a query …").
+ */
 export function isSearchOperation(op: SpecOperation): boolean {
-  return op.method === 'POST' && /(search|query|find|filter|lookup)/i.test(`${op.operationId} ${op.path}`);
+  if (op.method !== 'POST') return false;
+  const summary = typeof op.raw['summary'] === 'string' ? op.raw['summary'] : '';
+  if (!SEARCH_NAME.test(`${op.operationId} ${op.path}`) && !SEARCH_SUMMARY.test(summary)) return false;
+  return !writes(op, summary);
+}
+
+function writes(op: SpecOperation, summary: string): boolean {
+  if (op.raw['x-rampart-flow'] !== undefined && op.raw['x-rampart-flow'] !== false) return true;
+  if (WRITE_VERB.test(summary)) return true;
+  return Object.entries(op.responses).some(([status, response]) => status === '201' || status === '202' || Object.keys(response.headers ?? {}).some((h) => h.toLowerCase() === 'location'));
 }

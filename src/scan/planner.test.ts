@@ -2,14 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { loadSpec } from '../openapi/load.ts';
-import { privilegedRoles, requiresAuth, resourceKey, sampleObject, type Schema } from './operations.ts';
+import { isSearchOperation, privilegedRoles, requiresAuth, resourceKey, sampleObject, type Schema } from './operations.ts';
 import { planScan, plannedRequests } from './planner.ts';
 import type { PlannedProbe } from './probe.ts';
 import { neighbourIds } from './probes/bola.ts';
 import { changedValue, secretFields, undeclaredProperties } from './probes/properties.ts';
 import { documented, otherVersions } from './probes/inventory.ts';
 import { urlTyped } from './probes/ssrf.ts';
-import { freeText } from './probes/injection.ts';
+import { freeText, freeTextFields, withOperator } from './probes/injection.ts';
 
 const spec = await loadSpec(fileURLToPath(new URL('../../demo/openapi.yaml', import.meta.url)));
 const identities = [
@@ -55,7 +55,15 @@ test('each probe kind is planned where the spec says it applies', () => {
   assert.ok(authn.has('getOrder') && authn.has('adminListUsers') && !authn.has('health') && !authn.has('searchProducts') && !authn.has('notifications'));
   assert.deepEqual(where(probes, 'api3.mass-assignment'), ['updateMe alice']);
   assert.deepEqual(where(probes, 'api5.admin-operation'), ['adminListUsers alice', 'adminListUsers bob']);
-  assert.deepEqual(where(probes, 'api10.sql-injection'), ['searchProducts']);
+  // Injection: the free-text query parameter and the search's free-text body field (not its id, enum or pattern ones).
+  const endpoints = (list: PlannedProbe[], rule: string) => list.filter((p) => p.rule === rule).map((p) => p.endpoint);
+  assert.deepEqual(endpoints(probes, 'api10.sql-injection'), ['GET /products?q=', 'POST /orders/search body.item']);
+  assert.deepEqual(endpoints(probes, 'api10.command-injection'), endpoints(probes, 'api10.sql-injection'));
+  assert.deepEqual(endpoints(probes, 'api10.nosql-injection'), ['GET /accounts?tenantId[$ne]=', 'GET /orders?status[$ne]=', 'GET /products?q[$ne]=', 'POST /orders/search body.item']);
+  // With --profile full, the create's and the update's free-text fields too (never the password: writeOnly).
+  const writes = plan('full').filter((p) => p.rule === 'api10.template-injection' && p.destructive);
+  assert.deepEqual(writes.map((p) => `${p.endpoint} ${p.identity}`), ['PATCH /users/me body.displayName alice', 'POST /orders body.item alice']);
+  assert.ok(!plan('full').some((p) => p.rule.startsWith('api10.') && /password|login/.test(`${p.endpoint} ${p.operationId}`)));
   assert.deepEqual(where(probes, 'api4.page-size'), ['listOrders alice']);
   assert.deepEqual(where(probes, 'api4.no-rate-limit'), ['health']);
   assert.deepEqual(where(probes, 'api7.ssrf'), [], 'the demo has no URL-typed parameter');
@@ -79,6 +87,15 @@ test('helpers of the probes', () => {
   assert.equal(changedValue('createdAt', { type: 'string', format: 'date-time' }, 'x'), undefined);
   assert.ok(urlTyped('callbackUrl', { type: 'string' }) && urlTyped('target', { type: 'string', format: 'uri' }) && !urlTyped('name', { type: 'string' }) && !urlTyped('url', { type: 'integer' }));
   assert.ok(freeText({ type: 'string', maxLength: 10 }) && !freeText({ type: 'string', enum: ['a'] }) && !freeText({ type: 'string', pattern: '^a$' }));
+  assert.deepEqual(freeTextFields(op('updateMe')), ['displayName'], 'not the writeOnly password, the email (format) or the readOnly fields');
+  assert.equal(withOperator('/x?q=a&limit=5', 'q', '$ne', 'b c'), '/x?limit=5&q[$ne]=b%20c');
+  // Search operations: by name or summary, unless the spec says they write.
+  const post = (operationId: string, path: string, raw: Record<string, unknown> = {}, responses: Record<string, unknown> = { '200': { description: 'ok' } }) => ({ ...op('searchOrders'), operationId, path, raw, responses }) as typeof spec.operations[number];
+  assert.ok(isSearchOperation(op('searchOrders')) && !isSearchOperation(op('createOrder')) && !isSearchOperation(op('login')));
+  assert.ok(isSearchOperation(post('runReport', '/reports', { summary: 'Query the ledger by customer.' })), 'a summary that says it searches');
+  assert.ok(!isSearchOperation(post('saveQuery', '/queries', { summary: 'Save a query for later.' })), 'a write verb first');
+  assert.ok(!isSearchOperation(post('searchJobs', '/search-jobs', {}, { '201': { description: 'created' } })), 'a 201 answer');
+  assert.ok(!isSearchOperation(post('findSlot', '/slots/find', { 'x-rampart-flow': true })), 'a business flow');
   assert.ok(documented(spec.operations, '/orders/ord-1') && !documented(spec.operations, '/admin'));
   assert.deepEqual(otherVersions([{ ...op('health'), path: '/v2/health' }]), ['/v1/health', '/v3/health']);
 });
