@@ -42,6 +42,40 @@ test('RFC 9530 appendix B.1 vectors: sha-256 and sha-512, alone, together, in Re
   assert.equal(await verdict({ 'repr-digest': RFC_SHA256 }, RFC_BODY), 'pass');
 });
 
+// RFC 9530 appendix B, the other examples: each content as sent (the Brotli-coded one as its coded bytes: a
+// Content-Digest covers the content, not the representation) and the digest the RFC gives for it.
+const RFC_CONTENTS: readonly (readonly [title: string, content: Buffer, headers: Record<string, string>, field: string])[] = [
+  ['no representation data (empty content)', Buffer.alloc(0), {}, 'sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:'],
+  ['partial representation data', Buffer.from('"hello"'), {}, 'sha-256=:Wqdirjg/u3J688ejbUlApbjECpiUUtIwT8lY/z81Tno=:'],
+  [
+    'Brotli-coded content, two algorithms',
+    Buffer.from('iwiAeyJoZWxsbyI6ICJ3b3JsZCJ9Aw==', 'base64'),
+    { 'content-encoding': 'br' },
+    'sha-256=:4REjxQ4yrqUVicfSKYNO/cF9zNj5ANbzgDZt3/h3Qxo=:, sha-512=:pxo7aYzcGI88pnDnoSmAnaOEVys0MABhgvHY9+VI+ElE60jBCwnMPyA/s3NF3ZO5oIWA7lf8ukk+5KJzm3p5og==:',
+  ],
+  ['POST request', Buffer.from('{"title": "New Title"}'), {}, 'sha-256=:bWopGGNiZtbVgHsG+I4knzfEJpmmmQHf7RHDXA3o1hQ=:'],
+  ['resource after PATCH', Buffer.from('{\n  "id": "123",\n  "title": "New Title"\n}'), {}, 'sha-256=:yxOAqEeoj+reqygSIsLpT0LhumrNkIds5uLKtmdLyYE=:'],
+  ['request status', Buffer.from('{\n  "status": "created",\n  "id": "123",\n  "ts": 1569327729,\n  "instance": "/books/123"\n}'), {}, 'sha-256=:2LBp5RKZGpsSNf8BPXlXrX4Td4Tf5R5bZ9z7kdi5VvY=:'],
+  ['error representation', Buffer.from('{\n  "title": "Not Found",\n  "detail": "Cannot PATCH a non-existent resource",\n  "status": 404\n}'), {}, 'sha-256=:KPqhVXAT25LLitV1w0O167unHmVQusu+fpxm65zAsvk=:'],
+];
+
+test('RFC 9530 appendix B vectors: empty, partial, Brotli-coded (sha-256 and sha-512), POST, PATCH and error contents', async () => {
+  const policy = createContentDigestPolicy(input(), config())!;
+  const run = async (headers: Record<string, string>, content: Buffer) => {
+    try {
+      await policy.run({ headers, hasBody: content.length > 0, readBody: async () => content } as unknown as RequestContext);
+      return 'pass';
+    } catch (error) {
+      assert.ok(error instanceof GatewayError, String(error));
+      return error.code;
+    }
+  };
+  for (const [title, content, headers, field] of RFC_CONTENTS) {
+    assert.equal(await run({ ...headers, 'content-digest': field }, content), 'pass', title);
+    assert.equal(await run({ ...headers, 'content-digest': field }, Buffer.concat([content, Buffer.from(' ')])), 'digest_invalid', `${title}, one byte added`);
+  }
+});
+
 test('a body changed after its digest was computed, or one digest of two wrong, is refused', async () => {
   assert.equal(await verdict({ 'content-digest': RFC_SHA256 }, '{"hello": "World"}'), 'digest_invalid');
   assert.equal(await verdict({ 'content-digest': `${RFC_SHA256}, sha-512=:${Buffer.alloc(64).toString('base64')}:` }, RFC_BODY), 'digest_invalid');
