@@ -8,7 +8,7 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -43,7 +43,8 @@ function incident(id: string, openedAt: string, status: 'open' | 'resolved' = 'o
 
 interface Backend {
   readonly db: Db;
-  cleanup(): Promise<void>;
+  /** `tampered`: the test wrote plaintext around Rampart, so its SQLite file goes too (see withBackend). */
+  cleanup(tampered?: boolean): Promise<void>;
   /** Another connection to the same database (a second instance, a restart). */
   again(): Promise<Db>;
   /** What a copy of the database yields: the SQLite file with its WAL, or every column of every table. */
@@ -54,10 +55,13 @@ const backends: [string, () => Promise<Backend>][] = [
   [
     'sqlite',
     async () => {
-      const path = join(mkdtempSync(join(tmpdir(), 'rampart-inc-')), 'audit.db');
+      const dir = mkdtempSync(join(tmpdir(), 'rampart-inc-'));
+      const path = join(dir, 'audit.db');
       return {
         db: await openDb({ kind: 'sqlite', path }),
-        cleanup: async () => undefined,
+        cleanup: async (tampered) => {
+          if (tampered) rmSync(dir, { recursive: true, force: true });
+        },
         again: () => openDb({ kind: 'sqlite', path }),
         copy: async () => [path, `${path}-wal`].filter((p) => existsSync(p)).map((p) => readFileSync(p).toString('latin1')).join('\n'),
       };
@@ -124,13 +128,18 @@ for (const [name, open] of backends) {
       assert.deepEqual(await store.list({ after: 'inc_unknown' }), [], 'an unknown cursor is an empty page, not the first page again');
     });
 
-    const withBackend = async (fn: (b: Backend) => Promise<void>) => {
+    /**
+     * Runs `fn` on a fresh database. `tampered`: `fn` writes plaintext around Rampart (an attacker with write access);
+     * its SQLite file is removed afterwards, since what is left is the attacker's data, not what Rampart stores, and
+     * `npm test` scans every store the suite leaves behind for plaintext (scripts/store-scan.ts). Others are kept.
+     */
+    const withBackend = async (fn: (b: Backend) => Promise<void>, { tampered = false } = {}) => {
       const backend = await open();
       const extra: Db[] = [];
       cleanups.push(async () => {
         for (const db of extra) await db.close();
         await backend.db.close();
-        await backend.cleanup();
+        await backend.cleanup(tampered);
       });
       await fn({ ...backend, again: async () => {
         const db = await backend.again();
@@ -157,7 +166,7 @@ for (const [name, open] of backends) {
         await assert.rejects(store.get('inc_a'), DecryptionError, 'column swap');
         await db.run("UPDATE rampart_incidents SET data = $1 WHERE id = 'inc_a'", [JSON.stringify(incident('inc_a', '2026-12-01T10:00:00.000Z'))]);
         await assert.rejects(store.get('inc_a'), DecryptionError, 'plaintext written around Rampart is refused');
-      });
+      }, { tampered: true });
     });
 
     test('upgrade: incidents stored in clear by an older version are encrypted at start; a second start leaves them be', async () => {
@@ -292,7 +301,7 @@ for (const [name, open] of backends) {
         const restarted = new IncidentStore(await again(), keyringOf([KEK]));
         await restarted.init();
         await assert.rejects(restarted.activeBlocks(Date.now()), DecryptionError, 'what a start loads fails too');
-      });
+      }, { tampered: true });
     });
 
     test('blocks stored while their data keys went missing stop start-up instead of being buried under new keys', async () => {
