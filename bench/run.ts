@@ -113,6 +113,18 @@ async function gatewayLoad(adminUrl: string): Promise<{ loopP99Ms: number; loopM
   return { loopP99Ms: value('rampart_nodejs_eventloop_lag_p99_seconds') * 1000, loopMaxMs: value('rampart_nodejs_eventloop_lag_max_seconds') * 1000, gcSeconds: gc };
 }
 
+/** The gateway's V8 heap in use and its external (Buffer, native) memory, MiB: where RSS growth in a soak lives. */
+async function gatewayMemory(adminUrl: string): Promise<{ heapMb: number; externalMb: number } | undefined> {
+  try {
+    const res = await fetch(`${adminUrl}/metrics`, { headers: { authorization: `Bearer ${process.env['RAMPART_BENCH_ADMIN_TOKEN']}` }, signal: AbortSignal.timeout(5000) });
+    const text = await res.text();
+    const value = (name: string) => Number(text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? NaN) / 2 ** 20;
+    return { heapMb: value('rampart_nodejs_heap_size_used_bytes'), externalMb: value('rampart_nodejs_external_memory_bytes') };
+  } catch {
+    return undefined;
+  }
+}
+
 const started: Server[] = [];
 async function launch(name: string, command: string, args: string[], port: number, env?: NodeJS.ProcessEnv): Promise<Server> {
   const server = await startServer(name, command, args, port, { env });
@@ -281,12 +293,16 @@ async function main(): Promise<number> {
     // Soak: RSS of rampart-full sampled while under load (the fixed rate when there is one, else wrk's closed
     // loop); growth measured from the first sample after a minute (or a fifth of the run when shorter), so
     // start-up and JIT warm-up do not count as growth.
-    let soak: { seconds: number; samplesMb: number[]; growthPct: number; rps: number } | undefined;
+    let soak: { seconds: number; samplesMb: number[]; heapMb: number[]; externalMb: number[]; growthPct: number; rps: number } | undefined;
     const soakTarget = targets.find((t) => t.name === 'rampart-full');
     if (soakSeconds > 0 && soakTarget) {
       const pid = soakTarget.server.child.pid!;
       const samples: number[] = [];
-      const timer = setInterval(() => samples.push(treeRss(pid) / 2 ** 20), 5000);
+      const memory: { heapMb: number; externalMb: number }[] = [];
+      const timer = setInterval(() => {
+        samples.push(treeRss(pid) / 2 ** 20);
+        if (soakTarget.adminUrl) void gatewayMemory(soakTarget.adminUrl).then((m) => m && memory.push(m));
+      }, 5000);
       const result =
         fixedRate > 0
           ? await fixedRateRun(`${soakTarget.server.url}/items/42`, headers, soakSeconds).then((r) => ({ rps: r.requests / soakSeconds }))
@@ -295,8 +311,10 @@ async function main(): Promise<number> {
       const baseIndex = Math.min(samples.length - 1, Math.max(0, Math.floor(Math.min(60, soakSeconds / 5) / 5)));
       const base = samples[baseIndex] ?? NaN;
       const growthPct = ((Math.max(...samples.slice(baseIndex)) - base) / base) * 100;
-      soak = { seconds: soakSeconds, samplesMb: samples.map((s) => Math.round(s * 10) / 10), growthPct, rps: result.rps };
-      log(`soak ${soakSeconds} s: ${result.rps.toFixed(0)} req/s, RSS ${base.toFixed(1)} → max ${Math.max(...samples.slice(baseIndex)).toFixed(1)} MiB (${growthPct.toFixed(1)}%)`);
+      const round = (n: number) => Math.round(n * 10) / 10;
+      soak = { seconds: soakSeconds, samplesMb: samples.map(round), heapMb: memory.map((m) => round(m.heapMb)), externalMb: memory.map((m) => round(m.externalMb)), growthPct, rps: result.rps };
+      const heap = memory.length > baseIndex ? `; V8 heap used ${memory[baseIndex]!.heapMb.toFixed(1)} → max ${Math.max(...memory.slice(baseIndex).map((m) => m.heapMb)).toFixed(1)} MiB, external ${memory[baseIndex]!.externalMb.toFixed(1)} → ${memory.at(-1)!.externalMb.toFixed(1)} MiB` : '';
+      log(`soak ${soakSeconds} s: ${result.rps.toFixed(0)} req/s, RSS ${base.toFixed(1)} → max ${Math.max(...samples.slice(baseIndex)).toFixed(1)} MiB (${growthPct.toFixed(1)}%)${heap}`);
     }
 
     const machine = describeMachine({
