@@ -19,20 +19,8 @@ import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { send } from './helpers/gateway-fixtures.ts';
 import { assertAlive, assertProblem } from './helpers/http.ts';
 import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
+import { PARTNER_ORDERS_SPEC } from './helpers/signature-spec.ts';
 
-const SPEC = `openapi: 3.1.0
-info: { title: partners, version: 1.0.0 }
-components:
-  securitySchemes:
-    partnerSignature: { type: http, scheme: signature }
-security: [ { partnerSignature: [] } ]
-paths:
-  /orders/{id}:
-    parameters: [ { name: id, in: path, required: true, schema: { type: string } } ]
-    get:
-      operationId: getOrder
-      responses: { '200': { description: ok, content: { application/json: { schema: { type: object } } } } }
-`;
 
 const PG_URL = process.env['RAMPART_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const pem = (key: KeyObject) => key.export({ type: 'spki', format: 'pem' }).toString();
@@ -82,7 +70,7 @@ describe('store-backed signature keys (SQLite)', () => {
 
   before(async () => {
     up = await startUpstream();
-    gw = await startGateway(config(up.url), { files: { 'partners.yaml': SPEC }, env: TEST_ENV });
+    gw = await startGateway(config(up.url), { files: { 'partners.yaml': PARTNER_ORDERS_SPEC }, env: TEST_ENV });
     for (const id of ['partner-a', 'partner-b']) assert.equal((await adminCall(gw.adminUrl, 'POST', '/consumers', ADMIN_TOKEN, { id, name: id, roles: ['partner'] })).status, 201);
   });
   after(async () => {
@@ -259,7 +247,7 @@ describe('store-backed signature keys across two instances (PostgreSQL + Redis)'
       auth_keys: { pepper: '${env:T_PEPPER}' },
       counters: { kind: 'redis', url: 'redis://127.0.0.1:6379', prefix },
     };
-    for (let i = 0; i < 2; i++) gws.push(await startGateway(config(up.url, shared), { files: { 'partners.yaml': SPEC }, env }));
+    for (let i = 0; i < 2; i++) gws.push(await startGateway(config(up.url, shared), { files: { 'partners.yaml': PARTNER_ORDERS_SPEC }, env }));
   });
   after(async () => {
     await Promise.all(gws.map((g) => g.close()));

@@ -20,6 +20,7 @@ import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { eventually, ITEMS_SPEC, itemsConfig, rawExchange, rawStatus, send } from '../helpers/gateway-fixtures.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { PARTNER_ORDERS_SPEC } from '../helpers/signature-spec.ts';
 
 const digestOf = (body: Buffer | string) => `sha-256=:${createHash('sha256').update(body).digest('base64')}:`;
 const readyz = async (gw: TestGateway) => assert.equal((await fetch(`${gw.adminUrl}/readyz`, { signal: AbortSignal.timeout(3000) })).status, 200, 'admin /readyz still answers 200');
@@ -114,19 +115,6 @@ describe('issue 16: response digests (RFC 9530) under attack', () => {
 
 /* --------------------------------------------------------------------------------------- message signatures */
 
-const SPEC = `openapi: 3.1.0
-info: { title: partners, version: 1.0.0 }
-components:
-  securitySchemes:
-    partnerSignature: { type: http, scheme: signature }
-security: [ { partnerSignature: [] } ]
-paths:
-  /orders/{id}:
-    parameters: [ { name: id, in: path, required: true, schema: { type: string } } ]
-    get:
-      operationId: getOrder
-      responses: { '200': { description: ok, content: { application/json: { schema: { type: object } } } } }
-`;
 
 describe('issue 16: message signatures (RFC 9421) under attack', () => {
   const partner = generateKeyPairSync('ed25519');
@@ -149,7 +137,7 @@ describe('issue 16: message signatures (RFC 9421) under attack', () => {
           },
         ],
       },
-      { files: { 'p.yaml': SPEC, 'p.pub': pem(partner.publicKey) } },
+      { files: { 'p.yaml': PARTNER_ORDERS_SPEC, 'p.pub': pem(partner.publicKey) } },
     );
   });
   after(async () => {

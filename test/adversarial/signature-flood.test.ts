@@ -20,20 +20,8 @@ import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { send } from '../helpers/gateway-fixtures.ts';
 import { assertAlive, assertProblem } from '../helpers/http.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { PARTNER_ORDERS_SPEC } from '../helpers/signature-spec.ts';
 
-const SPEC = `openapi: 3.1.0
-info: { title: partners, version: 1.0.0 }
-components:
-  securitySchemes:
-    partnerSignature: { type: http, scheme: signature }
-security: [ { partnerSignature: [] } ]
-paths:
-  /orders/{id}:
-    parameters: [ { name: id, in: path, required: true, schema: { type: string } } ]
-    get:
-      operationId: getOrder
-      responses: { '200': { description: ok, content: { application/json: { schema: { type: object } } } } }
-`;
 
 const partner = generateKeyPairSync('ed25519');
 const storePartner = generateKeyPairSync('ed25519');
@@ -100,7 +88,7 @@ describe('signature verification under a flood of hostile signatures', () => {
           { name: 'labelled', spec: './p.yaml', base_path: '/l', upstream: 'main', auth: auth({ label: 'sig1' }) },
         ],
       },
-      { files: { 'p.yaml': SPEC, 'p.pub': pem(partner.publicKey) }, env: TEST_ENV },
+      { files: { 'p.yaml': PARTNER_ORDERS_SPEC, 'p.pub': pem(partner.publicKey) }, env: TEST_ENV },
     );
     host = new URL(gw.url).host;
     countWork();
