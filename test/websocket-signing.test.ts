@@ -7,13 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey, generateKeyPairSync, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { createVerifier, httpbis } from 'http-message-signatures';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocket } from 'ws';
 import { ADMIN_CONFIG, ADMIN_TOKEN, TEST_ENV, adminCall } from './helpers/apikeys.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
+import { startEcho, type Handshake } from './helpers/ws-echo.ts';
 
 const SPEC = `openapi: 3.1.0
 info: { title: chat, version: 1.0.0 }
@@ -37,35 +36,6 @@ const gatewayKey = generateKeyPairSync('ed25519');
 const pem = (key: KeyObject) => key.export({ type: 'pkcs8', format: 'pem' }).toString();
 
 /** One upgrade as the upstream received it. */
-interface Handshake {
-  readonly method: string;
-  readonly url: string;
-  readonly headers: IncomingHttpHeaders;
-  readonly rawHeaders: readonly string[];
-}
-
-/** A WebSocket echo upstream that records every upgrade request it receives. */
-async function startEcho(): Promise<{ url: string; handshakes: Handshake[]; close(): Promise<void> }> {
-  const handshakes: Handshake[] = [];
-  const server: Server = createServer((_req, res) => res.writeHead(404).end());
-  const wss = new WebSocketServer({ noServer: true });
-  server.on('upgrade', (req, socket, head) => {
-    handshakes.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders });
-    wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    handshakes,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const client of wss.clients) client.terminate();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 /** Opens a socket through the gateway and exchanges one message; resolves once it echoed. */
 async function roundTrip(gw: TestGateway, path: string, headers: Record<string, string>): Promise<void> {
   const ws = new WebSocket(gw.url.replace(/^http/, 'ws') + path, { headers });

@@ -7,10 +7,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocket } from 'ws';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
+import { startEcho, type EchoUpstream } from './helpers/ws-echo.ts';
 import { adminCall, ADMIN_CONFIG, ADMIN_TOKEN, TEST_ENV } from './helpers/apikeys.ts';
 import { send } from './helpers/gateway-fixtures.ts';
 import { startTestIssuer } from './helpers/jwt-issuer.ts';
@@ -52,38 +51,6 @@ paths:
       operationId: plain
       responses: { '200': { description: ok, content: { application/json: { schema: { type: object } } } } }
 `;
-
-interface EchoUpstream {
-  readonly url: string;
-  readonly handshakes: IncomingHttpHeaders[];
-  close(): Promise<void>;
-}
-
-/** A WebSocket echo service: echoes every message; `/refused` answers the upgrade with 404. */
-async function startEcho(): Promise<EchoUpstream> {
-  const handshakes: IncomingHttpHeaders[] = [];
-  const server: Server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
-  const wss = new WebSocketServer({ noServer: true, handleProtocols: (p) => (p.has('chat.v1') ? 'chat.v1' : false) });
-  server.on('upgrade', (req, socket, head) => {
-    handshakes.push(req.headers);
-    if (req.url?.startsWith('/refused')) {
-      socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n');
-      return;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    handshakes,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const client of wss.clients) client.terminate();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 interface Opened {
   readonly ws: WebSocket;
@@ -170,7 +137,7 @@ describe('WebSocket through the gateway', () => {
       const binary = new Promise<Buffer>((resolve) => ws.once('message', (data) => resolve(data as Buffer)));
       ws.send(Buffer.from([1, 2, 3]));
       assert.deepEqual([...(await binary)], [1, 2, 3]);
-      const seen = echo.handshakes.at(-1)!;
+      const seen = echo.handshakes.at(-1)!.headers;
       assert.equal(seen['x-api-key'], undefined, 'the client credential stays at the gateway');
       assert.equal(seen['x-forwarded-for'], '127.0.0.1');
       assert.equal(typeof seen['x-request-id'], 'string');
@@ -294,7 +261,7 @@ paths:
       await new Promise((r) => setTimeout(r, 600));
       ws.send('still open');
       assert.equal(await nextMessage(ws), 'still open', 'three re-checks passed on the query token');
-      assert.ok(!JSON.stringify(echo.handshakes.at(-1)).includes(token), 'the token is not forwarded upstream');
+      assert.ok(!JSON.stringify(echo.handshakes.at(-1)?.headers).includes(token), 'the token is not forwarded upstream');
       ws.close();
       const short = await issuer.sign({ sub: 'alice' }, { ttlSeconds: 1 });
       const expiring = await open(gw, `/live?access_token=${short}`);
@@ -314,11 +281,11 @@ describe('WebSocket behind a trusted proxy', () => {
     try {
       const { ws } = await open(gw, '/anything', { 'x-forwarded-for': '203.0.113.9' });
       ws.close();
-      assert.equal(echo.handshakes.at(-1)!['x-forwarded-for'], '203.0.113.9, 127.0.0.1');
+      assert.equal(echo.handshakes.at(-1)!.headers['x-forwarded-for'], '203.0.113.9, 127.0.0.1');
       const direct = await startGateway({ monitor: { enabled: false }, upstreams: { chat: { url: echo.url } }, apis: [{ name: 'p', passthrough: true, upstream: 'chat', websocket: { enabled: true } }] });
       try {
         (await open(direct, '/anything', { 'x-forwarded-for': '203.0.113.9' })).ws.close();
-        assert.equal(echo.handshakes.at(-1)!['x-forwarded-for'], '127.0.0.1', 'from an untrusted peer the client\'s chain is not believed');
+        assert.equal(echo.handshakes.at(-1)!.headers['x-forwarded-for'], '127.0.0.1', 'from an untrusted peer the client\'s chain is not believed');
       } finally {
         await direct.close();
       }
