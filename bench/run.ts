@@ -6,7 +6,8 @@
  * per 1000 requests and peak RSS with ratios to nginx and to the Fastify stack; optionally measures latency added
  * at a fixed rate and RSS over a soak; writes docs/benchmarks.md. `--help` lists the options.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { execFile } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -89,6 +90,15 @@ for (const [name, value] of Object.entries({ duration, rounds, connections, fixe
 if (rounds < 1 || duration < 1 || connections < 1) throw new Error('--rounds, --duration and --connections must be at least 1');
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
+
+// Every temp file of the run (configs, the stores a soak fills — a 10-minute one writes about 1 GiB of audit
+// trail —, server logs, nginx) lands under one root (os.tmpdir() reads TMPDIR), removed when the run succeeds.
+const tempRoot = mkdtempSync(join(tmpdir(), 'rampart-bench-'));
+process.env['TMPDIR'] = tempRoot;
+process.on('exit', (code) => {
+  if (code === 0) rmSync(tempRoot, { recursive: true, force: true });
+  else log(`bench: temp files (configs, stores, server logs) kept in ${tempRoot}`);
+});
 
 interface Target {
   readonly name: string;
