@@ -91,6 +91,16 @@ paths:
       security: [{ bearer: [] }]
       requestBody: { required: true, content: { application/json: { schema: { $ref: '#/components/schemas/Profile' } } } }
       responses: { '200': { description: ok, content: { application/json: { schema: { $ref: '#/components/schemas/Profile' } } } } }
+  /settings:
+    get:
+      operationId: getSettings
+      security: [{ bearer: [] }]
+      responses: { '200': { description: ok, content: { application/json: { schema: { $ref: '#/components/schemas/Settings' } } } } }
+    put:
+      operationId: replaceSettings
+      security: [{ bearer: [] }]
+      requestBody: { required: true, content: { application/json: { schema: { $ref: '#/components/schemas/Settings' } } } }
+      responses: { '200': { description: ok, content: { application/json: { schema: { $ref: '#/components/schemas/Settings' } } } } }
 components:
   securitySchemes: { bearer: { type: http, scheme: bearer } }
   schemas:
@@ -104,6 +114,10 @@ components:
     Profile:
       type: object
       properties: { id: { type: string, readOnly: true }, bio: { type: string, maxLength: 200 }, password: { type: string, writeOnly: true, minLength: 8 } }
+    Settings:
+      type: object
+      required: [theme, signature]
+      properties: { theme: { type: string, enum: [light, dark] }, signature: { type: string, maxLength: 200 } }
 `;
 
 const HEADERS = { 'content-type': 'application/json', 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' };
@@ -153,6 +167,8 @@ interface Library {
   /** Every request that reached the API: method, path, query string (decoded) and body. */
   readonly seen: { method: string; path: string; query: string; body: string }[];
   bio(sub: string): string | undefined;
+  /** The theme in a user's settings (dark until a PUT changes it). */
+  theme(sub: string): string;
   close(): Promise<void>;
 }
 
@@ -164,6 +180,7 @@ async function startLibrary(flawed: boolean): Promise<Library> {
     CREATE TABLE cards (id TEXT PRIMARY KEY, ownerId TEXT, message TEXT);`);
   const books = () => db.prepare('SELECT id, title, author FROM books ORDER BY id').all() as { id: string; title: string; author: string }[];
   const bios = new Map(Object.entries(BIOS));
+  const settings = new Map<string, { theme: string; signature: string }>();
   const seen: Library['seen'] = [];
   let cards = 0;
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -241,6 +258,14 @@ async function startLibrary(flawed: boolean): Promise<Library> {
       const row = db.prepare('SELECT id, ownerId, message FROM cards WHERE id = ? AND ownerId = ?').get(card[1]!, sub);
       return row ? json(200, row) : json(404, { title: 'Not Found' });
     }
+    if (url.pathname === '/settings' && (req.method === 'GET' || req.method === 'PUT')) {
+      // A full replacement: the theme (an enum, never probed) must be sent along with the signature.
+      if (req.method === 'PUT') {
+        if (str('theme') === undefined || str('signature') === undefined) return json(400, { title: 'Bad Request' });
+        settings.set(sub, { theme: str('theme')!, signature: str('signature')! });
+      }
+      return json(200, settings.get(sub) ?? { theme: 'dark', signature: 'Kind regards' });
+    }
     if (url.pathname === '/me' && (req.method === 'GET' || req.method === 'PATCH')) {
       if (req.method === 'PATCH') {
         if (Object.keys(body).some((k) => k !== 'bio' && k !== 'password') || str('bio') === undefined) return json(400, { title: 'Bad Request' });
@@ -258,6 +283,7 @@ async function startLibrary(flawed: boolean): Promise<Library> {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     seen,
     bio: (s) => bios.get(s),
+    theme: (s) => settings.get(s)?.theme ?? 'dark',
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -295,15 +321,15 @@ test('the plan: search bodies in both profiles, creates and updates only with --
   const points = (result: ScanResult, rule: string) => result.planned.filter((p) => p.rule === rule).map((p) => p.endpoint);
   // Free text only (not the isbn's pattern); the report's summary makes it a search; "Save a search query" (201) is a write.
   assert.deepEqual(points(safe, 'api10.sql-injection'), ['GET /books?author=', 'POST /books/search body.title', 'POST /books/search body.author', 'POST /hosts/lookup body.host', 'POST /reports body.customer']);
-  assert.deepEqual(points(full, 'api10.sql-injection'), [...points(safe, 'api10.sql-injection'), 'POST /queries body.text', 'POST /cards body.message', 'PATCH /me body.bio']);
+  assert.deepEqual(points(full, 'api10.sql-injection'), [...points(safe, 'api10.sql-injection'), 'POST /queries body.text', 'POST /cards body.message', 'PATCH /me body.bio', 'PUT /settings body.signature']);
   assert.deepEqual(points(safe, 'api10.nosql-injection'), ['GET /books?author[$ne]=', 'POST /books/search body.title', 'POST /hosts/lookup body.host', 'POST /reports body.customer']);
   assert.ok(!full.planned.some((p) => /password/.test(p.endpoint)), 'a writeOnly password is never a target');
-  assert.ok(full.planned.filter((p) => p.rule.startsWith('api10.') && /\/queries|\/cards|\/me/.test(p.endpoint)).every((p) => p.destructive && p.identity === 'ann'));
+  assert.ok(full.planned.filter((p) => p.rule.startsWith('api10.') && /\/queries|\/cards|\/me|\/settings/.test(p.endpoint)).every((p) => p.destructive && p.identity === 'ann'));
   const sum = (result: ScanResult) => result.planned.filter((p) => p.rule.startsWith('api10.')).reduce((n, p) => n + p.maxRequests, 0);
   // Safe: SQL 5, template 5, command 8 per point (5 points); NoSQL 5 in the query, 3 per search body (3).
   assert.equal(sum(safe), 5 * 18 + 5 + 3 * 3);
-  // Full adds two creates (SQL 3: no boolean pair) and one update (+2 each: the old value read and written back).
-  assert.equal(sum(full) - sum(safe), 2 * (3 + 5 + 8) + (5 + 7 + 10));
+  // Full adds two creates (SQL 3: no boolean pair) and two updates (+2 each: the old value read and written back).
+  assert.equal(sum(full) - sum(safe), 2 * (3 + 5 + 8) + 2 * (5 + 7 + 10));
   assert.equal(safe.plannedRequests, safe.planned.reduce((n, p) => n + p.maxRequests, 0), 'the dry run counts them');
 });
 
@@ -403,4 +429,8 @@ test('the library with each flaw fixed: no API10 finding, though every probe ran
   // The update: SQL (baseline, quote), template (baseline, 4 syntaxes), command (baseline, 4 echoes, one sleep: fast).
   assert.equal(payloadsTo(library, 'PATCH', '/me').length, 2 + 5 + 6);
   assert.equal(library.bio('u-1'), BIOS['u-1']);
+  // The replacement sent the theme as it was (not the schema's first enum value) and wrote the signature back.
+  assert.ok(payloadsTo(library, 'PUT', '/settings').length > 0, 'the settings were probed');
+  assert.ok(payloadsTo(library, 'PUT', '/settings').every((r) => JSON.parse(r.body).theme === 'dark'), 'the theme was sent as it was');
+  assert.equal(library.theme('u-1'), 'dark');
 });

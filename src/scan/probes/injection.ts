@@ -205,13 +205,19 @@ function pointOf(session: ScanSession, probe: PlannedProbe): Point | undefined {
   // A write names only the identity's own objects that the scan created (never an example or a found id).
   const path = probe.destructive ? ownSeedPath(session, op, identity) : pathFor(session, op, identity);
   if (!schema || path === undefined) return undefined;
-  const base = sampleObject(schema, (name) => (identity ? ownValue(session, identity, name) : undefined));
+  let base = sampleObject(schema, (name) => (identity ? ownValue(session, identity, name) : undefined));
   const send = (value: string) => exchange(requestAs(session, identity, op.method, path, { body: { ...base, [field]: value } }));
   if (op.method === 'POST') return { op, label: `body.${field}`, reads: !probe.destructive, send };
+  // An update sends the other fields its schema requires with their current values, so that only the probed
+  // field changes (and is written back); when one cannot be read back (a writeOnly password), it is not probed.
   const original = async () => {
     const read = await exchange(requestAs(session, identity, 'GET', path));
     const object = is2xx(read.response) ? objectsIn(jsonOf(read.response))[0] : undefined;
-    return typeof object?.[field] === 'string' ? object[field] : undefined;
+    if (typeof object?.[field] !== 'string') return undefined;
+    const others = Object.keys(base).filter((key) => key !== field);
+    if (others.some((key) => object[key] === undefined)) return undefined;
+    base = Object.fromEntries(others.map((key) => [key, object[key]]));
+    return object[field];
   };
   return { op, label: `body.${field}`, reads: false, send, original };
 }
