@@ -176,6 +176,14 @@ export const injection: ProbeModule = {
 type Report = Parameters<ProbeModule['run']>[2];
 type Sent = { request: ProbeRequest; response: ProbeResponse };
 
+/** Sends `request` and pairs it with its answer. */
+async function exchange(session: ScanSession, request: ProbeRequest): Promise<Sent> {
+  return { request, response: await session.client.send(request) };
+}
+
+/** How many objects an answer lists (a NoSQL probe's measure of how much matched). */
+const count = (sent: Sent): number => objectsIn(jsonOf(sent.response)).length;
+
 /** Where payloads go: a query parameter or a body field of one operation, as one identity. */
 interface Point {
   readonly op: SpecOperation;
@@ -193,25 +201,24 @@ function pointOf(session: ScanSession, probe: PlannedProbe): Point | undefined {
   const op = session.spec.operations.find((o) => o.operationId === probe.operationId);
   const identity = session.identities.find((i) => i.name === probe.identity);
   if (!op) return undefined;
-  const exchange = async (request: ProbeRequest): Promise<Sent> => ({ request, response: await session.client.send(request) });
   const field = / body\.(.+)$/.exec(probe.endpoint)?.[1];
   if (field === undefined) {
     const name = probe.endpoint.split('?')[1]?.replace(/=$/, '');
     const path = pathFor(session, op, identity);
     if (!name || path === undefined) return undefined;
-    return { op, label: name, reads: true, send: (value) => exchange(requestAs(session, identity, 'GET', withQuery(path, name, value))) };
+    return { op, label: name, reads: true, send: (value) => exchange(session, requestAs(session, identity, 'GET', withQuery(path, name, value))) };
   }
   const schema = requestSchema(op);
   // A write names only the identity's own objects that the scan created (never an example or a found id).
   const path = probe.destructive ? ownSeedPath(session, op, identity) : pathFor(session, op, identity);
   if (!schema || path === undefined) return undefined;
   let base = sampleObject(schema, (name) => (identity ? ownValue(session, identity, name) : undefined));
-  const send = (value: string) => exchange(requestAs(session, identity, op.method, path, { body: { ...base, [field]: value } }));
+  const send = (value: string) => exchange(session, requestAs(session, identity, op.method, path, { body: { ...base, [field]: value } }));
   if (op.method === 'POST') return { op, label: `body.${field}`, reads: !probe.destructive, send };
   // An update sends the other fields its schema requires with their current values, so that only the probed
   // field changes (and is written back); when one cannot be read back (a writeOnly password), it is not probed.
   const original = async () => {
-    const read = await exchange(requestAs(session, identity, 'GET', path));
+    const read = await exchange(session, requestAs(session, identity, 'GET', path));
     const object = is2xx(read.response) ? objectsIn(jsonOf(read.response))[0] : undefined;
     if (typeof object?.[field] !== 'string') return undefined;
     const others = Object.keys(base).filter((key) => key !== field);
@@ -342,19 +349,17 @@ async function probeNoSqlBody(session: ScanSession, probe: PlannedProbe, report:
   const identity = session.identities.find((i) => i.name === probe.identity);
   const field = / body\.(.+)$/.exec(probe.endpoint)?.[1];
   if (!op || !field) return;
-  const baselineRequest = requestAs(session, identity, 'POST', op.path, { body: { [field]: NO_MATCH } });
-  const baseline = await session.client.send(baselineRequest);
-  if (!is2xx(baseline)) return;
-  const request = requestAs(session, identity, 'POST', op.path, { body: { [field]: { $ne: null } } });
-  const response = await session.client.send(request);
-  const before = objectsIn(jsonOf(baseline)).length;
-  const after = objectsIn(jsonOf(response)).length;
-  if (!is2xx(response) || after <= before) return;
+  const send = (value: unknown) => exchange(session, requestAs(session, identity, 'POST', op.path, { body: { [field]: value } }));
+  const baseline = await send(NO_MATCH);
+  if (!is2xx(baseline.response)) return;
+  const widened = await send({ $ne: null });
+  const before = count(baseline);
+  const after = count(widened);
+  if (!is2xx(widened.response) || after <= before) return;
   // The control: an API that drops a value that is not a string (no filter: everything) answers it alike.
-  const controlRequest = requestAs(session, identity, 'POST', op.path, { body: { [field]: { $eq: NO_MATCH } } });
-  const control = await session.client.send(controlRequest);
-  if (!is2xx(control) || objectsIn(jsonOf(control)).length !== before) return;
-  report(findingOf('api10.nosql-injection', { operation: op, key: field, detail: `{"${field}": {"$ne": null}} returned ${after} result(s), {"${field}": {"$eq": "${NO_MATCH}"}} and a value that matches nothing ${before}.`, evidence: [evidenceOf(session, baselineRequest, baseline), evidenceOf(session, request, response), evidenceOf(session, controlRequest, control)] }));
+  const control = await send({ $eq: NO_MATCH });
+  if (!is2xx(control.response) || count(control) !== before) return;
+  report(findingOf('api10.nosql-injection', { operation: op, key: field, detail: `{"${field}": {"$ne": null}} returned ${after} result(s), {"${field}": {"$eq": "${NO_MATCH}"}} and a value that matches nothing ${before}.`, evidence: [baseline, widened, control].map((sent) => evidenceOf(session, sent.request, sent.response)) }));
 }
 
 /**
@@ -380,11 +385,7 @@ async function probeNoSqlQuery(session: ScanSession, probe: PlannedProbe, report
   const name = /\?(.+)\[\$ne\]=$/.exec(probe.endpoint)?.[1];
   const path = op ? pathFor(session, op, identity) : undefined;
   if (!op || !name || path === undefined) return;
-  const send = async (query: string): Promise<Sent> => {
-    const request = requestAs(session, identity, 'GET', query);
-    return { request, response: await session.client.send(request) };
-  };
-  const count = (sent: Sent) => objectsIn(jsonOf(sent.response)).length;
+  const send = (query: string) => exchange(session, requestAs(session, identity, 'GET', query));
   const baseline = await send(withQuery(path, name, NO_MATCH));
   if (!is2xx(baseline.response)) return;
   const none = count(baseline);
