@@ -108,28 +108,28 @@ interface Target {
   readonly adminUrl?: string;
 }
 
+/** The gateway's Prometheus text from its admin listener, and the value of an unlabelled sample in it. */
+async function gatewayMetrics(adminUrl: string): Promise<{ lines: string[]; value(name: string): number }> {
+  const res = await fetch(`${adminUrl}/metrics`, { headers: { authorization: `Bearer ${process.env['RAMPART_BENCH_ADMIN_TOKEN']}` }, signal: AbortSignal.timeout(5000) });
+  const lines = (await res.text()).split('\n');
+  return { lines, value: (name) => Number(lines.find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? NaN) };
+}
+
 /**
  * The gateway process's event-loop delay since the previous scrape (prom-client resets its histogram on each
- * collect) and its GC time so far, from the admin listener's Prometheus text.
+ * collect) and its GC time so far.
  */
 async function gatewayLoad(adminUrl: string): Promise<{ loopP99Ms: number; loopMaxMs: number; gcSeconds: number }> {
-  const res = await fetch(`${adminUrl}/metrics`, { headers: { authorization: `Bearer ${process.env['RAMPART_BENCH_ADMIN_TOKEN']}` }, signal: AbortSignal.timeout(5000) });
-  const text = await res.text();
-  const value = (name: string) => Number(text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? NaN);
-  const gc = text
-    .split('\n')
-    .filter((l) => l.startsWith('rampart_nodejs_gc_duration_seconds_sum'))
-    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+  const { lines, value } = await gatewayMetrics(adminUrl);
+  const gc = lines.filter((l) => l.startsWith('rampart_nodejs_gc_duration_seconds_sum')).reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
   return { loopP99Ms: value('rampart_nodejs_eventloop_lag_p99_seconds') * 1000, loopMaxMs: value('rampart_nodejs_eventloop_lag_max_seconds') * 1000, gcSeconds: gc };
 }
 
 /** The gateway's V8 heap in use and its external (Buffer, native) memory, MiB: where RSS growth in a soak lives. */
 async function gatewayMemory(adminUrl: string): Promise<{ heapMb: number; externalMb: number } | undefined> {
   try {
-    const res = await fetch(`${adminUrl}/metrics`, { headers: { authorization: `Bearer ${process.env['RAMPART_BENCH_ADMIN_TOKEN']}` }, signal: AbortSignal.timeout(5000) });
-    const text = await res.text();
-    const value = (name: string) => Number(text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? NaN) / 2 ** 20;
-    return { heapMb: value('rampart_nodejs_heap_size_used_bytes'), externalMb: value('rampart_nodejs_external_memory_bytes') };
+    const { value } = await gatewayMetrics(adminUrl);
+    return { heapMb: value('rampart_nodejs_heap_size_used_bytes') / 2 ** 20, externalMb: value('rampart_nodejs_external_memory_bytes') / 2 ** 20 };
   } catch {
     return undefined;
   }
