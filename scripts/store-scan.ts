@@ -25,6 +25,9 @@ import { DatabaseSync } from 'node:sqlite';
 import { parseApiKey } from '../src/policies/authn-apikey/format.ts';
 import { isEnvelope } from '../src/store/encryption/cipher.ts';
 
+/** The test database, as the tests reach it (RAMPART_TEST_PG_URL overrides). */
+export const TEST_PG_URL = process.env['RAMPART_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+
 export interface Secret {
   /** What it is and where the suite defines it: printed instead of the value. */
   readonly label: string;
@@ -70,7 +73,8 @@ const AUDIT_ID_KEYS = new Set(['subject', 'consumer', 'actor']);
 const SECRET_FILE = /^(key-pepper|store-kek|kek.*|.*\.key|secret.*|.*\.token)$/;
 
 const API_KEY = /rk_live_[0-9A-Za-z]{12}_[0-9A-Za-z]{38}/g;
-const PRIVATE_KEY = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/g;
+const PEM_PRIVATE_KEY = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/;
+const PRIVATE_KEY = new RegExp(PEM_PRIVATE_KEY.source, 'g');
 const CLIENT_IP = /(?<![\d.@]|\/\/)(?:(?:203\.0\.113|198\.51\.100|192\.0\.2)\.\d{1,3}|127\.0\.0\.1)(?!\d)|(?<![0-9A-Fa-f:]|\/\/\[)2001:db8:[0-9A-Fa-f:]*[0-9A-Fa-f]/gi;
 const EMAIL = /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9-])/g;
 /** In raw bytes a value has no boundary of its own: an e-mail counts there only between text delimiters. */
@@ -179,7 +183,7 @@ function besideSecrets(db: string, root: string, cache: Map<string, Secret[]>): 
         if (!entry.isFile() || statSync(path).size > 65_536) continue;
         const text = readFileSync(path, 'utf8').trim();
         const label = `${entry.name} beside the database`;
-        if (/-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/.test(text)) {
+        if (PEM_PRIVATE_KEY.test(text)) {
           for (const block of text.split(/-----END [A-Z0-9 ]*-----/)) {
             const body = block.split('\n').filter((l) => l && !l.startsWith('-----')).join('');
             if (body.length >= 16 && /^[A-Za-z0-9+/=]+$/.test(body)) secrets.push({ label, value: body });
@@ -373,7 +377,7 @@ if (import.meta.main) {
   const report = newReport();
   const paths: string[] = [];
   for (let i = 0; i < args.length; i++) {
-    if (args[i] === '--pg') scanPgDump(pgDump(process.env['RAMPART_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test'), SUITE_SECRETS, 'pg_dump', report);
+    if (args[i] === '--pg') scanPgDump(pgDump(TEST_PG_URL), SUITE_SECRETS, 'pg_dump', report);
     else if (args[i] === '--pg-dump') scanPgDump(readFileSync(args[++i]!, 'utf8'), SUITE_SECRETS, basename(args[i]!), report);
     else paths.push(args[i]!);
   }

@@ -14,11 +14,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SUITE_SECRETS } from '../test/helpers/suite-secrets.ts';
-import { formatReport, newReport, pgDump, scanPgDump, scanStores } from './store-scan.ts';
+import { formatReport, newReport, pgDump, scanPgDump, scanStores, TEST_PG_URL } from './store-scan.ts';
 
 const FLAGS = ['--test', '--test-concurrency=3', '--test-timeout=180000'];
 const SUITE = ['src/**/*.test.ts', 'test/**/*.test.ts'];
-const PG_URL = process.env['RAMPART_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 const args = process.argv.slice(2);
 const files = args.some((a) => !a.startsWith('-')) ? [] : SUITE;
@@ -38,7 +37,7 @@ if (code !== 0) keep(`tests failed (exit ${code})`, code);
 const report = newReport();
 try {
   scanStores([root], SUITE_SECRETS, report);
-  scanPgDump(pgDump(PG_URL), SUITE_SECRETS, `pg_dump ${new URL(PG_URL).pathname.slice(1)}`, report);
+  scanPgDump(pgDump(TEST_PG_URL), SUITE_SECRETS, `pg_dump ${new URL(TEST_PG_URL).pathname.slice(1)}`, report);
 } catch (error) {
   console.error(formatReport(report));
   keep(`store scan failed: ${(error as Error).message}`, 1);
