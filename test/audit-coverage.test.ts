@@ -70,7 +70,8 @@ describe('every audited action leaves its record', () => {
             upstream: 'main',
             auth: { api_keys: true },
             response: { mode: 'off' },
-            rate_limits: [{ name: 'per-key', key: 'api_key', algorithm: 'fixed_window', limit: '3/min', operations: ['listItems'] }],
+            // A token bucket, not a fixed window: a window that turned over between these requests would let one more through.
+            rate_limits: [{ name: 'per-key', key: 'api_key', algorithm: 'token_bucket', limit: '3/min', operations: ['listItems'] }],
             brute_force: { max_failures_ip_account: 2, delay_after: 5, delay_base_ms: 1, max_delay_ms: 2 },
           },
         ],

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes, generateKeyPairSync } from 'node:crypto';
+import { createHash, randomBytes, generateKeyPairSync } from 'node:crypto';
+import fc from 'fast-check';
 import pg from 'pg';
 import { openDb, type Db } from './db.ts';
 import { AuditStore } from './store.ts';
@@ -57,6 +58,49 @@ test('canonical JSON sorts keys at every depth and drops undefined', () => {
   const sparse = [, 'x', , undefined];
   assert.equal(canonicalJson({ s: sparse }), '{"s":[null,"x",null,null]}');
   assert.deepEqual(JSON.parse(canonicalJson({ s: sparse })), JSON.parse(JSON.stringify({ s: sparse })), 'the same JSON as JSON.stringify');
+});
+
+/**
+ * The implementation every stored chain was hashed with until 2026-12-08 (arrays of parts, then joined): the
+ * faster one must give the same bytes, or existing trails would stop verifying.
+ */
+function formerCanonicalJson(value: unknown): string {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+    case 'number':
+      return JSON.stringify(value);
+    case 'object': {
+      if (Array.isArray(value)) return `[${Array.from(value, (v) => (v === undefined ? 'null' : formerCanonicalJson(v))).join(',')}]`;
+      const keys = Object.keys(value as object)
+        .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+        .sort();
+      return `{${keys.map((k) => `${JSON.stringify(k)}:${formerCanonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+    }
+    default:
+      throw new Error(typeof value);
+  }
+}
+
+test('canonical JSON gives the former implementation’s bytes for any JSON value, and the record hash is of its wrapper', () => {
+  const withUndefined = fc.letrec((tie) => ({
+    value: fc.oneof({ depthSize: 'small' }, fc.jsonValue({ maxDepth: 2 }), fc.constant(undefined), fc.array(tie('value'), { maxLength: 4 }), fc.dictionary(fc.string({ maxLength: 6 }), tie('value'), { maxKeys: 5 })),
+  })).value;
+  fc.assert(
+    fc.property(withUndefined, (value) => {
+      if (value === undefined) return;
+      assert.equal(canonicalJson(value), formerCanonicalJson(value));
+    }),
+    { numRuns: 2000 },
+  );
+  fc.assert(
+    fc.property(fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 8 }), fc.nat(), fc.string(), fc.string(), fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }), (fields, seq, time, type, prev) => {
+      const record = { seq, time, type, fields, prev_hash: prev };
+      assert.equal(recordHash(record), createHash('sha256').update(canonicalJson(record)).digest('hex'));
+    }),
+    { numRuns: 500 },
+  );
 });
 
 test('privacy: IPs become stable keyed pseudonyms, redacted fields are masked', () => {

@@ -1,4 +1,4 @@
-import { createHash, createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHmac, hash, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 /** The prev_hash of the first record of a chain. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -18,26 +18,39 @@ export interface AuditRecord {
 
 /**
  * Canonical JSON: object keys sorted by code unit, no whitespace, `undefined` members dropped, non-finite numbers
- * refused. The same value always gives the same bytes, on every backend and every Node version.
+ * refused. The same value always gives the same bytes, on every backend and every Node version. Built by string
+ * concatenation (no per-level arrays): the audit writer runs it once per record.
  */
 export function canonicalJson(value: unknown): string {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'string':
-    case 'boolean':
       return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
     case 'number':
       if (!Number.isFinite(value)) throw new Error('non-finite number in audit record');
       return JSON.stringify(value);
     case 'bigint':
       return JSON.stringify(value.toString());
     case 'object': {
-      // Array.from visits holes too: a sparse array must serialise as JSON (`[null,"x"]`), as JSON.stringify does.
-      if (Array.isArray(value)) return `[${Array.from(value, (v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
-      const keys = Object.keys(value as object)
-        .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-        .sort();
-      return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+      if (Array.isArray(value)) {
+        // Indexing visits holes too: a sparse array serialises as JSON does (`[null,"x"]`).
+        let out = '[';
+        for (let i = 0; i < value.length; i++) {
+          const item: unknown = value[i];
+          out += (i === 0 ? '' : ',') + (item === undefined ? 'null' : canonicalJson(item));
+        }
+        return `${out}]`;
+      }
+      const record = value as Record<string, unknown>;
+      let out = '{';
+      for (const key of Object.keys(record).sort()) {
+        const member = record[key];
+        if (member === undefined) continue;
+        out += `${out.length === 1 ? '' : ','}${JSON.stringify(key)}:${canonicalJson(member)}`;
+      }
+      return `${out}}`;
     }
     default:
       throw new Error(`cannot serialise ${typeof value} in an audit record`);
@@ -46,8 +59,18 @@ export function canonicalJson(value: unknown): string {
 
 /** SHA-256 (hex) of the canonical serialisation of a record's seq, time, type, fields and prev_hash. */
 export function recordHash(record: Omit<AuditRecord, 'hash'>): string {
-  const text = canonicalJson({ seq: record.seq, time: record.time, type: record.type, fields: record.fields, prev_hash: record.prev_hash });
-  return createHash('sha256').update(text).digest('hex');
+  return hashWithFields(record, canonicalJson(record.fields));
+}
+
+/**
+ * {@link recordHash} given the canonical JSON of the record's fields: the same text as
+ * `canonicalJson({ seq, time, type, fields, prev_hash })` (keys in sorted order), without serialising the fields
+ * a second time.
+ */
+function hashWithFields(record: Omit<AuditRecord, 'hash' | 'fields'>, fieldsJson: string): string {
+  if (!Number.isFinite(record.seq)) throw new Error('non-finite number in audit record');
+  const text = `{"fields":${fieldsJson},"prev_hash":${JSON.stringify(record.prev_hash)},"seq":${JSON.stringify(record.seq)},"time":${JSON.stringify(record.time)},"type":${JSON.stringify(record.type)}}`;
+  return hash('sha256', text, 'hex');
 }
 
 /**
@@ -67,20 +90,26 @@ export function macMatches(macKey: KeyObject, record: Pick<AuditRecord, 'seq' | 
 
 /**
  * Links new entries onto a chain tail (seq and hash of the last stored record, or none for an empty chain); each
- * record gets its MAC under `macKey`.
+ * record gets its MAC under `macKey`. `fieldsJson[i]` is the canonical JSON of `records[i].fields`: the text to
+ * store, which is the text that was hashed.
  */
 export function linkRecords(
   tail: { seq: number; hash: string } | undefined,
   entries: readonly { time: string; type: string; fields: Readonly<Record<string, unknown>> }[],
   macKey: KeyObject,
-): AuditRecord[] {
+): { records: AuditRecord[]; fieldsJson: string[] } {
   let seq = tail?.seq ?? 0;
   let prev = tail?.hash ?? GENESIS_HASH;
-  return entries.map((entry) => {
+  const records: AuditRecord[] = [];
+  const fieldsJson: string[] = [];
+  for (const entry of entries) {
     seq += 1;
     const base = { seq, time: entry.time, type: entry.type, fields: entry.fields, prev_hash: prev };
-    const hash = recordHash(base);
-    prev = hash;
-    return { ...base, hash, mac: recordMac(macKey, seq, hash) };
-  });
+    const json = canonicalJson(entry.fields);
+    const digest = hashWithFields(base, json);
+    prev = digest;
+    records.push({ ...base, hash: digest, mac: recordMac(macKey, seq, digest) });
+    fieldsJson.push(json);
+  }
+  return { records, fieldsJson };
 }

@@ -1,4 +1,4 @@
-import { canonicalJson, linkRecords, type AuditRecord } from './chain.ts';
+import { linkRecords, type AuditRecord } from './chain.ts';
 import type { Db, Row } from './db.ts';
 import { signCheckpoint, verifyCheckpoint, type SigningKey } from './signing.ts';
 
@@ -181,12 +181,12 @@ export class AuditStore {
     const key = this.#key;
     if (!key?.privateKey || !key.macKey) throw new Error('the audit store was opened without the private signing key');
     const tail = knownTail ?? (await chainTail(db));
-    const records = linkRecords(tail, entries, key.macKey);
+    const { records, fieldsJson } = linkRecords(tail, entries, key.macKey);
     for (let i = 0; i < records.length; i += 200) {
       const chunk = records.slice(i, i + 200);
       const params: unknown[] = [];
       const values = chunk.map((r, j) => {
-        params.push(r.seq, r.time, r.type, canonicalJson(r.fields), r.prev_hash, r.hash, r.mac);
+        params.push(r.seq, r.time, r.type, fieldsJson[i + j], r.prev_hash, r.hash, r.mac);
         const b = j * 7;
         return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7})`;
       });

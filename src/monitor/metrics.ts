@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { PreboundCounter, PreboundHistogram } from './prebound.ts';
 import type { FallbackEvent } from '../counters/index.ts';
 import type { RecordSink, RequestOutcome } from '../pipeline/types.ts';
 import type { SecurityEvent } from '../bus/events.ts';
@@ -33,11 +34,12 @@ export type UpstreamTargetStates = () => readonly { readonly upstream: string; r
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
-  readonly #requests: Counter<'api' | 'operation' | 'status' | 'decision'>;
-  readonly #overhead: Histogram<'api'>;
-  readonly #upstream: Histogram<'upstream'>;
+  readonly #requests: PreboundCounter;
+  readonly #overhead: PreboundHistogram;
+  readonly #upstream: PreboundHistogram;
   readonly #upstreamErrors: Counter<'upstream' | 'code'>;
-  readonly #upstreamUp: Gauge<'upstream'>;
+  /** rampart_upstream_up per upstream label, read at scrape time. */
+  readonly #upstreamUp = new Map<string, number>();
   readonly #denies: Counter<'api' | 'stage' | 'code'>;
   readonly #authFailures: Counter<'method' | 'reason'>;
   readonly #rateLimited: Counter<'api' | 'stage'>;
@@ -61,11 +63,22 @@ export class GatewayMetrics {
   constructor(sources: MetricSources = {}, defaultMetrics = true) {
     const registers = [this.registry];
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'rampart_' });
-    this.#requests = new Counter({ name: 'rampart_requests_total', help: 'Requests by API, operation, status and decision.', labelNames: ['api', 'operation', 'status', 'decision'], registers });
-    this.#overhead = new Histogram({ name: 'rampart_gateway_overhead_seconds', help: 'Time spent in Rampart itself (total minus upstream).', labelNames: ['api'], buckets: LATENCY_BUCKETS, registers });
-    this.#upstream = new Histogram({ name: 'rampart_upstream_duration_seconds', help: 'Time waiting on the upstream.', labelNames: ['upstream'], buckets: LATENCY_BUCKETS, registers });
+    const registry = this.registry;
+    this.#requests = new PreboundCounter({ name: 'rampart_requests_total', help: 'Requests by API, operation, status and decision.', labelNames: ['api', 'operation', 'status', 'decision'], registry });
+    this.#overhead = new PreboundHistogram({ name: 'rampart_gateway_overhead_seconds', help: 'Time spent in Rampart itself (total minus upstream).', labelNames: ['api'], buckets: LATENCY_BUCKETS, registry });
+    this.#upstream = new PreboundHistogram({ name: 'rampart_upstream_duration_seconds', help: 'Time waiting on the upstream.', labelNames: ['upstream'], buckets: LATENCY_BUCKETS, registry });
     this.#upstreamErrors = new Counter({ name: 'rampart_upstream_errors_total', help: 'Upstream failures (503/502/504) by upstream and code.', labelNames: ['upstream', 'code'], registers });
-    this.#upstreamUp = new Gauge({ name: 'rampart_upstream_up', help: '1 when the last exchange with the upstream succeeded, 0 after a failure.', labelNames: ['upstream'], registers });
+    const upstreamUp = this.#upstreamUp;
+    new Gauge({
+      name: 'rampart_upstream_up',
+      help: '1 when the last exchange with the upstream succeeded, 0 after a failure.',
+      labelNames: ['upstream'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [upstream, up] of upstreamUp) this.set({ upstream }, up);
+      },
+    });
     this.#denies = new Counter({ name: 'rampart_denies_total', help: 'Denied requests by API, stage and error code.', labelNames: ['api', 'stage', 'code'], registers });
     this.#authFailures = new Counter({ name: 'rampart_auth_failures_total', help: 'Authentication failures by method and reason code.', labelNames: ['method', 'reason'], registers });
     this.#rateLimited = new Counter({ name: 'rampart_rate_limited_total', help: 'Rate-limit, concurrency and lockout rejections.', labelNames: ['api', 'stage'], registers });
@@ -210,17 +223,18 @@ export class GatewayMetrics {
     const route = o.compiled;
     const api = label(o.api);
     const operation = label(o.operationId, 'unmatched');
-    this.#requests.inc({ api, operation, status: String(o.status), decision: o.decision });
-    this.#overhead.observe({ api }, Math.max(0, Number(o.totalNs - o.upstreamNs)) / 1e9);
-    if (route && o.upstreamNs > 0n) this.#upstream.observe({ upstream: label(route.upstreamName) }, Number(o.upstreamNs) / 1e9);
-    if (route && o.notes.retries) this.#upstreamRetries.inc({ upstream: label(route.upstreamName) }, o.notes.retries);
+    this.#requests.cell(api, operation, o.status, o.decision).value++;
+    this.#overhead.cell(api).observe(Math.max(0, Number(o.totalNs - o.upstreamNs)) / 1e9);
     const code = o.code;
     if (route) {
+      const upstream = label(route.upstreamName);
+      if (o.upstreamNs > 0n) this.#upstream.cell(upstream).observe(Number(o.upstreamNs) / 1e9);
+      if (o.notes.retries) this.#upstreamRetries.inc({ upstream }, o.notes.retries);
       if (code && UPSTREAM_CODES.has(code)) {
-        this.#upstreamErrors.inc({ upstream: label(route.upstreamName), code });
-        this.#upstreamUp.set({ upstream: label(route.upstreamName) }, 0);
+        this.#upstreamErrors.inc({ upstream, code });
+        this.#upstreamUp.set(upstream, 0);
       } else if (o.upstreamStatus !== undefined) {
-        this.#upstreamUp.set({ upstream: label(route.upstreamName) }, o.upstreamStatus >= 500 ? 0 : 1);
+        this.#upstreamUp.set(upstream, o.upstreamStatus >= 500 ? 0 : 1);
       }
     }
     if (o.decision === 'allow' || !code) return;

@@ -89,7 +89,7 @@ describe('an old and a new instance on one non-public PostgreSQL schema take tur
       await oldInstance.query(`SET search_path TO "${schema}"`);
       await oldInstance.query('SELECT pg_advisory_xact_lock($1)', [CHAIN_LOCK]);
       const row = (await oldInstance.query('SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1')).rows[0] as { seq: string; hash: string };
-      const [record] = linkRecords({ seq: Number(row.seq), hash: row.hash }, [old(2)], key.macKey!);
+      const [record] = linkRecords({ seq: Number(row.seq), hash: row.hash }, [old(2)], key.macKey!).records;
       await oldInstance.query('INSERT INTO audit_records (seq, time, type, fields, prev_hash, hash, mac) VALUES ($1,$2,$3,$4,$5,$6,$7)', [
         record!.seq, record!.time, record!.type, canonicalJson(record!.fields), record!.prev_hash, record!.hash, record!.mac,
       ]);

@@ -4,7 +4,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createScanner, scanValue } from './detect.ts';
+import { CLEAN_MAX_ENTRIES, createScanner, scanValue } from './detect.ts';
 import { FAMILIES, type Family, type Location } from './types.ts';
 
 const scanner = (paranoia = 1) => createScanner(new Set(FAMILIES), paranoia);
@@ -119,5 +119,43 @@ describe('detector families', () => {
     assert.equal(familyOf('<img src="cat.jpg">'), undefined);
     assert.equal(familyOf('<img src="cat.jpg">', 'body', 2), 'xss');
     assert.equal(familyOf('Hello {{first_name}}', 'body', 3), 'ssti');
+  });
+});
+
+describe('clean verdicts reused per scanner', () => {
+  test('a clean value scanned again charges the budget exactly as its first scan did, and stays clean', () => {
+    const s = scanner(1);
+    const value = 'Mozilla/5.0 (X11; Linux x86_64) %41%42 &amp; caf\\u00e9';
+    const first = { remaining: 10_000 };
+    assert.equal(scanValue(s, value, 'header', first), undefined);
+    assert.equal(s.clean.size, 1);
+    const again = { remaining: 10_000 };
+    assert.equal(scanValue(s, value, 'header', again), undefined);
+    assert.equal(again.remaining, first.remaining, 'same charge from the cache');
+    assert.ok(first.remaining < 10_000 - value.length, 'the decoded forms were charged too');
+    // A budget the first scan would have overrun is overrun from the cache too (fail closed, not waved through).
+    assert.throws(() => scanValue(s, value, 'header', { remaining: 10 }), { name: 'ScanBudgetError' });
+  });
+
+  test('a value with a hit is never kept; a clean verdict is per location and per detector set', () => {
+    const s = scanner(1);
+    for (let i = 0; i < 3; i++) assert.equal(scanValue(s, "' or 1=1 --", 'query', { remaining: 1e9 })?.family, 'sqli');
+    assert.equal(s.clean.size, 0);
+    // Clean in a body, an injection in a header: the body's verdict does not answer for the header.
+    assert.equal(scanValue(s, 'line one\nline two', 'body', { remaining: 1e9 }), undefined);
+    assert.equal(scanValue(s, 'line one\nline two', 'header', { remaining: 1e9 })?.family, 'crlf');
+    // Clean for the URL families only is not clean for all of them.
+    assert.equal(scanValue(s, "1' union select password from users --", 'body', { remaining: 1e9 }, true), undefined);
+    assert.equal(scanValue(s, "1' union select password from users --", 'body', { remaining: 1e9 })?.family, 'sqli');
+  });
+
+  test('exclusions bypass the cache, long values are not kept, a flood of distinct values stays bounded', () => {
+    const s = scanner(1);
+    assert.equal(scanValue(s, 'plain words', 'body', { remaining: 1e9 }, false, () => true), undefined);
+    assert.equal(s.clean.size, 0);
+    assert.equal(scanValue(s, 'a'.repeat(257), 'body', { remaining: 1e9 }), undefined);
+    assert.equal(s.clean.size, 0);
+    for (let i = 0; i < CLEAN_MAX_ENTRIES * 2 + 10; i++) scanValue(s, `agent-${i}`, 'header', { remaining: 1e9 });
+    assert.ok(s.clean.size <= CLEAN_MAX_ENTRIES, `${s.clean.size} entries`);
   });
 });
