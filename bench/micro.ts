@@ -198,6 +198,28 @@ try {
   skip('access log line', error);
 }
 
+// Per-request bookkeeping off the stages: the metrics of one finished request, and what the audit writer thread
+// does per record before its INSERT (canonical JSON of the fields, SHA-256 link, HMAC).
+try {
+  const { GatewayMetrics } = await import('../src/monitor/metrics.ts');
+  const { linkRecords } = await import('../src/audit/chain.ts');
+  const { createSecretKey, randomBytes } = await import('node:crypto');
+  const metrics = new GatewayMetrics({}, false);
+  const ctx = context();
+  if (gateway) {
+    const found = gateway.table.match('GET', '/items/42');
+    if (found.kind === 'found') ctx.route = found.route;
+  }
+  const outcome = outcomeOf(ctx, 200);
+  bench('metrics of one request outcome', () => metrics.sink.record(outcome));
+  const macKey = createSecretKey(randomBytes(32));
+  const fields = { requestId: 'bench-request-0001', method: 'GET', api: 'bench', operationId: 'getItem', route: '/items/{id}', status: 200, decision: 'allow', ip: 'ip:3f9a0c1d2e3b4a5f', subject: 'user-42', authMethod: 'jwt' };
+  const entry = [{ time: '2026-12-08T00:00:00.000Z', type: 'auth.success', fields }];
+  bench('audit record link (writer thread: canonical JSON, SHA-256, HMAC)', () => do_not_optimize(linkRecords({ seq: 41, hash: 'a'.repeat(64) }, entry, macKey)));
+} catch (error) {
+  skip('bookkeeping', error);
+}
+
 // API key check: the keyed hash and constant-time comparison every presented key costs.
 try {
   const { KeyHasher, generateApiKey, parseApiKey } = await import('../src/policies/authn-apikey/index.ts');
