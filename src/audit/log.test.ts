@@ -33,7 +33,8 @@ const turn = () => new Promise((resolve) => setImmediate(resolve));
 
 test('default group commit: one batch per event-loop turn, and records arriving during a commit share the next one', async () => {
   const writer = new HeldWriter();
-  const log = new AuditLog({} as AuditStore, { writer });
+  // No spacing: what follows counts turns, not milliseconds (the spacing has its own test below).
+  const log = new AuditLog({} as AuditStore, { writer, commitSpacingMs: 0 });
   log.append(record(1));
   log.append(record(2));
   assert.deepEqual(writer.batches, [], 'nothing is written before the end of the turn');
@@ -56,6 +57,47 @@ test('default group commit: one batch per event-loop turn, and records arriving 
   assert.equal(settled, false, 'durable() waits for the commit that holds the record');
   writer.release();
   await second;
+  await log.close();
+});
+
+test('under load commits start at most once per spacing, so batches grow; after a quiet spell a record goes at once', async () => {
+  const writer = new HeldWriter();
+  const log = new AuditLog({} as AuditStore, { writer, commitSpacingMs: 40 });
+  log.append(record(1));
+  await turn();
+  assert.deepEqual(writer.batches, [1], 'idle: the first record is written at the end of its turn');
+  writer.release();
+  await log.durable();
+  // The commit ended at once, but the next may start only 40 ms after the first did: records keep gathering.
+  for (let i = 2; i <= 6; i++) {
+    log.append(record(i));
+    await turn();
+  }
+  assert.deepEqual(writer.batches, [1], 'within the spacing no commit starts');
+  const pending = log.durable();
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  assert.deepEqual(writer.batches, [1, 5], 'the five records share one commit once the spacing has passed');
+  writer.release();
+  await pending;
+  // A full batch is not held back by the spacing.
+  const full = new AuditLog({} as AuditStore, { writer, commitSpacingMs: 10_000, maxBatch: 3 });
+  full.append(record(1));
+  await turn();
+  writer.release();
+  await full.durable();
+  for (let i = 2; i <= 4; i++) full.append(record(i));
+  await turn();
+  assert.deepEqual(writer.batches, [1, 5, 1, 3], 'maxBatch records go at once');
+  writer.release();
+  await full.durable();
+  // flush() does not wait either.
+  full.append(record(5));
+  const flushed = full.flush();
+  await turn();
+  assert.deepEqual(writer.batches, [1, 5, 1, 3, 1]);
+  writer.release();
+  await flushed;
+  await full.close();
   await log.close();
 });
 

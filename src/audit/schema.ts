@@ -69,7 +69,7 @@ export const auditSchema = {
       description:
         '`sync`: a response is not completed until its audit records are committed (group commit, a few ms). `async`: records are batched without holding responses (may lose the last ms on a crash).',
     },
-    flush_interval_ms: { type: 'integer', minimum: 0, maximum: 1000, default: 0, description: 'Group-commit delay in ms. 0: a batch is committed at the end of the event-loop turn, or right after the commit in flight (records arriving meanwhile share it).' },
+    flush_interval_ms: { type: 'integer', minimum: 0, maximum: 1000, default: 0, description: 'Group-commit delay in ms. 0: a batch is committed at the end of the event-loop turn, or right after the commit in flight (records arriving meanwhile share it), and no sooner than 1 ms after the previous commit started (under load commits are bounded to 1000/s and batches grow; at low load nothing waits).' },
     record_allowed: {
       enum: ['authenticated', 'sensitive', 'none'],
       default: 'authenticated',
