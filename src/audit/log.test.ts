@@ -139,3 +139,21 @@ test('with flush_interval_ms above 0 a batch waits that long after its first rec
   await log.durable();
   await log.close();
 });
+
+test('with flush_interval_ms above 0, records that waited for the commit in flight go as it ends, with no second delay', async () => {
+  const writer = new HeldWriter();
+  const log = new AuditLog({} as AuditStore, { writer, flushIntervalMs: 30 });
+  log.append(record(1));
+  await new Promise((resolve) => setTimeout(resolve, 45));
+  assert.deepEqual(writer.batches, [1]);
+  log.append(record(2));
+  await new Promise((resolve) => setTimeout(resolve, 45));
+  assert.deepEqual(writer.batches, [1], 'held behind the commit in flight');
+  writer.release();
+  await turn();
+  await turn();
+  assert.deepEqual(writer.batches, [1, 1], 'written as the first commit ended');
+  writer.release();
+  await log.durable();
+  await log.close();
+});

@@ -18,8 +18,8 @@ export interface AuditLogOptions {
   /**
    * Group-commit delay. 0 (default): a batch is written at the end of the event-loop turn of its first record, or,
    * while another batch is being committed, as soon as that commit ends (records arriving during a commit share
-   * the next one), in both cases no sooner than `commitSpacingMs` after the previous commit started. Above 0: a batch is written this many ms after its first record, and no sooner than the end of
-   * the commit in flight.
+   * the next one), in both cases no sooner than `commitSpacingMs` after the previous commit started. Above 0: a
+   * batch is written this many ms after its first record, and no sooner than the end of the commit in flight.
    */
   readonly flushIntervalMs?: number;
   /**
@@ -143,7 +143,9 @@ export class AuditLog implements AuditTrail {
   #schedule(afterCommit = false): void {
     if (this.#committing || this.#timer || this.#immediate) return;
     if (this.#flushIntervalMs > 0) {
-      this.#timer = setTimeout(() => this.#commitScheduled(), this.#flushIntervalMs);
+      // Records that waited for the commit in flight have had their delay: they go as it ends.
+      if (afterCommit) this.#commitScheduled();
+      else this.#timer = setTimeout(() => this.#commitScheduled(), this.#flushIntervalMs);
       return;
     }
     const wait = this.#lastCommitAt + this.#commitSpacingMs - performance.now();
