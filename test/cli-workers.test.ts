@@ -7,8 +7,11 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { freePort, sleep } from '../bench/lib/proc.ts';
 import { startUpstream } from './helpers/upstream.ts';
+import { GATEWAY_NODE_FLAGS } from '../src/cli/node-flags.ts';
 
 const MAIN = join(import.meta.dirname, '../src/cli/main.ts');
+
+const cmdlineOf = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
 
 function childrenOf(pid: number): number[] {
   const out: number[] = [];
@@ -68,6 +71,7 @@ test('rampart start --workers 2: two workers share the listener, SIGHUP reloads 
     assert.match(stderr, /2 workers ready/);
     const workers = childrenOf(child.pid!);
     assert.equal(workers.length, 2, 'the primary forked two workers');
+    for (const pid of [child.pid!, ...workers]) assert.ok(cmdlineOf(pid).includes(GATEWAY_NODE_FLAGS[0]!), `${pid} runs with the gateway's V8 flags`);
     for (let i = 0; i < 6; i++) assert.equal(await status(url), 200);
 
     child.kill('SIGHUP');
@@ -94,4 +98,44 @@ test('rampart start --workers rejects a bad value and a bad config with exit cod
   const invalid = spawn(process.execPath, [MAIN, 'start', '-c', join(dir, 'rampart.yaml'), '--workers', '2'], { stdio: 'ignore' });
   assert.equal(await exited(invalid, 10_000), 2);
   rmSync(dir, { recursive: true, force: true });
+});
+
+test('rampart start re-executes itself in place with the gateway V8 flags; an operator’s own setting wins', { timeout: 60_000 }, async () => {
+  const upstream = await startUpstream();
+  const dir = mkdtempSync(join(tmpdir(), 'rampart-flags-'));
+  try {
+    for (const [env, expectOurs] of [[{}, true], [{ NODE_OPTIONS: '--max-semi-space-size=32' }, false], [{ RAMPART_NODE_FLAGS: 'off' }, false]] as const) {
+      const port = await freePort();
+      const file = join(dir, `rampart-${port}.yaml`);
+      writeFileSync(
+        file,
+        stringify({
+          listen: { http: { port, host: '127.0.0.1', insecure: true }, admin: { port: 0, host: '127.0.0.1' } },
+          upstreams: { u: { url: upstream.url } },
+          apis: [{ name: 'a', upstream: 'u', passthrough: true }],
+          logging: { level: 'warn' },
+        }),
+      );
+      const child = spawn(process.execPath, [MAIN, 'start', '-c', file], { stdio: 'ignore', env: { ...process.env, ...env } });
+      try {
+        const url = `http://127.0.0.1:${port}/things/1`;
+        let answered = 0;
+        for (let i = 0; i < 300 && answered !== 200; i++) {
+          answered = await status(url);
+          if (answered !== 200) await sleep(100);
+        }
+        assert.equal(answered, 200, 'the re-executed gateway serves');
+        const cmdline = cmdlineOf(child.pid!);
+        assert.equal(cmdline.includes(GATEWAY_NODE_FLAGS[0]!), expectOurs, `${JSON.stringify(env)}: ${cmdline.join(' ')}`);
+        assert.ok(cmdline.includes('start') && cmdline.includes(file), 'the same arguments, in the same process');
+        child.kill('SIGTERM');
+        assert.equal(await exited(child, 15_000), 0, 'the spawner still sees its child exit 0');
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+    }
+  } finally {
+    await upstream.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

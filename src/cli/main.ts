@@ -7,6 +7,7 @@ import { AUDIT_USAGE, runAudit } from './audit.ts';
 import { INCIDENTS_USAGE, runIncidents } from './incidents.ts';
 import { CONSUMERS_USAGE, KEYS_USAGE, runConsumers, runKeys } from './keys.ts';
 import { parseWorkers, runStart } from './start.ts';
+import { reexecWithGatewayFlags } from './node-flags.ts';
 import { SCAN_USAGE, runScanCommand } from '../scan/command.ts';
 
 const USAGE = `Usage: rampart <command> [options]
@@ -109,6 +110,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stderr.write(`rampart: ${(error as Error).message}\n`);
         return 2;
       }
+      reexecWithGatewayFlags();
       return runStart(config, { workers });
     }
     case 'check':
