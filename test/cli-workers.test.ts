@@ -11,6 +11,19 @@ import { GATEWAY_NODE_FLAGS } from '../src/cli/node-flags.ts';
 
 const MAIN = join(import.meta.dirname, '../src/cli/main.ts');
 
+/** A passthrough gateway on `port` in front of `upstreamUrl`, written to `file`. */
+function writePassthroughConfig(file: string, port: number, upstreamUrl: string): void {
+  writeFileSync(
+    file,
+    stringify({
+      listen: { http: { port, host: '127.0.0.1', insecure: true }, admin: { port: 0, host: '127.0.0.1' } },
+      upstreams: { u: { url: upstreamUrl } },
+      apis: [{ name: 'a', upstream: 'u', passthrough: true }],
+      logging: { level: 'warn' },
+    }),
+  );
+}
+
 const cmdlineOf = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
 
 function childrenOf(pid: number): number[] {
@@ -53,15 +66,7 @@ test('rampart start --workers 2: two workers share the listener, SIGHUP reloads 
   const dir = mkdtempSync(join(tmpdir(), 'rampart-workers-'));
   const port = await freePort();
   const file = join(dir, 'rampart.yaml');
-  writeFileSync(
-    file,
-    stringify({
-      listen: { http: { port, host: '127.0.0.1', insecure: true }, admin: { port: 0, host: '127.0.0.1' } },
-      upstreams: { u: { url: upstream.url } },
-      apis: [{ name: 'a', upstream: 'u', passthrough: true }],
-      logging: { level: 'warn' },
-    }),
-  );
+  writePassthroughConfig(file, port, upstream.url);
   const child = spawn(process.execPath, [MAIN, 'start', '-c', file, '--workers', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
@@ -107,15 +112,7 @@ test('rampart start re-executes itself in place with the gateway V8 flags; an op
     for (const [env, expectOurs] of [[{}, true], [{ NODE_OPTIONS: '--max-semi-space-size=32' }, false], [{ RAMPART_NODE_FLAGS: 'off' }, false]] as const) {
       const port = await freePort();
       const file = join(dir, `rampart-${port}.yaml`);
-      writeFileSync(
-        file,
-        stringify({
-          listen: { http: { port, host: '127.0.0.1', insecure: true }, admin: { port: 0, host: '127.0.0.1' } },
-          upstreams: { u: { url: upstream.url } },
-          apis: [{ name: 'a', upstream: 'u', passthrough: true }],
-          logging: { level: 'warn' },
-        }),
-      );
+      writePassthroughConfig(file, port, upstream.url);
       const child = spawn(process.execPath, [MAIN, 'start', '-c', file], { stdio: 'ignore', env: { ...process.env, ...env } });
       try {
         const url = `http://127.0.0.1:${port}/things/1`;
