@@ -28,11 +28,17 @@ export function missingGatewayFlags(execArgv: readonly string[], env: NodeJS.Pro
 /**
  * Replaces this process (same pid, same stdio, same arguments) with one that runs with the gateway's V8 flags, when
  * some are missing and the platform has `process.execve` (POSIX, Node ≥ 22.15). Cluster workers inherit the
- * supervisor's flags and never re-execute. Returns when nothing is to be done.
+ * supervisor's flags and never re-execute. Returns when nothing is to be done, or when the re-exec failed (said on
+ * stderr; the gateway then runs as started).
  */
 export function reexecWithGatewayFlags(): void {
   if (cluster.isWorker || process.platform === 'win32' || typeof process.execve !== 'function') return;
   const missing = missingGatewayFlags(process.execArgv, process.env);
   if (missing.length === 0) return;
-  process.execve(process.execPath, [process.execPath, ...missing, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, [MARK]: '1' });
+  try {
+    process.execve(process.execPath, [process.execPath, ...missing, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, [MARK]: '1' });
+  } catch (error) {
+    // A tuning flag, not a control: the gateway runs as started, and says why.
+    process.stderr.write(`rampart: running without ${missing.join(' ')}: ${(error as Error).message}\n`);
+  }
 }
